@@ -1,0 +1,107 @@
+use crate::Outcome;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One line of the event stream (`hil-suite --events FILE`).
+///
+/// `start` is written before a case runs so that a reader who sees the process die can
+/// name the case that killed it (crash-resume, as in deqp-runner).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    Facts(Facts),
+    Start {
+        case: String,
+    },
+    Result {
+        case: String,
+        outcome: Outcome,
+        duration_s: f64,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        message: String,
+        /// Which implementation produced this result (e.g. `libcuda.so.1 580.159.04`,
+        /// `hil reference model`): results from a model never pass for hardware results.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        implementation: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        observations: Vec<Observation>,
+    },
+}
+
+/// A named fact seen while a case ran (error code, signal, value read back, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observation {
+    pub key: String,
+    pub value: String,
+}
+
+impl Observation {
+    pub fn new(key: impl Into<String>, value: impl ToString) -> Self {
+        Observation {
+            key: key.into(),
+            value: value.to_string(),
+        }
+    }
+}
+
+/// What the board is, as the suite probed it. Keys become JUnit properties.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Facts {
+    pub suite_version: String,
+    /// e.g. `arch`, `cuda.driver_version`, `cuda.version`, `cuda.device.0.name`.
+    pub properties: BTreeMap<String, String>,
+    /// backend name -> implementation that produced its results, or why there is none.
+    pub implementations: BTreeMap<String, String>,
+}
+
+/// One case as `hil-suite --list-json` describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseInfo {
+    pub name: String,
+    pub table: String,
+    pub backend: String,
+    pub timeout_s: f64,
+    /// The rule that makes the scenario undefined, for `ub` rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ub: Option<String>,
+}
+
+impl Event {
+    pub fn to_line(&self) -> String {
+        // Serialising these plain types cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_line(line: &str) -> Result<Event, serde_json::Error> {
+        serde_json::from_str(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_event_round_trips_through_a_line() {
+        let e = Event::Result {
+            case: "cuda.probe.driver".into(),
+            outcome: Outcome::NotSupported,
+            duration_s: 0.5,
+            message: "libcuda.so.1 not found".into(),
+            implementation: String::new(),
+            observations: vec![Observation::new("errno", 2)],
+        };
+        let line = e.to_line();
+        assert!(line.contains(r#""event":"result""#), "{line}");
+        assert!(line.contains(r#""outcome":"not-supported""#), "{line}");
+        assert_eq!(Event::from_line(&line).unwrap(), e);
+    }
+
+    #[test]
+    fn outcome_names_parse_back() {
+        for o in Outcome::ALL {
+            assert_eq!(o.as_str().parse::<Outcome>().unwrap(), o);
+        }
+        assert!("passed".parse::<Outcome>().unwrap_err().contains("not-supported"));
+    }
+}

@@ -1,0 +1,9 @@
+//! The contract between `hil-suite` (runs on the board) and `hil-run` (drives it):
+//! one outcome vocabulary and a JSON-lines event stream. Both sides link this crate so
+//! the format cannot drift.
+
+pub mod event;
+pub mod outcome;
+
+pub use event::{CaseInfo, Event, Facts, Observation};
+pub use outcome::Outcome;

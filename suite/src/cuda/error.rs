@@ -1,0 +1,62 @@
+//! Names for the error codes the suite meets, so messages read `999 (CUDA_ERROR_UNKNOWN)`.
+//! Values from CUDA's cuda.h (CUresult) and vulkan_core.h (VkResult).
+
+use crate::table::Api;
+
+pub fn cuda_name(code: i64) -> Option<&'static str> {
+    Some(match code {
+        0 => "CUDA_SUCCESS",
+        1 => "CUDA_ERROR_INVALID_VALUE",
+        2 => "CUDA_ERROR_OUT_OF_MEMORY",
+        3 => "CUDA_ERROR_NOT_INITIALIZED",
+        4 => "CUDA_ERROR_DEINITIALIZED",
+        34 => "CUDA_ERROR_STUB_LIBRARY",
+        35 => "CUDA_ERROR_INSUFFICIENT_DRIVER",
+        100 => "CUDA_ERROR_NO_DEVICE",
+        101 => "CUDA_ERROR_INVALID_DEVICE",
+        200 => "CUDA_ERROR_INVALID_IMAGE",
+        201 => "CUDA_ERROR_INVALID_CONTEXT",
+        304 => "CUDA_ERROR_OPERATING_SYSTEM",
+        400 => "CUDA_ERROR_INVALID_HANDLE",
+        401 => "CUDA_ERROR_ILLEGAL_STATE",
+        500 => "CUDA_ERROR_NOT_FOUND",
+        600 => "CUDA_ERROR_NOT_READY",
+        700 => "CUDA_ERROR_ILLEGAL_ADDRESS",
+        719 => "CUDA_ERROR_LAUNCH_FAILED",
+        800 => "CUDA_ERROR_NOT_PERMITTED",
+        801 => "CUDA_ERROR_NOT_SUPPORTED",
+        802 => "CUDA_ERROR_SYSTEM_NOT_READY",
+        803 => "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH",
+        804 => "CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE",
+        909 => "CUDA_ERROR_TIMEOUT",
+        999 => "CUDA_ERROR_UNKNOWN",
+        _ => return None,
+    })
+}
+
+pub fn vk_name(code: i64) -> Option<&'static str> {
+    Some(match code {
+        0 => "VK_SUCCESS",
+        1 => "VK_NOT_READY",
+        2 => "VK_TIMEOUT",
+        -1 => "VK_ERROR_OUT_OF_HOST_MEMORY",
+        -2 => "VK_ERROR_OUT_OF_DEVICE_MEMORY",
+        -3 => "VK_ERROR_INITIALIZATION_FAILED",
+        -4 => "VK_ERROR_DEVICE_LOST",
+        -7 => "VK_ERROR_EXTENSION_NOT_PRESENT",
+        -8 => "VK_ERROR_FEATURE_NOT_PRESENT",
+        -9 => "VK_ERROR_INCOMPATIBLE_DRIVER",
+        -1000072003 => "VK_ERROR_INVALID_EXTERNAL_HANDLE",
+        _ => return None,
+    })
+}
+
+/// ` (NAME)` for a known code, empty otherwise.
+pub fn suffix(api: Api, code: i64) -> String {
+    let name = match api {
+        Api::Cuda => cuda_name(code),
+        Api::Vulkan => vk_name(code),
+        Api::Nvsci => None,
+    };
+    name.map(|n| format!(" ({n})")).unwrap_or_default()
+}

@@ -1,0 +1,301 @@
+//! Safe layer over the CUDA driver API (cudarc's dynamically loaded `sys`, plus `ffi`
+//! for what cudarc leaves out). Every handle is owned and released on drop.
+
+pub mod error;
+pub mod ffi;
+
+use crate::ops::OpError;
+use cudarc::driver::sys;
+use std::ffi::c_void;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    pub index: u32,
+    pub name: String,
+    pub uuid: [u8; 16],
+}
+
+#[derive(Debug, Clone)]
+pub struct Driver {
+    /// cuDriverGetVersion, e.g. 13000.
+    pub cuda_version: i32,
+    /// The kernel driver's version string where the OS says it (e.g. `580.159.04`).
+    pub driver_version: Option<String>,
+    pub devices: Vec<DeviceInfo>,
+}
+
+impl Driver {
+    pub fn implementation(&self) -> String {
+        let v = self.driver_version.as_deref().unwrap_or("version unknown");
+        format!("libcuda.so.1 (NVIDIA driver {v}, CUDA {})", fmt_cuda_version(self.cuda_version))
+    }
+
+    pub fn device(&self, index: u32) -> Result<&DeviceInfo, OpError> {
+        self.devices.get(index as usize).ok_or_else(|| {
+            OpError::NotSupported(format!(
+                "case needs CUDA device {index}; this board has {} CUDA device(s)",
+                self.devices.len()
+            ))
+        })
+    }
+}
+
+pub fn fmt_cuda_version(v: i32) -> String {
+    format!("{}.{}", v / 1000, (v % 1000) / 10)
+}
+
+pub fn fmt_uuid(u: &[u8; 16]) -> String {
+    let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
+    format!("GPU-{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// Probes the driver once per process. `Err` is the not-supported reason.
+pub fn driver() -> Result<&'static Driver, OpError> {
+    static DRIVER: OnceLock<Result<Driver, String>> = OnceLock::new();
+    DRIVER
+        .get_or_init(probe)
+        .as_ref()
+        .map_err(|reason| OpError::NotSupported(reason.clone()))
+}
+
+fn cu(call: &str, r: sys::CUresult) -> Result<(), OpError> {
+    match r as i32 {
+        0 => Ok(()),
+        code => Err(OpError::cuda(call, code)),
+    }
+}
+
+fn probe() -> Result<Driver, String> {
+    // cudarc panics at the first call when libcuda is missing: ask first.
+    if !unsafe { sys::is_culib_present() } {
+        return Err("CUDA driver library libcuda.so.1 not found (no NVIDIA driver on this machine)".into());
+    }
+    let fail = |e: OpError| format!("CUDA driver present but unusable: {e}");
+    unsafe {
+        cu("cuInit", sys::cuInit(0)).map_err(fail)?;
+        let mut cuda_version = 0;
+        cu("cuDriverGetVersion", sys::cuDriverGetVersion(&mut cuda_version)).map_err(fail)?;
+        let mut count = 0;
+        cu("cuDeviceGetCount", sys::cuDeviceGetCount(&mut count)).map_err(fail)?;
+        let mut devices = Vec::new();
+        for i in 0..count {
+            let mut dev = 0;
+            cu("cuDeviceGet", sys::cuDeviceGet(&mut dev, i)).map_err(fail)?;
+            let mut name = [0 as std::ffi::c_char; 256];
+            cu("cuDeviceGetName", sys::cuDeviceGetName(name.as_mut_ptr(), 256, dev)).map_err(fail)?;
+            let name = std::ffi::CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned();
+            let mut uuid = sys::CUuuid { bytes: [0; 16] };
+            cu("cuDeviceGetUuid", sys::cuDeviceGetUuid_v2(&mut uuid, dev)).map_err(fail)?;
+            devices.push(DeviceInfo {
+                index: i as u32,
+                name,
+                uuid: uuid.bytes.map(|b| b as u8),
+            });
+        }
+        Ok(Driver {
+            cuda_version,
+            driver_version: kernel_driver_version(),
+            devices,
+        })
+    }
+}
+
+/// The kernel driver's version: /proc/driver/nvidia/version on desktop GPUs,
+/// /etc/nv_tegra_release on Jetson.
+fn kernel_driver_version() -> Option<String> {
+    if let Ok(text) = std::fs::read_to_string("/proc/driver/nvidia/version") {
+        // "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.159.04  Tue ..."
+        let line = text.lines().next()?;
+        let after = line.split("Kernel Module").nth(1)?;
+        return after.split_whitespace().next().map(str::to_string);
+    }
+    let tegra = std::fs::read_to_string("/etc/nv_tegra_release").ok()?;
+    Some(tegra.lines().next()?.trim_start_matches('#').trim().to_string())
+}
+
+/// The device's primary context, retained for the guard's life and made current.
+pub struct Context {
+    dev: sys::CUdevice,
+    ctx: sys::CUcontext,
+}
+
+impl Context {
+    pub fn primary(index: u32) -> Result<Context, OpError> {
+        let drv = driver()?;
+        drv.device(index)?;
+        unsafe {
+            let mut dev = 0;
+            cu("cuDeviceGet", sys::cuDeviceGet(&mut dev, index as i32))?;
+            let mut ctx = std::ptr::null_mut();
+            cu("cuDevicePrimaryCtxRetain", sys::cuDevicePrimaryCtxRetain(&mut ctx, dev))?;
+            let c = Context { dev, ctx };
+            c.make_current()?;
+            Ok(c)
+        }
+    }
+
+    pub fn make_current(&self) -> Result<(), OpError> {
+        cu("cuCtxSetCurrent", unsafe { sys::cuCtxSetCurrent(self.ctx) })
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        unsafe {
+            sys::cuDevicePrimaryCtxRelease_v2(self.dev);
+        }
+    }
+}
+
+/// A non-blocking stream on the context current at creation.
+pub struct Stream {
+    pub raw: sys::CUstream,
+}
+
+impl Stream {
+    pub fn new(ctx: &Context) -> Result<Stream, OpError> {
+        ctx.make_current()?;
+        let mut raw = std::ptr::null_mut();
+        cu("cuStreamCreate", unsafe { sys::cuStreamCreate(&mut raw, 1) })?;
+        Ok(Stream { raw })
+    }
+
+    pub fn synchronize(&self) -> Result<(), OpError> {
+        cu("cuStreamSynchronize", unsafe { sys::cuStreamSynchronize(self.raw) })
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        unsafe {
+            sys::cuStreamDestroy_v2(self.raw);
+        }
+    }
+}
+
+/// Allocates, fills and reads back a small buffer: proof the device executes work.
+pub fn memset_roundtrip(ctx: &Context, value: u32) -> Result<(), OpError> {
+    ctx.make_current()?;
+    const N: usize = 1024;
+    unsafe {
+        let mut ptr = 0;
+        cu("cuMemAlloc", sys::cuMemAlloc_v2(&mut ptr, N * 4))?;
+        let r = (|| {
+            cu("cuMemsetD32", sys::cuMemsetD32_v2(ptr, value, N))?;
+            let mut host = vec![0u32; N];
+            cu("cuMemcpyDtoH", sys::cuMemcpyDtoH_v2(host.as_mut_ptr() as *mut c_void, ptr, N * 4))?;
+            crate::ops::check(host.iter().all(|&x| x == value), || {
+                format!("device memory read back wrong values after cuMemsetD32({value:#x})")
+            })
+        })();
+        sys::cuMemFree_v2(ptr);
+        r
+    }
+}
+
+pub fn can_access_peer(a: u32, b: u32) -> Result<bool, OpError> {
+    driver()?;
+    let mut v = 0;
+    cu("cuDeviceCanAccessPeer", unsafe { sys::cuDeviceCanAccessPeer(&mut v, a as i32, b as i32) })?;
+    Ok(v != 0)
+}
+
+fn ext_fns() -> Result<&'static ffi::ExtSemFns, OpError> {
+    static FNS: OnceLock<Option<ffi::ExtSemFns>> = OnceLock::new();
+    driver()?;
+    FNS.get_or_init(|| unsafe { ffi::ext_sem_fns() })
+        .as_ref()
+        .ok_or_else(|| OpError::NotSupported("libcuda lacks the external semaphore API".into()))
+}
+
+/// An imported external semaphore; destroyed on drop.
+pub struct ExternalSemaphore {
+    raw: ffi::CUexternalSemaphore,
+}
+
+/// What to put in the import descriptor: exact values, so malformed descriptors can be tested.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportDesc {
+    pub handle_type: u32,
+    /// fd for the FD types, pointer bits for NvSciSync.
+    pub handle: u64,
+    pub flags: u32,
+}
+
+impl ExternalSemaphore {
+    /// cuImportExternalSemaphore in the current context. On success CUDA owns an fd handle.
+    pub fn import(ctx: &Context, desc: ImportDesc) -> Result<ExternalSemaphore, OpError> {
+        let fns = ext_fns()?;
+        ctx.make_current()?;
+        let d = ffi::SemHandleDesc {
+            ty: desc.handle_type,
+            _pad: 0,
+            handle: [desc.handle, 0],
+            flags: desc.flags,
+            reserved: [0; 16],
+        };
+        let mut raw = std::ptr::null_mut();
+        match unsafe { (fns.import)(&mut raw, &d) } {
+            0 => Ok(ExternalSemaphore { raw }),
+            code => Err(OpError::cuda("cuImportExternalSemaphore", code)),
+        }
+    }
+
+    /// Enqueues a signal of `value` (ignored for binary semaphores).
+    pub fn signal(&self, stream: &Stream, value: u64) -> Result<(), OpError> {
+        let fns = ext_fns()?;
+        let p = ffi::SignalParams {
+            value,
+            nvsci_fence: 0,
+            key: 0,
+            reserved: [0; 12],
+            flags: 0,
+            reserved2: [0; 16],
+        };
+        match unsafe { (fns.signal)(&self.raw, &p, 1, stream.raw as ffi::CUstream) } {
+            0 => Ok(()),
+            code => Err(OpError::cuda("cuSignalExternalSemaphoresAsync", code)),
+        }
+    }
+
+    /// Enqueues a wait for `value` (ignored for binary semaphores).
+    pub fn wait(&self, stream: &Stream, value: u64) -> Result<(), OpError> {
+        let fns = ext_fns()?;
+        let p = ffi::WaitParams {
+            value,
+            nvsci_fence: 0,
+            key: 0,
+            timeout_ms: 0,
+            _pad: 0,
+            reserved: [0; 10],
+            flags: 0,
+            reserved2: [0; 16],
+        };
+        match unsafe { (fns.wait)(&self.raw, &p, 1, stream.raw as ffi::CUstream) } {
+            0 => Ok(()),
+            code => Err(OpError::cuda("cuWaitExternalSemaphoresAsync", code)),
+        }
+    }
+
+    /// Destroys now, reporting the result (drop ignores it).
+    pub fn destroy(self) -> Result<(), OpError> {
+        let fns = ext_fns()?;
+        let raw = self.raw;
+        std::mem::forget(self);
+        match unsafe { (fns.destroy)(raw) } {
+            0 => Ok(()),
+            code => Err(OpError::cuda("cuDestroyExternalSemaphore", code)),
+        }
+    }
+}
+
+impl Drop for ExternalSemaphore {
+    fn drop(&mut self) {
+        if let Ok(fns) = ext_fns() {
+            unsafe {
+                (fns.destroy)(self.raw);
+            }
+        }
+    }
+}

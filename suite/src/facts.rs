@@ -1,0 +1,70 @@
+//! What the board is: collected once per run and sent as the first event.
+
+use hil_proto::Facts;
+
+pub struct Uname {
+    pub release: String,
+    pub nodename: String,
+}
+
+pub fn uname() -> Uname {
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    let field = |f: &[libc::c_char]| unsafe { std::ffi::CStr::from_ptr(f.as_ptr()).to_string_lossy().into_owned() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return Uname {
+            release: "unknown".into(),
+            nodename: "unknown".into(),
+        };
+    }
+    Uname {
+        release: field(&u.release),
+        nodename: field(&u.nodename),
+    }
+}
+
+pub fn libc_version() -> String {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let v = unsafe { std::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
+        format!("glibc {}", v.to_string_lossy())
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        "unknown".to_string()
+    }
+}
+
+/// Probes every backend; a missing one is recorded with its reason, never an error.
+pub fn collect() -> Facts {
+    let mut f = Facts {
+        suite_version: env!("CARGO_PKG_VERSION").to_string(),
+        ..Facts::default()
+    };
+    let u = uname();
+    let p = &mut f.properties;
+    p.insert("arch".into(), std::env::consts::ARCH.into());
+    p.insert("hostname".into(), u.nodename);
+    p.insert("kernel".into(), u.release);
+    p.insert("libc".into(), libc_version());
+    match crate::cuda::driver() {
+        Ok(d) => {
+            p.insert("cuda.version".into(), crate::cuda::fmt_cuda_version(d.cuda_version));
+            p.insert("driver.version".into(), d.driver_version.clone().unwrap_or_else(|| "unknown".into()));
+            p.insert("cuda.devices".into(), d.devices.len().to_string());
+            for dev in &d.devices {
+                p.insert(format!("cuda.device.{}.name", dev.index), dev.name.clone());
+                p.insert(format!("cuda.device.{}.uuid", dev.index), crate::cuda::fmt_uuid(&dev.uuid));
+            }
+            f.implementations.insert("cuda".into(), d.implementation());
+        }
+        Err(e) => {
+            p.insert("cuda.version".into(), "none".into());
+            p.insert("driver.version".into(), "none".into());
+            f.implementations.insert("cuda".into(), format!("none: {e}"));
+        }
+    }
+    for (backend, imp) in crate::backend::implementations() {
+        f.implementations.insert(backend.into(), imp);
+    }
+    f
+}

@@ -1,0 +1,78 @@
+//! Ops over the CUDA driver alone: the probing cases that say what a board has.
+
+use super::{check, Ctx, OpDef, OpResult};
+use crate::cuda::{self, fmt_cuda_version, fmt_uuid, Context};
+use hil_proto::Observation;
+
+pub static OPS: &[OpDef] = &[
+    OpDef {
+        name: "cuda_driver_version",
+        doc: "cuInit and cuDriverGetVersion succeed; version >= param `min` (e.g. 11040).",
+        run: driver_version,
+    },
+    OpDef {
+        name: "cuda_device_count",
+        doc: "cuDeviceGetCount reports at least param `min` devices (default 1).",
+        run: device_count,
+    },
+    OpDef {
+        name: "cuda_device_identity",
+        doc: "Device on axis `dev` has a name and a non-zero UUID unique on the board.",
+        run: device_identity,
+    },
+    OpDef {
+        name: "cuda_device_executes",
+        doc: "Primary context on axis `dev`, a stream, and a memset read back correctly.",
+        run: device_executes,
+    },
+    OpDef {
+        name: "cuda_peer_access",
+        doc: "cuDeviceCanAccessPeer between axes `a` and `b` answers (value recorded).",
+        run: peer_access,
+    },
+];
+
+fn driver_version(c: &Ctx) -> OpResult {
+    let d = cuda::driver()?;
+    let min = c.param_u64("min", 0)? as i32;
+    check(d.cuda_version >= min, || {
+        format!("driver supports CUDA {}, the row needs >= {}", fmt_cuda_version(d.cuda_version), fmt_cuda_version(min))
+    })?;
+    Ok(vec![
+        Observation::new("cuda_version", fmt_cuda_version(d.cuda_version)),
+        Observation::new("driver_version", d.driver_version.as_deref().unwrap_or("unknown")),
+    ])
+}
+
+fn device_count(c: &Ctx) -> OpResult {
+    let d = cuda::driver()?;
+    let min = c.param_u64("min", 1)? as usize;
+    check(d.devices.len() >= min, || format!("{} CUDA device(s), the row needs >= {min}", d.devices.len()))?;
+    Ok(vec![Observation::new("devices", d.devices.len())])
+}
+
+fn device_identity(c: &Ctx) -> OpResult {
+    let d = cuda::driver()?;
+    let dev = d.device(c.device("dev")?)?;
+    check(!dev.name.is_empty(), || "cuDeviceGetName returned an empty name".into())?;
+    check(dev.uuid != [0; 16], || "cuDeviceGetUuid returned an all-zero UUID".into())?;
+    let twins: Vec<_> = d.devices.iter().filter(|o| o.index != dev.index && o.uuid == dev.uuid).map(|o| o.index).collect();
+    check(twins.is_empty(), || format!("UUID also reported for device(s) {twins:?}"))?;
+    Ok(vec![Observation::new("name", &dev.name), Observation::new("uuid", fmt_uuid(&dev.uuid))])
+}
+
+fn device_executes(c: &Ctx) -> OpResult {
+    let ctx = Context::primary(c.device("dev")?)?;
+    let stream = cuda::Stream::new(&ctx)?;
+    cuda::memset_roundtrip(&ctx, 0xC0FFEE)?;
+    stream.synchronize()?;
+    Ok(vec![])
+}
+
+fn peer_access(c: &Ctx) -> OpResult {
+    let (a, b) = (c.device("a")?, c.device("b")?);
+    let d = cuda::driver()?;
+    d.device(a)?;
+    d.device(b)?;
+    Ok(vec![Observation::new("can_access_peer", cuda::can_access_peer(a, b)?)])
+}

@@ -1,0 +1,114 @@
+//! The registry of ops: the Rust checks that table rows name. An op does one scenario
+//! and reports what it saw; whether that is a pass is decided by the row's `expect`
+//! (see `verdict.rs`), so the same op serves many rows.
+
+mod cuda;
+mod host;
+mod vulkan;
+
+use crate::case::Case;
+use crate::table::{Api, AxisValue};
+use hil_proto::Observation;
+
+pub type OpResult = Result<Vec<Observation>, OpError>;
+
+pub struct OpDef {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub run: fn(&Ctx) -> OpResult,
+}
+
+/// Why an op did not simply succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OpError {
+    /// The platform lacks something; the text is the probed reason.
+    #[error("{0}")]
+    NotSupported(String),
+    /// An API call returned an error code (compared with the row's `expect`).
+    #[error("{call} returned {code}{}", crate::cuda::error::suffix(*.api, *.code))]
+    Api { api: Api, call: String, code: i64 },
+    /// The op's own check did not hold.
+    #[error("{0}")]
+    Check(String),
+    /// The row is wrong for this op (missing param, wrong axis kind).
+    #[error("bad row: {0}")]
+    Row(String),
+}
+
+impl OpError {
+    pub fn cuda(call: &str, code: i32) -> OpError {
+        OpError::Api {
+            api: Api::Cuda,
+            call: call.to_string(),
+            code: code.into(),
+        }
+    }
+}
+
+/// What an op may know about its case.
+pub struct Ctx<'a> {
+    pub case: &'a Case,
+}
+
+impl Ctx<'_> {
+    /// The CUDA device on `axis`.
+    pub fn device(&self, axis: &str) -> Result<u32, OpError> {
+        match self.case.axis(axis) {
+            Some(AxisValue::Device(d)) => Ok(d),
+            Some(AxisValue::Cpu) => Err(OpError::Row(format!("axis `{axis}` must be a device for op `{}`", self.case.op))),
+            None => Err(OpError::Row(format!("op `{}` needs a matrix axis `{axis}`", self.case.op))),
+        }
+    }
+
+    pub fn param_u64(&self, name: &str, default: u64) -> Result<u64, OpError> {
+        match self.case.params.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| OpError::Row(format!("param `{name}` must be a non-negative integer, got {v}"))),
+        }
+    }
+
+    pub fn param_i64(&self, name: &str, default: i64) -> Result<i64, OpError> {
+        match self.case.params.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| OpError::Row(format!("param `{name}` must be an integer, got {v}"))),
+        }
+    }
+
+    pub fn param_str<'a>(&'a self, name: &str, default: &'a str) -> Result<&'a str, OpError> {
+        match self.case.params.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .as_str()
+                .ok_or_else(|| OpError::Row(format!("param `{name}` must be a string, got {v}"))),
+        }
+    }
+}
+
+/// Turns a boolean check into an op error with a message saying what was expected.
+pub fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), OpError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(OpError::Check(msg()))
+    }
+}
+
+fn registry() -> impl Iterator<Item = &'static OpDef> {
+    host::OPS.iter().chain(cuda::OPS).chain(vulkan::OPS)
+}
+
+pub fn find(name: &str) -> Option<&'static OpDef> {
+    registry().find(|o| o.name == name)
+}
+
+pub fn names() -> impl Iterator<Item = &'static str> {
+    registry().map(|o| o.name)
+}
+
+pub fn all() -> impl Iterator<Item = &'static OpDef> {
+    registry()
+}

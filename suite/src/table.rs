@@ -1,0 +1,374 @@
+//! YAML case tables: the data every case comes from. See `docs/tables.md`.
+//!
+//! A table names its backend and optional matrix axes; each row names an op (the Rust
+//! check it runs), its params and the expected result. Parsing is strict (unknown keys,
+//! unknown ops and malformed names are errors) and every error carries file, line and
+//! column, because a typo in a table must never silently drop a case.
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Backends a table can need. The probe for each decides not-supported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Needs nothing but the host OS.
+    Host,
+    /// Needs the CUDA driver (libcuda).
+    Cuda,
+    /// Needs a Vulkan loader and driver plus CUDA.
+    Vulkan,
+    /// Needs libnvscisync plus CUDA for GPU axes.
+    Nvscisync,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Host => "host",
+            Backend::Cuda => "cuda",
+            Backend::Vulkan => "vulkan",
+            Backend::Nvscisync => "nvscisync",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    pub name: DottedName,
+    pub backend: Backend,
+    pub doc: String,
+    #[serde(default)]
+    pub matrix: Matrix,
+    /// Default time limit of each case, seconds.
+    #[serde(default = "default_timeout")]
+    pub timeout_s: f64,
+    pub rows: Vec<Row>,
+}
+
+fn default_timeout() -> f64 {
+    30.0
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Row {
+    pub id: DottedName,
+    pub op: OpName,
+    #[serde(default)]
+    pub doc: Option<String>,
+    #[serde(default)]
+    pub params: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub expect: Expect,
+    /// Marks an undefined-behaviour scenario; the text cites the rule that makes it so.
+    #[serde(default)]
+    pub ub: Option<String>,
+    #[serde(default)]
+    pub timeout_s: Option<f64>,
+    /// Replaces the table's matrix for this row (`matrix: {}` for none).
+    #[serde(default)]
+    pub matrix: Option<Matrix>,
+    /// Keeps only matrix points whose device axes are all `same` or not all `different`.
+    #[serde(default)]
+    pub devices: DeviceFilter,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceFilter {
+    #[default]
+    Any,
+    Same,
+    Different,
+}
+
+/// What a row expects the op to produce.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Expect {
+    /// The op succeeds and its own checks hold.
+    #[default]
+    Ok,
+    /// The op's API call fails with one of these codes.
+    Error { api: Api, codes: Vec<i64> },
+}
+
+/// Which API a code belongs to, so 1 from CUDA is never confused with 1 from NvSciSync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    Cuda,
+    Vulkan,
+    Nvsci,
+}
+
+impl fmt::Display for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Api::Cuda => "CUDA",
+            Api::Vulkan => "Vulkan",
+            Api::Nvsci => "NvSci",
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Codes {
+            One(i64),
+            Many(Vec<i64>),
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Word(String),
+            Map(BTreeMap<Api, Codes>),
+        }
+        const HELP: &str = "expected `ok` or a map like `{cuda: 801}` / `{cuda: [1, 999]}` (apis: cuda, vulkan, nvsci)";
+        let repr = Repr::deserialize(d).map_err(|_| de::Error::custom(HELP))?;
+        match repr {
+            Repr::Word(w) if w == "ok" => Ok(Expect::Ok),
+            Repr::Word(w) => Err(de::Error::custom(format!("`{w}`: {HELP}"))),
+            Repr::Map(m) if m.len() == 1 => {
+                let (api, codes) = m.into_iter().next().expect("len checked");
+                let codes = match codes {
+                    Codes::One(c) => vec![c],
+                    Codes::Many(v) if !v.is_empty() => v,
+                    Codes::Many(_) => return Err(de::Error::custom("empty code list: name at least one code")),
+                };
+                Ok(Expect::Error { api, codes })
+            }
+            Repr::Map(_) => Err(de::Error::custom(format!("one api per expectation: {HELP}"))),
+        }
+    }
+}
+
+/// `[a-z0-9_]+` segments joined by dots: stable, greppable case names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DottedName(pub String);
+
+impl DottedName {
+    pub fn is_valid(s: &str) -> bool {
+        !s.is_empty()
+            && s.split('.').all(|seg| {
+                !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            })
+    }
+}
+
+impl<'de> Deserialize<'de> for DottedName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if DottedName::is_valid(&s) {
+            Ok(DottedName(s))
+        } else {
+            Err(de::Error::custom(format!(
+                "invalid name `{s}`: use lowercase letters, digits and `_`, in segments joined by `.`"
+            )))
+        }
+    }
+}
+
+impl fmt::Display for DottedName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The name of a check implemented in `ops/`; checked against the registry at parse time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpName(pub String);
+
+impl<'de> Deserialize<'de> for OpName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if crate::ops::find(&s).is_some() {
+            return Ok(OpName(s));
+        }
+        let mut near: Vec<_> = crate::ops::names()
+            .filter(|n| n.split('_').next() == s.split('_').next())
+            .collect();
+        near.truncate(8);
+        let hint = if near.is_empty() {
+            "see `hil-suite --list-ops`".to_string()
+        } else {
+            format!("ops with that prefix: {}", near.join(", "))
+        };
+        Err(de::Error::custom(format!("unknown op `{s}`; {hint}")))
+    }
+}
+
+/// One value on a matrix axis: a CUDA device index or the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AxisValue {
+    Device(u32),
+    Cpu,
+}
+
+impl AxisValue {
+    /// The fragment used in case names: `dev0`, `cpu`.
+    pub fn label(self) -> String {
+        match self {
+            AxisValue::Device(n) => format!("dev{n}"),
+            AxisValue::Cpu => "cpu".into(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AxisValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            N(u32),
+            S(String),
+        }
+        match Repr::deserialize(d) {
+            Ok(Repr::N(n)) => Ok(AxisValue::Device(n)),
+            Ok(Repr::S(s)) if s == "cpu" => Ok(AxisValue::Cpu),
+            _ => Err(de::Error::custom("axis value must be a CUDA device index (0, 1, …) or `cpu`")),
+        }
+    }
+}
+
+/// Ordered axes; the order fixes the case-name suffix (`dev0_dev1`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Matrix(pub Vec<(String, Vec<AxisValue>)>);
+
+impl<'de> Deserialize<'de> for Matrix {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Matrix;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of axis name to a list of values, e.g. `{signaler: [0, 1], waiter: [cpu, 0, 1]}`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Matrix, A::Error> {
+                let mut axes: Vec<(String, Vec<AxisValue>)> = Vec::new();
+                while let Some(name) = m.next_key::<String>()? {
+                    if !DottedName::is_valid(&name) || name.contains('.') {
+                        return Err(de::Error::custom(format!("invalid axis name `{name}`")));
+                    }
+                    if axes.iter().any(|(n, _)| *n == name) {
+                        return Err(de::Error::custom(format!("axis `{name}` given twice")));
+                    }
+                    let values: Vec<AxisValue> = m.next_value()?;
+                    if values.is_empty() {
+                        return Err(de::Error::custom(format!("axis `{name}` has no values")));
+                    }
+                    axes.push((name, values));
+                }
+                Ok(Matrix(axes))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A table that failed to load, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Parses one table's text; `file` is only used to name it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Table, TableError> {
+    let table: Table = serde_norway::from_str(text).map_err(|e| {
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        // serde_norway appends " at line L column C" to the message; we lead with it instead.
+        let mut message = e.to_string();
+        if let Some(i) = message.find(" at line ") {
+            message.truncate(i);
+        }
+        TableError::Syntax {
+            file: file.to_string(),
+            line,
+            column,
+            message,
+        }
+    })?;
+    validate(file, &table)?;
+    Ok(table)
+}
+
+fn validate(file: &str, t: &Table) -> Result<(), TableError> {
+    let invalid = |message: String| TableError::Invalid {
+        file: file.to_string(),
+        message,
+    };
+    if t.rows.is_empty() {
+        return Err(invalid(format!("table `{}` has no rows", t.name)));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &t.rows {
+        if !seen.insert(&r.id) {
+            return Err(invalid(format!("row id `{}` appears twice in table `{}`", r.id, t.name)));
+        }
+        if let Some(limit) = r.timeout_s.or(Some(t.timeout_s)) {
+            if !(limit > 0.0 && limit.is_finite()) {
+                return Err(invalid(format!("row `{}`: timeout_s must be a positive number of seconds", r.id)));
+            }
+        }
+        if r.ub.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            return Err(invalid(format!("row `{}`: `ub` must cite the rule that makes the scenario undefined", r.id)));
+        }
+    }
+    Ok(())
+}
+
+include!(concat!(env!("OUT_DIR"), "/tables.rs"));
+
+/// The tables built into the binary (from `fixtures/tables/` at build time).
+pub fn embedded() -> Result<Vec<Table>, TableError> {
+    EMBEDDED.iter().map(|(file, text)| parse(&format!("fixtures/tables/{file}"), text)).collect()
+}
+
+/// Every `*.yaml` table in `dir`, sorted by file name.
+pub fn load_dir(dir: &Path) -> Result<Vec<Table>, TableError> {
+    let io = |source| TableError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(TableError::Invalid {
+            file: dir.display().to_string(),
+            message: "no *.yaml tables in this directory".into(),
+        });
+    }
+    paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).map_err(|source| TableError::Io {
+                path: p.clone(),
+                source,
+            })?;
+            parse(&p.display().to_string(), &text)
+        })
+        .collect()
+}

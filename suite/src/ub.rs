@@ -1,0 +1,239 @@
+//! Undefined-behaviour scenarios: each runs in a sacrificial child process under a
+//! watchdog, and what it did (error code, signal, hang, silent success) is recorded as
+//! `flagged`, never judged. A health probe in a fresh process follows; a device left
+//! unusable stops the remaining GPU cases with "board needs reset".
+
+use crate::case::Case;
+use crate::table::Expect;
+use crate::verdict::Verdict;
+use hil_proto::{Observation, Outcome};
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Marks the child's verdict line on its stdout.
+pub const RESULT_MARK: &str = "HIL-UB-RESULT ";
+const TAIL_LINES: usize = 12;
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn reset_reason() -> &'static Mutex<Option<String>> {
+    static R: OnceLock<Mutex<Option<String>>> = OnceLock::new();
+    R.get_or_init(|| Mutex::new(None))
+}
+
+pub fn board_needs_reset() -> Option<String> {
+    reset_reason().lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Arguments that make a child see the same tables as this process.
+fn child_command() -> Command {
+    let exe = std::env::current_exe().unwrap_or_else(|_| "hil-suite".into());
+    let mut cmd = Command::new(exe);
+    if let Some(dir) = crate::tables_dir() {
+        cmd.arg("--tables").arg(dir);
+    }
+    cmd
+}
+
+/// How a child process ended.
+#[derive(Debug)]
+pub struct ChildEnd {
+    pub status: Option<std::process::ExitStatus>,
+    pub killed_after: Option<Duration>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` with a time limit, collecting its output; kills it (and its process group) at the limit.
+pub fn run_with_limit(mut cmd: Command, limit: Duration) -> std::io::Result<ChildEnd> {
+    use std::os::unix::process::CommandExt;
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.process_group(0);
+    let mut child = cmd.spawn()?;
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    // Drain pipes in threads so a chatty child cannot block on a full pipe.
+    let t_out = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let mut killed_after = None;
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break Some(st);
+        }
+        if start.elapsed() >= limit {
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            killed_after = Some(start.elapsed());
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stdout = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
+    Ok(ChildEnd {
+        status,
+        killed_after,
+        stdout,
+        stderr,
+    })
+}
+
+pub fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGTRAP => "SIGTRAP",
+        _ => return format!("signal {sig}"),
+    };
+    format!("{name} ({sig})")
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<_> = s.lines().filter(|l| !l.starts_with(RESULT_MARK)).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Runs a `ub` case in a child and classifies what happened. Always `flagged`.
+pub fn run_isolated(case: &Case) -> Verdict {
+    let mut cmd = child_command();
+    cmd.arg("--ub-child").arg(&case.name);
+    let limit = Duration::from_secs_f64(case.timeout_s);
+    let end = match run_with_limit(cmd, limit) {
+        Ok(end) => end,
+        Err(e) => {
+            return Verdict {
+                outcome: Outcome::Fail,
+                message: format!("could not start the isolation child: {e}"),
+                observations: vec![],
+            }
+        }
+    };
+    let mut v = classify(&end);
+    if let Some(rule) = &case.ub {
+        v.observations.insert(0, Observation::new("ub_rule", rule));
+    }
+    if !case.devices().is_empty() && case.backend != crate::table::Backend::Host {
+        let health = health_check(&case.devices());
+        v.observations.push(Observation::new("health_after", &health));
+        if health != "ok" {
+            *reset_reason().lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(format!("device unusable after `{}`: {health}", case.name));
+            v.message.push_str(&format!("; board needs reset ({health})"));
+        }
+    }
+    v
+}
+
+/// Maps a child's end to a flagged verdict with observations.
+pub fn classify(end: &ChildEnd) -> Verdict {
+    let mut obs = Vec::new();
+    let (kind, detail) = if let Some(after) = end.killed_after {
+        ("hang", format!("no exit within {:.1}s; killed", after.as_secs_f64()))
+    } else if let Some(line) = end.stdout.lines().find_map(|l| l.strip_prefix(RESULT_MARK)) {
+        match serde_json::from_str::<ChildVerdict>(line) {
+            Ok(cv) if cv.outcome == Outcome::Pass => {
+                obs.extend(cv.observations);
+                ("silent-success", "every call returned success".to_string())
+            }
+            Ok(cv) => {
+                obs.extend(cv.observations);
+                ("error", cv.message)
+            }
+            Err(e) => ("exit", format!("unreadable child verdict ({e})")),
+        }
+    } else {
+        match end.status {
+            Some(st) if st.signal().is_some() => ("signal", format!("killed by {}", signal_name(st.signal().unwrap_or(0)))),
+            Some(st) => ("exit", format!("exited with status {} before reporting", st.code().unwrap_or(-1))),
+            None => ("exit", "vanished".to_string()),
+        }
+    };
+    let mut observations = vec![Observation::new("observed", kind), Observation::new("detail", &detail)];
+    observations.extend(obs);
+    let out = tail(&format!("{}{}", end.stdout, end.stderr), TAIL_LINES);
+    if !out.is_empty() {
+        observations.push(Observation::new("output_tail", out));
+    }
+    Verdict {
+        outcome: Outcome::Flagged,
+        message: format!("{kind}: {detail}"),
+        observations,
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ChildVerdict {
+    outcome: Outcome,
+    message: String,
+    observations: Vec<hil_proto::Observation>,
+}
+
+/// `hil-suite --ub-child CASE`: run the op here, print the verdict line, exit 0.
+/// Whatever the op does to this process (signal, hang) is the observation.
+pub fn child_main(case: &Case) -> ! {
+    let mut plain = case.clone();
+    plain.expect = Expect::Ok;
+    let v = crate::harness::run_op(&plain);
+    let cv = ChildVerdict {
+        outcome: v.outcome,
+        message: v.message,
+        observations: v.observations,
+    };
+    println!("{RESULT_MARK}{}", serde_json::to_string(&cv).unwrap_or_default());
+    std::process::exit(0)
+}
+
+/// A fresh process proves each device still runs work. "ok" or what went wrong.
+pub fn health_check(devices: &[u32]) -> String {
+    let mut cmd = child_command();
+    cmd.arg("--health-probe").arg(devices.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","));
+    match run_with_limit(cmd, HEALTH_TIMEOUT) {
+        Err(e) => format!("health probe did not start: {e}"),
+        Ok(end) if end.killed_after.is_some() => format!("health probe hung for {}s", HEALTH_TIMEOUT.as_secs()),
+        Ok(end) if end.status.is_some_and(|s| s.success()) => "ok".into(),
+        Ok(end) => {
+            let why = tail(&end.stderr, 3);
+            match end.status.and_then(|s| s.signal()) {
+                Some(sig) => format!("health probe died by {}", signal_name(sig)),
+                None => format!("health probe failed: {why}"),
+            }
+        }
+    }
+}
+
+/// `hil-suite --health-probe 0,1`: context, stream, memset round trip on each device.
+pub fn health_main(devices: &str) -> ! {
+    let mut bad = false;
+    for d in devices.split(',').filter(|s| !s.is_empty()) {
+        let r = d
+            .parse::<u32>()
+            .map_err(|e| crate::ops::OpError::Row(format!("device `{d}`: {e}")))
+            .and_then(|d| {
+                let ctx = crate::cuda::Context::primary(d)?;
+                let s = crate::cuda::Stream::new(&ctx)?;
+                crate::cuda::memset_roundtrip(&ctx, 0x5A5A_5A5A)?;
+                s.synchronize()
+            });
+        if let Err(e) = r {
+            eprintln!("device {d}: {e}");
+            bad = true;
+        }
+    }
+    std::process::exit(if bad { 1 } else { 0 })
+}
