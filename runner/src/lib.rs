@@ -1,0 +1,10 @@
+//! `hil-run`: drives `hil-suite` on boards, journals every result as it arrives, and
+//! writes JUnit plus a one-screen summary.
+
+pub mod board;
+pub mod journal;
+pub mod junit;
+pub mod session;
+pub mod summary;
+pub mod tail;
+pub mod transport;

@@ -1,1 +1,183 @@
-fn main() {}
+use anyhow::Context as _;
+use clap::Parser;
+use hil_run::board::{self, Board, BoardKind};
+use hil_run::journal::{self, Journal, Record, State};
+use hil_run::session::{self, Progress};
+use hil_run::transport::local::Local;
+use hil_run::{junit, summary};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// hil-run: run the hil conformance suite on boards and collect the results.
+///
+/// For each board, hil-run starts `hil-suite` (on this machine for the built-in board
+/// `local`), streams its progress, and writes into RESULTS/<board>/:
+///   journal.jsonl  every result as it arrived (append-only; survives crashes)
+///   junit.xml      for CI (properties: board, driver, CUDA, suite version, implementations)
+///   summary.txt    the summary printed at the end
+///   suite-N.log    the suite's own output, one per (re)start
+///
+/// A case that crashes or hangs the suite is recorded (crash / timeout) and the suite is
+/// restarted with the cases not yet reported. Outcomes: pass, fail, not-supported,
+/// flagged, crash, timeout (docs/outcomes.md).
+///
+/// Exit status: 0 every result acceptable, 1 a fail/crash/timeout (or cases left
+/// unfinished), 2 usage or configuration error, 130 interrupted.
+#[derive(Parser)]
+#[command(name = "hil-run", version, after_help = EXAMPLES)]
+struct Cli {
+    /// Board to run on (repeatable). `local` is built in and needs no inventory.
+    #[arg(long = "board", value_name = "NAME", default_value = "local")]
+    boards: Vec<String>,
+    /// Where results go: RESULTS/<board>/.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    results: PathBuf,
+    /// Run only cases whose name contains one of these (repeatable).
+    #[arg(long = "filter", value_name = "SUBSTR")]
+    filters: Vec<String>,
+    /// Continue an interrupted run: keep the journal, run only the cases without a result.
+    #[arg(long)]
+    resume: bool,
+    /// The hil-suite binary for `local` (default: $HIL_SUITE, else next to hil-run).
+    #[arg(long, value_name = "PATH")]
+    suite: Option<PathBuf>,
+    /// Case tables to use instead of those built into hil-suite.
+    #[arg(long, value_name = "DIR")]
+    tables: Option<PathBuf>,
+    /// Cases the suite runs at once (1 keeps crash attribution exact).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    test_threads: u32,
+    /// Print only the summary, not a line per case.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+const EXAMPLES: &str = "Examples:
+  hil-run                                   run everything on this machine (board `local`)
+  hil-run --filter vulkan.import            only the Vulkan import cases
+  hil-run --resume                          finish a run that was interrupted
+  hil-run --suite ./hil-suite --tables fixtures/tables";
+
+fn main() {
+    let cli = Cli::parse();
+    hil_run::session::install_interrupt_handler();
+    let code = match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hil-run: error: {e:#}");
+            if e.downcast_ref::<ConfigError>().is_some() {
+                2
+            } else if hil_run::session::interrupted() {
+                130
+            } else {
+                1
+            }
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Errors in what the user asked for (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct ConfigError(String);
+
+fn run(cli: &Cli) -> anyhow::Result<i32> {
+    let mut boards: Vec<Board> = Vec::new();
+    for name in &cli.boards {
+        boards.push(board::resolve(name).map_err(|e| ConfigError(e.to_string()))?);
+    }
+    let mut worst = 0;
+    for b in &boards {
+        worst = worst.max(run_board(cli, b)?);
+    }
+    Ok(worst)
+}
+
+fn run_board(cli: &Cli, b: &Board) -> anyhow::Result<i32> {
+    let dir = cli.results.join(&b.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let journal_path = dir.join("journal.jsonl");
+    let mut transport = match &b.kind {
+        BoardKind::Local => Local {
+            suite: board::find_suite(cli.suite.clone()).map_err(ConfigError)?,
+            tables: cli.tables.clone(),
+            dir: dir.clone(),
+            test_threads: cli.test_threads.max(1),
+        },
+    };
+    let started = Instant::now();
+    let mut state = if cli.resume {
+        let st = journal::read(&journal_path).map_err(|e| ConfigError(format!("cannot resume: {e}")))?;
+        if st.cases.is_empty() {
+            return Err(ConfigError(format!("cannot resume: {} holds no plan", journal_path.display())).into());
+        }
+        println!(
+            "hil-run: resuming {}: {} of {} cases already reported",
+            b.name,
+            st.results.len(),
+            st.cases.len()
+        );
+        st
+    } else {
+        start_fresh(&dir)?;
+        let mut cases = hil_run::transport::Transport::list_cases(&mut transport)?;
+        if !cli.filters.is_empty() {
+            cases.retain(|c| cli.filters.iter().any(|f| c.name.contains(f.as_str())));
+            if cases.is_empty() {
+                return Err(ConfigError(format!("no case matches --filter {:?}", cli.filters)).into());
+            }
+        }
+        State {
+            board: b.name.clone(),
+            cases,
+            ..State::default()
+        }
+    };
+    let mut journal = Journal::open(&journal_path).with_context(|| format!("opening {}", journal_path.display()))?;
+    if !cli.resume {
+        let started_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        journal.append(&Record::Plan {
+            board: b.name.clone(),
+            started_unix,
+            cases: state.cases.clone(),
+        })?;
+    }
+    let mut progress = Progress {
+        quiet: cli.quiet,
+        total: state.cases.len(),
+        done: state.results.len(),
+    };
+    println!("hil-run: board {}: {} cases", b.name, state.cases.len());
+    let outcome = session::run(&mut transport, &mut journal, &mut state, &mut progress);
+    // Whatever happened, report what we have: nothing reported is ever dropped.
+    let junit_path = dir.join("junit.xml");
+    junit::write(&state, &junit_path).with_context(|| format!("writing {}", junit_path.display()))?;
+    let text = summary::render(&state, started.elapsed().as_secs_f64());
+    std::fs::write(dir.join("summary.txt"), &text)?;
+    println!("\n{text}");
+    println!("junit: {}\njournal: {}", junit_path.display(), journal_path.display());
+    outcome?;
+    Ok(summary::exit_code(&state))
+}
+
+/// A new run starts with an empty journal; the previous one is kept beside it.
+fn start_fresh(dir: &Path) -> anyhow::Result<()> {
+    let j = dir.join("journal.jsonl");
+    if j.exists() {
+        std::fs::rename(&j, dir.join("journal.prev.jsonl"))?;
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let p = entry?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let stale = (name.starts_with("events-") || name.starts_with("suite-") || name.starts_with("cases-"))
+            && p.is_file();
+        if stale {
+            std::fs::remove_file(&p)?;
+        }
+    }
+    Ok(())
+}

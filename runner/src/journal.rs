@@ -1,0 +1,125 @@
+//! The append-only results journal: `results/<board>/journal.jsonl`. Every record is
+//! written and flushed as it arrives, so Ctrl-C, a runner crash or a lost board never
+//! loses a reported result; `hil-run --resume` continues from it.
+
+use hil_proto::{CaseInfo, Facts, Observation, Outcome};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "kebab-case")]
+pub enum Record {
+    /// The case list the run set out to do (written once, at the start).
+    Plan { board: String, started_unix: u64, cases: Vec<CaseInfo> },
+    Facts(Facts),
+    Result(CaseResult),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseResult {
+    pub case: String,
+    pub outcome: Outcome,
+    pub duration_s: f64,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub implementation: String,
+    #[serde(default)]
+    pub observations: Vec<Observation>,
+}
+
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+}
+
+impl Journal {
+    pub fn open(path: &Path) -> std::io::Result<Journal> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn append(&mut self, r: &Record) -> std::io::Result<()> {
+        let mut line = serde_json::to_string(r).map_err(std::io::Error::other)?;
+        line.push('\n');
+        self.file.write_all(line.as_bytes())?;
+        self.file.flush()?;
+        // A power cut on the runner host must not lose what a board reported.
+        self.file.sync_data()
+    }
+}
+
+/// What a journal holds: the plan, the facts and the latest result of each case.
+#[derive(Debug, Default, Clone)]
+pub struct State {
+    pub board: String,
+    pub cases: Vec<CaseInfo>,
+    pub facts: Option<Facts>,
+    pub results: BTreeMap<String, CaseResult>,
+    pub started_unix: u64,
+}
+
+impl State {
+    pub fn apply(&mut self, r: Record) {
+        match r {
+            Record::Plan {
+                board,
+                started_unix,
+                cases,
+            } => {
+                self.board = board;
+                self.started_unix = started_unix;
+                self.cases = cases;
+            }
+            Record::Facts(f) => self.facts = Some(f),
+            Record::Result(res) => {
+                self.results.insert(res.case.clone(), res);
+            }
+        }
+    }
+
+    /// Planned cases with no result yet, in plan order.
+    pub fn remaining(&self) -> Vec<CaseInfo> {
+        self.cases.iter().filter(|c| !self.results.contains_key(&c.name)).cloned().collect()
+    }
+
+    /// Results in plan order.
+    pub fn ordered_results(&self) -> Vec<&CaseResult> {
+        self.cases.iter().filter_map(|c| self.results.get(&c.name)).collect()
+    }
+}
+
+/// Reads a journal back. A torn last line (the writer died mid-write) is ignored;
+/// any other unreadable line is an error naming its line number.
+pub fn read(path: &Path) -> Result<State, String> {
+    let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let lines: Vec<String> = BufReader::new(f)
+        .lines()
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut st = State::default();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Record>(line) {
+            Ok(r) => st.apply(r),
+            Err(_) if i + 1 == lines.len() => {} // torn tail
+            Err(e) => return Err(format!("{}:{}: unreadable journal record: {e}", path.display(), i + 1)),
+        }
+    }
+    Ok(st)
+}

@@ -1,0 +1,225 @@
+//! One board's run: start the suite on the cases not yet reported, journal results as
+//! they stream in, and when the suite dies or hangs, record the case it died in and
+//! start again with the rest (crash-resume, as deqp-runner does).
+
+use crate::journal::{CaseResult, Journal, Record, State};
+use crate::transport::{ExitInfo, Running, Transport};
+use anyhow::Context as _;
+use hil_proto::{Event, Observation, Outcome};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// Time past a case's own limit before the runner kills the suite itself. The suite's
+/// watchdog normally reports the timeout first; this catches a suite too wedged to.
+pub const BACKSTOP_GRACE: Duration = Duration::from_secs(15);
+const POLL: Duration = Duration::from_millis(20);
+const OUTPUT_TAIL_LINES: usize = 15;
+
+pub struct Progress {
+    pub quiet: bool,
+    pub total: usize,
+    pub done: usize,
+}
+
+impl Progress {
+    fn report(&mut self, r: &CaseResult) {
+        self.done += 1;
+        if self.quiet {
+            return;
+        }
+        let width = self.total.to_string().len();
+        let mut line = format!(
+            "[{:>w$}/{}] {:<13} {} ({:.2}s)",
+            self.done,
+            self.total,
+            r.outcome.as_str(),
+            r.case,
+            r.duration_s,
+            w = width
+        );
+        // not-supported reasons are grouped in the summary; the rest deserve a line now.
+        if !matches!(r.outcome, Outcome::Pass | Outcome::NotSupported) && !r.message.is_empty() {
+            let msg: String = r.message.chars().take(110).collect();
+            line.push_str(&format!("\n{:w$}   {msg}", "", w = 2 * width + 3));
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+    }
+}
+
+/// Runs every remaining case of `state` on `transport`, journaling as it goes.
+pub fn run(
+    transport: &mut dyn Transport,
+    journal: &mut Journal,
+    state: &mut State,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
+    let timeouts: BTreeMap<String, f64> = state.cases.iter().map(|c| (c.name.clone(), c.timeout_s)).collect();
+    let mut attempt = 0;
+    loop {
+        let remaining: Vec<String> = state.remaining().into_iter().map(|c| c.name).collect();
+        if remaining.is_empty() {
+            return Ok(());
+        }
+        attempt += 1;
+        let before = state.results.len();
+        let mut run = transport.start(&remaining, attempt)?;
+        let ended = drive(run.as_mut(), journal, state, progress, &timeouts)?;
+        // Whatever started and never reported died with the suite.
+        for (case, started) in ended.inflight {
+            let message = match &ended.exit {
+                ExitInfo::Killed => format!(
+                    "no result within {:.0}s (limit {:.0}s + {}s grace); the runner killed the suite",
+                    started.elapsed().as_secs_f64(),
+                    timeouts.get(&case).copied().unwrap_or(0.0),
+                    BACKSTOP_GRACE.as_secs()
+                ),
+                exit => format!("hil-suite died while this case ran ({exit})"),
+            };
+            let outcome = if matches!(ended.exit, ExitInfo::Killed) {
+                Outcome::Timeout
+            } else {
+                Outcome::Crash
+            };
+            let r = CaseResult {
+                case,
+                outcome,
+                duration_s: started.elapsed().as_secs_f64(),
+                message,
+                implementation: String::new(),
+                observations: vec![Observation::new("output_tail", run.output_tail(OUTPUT_TAIL_LINES))],
+            };
+            record(journal, state, progress, r)?;
+        }
+        if state.results.len() == before {
+            // The suite ran nothing at all: retrying would loop forever.
+            let why = format!(
+                "hil-suite ended ({}) without running any case; its output:\n{}",
+                ended.exit,
+                run.output_tail(OUTPUT_TAIL_LINES)
+            );
+            for case in remaining {
+                let r = CaseResult {
+                    case,
+                    outcome: Outcome::Crash,
+                    duration_s: 0.0,
+                    message: why.clone(),
+                    implementation: String::new(),
+                    observations: vec![],
+                };
+                record(journal, state, progress, r)?;
+            }
+            return Ok(());
+        }
+    }
+}
+
+struct Ended {
+    exit: ExitInfo,
+    inflight: Vec<(String, Instant)>,
+}
+
+fn drive(
+    run: &mut dyn Running,
+    journal: &mut Journal,
+    state: &mut State,
+    progress: &mut Progress,
+    timeouts: &BTreeMap<String, f64>,
+) -> anyhow::Result<Ended> {
+    let mut inflight: BTreeMap<String, Instant> = BTreeMap::new();
+    loop {
+        // Read events before checking exit, and once more after, so none is missed.
+        let exit = run.try_wait().context("waiting for hil-suite")?;
+        for line in run.poll_events().context("reading the event stream")? {
+            let event = match Event::from_line(&line) {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("hil-run: warning: skipping unreadable event ({e}): {line}");
+                    continue;
+                }
+            };
+            match event {
+                Event::Facts(f) => {
+                    journal.append(&Record::Facts(f.clone()))?;
+                    state.facts = Some(f);
+                }
+                Event::Start { case } => {
+                    inflight.insert(case, Instant::now());
+                }
+                Event::Result {
+                    case,
+                    outcome,
+                    duration_s,
+                    message,
+                    implementation,
+                    observations,
+                } => {
+                    inflight.remove(&case);
+                    if state.results.contains_key(&case) || !timeouts.contains_key(&case) {
+                        continue; // not ours, or already recorded
+                    }
+                    let r = CaseResult {
+                        case,
+                        outcome,
+                        duration_s,
+                        message,
+                        implementation,
+                        observations,
+                    };
+                    record(journal, state, progress, r)?;
+                }
+            }
+        }
+        if interrupted() {
+            run.kill();
+            anyhow::bail!("interrupted: reported results are in the journal; `hil-run --resume` runs the rest");
+        }
+        if let Some(exit) = exit {
+            return Ok(Ended {
+                exit,
+                inflight: inflight.into_iter().collect(),
+            });
+        }
+        let overdue = inflight.iter().any(|(case, started)| {
+            let limit = Duration::from_secs_f64(timeouts.get(case).copied().unwrap_or(60.0));
+            started.elapsed() > limit + BACKSTOP_GRACE
+        });
+        if overdue {
+            run.kill();
+            return Ok(Ended {
+                exit: ExitInfo::Killed,
+                inflight: inflight.into_iter().collect(),
+            });
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn record(journal: &mut Journal, state: &mut State, progress: &mut Progress, r: CaseResult) -> anyhow::Result<()> {
+    journal
+        .append(&Record::Result(r.clone()))
+        .with_context(|| format!("appending to {}", journal.path().display()))?;
+    progress.report(&r);
+    state.results.insert(r.case.clone(), r);
+    Ok(())
+}
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Ctrl-C / SIGTERM stop the suite and still write JUnit from the journal.
+pub fn install_interrupt_handler() {
+    let handler: extern "C" fn(libc::c_int) = on_interrupt;
+    unsafe {
+        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+    }
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}

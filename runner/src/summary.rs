@@ -1,0 +1,80 @@
+//! The one-screen summary printed at the end (and saved as summary.txt).
+
+use crate::journal::State;
+use hil_proto::Outcome;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+pub fn counts(state: &State) -> BTreeMap<Outcome, usize> {
+    let mut c: BTreeMap<Outcome, usize> = Outcome::ALL.iter().map(|o| (*o, 0)).collect();
+    for r in state.results.values() {
+        *c.entry(r.outcome).or_default() += 1;
+    }
+    c
+}
+
+const MAX_LISTED: usize = 12;
+
+pub fn render(state: &State, elapsed_s: f64) -> String {
+    let c = counts(state);
+    let mut s = String::new();
+    let facts = state.facts.as_ref();
+    let prop = |k: &str| facts.and_then(|f| f.properties.get(k)).map(String::as_str).unwrap_or("?");
+    let _ = writeln!(
+        s,
+        "board {}: {} cases in {:.1}s  (arch {}, driver {}, CUDA {})",
+        state.board,
+        state.results.len(),
+        elapsed_s,
+        prop("arch"),
+        prop("driver.version"),
+        prop("cuda.version")
+    );
+    let line: Vec<String> = Outcome::ALL.iter().map(|o| format!("{} {}", o, c[o])).collect();
+    let _ = writeln!(s, "  {}", line.join(" · "));
+    let missing = state.remaining().len();
+    if missing > 0 {
+        let _ = writeln!(s, "  {missing} planned case(s) have no result yet: `hil-run --resume` completes them");
+    }
+    if let Some(f) = facts {
+        for (backend, imp) in &f.implementations {
+            let _ = writeln!(s, "  {backend:<10} {imp}");
+        }
+    }
+    // not-supported: grouped by reason, which is what a reader wants to know.
+    let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in state.results.values().filter(|r| r.outcome == Outcome::NotSupported) {
+        *reasons.entry(r.message.as_str()).or_default() += 1;
+    }
+    if !reasons.is_empty() {
+        let _ = writeln!(s, "not-supported, by reason:");
+        for (why, n) in &reasons {
+            let _ = writeln!(s, "  {n:>4}  {why}");
+        }
+    }
+    for o in [Outcome::Fail, Outcome::Crash, Outcome::Timeout, Outcome::Flagged] {
+        let list: Vec<_> = state.ordered_results().into_iter().filter(|r| r.outcome == o).collect();
+        if list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "{o} ({}):", list.len());
+        for r in list.iter().take(MAX_LISTED) {
+            let first = r.message.lines().next().unwrap_or("");
+            let _ = writeln!(s, "  {}  {}", r.case, first);
+        }
+        if list.len() > MAX_LISTED {
+            let _ = writeln!(s, "  … {} more in junit.xml", list.len() - MAX_LISTED);
+        }
+    }
+    s
+}
+
+/// 0: every result acceptable; 1: a fail, crash or timeout, or cases left without result.
+pub fn exit_code(state: &State) -> i32 {
+    let bad = state.results.values().any(|r| r.outcome.is_failure());
+    if bad || !state.remaining().is_empty() {
+        1
+    } else {
+        0
+    }
+}

@@ -1,0 +1,117 @@
+//! The built-in `local` board: `hil-suite` as a child process of the runner.
+
+use super::{ExitInfo, Running, Transport};
+use crate::tail::Tail;
+use anyhow::{bail, Context as _};
+use hil_proto::CaseInfo;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+pub struct Local {
+    pub suite: PathBuf,
+    pub tables: Option<PathBuf>,
+    /// Per-board results dir: logs and event files go here.
+    pub dir: PathBuf,
+    pub test_threads: u32,
+}
+
+impl Local {
+    fn command(&self) -> Command {
+        let mut c = Command::new(&self.suite);
+        if let Some(t) = &self.tables {
+            c.arg("--tables").arg(t);
+        }
+        c
+    }
+}
+
+impl Transport for Local {
+    fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>> {
+        let out = self
+            .command()
+            .arg("--list-json")
+            .output()
+            .with_context(|| format!("running {}", self.suite.display()))?;
+        if !out.status.success() {
+            bail!(
+                "{} --list-json failed ({}): {}",
+                self.suite.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).with_context(|| format!("unreadable case listing line: {l}")))
+            .collect()
+    }
+
+    fn start(&mut self, cases: &[String], attempt: u32) -> anyhow::Result<Box<dyn Running>> {
+        let list = self.dir.join(format!("cases-{attempt}.txt"));
+        std::fs::write(&list, cases.join("\n") + "\n").with_context(|| format!("writing {}", list.display()))?;
+        let events = self.dir.join(format!("events-{attempt}.jsonl"));
+        let _ = std::fs::remove_file(&events);
+        let log = self.dir.join(format!("suite-{attempt}.log"));
+        let logf = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        // Output to a file, never a pipe: libtest-mimic panics if a pipe closes.
+        let mut cmd = self.command();
+        cmd.arg("--cases-from")
+            .arg(&list)
+            .arg("--events")
+            .arg(&events)
+            .arg("--test-threads")
+            .arg(self.test_threads.to_string())
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone()?)
+            .stderr(logf)
+            .process_group(0);
+        let child = cmd.spawn().with_context(|| format!("starting {}", self.suite.display()))?;
+        Ok(Box::new(LocalRun {
+            child,
+            tail: Tail::new(events),
+            log,
+        }))
+    }
+}
+
+struct LocalRun {
+    child: Child,
+    tail: Tail,
+    log: PathBuf,
+}
+
+impl Running for LocalRun {
+    fn poll_events(&mut self) -> std::io::Result<Vec<String>> {
+        self.tail.poll()
+    }
+
+    fn try_wait(&mut self) -> std::io::Result<Option<ExitInfo>> {
+        Ok(self.child.try_wait()?.map(|st| match (st.code(), st.signal()) {
+            (Some(c), _) => ExitInfo::Code(c),
+            (None, Some(s)) => ExitInfo::Signal(s),
+            (None, None) => ExitInfo::Killed,
+        }))
+    }
+
+    fn kill(&mut self) {
+        // The whole group: UB children and health probes go too.
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+
+    fn output_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<_> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for LocalRun {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill();
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! How the runner reaches a board's `hil-suite`: here as a child process (`local`);
+//! the session logic above it is the same for every transport.
+
+pub mod local;
+
+use hil_proto::CaseInfo;
+
+/// How a suite process ended.
+#[derive(Debug, Clone)]
+pub enum ExitInfo {
+    Code(i32),
+    Signal(i32),
+    /// The runner killed it (backstop timeout).
+    Killed,
+    /// The connection to the board was lost.
+    Lost(String),
+}
+
+impl std::fmt::Display for ExitInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitInfo::Code(c) => write!(f, "exit status {c}"),
+            ExitInfo::Signal(s) => write!(f, "killed by signal {s}{}", signal_suffix(*s)),
+            ExitInfo::Killed => write!(f, "killed by the runner"),
+            ExitInfo::Lost(why) => write!(f, "connection lost: {why}"),
+        }
+    }
+}
+
+fn signal_suffix(s: i32) -> &'static str {
+    match s {
+        libc::SIGSEGV => " (SIGSEGV)",
+        libc::SIGABRT => " (SIGABRT)",
+        libc::SIGBUS => " (SIGBUS)",
+        libc::SIGKILL => " (SIGKILL)",
+        libc::SIGTERM => " (SIGTERM)",
+        libc::SIGILL => " (SIGILL)",
+        libc::SIGFPE => " (SIGFPE)",
+        _ => "",
+    }
+}
+
+pub trait Transport {
+    /// `hil-suite --list-json` on the board.
+    fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>>;
+    /// Starts `hil-suite` on exactly these cases; `attempt` numbers its log.
+    fn start(&mut self, cases: &[String], attempt: u32) -> anyhow::Result<Box<dyn Running>>;
+}
+
+pub trait Running {
+    /// Event lines completed since the last call.
+    fn poll_events(&mut self) -> std::io::Result<Vec<String>>;
+    fn try_wait(&mut self) -> std::io::Result<Option<ExitInfo>>;
+    /// Kills the suite and everything it started.
+    fn kill(&mut self);
+    /// The last lines the suite printed, for crash messages.
+    fn output_tail(&self, lines: usize) -> String;
+}
