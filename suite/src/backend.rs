@@ -29,6 +29,10 @@ pub fn preflight(case: &Case) -> Result<String, OpError> {
     }
 }
 
+pub fn nvscisync_present() -> bool {
+    unsafe { libloading::Library::new("libnvscisync.so.1") }.is_ok()
+}
+
 fn nvscisync_reason() -> String {
     match unsafe { libloading::Library::new("libnvscisync.so.1") } {
         Ok(_) => "libnvscisync.so.1 is present but this suite build has no NvSciSync backend yet".into(),

@@ -299,3 +299,14 @@ impl Drop for ExternalSemaphore {
         }
     }
 }
+
+/// cuDeviceGetNvSciSyncAttributes(list, dev, flags) with a NULL list or a zeroed
+/// 4 KiB buffer in its place; returns the raw code. Only meaningful without NvSciSync.
+pub fn nvsci_attributes(dev: u32, flags: i32, with_list: bool) -> Result<i32, OpError> {
+    driver()?;
+    let f: ffi::NvSciAttrsFn = unsafe { ffi::symbol(b"cuDeviceGetNvSciSyncAttributes\0") }
+        .ok_or_else(|| OpError::NotSupported("libcuda has no cuDeviceGetNvSciSyncAttributes".into()))?;
+    let mut buf = vec![0u8; 4096];
+    let list = if with_list { buf.as_mut_ptr() as *mut c_void } else { std::ptr::null_mut() };
+    Ok(unsafe { f(list, dev as i32, flags) })
+}

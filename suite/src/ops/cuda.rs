@@ -26,6 +26,11 @@ pub static OPS: &[OpDef] = &[
         run: device_executes,
     },
     OpDef {
+        name: "cuda_nvsci_attrs_absent",
+        doc: "Where libnvscisync is absent: cuDeviceGetNvSciSyncAttributes on axis `dev` with param `list` null | buffer and `flags`.",
+        run: nvsci_attrs_absent,
+    },
+    OpDef {
         name: "cuda_peer_access",
         doc: "cuDeviceCanAccessPeer between axes `a` and `b` answers (value recorded).",
         run: peer_access,
@@ -75,4 +80,27 @@ fn peer_access(c: &Ctx) -> OpResult {
     d.device(a)?;
     d.device(b)?;
     Ok(vec![Observation::new("can_access_peer", cuda::can_access_peer(a, b)?)])
+}
+
+/// CUDA's answer when NvSciSync is not on the platform. With NvSciSync present the
+/// argument would have to be a real NvSciSyncAttrList, so the row does not apply there.
+fn nvsci_attrs_absent(c: &Ctx) -> OpResult {
+    if crate::backend::nvscisync_present() {
+        return Err(super::OpError::NotSupported(
+            "libnvscisync.so.1 is present: this row checks CUDA's behaviour without NvSciSync".into(),
+        ));
+    }
+    let dev = c.device("dev")?;
+    let flags = c.param_i64("flags", 1)? as i32;
+    let with_list = match c.param_str("list", "buffer")? {
+        "null" => false,
+        "buffer" => true,
+        other => return Err(super::OpError::Row(format!("list `{other}`: expected null or buffer"))),
+    };
+    let _ctx = Context::primary(dev)?;
+    let code = cuda::nvsci_attributes(dev, flags, with_list)?;
+    if code != 0 {
+        return Err(super::OpError::cuda("cuDeviceGetNvSciSyncAttributes", code));
+    }
+    Ok(vec![])
 }

@@ -1,5 +1,353 @@
-//! Ops for Vulkan-exported semaphores imported into CUDA.
+//! Ops for Vulkan-exported semaphores (OPAQUE_FD, binary and timeline) imported into
+//! CUDA. Axes: `exporter` is the CUDA index of the Vulkan device that exports (matched
+//! by UUID), `importer` the CUDA device that imports; single-device ops use `dev`.
 
-use super::OpDef;
+use super::{check, Ctx, OpDef, OpError, OpResult};
+use crate::cuda::ffi::{HANDLE_TYPE_OPAQUE_FD, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD};
+use crate::cuda::{Context, ExternalSemaphore, ImportDesc, Stream};
+use crate::vulkan::{self, Device, SemKind, Semaphore};
+use hil_proto::Observation;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
 
-pub static OPS: &[OpDef] = &[];
+pub static OPS: &[OpDef] = &[
+    OpDef {
+        name: "vk_capabilities",
+        doc: "Vulkan device matching CUDA `dev` by UUID; external semaphore features recorded; param `require` lists what must be export+importable.",
+        run: capabilities,
+    },
+    OpDef {
+        name: "vk_import",
+        doc: "Export on `exporter`, import on CUDA `importer` (params kind, handle); CUDA must own (close) the fd on success.",
+        run: import,
+    },
+    OpDef {
+        name: "vk_roundtrip",
+        doc: "Import, then `count` signal/wait round trips CUDA->Vulkan and Vulkan->CUDA; timeline values checked on both sides.",
+        run: roundtrip,
+    },
+    OpDef {
+        name: "vk_import_invalid",
+        doc: "Import with param `defect` (bad_type, nonzero_flags, closed_fd, negative_fd); the fd stays with the caller and nothing leaks.",
+        run: import_invalid,
+    },
+    OpDef {
+        name: "vk_reimport",
+        doc: "Two exports of one semaphore imported as two CUDA semaphores share one payload.",
+        run: reimport,
+    },
+    OpDef {
+        name: "vk_destroy_order",
+        doc: "Param `order` cuda_first | vulkan_first: each side's destroy succeeds and the other keeps working.",
+        run: destroy_order,
+    },
+    OpDef {
+        name: "vk_ub_close_owned_fd",
+        doc: "UB: close the fd CUDA owns after import, then signal/wait.",
+        run: ub_close_owned_fd,
+    },
+    OpDef {
+        name: "vk_ub_destroy_pending",
+        doc: "UB: destroy the CUDA external semaphore while a wait on it is pending in a stream.",
+        run: ub_destroy_pending,
+    },
+];
+
+const WAIT_NS: u64 = 5_000_000_000;
+
+fn kind(c: &Ctx) -> Result<SemKind, OpError> {
+    SemKind::parse(c.param_str("kind", "timeline")?)
+}
+
+/// The CUDA handle type: param `handle` (opaque_fd | timeline_fd), default by kind.
+fn handle_type(c: &Ctx, kind: SemKind) -> Result<u32, OpError> {
+    let default = match kind {
+        SemKind::Binary => "opaque_fd",
+        SemKind::Timeline => "timeline_fd",
+    };
+    match c.param_str("handle", default)? {
+        "opaque_fd" => Ok(HANDLE_TYPE_OPAQUE_FD),
+        "timeline_fd" => Ok(HANDLE_TYPE_TIMELINE_SEMAPHORE_FD),
+        other => Err(OpError::Row(format!("handle `{other}`: expected opaque_fd or timeline_fd"))),
+    }
+}
+
+fn vk_device(cuda_index: u32) -> Result<Device, OpError> {
+    let vk = vulkan::instance()?;
+    Device::new(vk.for_cuda(cuda_index)?)
+}
+
+fn fd_is_open(fd: RawFd) -> bool {
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+fn open_fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+/// Imports `fd` (ownership handed over). On success CUDA must have closed it; on
+/// failure it must still be open, and is closed here.
+fn import_fd(ctx: &Context, fd: OwnedFd, handle_type: u32, flags: u32) -> Result<(ExternalSemaphore, Duration), OpError> {
+    let raw = fd.into_raw_fd();
+    let t = Instant::now();
+    let r = ExternalSemaphore::import(
+        ctx,
+        ImportDesc {
+            handle_type,
+            handle: raw as u32 as u64,
+            flags,
+        },
+    );
+    let took = t.elapsed();
+    match r {
+        Ok(sem) => {
+            check(!fd_is_open(raw), || {
+                format!("import succeeded but fd {raw} is still open: CUDA must take ownership of the fd")
+            })?;
+            Ok((sem, took))
+        }
+        Err(e) => {
+            check(fd_is_open(raw), || format!("import failed ({e}) yet fd {raw} was closed: ownership must stay with the caller"))?;
+            drop(unsafe { OwnedFd::from_raw_fd(raw) });
+            Err(e)
+        }
+    }
+}
+
+fn capabilities(c: &Ctx) -> OpResult {
+    let dev = c.device("dev")?;
+    let vk = vulkan::instance()?;
+    let p = vk.for_cuda(dev)?;
+    let caps = [
+        ("binary_opaque_fd", p.binary_opaque_fd),
+        ("timeline_opaque_fd", p.timeline_opaque_fd),
+        ("binary_sync_fd", p.binary_sync_fd),
+    ];
+    let mut obs = vec![
+        Observation::new("vk_device", format!("{} ({})", p.index, p.name)),
+        Observation::new("vk_api", format!("{}.{}", ash::vk::api_version_major(p.api_version), ash::vk::api_version_minor(p.api_version))),
+        Observation::new("vk_driver", &p.driver),
+        Observation::new("uuid", crate::cuda::fmt_uuid(&p.uuid)),
+    ];
+    for (name, cap) in caps {
+        obs.push(Observation::new(name, format!("export={} import={}", cap.exportable, cap.importable)));
+    }
+    let required = match c.case.params.get("require") {
+        None => vec![],
+        Some(v) => v
+            .as_array()
+            .ok_or_else(|| OpError::Row("param `require` must be a list".into()))?
+            .iter()
+            .map(|x| x.as_str().unwrap_or("").to_string())
+            .collect(),
+    };
+    for r in required {
+        let cap = caps
+            .iter()
+            .find(|(n, _)| *n == r)
+            .map(|(_, c)| *c)
+            .ok_or_else(|| OpError::Row(format!("unknown capability `{r}` in `require`")))?;
+        check(cap.exportable && cap.importable, || {
+            format!("{r}: vkGetPhysicalDeviceExternalSemaphoreProperties says export={} import={}", cap.exportable, cap.importable)
+        })?;
+    }
+    Ok(obs)
+}
+
+fn import(c: &Ctx) -> OpResult {
+    let (exporter, importer) = (c.device("exporter")?, c.device("importer")?);
+    let kind = kind(c)?;
+    let ty = handle_type(c, kind)?;
+    let vkdev = vk_device(exporter)?;
+    let sem = Semaphore::exportable(&vkdev, kind)?;
+    let ctx = Context::primary(importer)?;
+    let (ext, took) = import_fd(&ctx, sem.export_fd()?, ty, 0)?;
+    ext.destroy()?;
+    Ok(vec![
+        Observation::new("import_us", took.as_micros()),
+        Observation::new("fd_after_import", "closed by CUDA"),
+    ])
+}
+
+fn roundtrip(c: &Ctx) -> OpResult {
+    let (exporter, importer) = (c.device("exporter")?, c.device("importer")?);
+    let kind = kind(c)?;
+    let ty = handle_type(c, kind)?;
+    let count = c.param_u64("count", 16)?.max(1);
+    let vkdev = vk_device(exporter)?;
+    let sem = Semaphore::exportable(&vkdev, kind)?;
+    let ctx = Context::primary(importer)?;
+    let stream = Stream::new(&ctx)?;
+    let (ext, _) = import_fd(&ctx, sem.export_fd()?, ty, 0)?;
+    let mut rtt = Vec::with_capacity(count as usize);
+    for i in 1..=count {
+        let t = Instant::now();
+        let (to_vk, to_cuda) = (2 * i - 1, 2 * i);
+        // CUDA signals, Vulkan observes.
+        ext.signal(&stream, to_vk)?;
+        let reached = match kind {
+            SemKind::Timeline => sem.wait_host(to_vk, WAIT_NS)?,
+            SemKind::Binary => sem.wait_queue(WAIT_NS)?,
+        };
+        check(reached, || format!("round {i}: Vulkan did not see CUDA's signal {to_vk} within 5s"))?;
+        if kind == SemKind::Timeline {
+            let v = sem.counter()?;
+            check(v == to_vk, || format!("round {i}: Vulkan counter {v} after CUDA signalled {to_vk}"))?;
+        }
+        // Vulkan signals, CUDA observes.
+        match kind {
+            SemKind::Timeline => sem.signal_host(to_cuda)?,
+            SemKind::Binary => sem.signal_queue()?,
+        }
+        ext.wait(&stream, to_cuda)?;
+        stream.synchronize()?;
+        if kind == SemKind::Timeline {
+            let v = sem.counter()?;
+            check(v == to_cuda, || format!("round {i}: counter {v} after Vulkan signalled {to_cuda} and CUDA waited"))?;
+        }
+        rtt.push(t.elapsed());
+    }
+    ext.destroy()?;
+    rtt.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    Ok(vec![
+        Observation::new("rounds", count),
+        Observation::new("rtt_min_us", format!("{:.1}", us(rtt[0]))),
+        Observation::new("rtt_p50_us", format!("{:.1}", us(rtt[rtt.len() / 2]))),
+        Observation::new("rtt_max_us", format!("{:.1}", us(rtt[rtt.len() - 1]))),
+    ])
+}
+
+fn import_invalid(c: &Ctx) -> OpResult {
+    let dev = c.device("dev")?;
+    let kind = kind(c)?;
+    let ty = handle_type(c, kind)?;
+    let defect = c.param_str("defect", "")?;
+    let vkdev = vk_device(dev)?;
+    let sem = Semaphore::exportable(&vkdev, kind)?;
+    let ctx = Context::primary(dev)?;
+    let fd = sem.export_fd()?;
+    let before = open_fd_count();
+    let (handle_type, handle, flags, keep_fd) = match defect {
+        "bad_type" => (c.param_u64("type_value", 0x7fff)? as u32, fd.as_raw_fd() as u32 as u64, 0, true),
+        "nonzero_flags" => (ty, fd.as_raw_fd() as u32 as u64, c.param_u64("flags", 7)? as u32, true),
+        "negative_fd" => (ty, (-1i32) as u32 as u64, 0, false),
+        "closed_fd" => {
+            // A descriptor number nothing has open.
+            let n = (1000..60000).find(|n| !fd_is_open(*n)).unwrap_or(9999);
+            (ty, n as u32 as u64, 0, false)
+        }
+        other => return Err(OpError::Row(format!("defect `{other}`: expected bad_type, nonzero_flags, closed_fd or negative_fd"))),
+    };
+    let r = ExternalSemaphore::import(&ctx, ImportDesc { handle_type, handle, flags });
+    let after = open_fd_count();
+    match r {
+        Ok(sem) => {
+            sem.destroy()?;
+            Ok(vec![Observation::new("import", "accepted")])
+        }
+        Err(e) => {
+            if keep_fd {
+                check(fd_is_open(fd.as_raw_fd()), || format!("failed import ({e}) closed the caller's fd"))?;
+            }
+            check(after <= before, || format!("failed import ({e}) left {} more fds open", after - before))?;
+            Err(e)
+        }
+    }
+}
+
+fn reimport(c: &Ctx) -> OpResult {
+    let dev = c.device("dev")?;
+    let vkdev = vk_device(dev)?;
+    let sem = Semaphore::exportable(&vkdev, SemKind::Timeline)?;
+    let ctx = Context::primary(dev)?;
+    let stream = Stream::new(&ctx)?;
+    let (a, _) = import_fd(&ctx, sem.export_fd()?, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD, 0)?;
+    let (b, _) = import_fd(&ctx, sem.export_fd()?, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD, 0)?;
+    a.signal(&stream, 1)?;
+    b.wait(&stream, 1)?;
+    stream.synchronize()?;
+    check(sem.counter()? == 1, || "signal through import A not seen by Vulkan".into())?;
+    b.signal(&stream, 2)?;
+    stream.synchronize()?;
+    check(sem.wait_host(2, WAIT_NS)?, || "signal through import B not seen by Vulkan".into())?;
+    a.destroy()?;
+    b.destroy()?;
+    Ok(vec![Observation::new("counter", sem.counter()?)])
+}
+
+fn destroy_order(c: &Ctx) -> OpResult {
+    let dev = c.device("dev")?;
+    let order = c.param_str("order", "cuda_first")?;
+    let vkdev = vk_device(dev)?;
+    let sem = Semaphore::exportable(&vkdev, SemKind::Timeline)?;
+    let ctx = Context::primary(dev)?;
+    let stream = Stream::new(&ctx)?;
+    let (ext, _) = import_fd(&ctx, sem.export_fd()?, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD, 0)?;
+    match order {
+        "cuda_first" => {
+            ext.destroy()?;
+            sem.signal_host(1)?;
+            check(sem.counter()? == 1, || "Vulkan semaphore unusable after CUDA destroyed its import".into())?;
+        }
+        "vulkan_first" => {
+            // The imported payload is referenced by CUDA; it outlives the Vulkan handle.
+            sem.destroy();
+            ext.signal(&stream, 1)?;
+            stream.synchronize()?;
+            ext.destroy()?;
+        }
+        other => return Err(OpError::Row(format!("order `{other}`: expected cuda_first or vulkan_first"))),
+    }
+    Ok(vec![])
+}
+
+fn ub_close_owned_fd(c: &Ctx) -> OpResult {
+    let dev = c.device("dev")?;
+    let vkdev = vk_device(dev)?;
+    let sem = Semaphore::exportable(&vkdev, SemKind::Timeline)?;
+    let ctx = Context::primary(dev)?;
+    let stream = Stream::new(&ctx)?;
+    let fd = sem.export_fd()?.into_raw_fd();
+    let ext = ExternalSemaphore::import(
+        &ctx,
+        ImportDesc {
+            handle_type: HANDLE_TYPE_TIMELINE_SEMAPHORE_FD,
+            handle: fd as u32 as u64,
+            flags: 0,
+        },
+    )?;
+    let rc = unsafe { libc::close(fd) };
+    let errno = std::io::Error::last_os_error();
+    let mut obs = vec![Observation::new(
+        "close_after_import",
+        if rc == 0 { "0 (fd was still open)".to_string() } else { format!("-1 ({errno})") },
+    )];
+    ext.signal(&stream, 1)?;
+    stream.synchronize()?;
+    obs.push(Observation::new("vk_counter_after_signal", sem.counter()?));
+    ext.destroy()?;
+    Ok(obs)
+}
+
+fn ub_destroy_pending(c: &Ctx) -> OpResult {
+    let dev = c.device("dev")?;
+    let vkdev = vk_device(dev)?;
+    let sem = Semaphore::exportable(&vkdev, SemKind::Timeline)?;
+    let ctx = Context::primary(dev)?;
+    let stream = Stream::new(&ctx)?;
+    let (ext, _) = import_fd(&ctx, sem.export_fd()?, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD, 0)?;
+    ext.wait(&stream, 1)?;
+    let destroyed = ext.destroy();
+    let mut obs = vec![Observation::new(
+        "destroy_with_pending_wait",
+        match &destroyed {
+            Ok(()) => "0".to_string(),
+            Err(e) => e.to_string(),
+        },
+    )];
+    sem.signal_host(1)?;
+    stream.synchronize()?;
+    obs.push(Observation::new("stream_after_signal", "completed"));
+    Ok(obs)
+}
