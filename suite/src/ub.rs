@@ -4,7 +4,6 @@
 //! unusable stops the remaining GPU cases with "board needs reset".
 
 use crate::case::Case;
-use crate::table::Expect;
 use crate::verdict::Verdict;
 use hil_proto::{Observation, Outcome};
 use std::io::Read;
@@ -187,13 +186,29 @@ struct ChildVerdict {
 /// `hil-suite --ub-child CASE`: run the op here, print the verdict line, exit 0.
 /// Whatever the op does to this process (signal, hang) is the observation.
 pub fn child_main(case: &Case) -> ! {
-    let mut plain = case.clone();
-    plain.expect = Expect::Ok;
-    let v = crate::harness::run_op(&plain);
-    let cv = ChildVerdict {
-        outcome: v.outcome,
-        message: v.message,
-        observations: v.observations,
+    let result = match crate::ops::find(&case.op) {
+        Some(op) => (op.run)(&crate::ops::Ctx { case }),
+        None => Err(crate::ops::OpError::Row(format!("unknown op `{}`", case.op))),
+    };
+    let cv = match result {
+        Ok(observations) => ChildVerdict {
+            outcome: Outcome::Pass,
+            message: String::new(),
+            observations,
+        },
+        Err(e) => {
+            let observations = match &e {
+                crate::ops::OpError::Api { call, code, .. } => {
+                    vec![Observation::new("call", call), Observation::new("code", code)]
+                }
+                _ => vec![],
+            };
+            ChildVerdict {
+                outcome: Outcome::Fail,
+                message: e.to_string(),
+                observations,
+            }
+        }
     };
     println!("{RESULT_MARK}{}", serde_json::to_string(&cv).unwrap_or_default());
     std::process::exit(0)

@@ -105,13 +105,30 @@ fn probe() -> Result<Driver, String> {
 /// /etc/nv_tegra_release on Jetson.
 fn kernel_driver_version() -> Option<String> {
     if let Ok(text) = std::fs::read_to_string("/proc/driver/nvidia/version") {
-        // "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.159.04  Tue ..."
-        let line = text.lines().next()?;
-        let after = line.split("Kernel Module").nth(1)?;
-        return after.split_whitespace().next().map(str::to_string);
+        // "NVRM version: NVIDIA UNIX [Open ]Kernel Module [for x86_64]  580.159.04  ..."
+        return version_token(text.lines().next()?);
     }
     let tegra = std::fs::read_to_string("/etc/nv_tegra_release").ok()?;
     Some(tegra.lines().next()?.trim_start_matches('#').trim().to_string())
+}
+
+/// The first whitespace-separated token shaped like `580.159.04`.
+pub fn version_token(line: &str) -> Option<String> {
+    line.split_whitespace()
+        .find(|t| t.contains('.') && t.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn driver_version_is_found_in_both_kernel_module_banners() {
+        let open = "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  (nixbld@)";
+        let closed = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023";
+        assert_eq!(super::version_token(open).as_deref(), Some("580.159.04"));
+        assert_eq!(super::version_token(closed).as_deref(), Some("535.104.05"));
+        assert_eq!(super::version_token("no version here"), None);
+    }
 }
 
 /// The device's primary context, retained for the guard's life and made current.

@@ -4,6 +4,7 @@
 
 mod cuda;
 mod host;
+mod selftest;
 mod vulkan;
 
 use crate::case::Case;
@@ -98,7 +99,7 @@ pub fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), OpError> {
 }
 
 fn registry() -> impl Iterator<Item = &'static OpDef> {
-    host::OPS.iter().chain(cuda::OPS).chain(vulkan::OPS)
+    host::OPS.iter().chain(cuda::OPS).chain(vulkan::OPS).chain(selftest::OPS)
 }
 
 pub fn find(name: &str) -> Option<&'static OpDef> {

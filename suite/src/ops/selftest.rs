@@ -1,0 +1,63 @@
+//! Ops that misbehave on purpose, for testing the harness and runner themselves
+//! (crash, hang, error, silent success). Used by the test tables under
+//! `suite/tests/tables/`, never by the conformance tables.
+
+use super::{Ctx, OpDef, OpError, OpResult};
+use crate::table::Api;
+use hil_proto::Observation;
+
+pub static OPS: &[OpDef] = &[
+    OpDef {
+        name: "selftest_ok",
+        doc: "Succeeds (harness self-test).",
+        run: |_| Ok(vec![Observation::new("selftest", "ok")]),
+    },
+    OpDef {
+        name: "selftest_check_fails",
+        doc: "Its own check fails (harness self-test).",
+        run: |_| Err(OpError::Check("selftest: check failed on purpose".into())),
+    },
+    OpDef {
+        name: "selftest_api_error",
+        doc: "An API call 'returns' param `code` (harness self-test).",
+        run: api_error,
+    },
+    OpDef {
+        name: "selftest_abort",
+        doc: "Aborts the process, SIGABRT (harness self-test).",
+        run: |_| {
+            eprintln!("selftest: about to abort");
+            std::process::abort()
+        },
+    },
+    OpDef {
+        name: "selftest_segv",
+        doc: "Dies of SIGSEGV (harness self-test).",
+        run: |_| {
+            eprintln!("selftest: about to write through a null pointer");
+            // A real fault, as a driver bug would cause: raise(SIGSEGV) alone is
+            // swallowed by the Rust runtime's own handler.
+            unsafe { std::ptr::null_mut::<u64>().write_volatile(1) };
+            Ok(vec![])
+        },
+    },
+    OpDef {
+        name: "selftest_hang",
+        doc: "Sleeps param `seconds` (default 3600) (harness self-test).",
+        run: hang,
+    },
+];
+
+fn api_error(c: &Ctx) -> OpResult {
+    Err(OpError::Api {
+        api: Api::Cuda,
+        call: "selftestCall".into(),
+        code: c.param_i64("code", 999)?,
+    })
+}
+
+fn hang(c: &Ctx) -> OpResult {
+    let s = c.param_u64("seconds", 3600)?;
+    std::thread::sleep(std::time::Duration::from_secs(s));
+    Ok(vec![])
+}
