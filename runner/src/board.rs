@@ -18,9 +18,8 @@ pub enum BoardKind {
 #[derive(Debug, thiserror::Error)]
 pub enum BoardError {
     #[error(
-        "unknown board `{0}`: no inventory defines it. The built-in board is `local`; \
-         other boards need an inventory (--inventory FILE, $HIL_INVENTORY or ~/.config/hil/boards.yaml; \
-         example: fixtures/inventories/farm.yaml)"
+        "unknown board `{0}`: this version of hil-run knows only the built-in board `local` \
+         (this machine); boards reached over SSH from an inventory file are not supported yet"
     )]
     Unknown(String),
     #[error("invalid board name `{0}`: use letters, digits, `-`, `_` and `.` (it names a results directory)")]

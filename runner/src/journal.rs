@@ -41,6 +41,7 @@ impl Journal {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        cut_torn_tail(path)?;
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(Journal {
             path: path.to_path_buf(),
@@ -60,6 +61,21 @@ impl Journal {
         // A power cut on the runner host must not lose what a board reported.
         self.file.sync_data()
     }
+}
+
+/// A writer that died mid-record leaves a last line without its newline; appending
+/// after it would corrupt the next record too, so drop the fragment (it was never whole).
+fn cut_torn_tail(path: &Path) -> std::io::Result<()> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if bytes.last().is_some_and(|&b| b != b'\n') {
+        let keep = bytes.iter().rposition(|&b| b == b'\n').map(|i| i + 1).unwrap_or(0);
+        OpenOptions::new().write(true).open(path)?.set_len(keep as u64)?;
+    }
+    Ok(())
 }
 
 /// What a journal holds: the plan, the facts and the latest result of each case.

@@ -89,3 +89,68 @@ pub fn write(state: &State, path: &std::path::Path) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hil_proto::Observation;
+
+    fn result(case: &str, outcome: Outcome, message: &str) -> CaseResult {
+        CaseResult {
+            case: case.into(),
+            outcome,
+            duration_s: 0.25,
+            message: message.into(),
+            implementation: "libcuda.so.1 (test)".into(),
+            observations: vec![
+                Observation::new("code", 999),
+                // Board logs carry colour codes and CDATA terminators.
+                Observation::new("output_tail", "\u{1b}[31merror\u{1b}[0m ]]> <&>"),
+            ],
+        }
+    }
+
+    #[test]
+    fn every_outcome_maps_to_its_junit_element_and_logs_stay_valid_xml() {
+        let mut st = State {
+            board: "b1".into(),
+            ..State::default()
+        };
+        let outcomes = [
+            ("t.pass", Outcome::Pass, ""),
+            ("t.fail", Outcome::Fail, "expected 1, got 999"),
+            ("t.ns", Outcome::NotSupported, "libcuda.so.1 not found"),
+            ("t.flag", Outcome::Flagged, "hang: killed after 20s"),
+            ("t.crash", Outcome::Crash, "died (SIGSEGV)\nsecond line"),
+            ("t.timeout", Outcome::Timeout, "no result within 2s"),
+        ];
+        for (case, o, msg) in outcomes {
+            st.cases.push(hil_proto::CaseInfo {
+                name: case.into(),
+                table: "t".into(),
+                backend: "host".into(),
+                timeout_s: 1.0,
+                ub: None,
+            });
+            st.results.insert(case.into(), result(case, o, msg));
+        }
+        let xml = build(&st).to_string().unwrap();
+        assert!(xml.contains(r#"tests="6" skipped="2" failures="1" errors="2""#), "{xml}");
+        assert!(xml.contains(r#"<failure message="expected 1, got 999" type="fail">"#), "{xml}");
+        assert!(xml.contains(r#"<error message="died (SIGSEGV)" type="crash">"#), "{xml}");
+        assert!(xml.contains(r#"type="timeout""#), "{xml}");
+        assert!(xml.contains(r#"<skipped message="not-supported: libcuda.so.1 not found" type="not-supported"/>"#), "{xml}");
+        assert!(xml.contains(r#"<skipped message="flagged: hang: killed after 20s" type="flagged"/>"#), "{xml}");
+        assert!(xml.contains(r#"<property name="observed.code" value="999"/>"#), "{xml}");
+        assert!(!xml.contains('\u{1b}'), "raw ESC would make the XML invalid");
+        let path = std::env::temp_dir().join(format!("hil-junit-{}.xml", std::process::id()));
+        std::fs::write(&path, &xml).unwrap();
+        let lint = std::process::Command::new("xmllint")
+            .arg("--noout")
+            .arg(&path)
+            .output()
+            .expect("xmllint not runnable: install it with `apt-get install -y libxml2-utils`");
+        assert!(lint.status.success(), "{}", String::from_utf8_lossy(&lint.stderr));
+        let _ = std::fs::remove_file(path);
+    }
+}

@@ -65,7 +65,9 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("hil-run: error: {e:#}");
-            if e.downcast_ref::<ConfigError>().is_some() {
+            let config = e.downcast_ref::<ConfigError>().is_some()
+                || e.downcast_ref::<hil_run::transport::SuiteRejected>().is_some();
+            if config {
                 2
             } else if hil_run::session::interrupted() {
                 130

@@ -130,21 +130,21 @@ impl<'de> Deserialize<'de> for Expect {
             Word(String),
             Map(BTreeMap<Api, Codes>),
         }
-        const HELP: &str = "expected `ok` or a map like `{cuda: 801}` / `{cuda: [1, 999]}` (apis: cuda, vulkan, nvsci)";
+        const HELP: &str = "`expect`: expected `ok` or a map like `{cuda: 801}` / `{cuda: [1, 999]}` (apis: cuda, vulkan, nvsci)";
         let repr = Repr::deserialize(d).map_err(|_| de::Error::custom(HELP))?;
         match repr {
             Repr::Word(w) if w == "ok" => Ok(Expect::Ok),
-            Repr::Word(w) => Err(de::Error::custom(format!("`{w}`: {HELP}"))),
+            Repr::Word(w) => Err(de::Error::custom(format!("{HELP}; got `{w}`"))),
             Repr::Map(m) if m.len() == 1 => {
                 let (api, codes) = m.into_iter().next().expect("len checked");
                 let codes = match codes {
                     Codes::One(c) => vec![c],
                     Codes::Many(v) if !v.is_empty() => v,
-                    Codes::Many(_) => return Err(de::Error::custom("empty code list: name at least one code")),
+                    Codes::Many(_) => return Err(de::Error::custom("`expect`: empty code list: name at least one code")),
                 };
                 Ok(Expect::Error { api, codes })
             }
-            Repr::Map(_) => Err(de::Error::custom(format!("one api per expectation: {HELP}"))),
+            Repr::Map(_) => Err(de::Error::custom(format!("{HELP} (one api per expectation)"))),
         }
     }
 }
@@ -300,6 +300,7 @@ pub fn parse(file: &str, text: &str) -> Result<Table, TableError> {
         if let Some(i) = message.find(" at line ") {
             message.truncate(i);
         }
+        let (line, column) = refine_location(text, line, column, &message);
         TableError::Syntax {
             file: file.to_string(),
             line,
@@ -309,6 +310,21 @@ pub fn parse(file: &str, text: &str) -> Result<Table, TableError> {
     })?;
     validate(file, &table)?;
     Ok(table)
+}
+
+/// serde_norway places errors raised by our own validation at the start of the enclosing
+/// row; move them to the first later occurrence of the token the message quotes
+/// (`like_this`), so the user is pointed at the offending line itself.
+fn refine_location(text: &str, line: usize, column: usize, message: &str) -> (usize, usize) {
+    let Some(token) = message.split('`').nth(1).filter(|t| !t.is_empty()) else {
+        return (line, column);
+    };
+    for (i, l) in text.lines().enumerate().skip(line.saturating_sub(1)) {
+        if let Some(c) = l.find(token) {
+            return (i + 1, c + 1);
+        }
+    }
+    (line, column)
 }
 
 fn validate(file: &str, t: &Table) -> Result<(), TableError> {

@@ -33,6 +33,12 @@ impl Transport for Local {
             .arg("--list-json")
             .output()
             .with_context(|| format!("running {}", self.suite.display()))?;
+        if out.status.code() == Some(2) {
+            // The suite's own usage/config error (bad tables, bad arguments).
+            let why = String::from_utf8_lossy(&out.stderr);
+            let why = why.trim().trim_start_matches("hil-suite: error: ");
+            return Err(super::SuiteRejected(why.to_string()).into());
+        }
         if !out.status.success() {
             bail!(
                 "{} --list-json failed ({}): {}",

@@ -40,6 +40,11 @@ fn signal_suffix(s: i32) -> &'static str {
     }
 }
 
+/// The suite refused its configuration (exit status 2): a user error, not a board fault.
+#[derive(Debug, thiserror::Error)]
+#[error("hil-suite rejected its configuration: {0}")]
+pub struct SuiteRejected(pub String);
+
 pub trait Transport {
     /// `hil-suite --list-json` on the board.
     fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>>;
