@@ -17,7 +17,12 @@ fn main() {
         println!("cargo:rerun-if-changed={}", p.display());
         let file = p.file_name().unwrap().to_string_lossy().into_owned();
         let abs = p.canonicalize().unwrap();
-        writeln!(out, "    ({file:?}, include_str!({:?})),", abs.display().to_string()).unwrap();
+        writeln!(
+            out,
+            "    ({file:?}, include_str!({:?})),",
+            abs.display().to_string()
+        )
+        .unwrap();
     }
     out.push_str("];\n");
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("tables.rs");

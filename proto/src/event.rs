@@ -102,6 +102,9 @@ mod tests {
         for o in Outcome::ALL {
             assert_eq!(o.as_str().parse::<Outcome>().unwrap(), o);
         }
-        assert!("passed".parse::<Outcome>().unwrap_err().contains("not-supported"));
+        assert!("passed"
+            .parse::<Outcome>()
+            .unwrap_err()
+            .contains("not-supported"));
     }
 }

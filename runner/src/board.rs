@@ -31,7 +31,9 @@ pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name != "."
         && name != ".."
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 pub fn resolve(name: &str) -> Result<Board, BoardError> {
@@ -51,7 +53,11 @@ pub fn resolve(name: &str) -> Result<Board, BoardError> {
 pub fn find_suite(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
     let candidate = explicit
         .or_else(|| std::env::var_os("HIL_SUITE").map(PathBuf::from))
-        .or_else(|| std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("hil-suite"))));
+        .or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(|d| d.join("hil-suite")))
+        });
     match candidate {
         Some(p) if p.is_file() => Ok(p),
         Some(p) => Err(format!(
@@ -70,7 +76,10 @@ mod tests {
     #[test]
     fn names_that_could_escape_the_results_dir_are_refused() {
         for bad in ["", ".", "..", "../x", "a/b", "a b", "x;rm -rf", "$(id)"] {
-            assert!(matches!(resolve(bad), Err(BoardError::BadName(_))), "{bad:?}");
+            assert!(
+                matches!(resolve(bad), Err(BoardError::BadName(_))),
+                "{bad:?}"
+            );
         }
         assert!(matches!(resolve("orin01"), Err(BoardError::Unknown(_))));
         assert!(resolve("local").is_ok());

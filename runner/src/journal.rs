@@ -13,7 +13,11 @@ use std::path::{Path, PathBuf};
 #[serde(tag = "record", rename_all = "kebab-case")]
 pub enum Record {
     /// The case list the run set out to do (written once, at the start).
-    Plan { board: String, started_unix: u64, cases: Vec<CaseInfo> },
+    Plan {
+        board: String,
+        started_unix: u64,
+        cases: Vec<CaseInfo>,
+    },
     Facts(Facts),
     Result(CaseResult),
 }
@@ -72,8 +76,15 @@ fn cut_torn_tail(path: &Path) -> std::io::Result<()> {
         Err(e) => return Err(e),
     };
     if bytes.last().is_some_and(|&b| b != b'\n') {
-        let keep = bytes.iter().rposition(|&b| b == b'\n').map(|i| i + 1).unwrap_or(0);
-        OpenOptions::new().write(true).open(path)?.set_len(keep as u64)?;
+        let keep = bytes
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        OpenOptions::new()
+            .write(true)
+            .open(path)?
+            .set_len(keep as u64)?;
     }
     Ok(())
 }
@@ -109,12 +120,19 @@ impl State {
 
     /// Planned cases with no result yet, in plan order.
     pub fn remaining(&self) -> Vec<CaseInfo> {
-        self.cases.iter().filter(|c| !self.results.contains_key(&c.name)).cloned().collect()
+        self.cases
+            .iter()
+            .filter(|c| !self.results.contains_key(&c.name))
+            .cloned()
+            .collect()
     }
 
     /// Results in plan order.
     pub fn ordered_results(&self) -> Vec<&CaseResult> {
-        self.cases.iter().filter_map(|c| self.results.get(&c.name)).collect()
+        self.cases
+            .iter()
+            .filter_map(|c| self.results.get(&c.name))
+            .collect()
     }
 }
 
@@ -134,7 +152,13 @@ pub fn read(path: &Path) -> Result<State, String> {
         match serde_json::from_str::<Record>(line) {
             Ok(r) => st.apply(r),
             Err(_) if i + 1 == lines.len() => {} // torn tail
-            Err(e) => return Err(format!("{}:{}: unreadable journal record: {e}", path.display(), i + 1)),
+            Err(e) => {
+                return Err(format!(
+                    "{}:{}: unreadable journal record: {e}",
+                    path.display(),
+                    i + 1
+                ))
+            }
         }
     }
     Ok(st)

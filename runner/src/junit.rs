@@ -21,7 +21,10 @@ pub fn build(state: &State) -> Report {
             suite.add_property(Property::new(k.as_str(), v.as_str()));
         }
         for (backend, imp) in &f.implementations {
-            suite.add_property(Property::new(format!("implementation.{backend}"), imp.as_str()));
+            suite.add_property(Property::new(
+                format!("implementation.{backend}"),
+                imp.as_str(),
+            ));
         }
     }
     let mut total = Duration::ZERO;
@@ -63,7 +66,10 @@ fn case(r: &CaseResult, d: Duration) -> TestCase {
             out.push_str(&o.value);
             out.push('\n');
         } else {
-            tc.add_property(Property::new(format!("observed.{}", o.key), o.value.as_str()));
+            tc.add_property(Property::new(
+                format!("observed.{}", o.key),
+                o.value.as_str(),
+            ));
         }
     }
     if !out.is_empty() {
@@ -135,14 +141,37 @@ mod tests {
             st.results.insert(case.into(), result(case, o, msg));
         }
         let xml = build(&st).to_string().unwrap();
-        assert!(xml.contains(r#"tests="6" skipped="2" failures="1" errors="2""#), "{xml}");
-        assert!(xml.contains(r#"<failure message="expected 1, got 999" type="fail">"#), "{xml}");
-        assert!(xml.contains(r#"<error message="died (SIGSEGV)" type="crash">"#), "{xml}");
+        assert!(
+            xml.contains(r#"tests="6" skipped="2" failures="1" errors="2""#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<failure message="expected 1, got 999" type="fail">"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<error message="died (SIGSEGV)" type="crash">"#),
+            "{xml}"
+        );
         assert!(xml.contains(r#"type="timeout""#), "{xml}");
-        assert!(xml.contains(r#"<skipped message="not-supported: libcuda.so.1 not found" type="not-supported"/>"#), "{xml}");
-        assert!(xml.contains(r#"<skipped message="flagged: hang: killed after 20s" type="flagged"/>"#), "{xml}");
-        assert!(xml.contains(r#"<property name="observed.code" value="999"/>"#), "{xml}");
-        assert!(!xml.contains('\u{1b}'), "raw ESC would make the XML invalid");
+        assert!(
+            xml.contains(
+                r#"<skipped message="not-supported: libcuda.so.1 not found" type="not-supported"/>"#
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<skipped message="flagged: hang: killed after 20s" type="flagged"/>"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<property name="observed.code" value="999"/>"#),
+            "{xml}"
+        );
+        assert!(
+            !xml.contains('\u{1b}'),
+            "raw ESC would make the XML invalid"
+        );
         let path = std::env::temp_dir().join(format!("hil-junit-{}.xml", std::process::id()));
         std::fs::write(&path, &xml).unwrap();
         let lint = std::process::Command::new("xmllint")
@@ -150,7 +179,11 @@ mod tests {
             .arg(&path)
             .output()
             .expect("xmllint not runnable: install it with `apt-get install -y libxml2-utils`");
-        assert!(lint.status.success(), "{}", String::from_utf8_lossy(&lint.stderr));
+        assert!(
+            lint.status.success(),
+            "{}",
+            String::from_utf8_lossy(&lint.stderr)
+        );
         let _ = std::fs::remove_file(path);
     }
 }

@@ -66,7 +66,8 @@ fn main() {
         Err(e) => {
             eprintln!("hil-run: error: {e:#}");
             let config = e.downcast_ref::<ConfigError>().is_some()
-                || e.downcast_ref::<hil_run::transport::SuiteRejected>().is_some();
+                || e.downcast_ref::<hil_run::transport::SuiteRejected>()
+                    .is_some();
             if config {
                 2
             } else if hil_run::session::interrupted() {
@@ -110,9 +111,14 @@ fn run_board(cli: &Cli, b: &Board) -> anyhow::Result<i32> {
     };
     let started = Instant::now();
     let mut state = if cli.resume {
-        let st = journal::read(&journal_path).map_err(|e| ConfigError(format!("cannot resume: {e}")))?;
+        let st =
+            journal::read(&journal_path).map_err(|e| ConfigError(format!("cannot resume: {e}")))?;
         if st.cases.is_empty() {
-            return Err(ConfigError(format!("cannot resume: {} holds no plan", journal_path.display())).into());
+            return Err(ConfigError(format!(
+                "cannot resume: {} holds no plan",
+                journal_path.display()
+            ))
+            .into());
         }
         println!(
             "hil-run: resuming {}: {} of {} cases already reported",
@@ -127,7 +133,9 @@ fn run_board(cli: &Cli, b: &Board) -> anyhow::Result<i32> {
         if !cli.filters.is_empty() {
             cases.retain(|c| cli.filters.iter().any(|f| c.name.contains(f.as_str())));
             if cases.is_empty() {
-                return Err(ConfigError(format!("no case matches --filter {:?}", cli.filters)).into());
+                return Err(
+                    ConfigError(format!("no case matches --filter {:?}", cli.filters)).into(),
+                );
             }
         }
         State {
@@ -136,7 +144,8 @@ fn run_board(cli: &Cli, b: &Board) -> anyhow::Result<i32> {
             ..State::default()
         }
     };
-    let mut journal = Journal::open(&journal_path).with_context(|| format!("opening {}", journal_path.display()))?;
+    let mut journal = Journal::open(&journal_path)
+        .with_context(|| format!("opening {}", journal_path.display()))?;
     if !cli.resume {
         let started_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -157,11 +166,16 @@ fn run_board(cli: &Cli, b: &Board) -> anyhow::Result<i32> {
     let outcome = session::run(&mut transport, &mut journal, &mut state, &mut progress);
     // Whatever happened, report what we have: nothing reported is ever dropped.
     let junit_path = dir.join("junit.xml");
-    junit::write(&state, &junit_path).with_context(|| format!("writing {}", junit_path.display()))?;
+    junit::write(&state, &junit_path)
+        .with_context(|| format!("writing {}", junit_path.display()))?;
     let text = summary::render(&state, started.elapsed().as_secs_f64());
     std::fs::write(dir.join("summary.txt"), &text)?;
     println!("\n{text}");
-    println!("junit: {}\njournal: {}", junit_path.display(), journal_path.display());
+    println!(
+        "junit: {}\njournal: {}",
+        junit_path.display(),
+        journal_path.display()
+    );
     outcome?;
     Ok(summary::exit_code(&state))
 }
@@ -175,7 +189,9 @@ fn start_fresh(dir: &Path) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let p = entry?.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let stale = (name.starts_with("events-") || name.starts_with("suite-") || name.starts_with("cases-"))
+        let stale = (name.starts_with("events-")
+            || name.starts_with("suite-")
+            || name.starts_with("cases-"))
             && p.is_file();
         if stale {
             std::fs::remove_file(&p)?;

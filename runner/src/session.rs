@@ -55,7 +55,11 @@ pub fn run(
     state: &mut State,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
-    let timeouts: BTreeMap<String, f64> = state.cases.iter().map(|c| (c.name.clone(), c.timeout_s)).collect();
+    let timeouts: BTreeMap<String, f64> = state
+        .cases
+        .iter()
+        .map(|c| (c.name.clone(), c.timeout_s))
+        .collect();
     let mut attempt = 0;
     loop {
         let remaining: Vec<String> = state.remaining().into_iter().map(|c| c.name).collect();
@@ -88,7 +92,10 @@ pub fn run(
                 duration_s: started.elapsed().as_secs_f64(),
                 message,
                 implementation: String::new(),
-                observations: vec![Observation::new("output_tail", run.output_tail(OUTPUT_TAIL_LINES))],
+                observations: vec![Observation::new(
+                    "output_tail",
+                    run.output_tail(OUTPUT_TAIL_LINES),
+                )],
             };
             record(journal, state, progress, r)?;
         }
@@ -196,7 +203,12 @@ fn drive(
     }
 }
 
-fn record(journal: &mut Journal, state: &mut State, progress: &mut Progress, r: CaseResult) -> anyhow::Result<()> {
+fn record(
+    journal: &mut Journal,
+    state: &mut State,
+    progress: &mut Progress,
+    r: CaseResult,
+) -> anyhow::Result<()> {
     journal
         .append(&Record::Result(r.clone()))
         .with_context(|| format!("appending to {}", journal.path().display()))?;

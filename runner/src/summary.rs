@@ -19,7 +19,12 @@ pub fn render(state: &State, elapsed_s: f64) -> String {
     let c = counts(state);
     let mut s = String::new();
     let facts = state.facts.as_ref();
-    let prop = |k: &str| facts.and_then(|f| f.properties.get(k)).map(String::as_str).unwrap_or("?");
+    let prop = |k: &str| {
+        facts
+            .and_then(|f| f.properties.get(k))
+            .map(String::as_str)
+            .unwrap_or("?")
+    };
     let _ = writeln!(
         s,
         "board {}: {} cases in {:.1}s  (arch {}, driver {}, CUDA {})",
@@ -30,11 +35,17 @@ pub fn render(state: &State, elapsed_s: f64) -> String {
         prop("driver.version"),
         prop("cuda.version")
     );
-    let line: Vec<String> = Outcome::ALL.iter().map(|o| format!("{} {}", o, c[o])).collect();
+    let line: Vec<String> = Outcome::ALL
+        .iter()
+        .map(|o| format!("{} {}", o, c[o]))
+        .collect();
     let _ = writeln!(s, "  {}", line.join(" · "));
     let missing = state.remaining().len();
     if missing > 0 {
-        let _ = writeln!(s, "  {missing} planned case(s) have no result yet: `hil-run --resume` completes them");
+        let _ = writeln!(
+            s,
+            "  {missing} planned case(s) have no result yet: `hil-run --resume` completes them"
+        );
     }
     if let Some(f) = facts {
         for (backend, imp) in &f.implementations {
@@ -43,7 +54,11 @@ pub fn render(state: &State, elapsed_s: f64) -> String {
     }
     // not-supported: grouped by reason, which is what a reader wants to know.
     let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
-    for r in state.results.values().filter(|r| r.outcome == Outcome::NotSupported) {
+    for r in state
+        .results
+        .values()
+        .filter(|r| r.outcome == Outcome::NotSupported)
+    {
         *reasons.entry(r.message.as_str()).or_default() += 1;
     }
     if !reasons.is_empty() {
@@ -52,8 +67,17 @@ pub fn render(state: &State, elapsed_s: f64) -> String {
             let _ = writeln!(s, "  {n:>4}  {why}");
         }
     }
-    for o in [Outcome::Fail, Outcome::Crash, Outcome::Timeout, Outcome::Flagged] {
-        let list: Vec<_> = state.ordered_results().into_iter().filter(|r| r.outcome == o).collect();
+    for o in [
+        Outcome::Fail,
+        Outcome::Crash,
+        Outcome::Timeout,
+        Outcome::Flagged,
+    ] {
+        let list: Vec<_> = state
+            .ordered_results()
+            .into_iter()
+            .filter(|r| r.outcome == o)
+            .collect();
         if list.is_empty() {
             continue;
         }

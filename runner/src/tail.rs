@@ -34,7 +34,9 @@ impl Tail {
         let mut lines = Vec::new();
         while let Some(i) = self.partial.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=i).collect();
-            let s = String::from_utf8_lossy(&line[..line.len() - 1]).trim().to_string();
+            let s = String::from_utf8_lossy(&line[..line.len() - 1])
+                .trim()
+                .to_string();
             if !s.is_empty() {
                 lines.push(s);
             }

@@ -7,7 +7,11 @@ use std::time::{Duration, Instant};
 fn bin(name: &str) -> PathBuf {
     let run = PathBuf::from(env!("CARGO_BIN_EXE_hil-run"));
     let p = run.parent().unwrap().join(name);
-    assert!(p.is_file(), "{} missing: run the tests with `cargo test --workspace` so hil-suite is built", p.display());
+    assert!(
+        p.is_file(),
+        "{} missing: run the tests with `cargo test --workspace` so hil-suite is built",
+        p.display()
+    );
     p
 }
 
@@ -34,15 +38,26 @@ fn hil_run(results: &Path, args: &[&str]) -> Output {
 }
 
 fn xmllint(path: &Path) {
-    let out = Command::new("xmllint").arg("--noout").arg(path).output().unwrap_or_else(|e| {
-        panic!("xmllint not runnable ({e}): install it with `apt-get install -y libxml2-utils`")
-    });
-    assert!(out.status.success(), "xmllint rejects {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("xmllint not runnable ({e}): install it with `apt-get install -y libxml2-utils`")
+        });
+    assert!(
+        out.status.success(),
+        "xmllint rejects {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Reads an attribute of the first element `tag` in the XML text.
 fn attr(xml: &str, tag: &str, name: &str) -> usize {
-    let start = xml.find(&format!("<{tag} ")).unwrap_or_else(|| panic!("no <{tag}>"));
+    let start = xml
+        .find(&format!("<{tag} "))
+        .unwrap_or_else(|| panic!("no <{tag}>"));
     let el = &xml[start..start + xml[start..].find('>').unwrap()];
     let key = format!(" {name}=\"");
     let v = &el[el.find(&key).unwrap_or_else(|| panic!("no {name} in {el}")) + key.len()..];
@@ -55,7 +70,10 @@ fn summary_counts(summary: &str) -> std::collections::BTreeMap<String, usize> {
     line.split('·')
         .map(|kv| {
             let mut it = kv.split_whitespace();
-            (it.next().unwrap().to_string(), it.next().unwrap().parse().unwrap())
+            (
+                it.next().unwrap().to_string(),
+                it.next().unwrap().parse().unwrap(),
+            )
         })
         .collect()
 }
@@ -66,7 +84,12 @@ fn journal_outcomes(path: &Path) -> Vec<(String, String)> {
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["record"] == "result")
-        .map(|v| (v["case"].as_str().unwrap().to_string(), v["outcome"].as_str().unwrap().to_string()))
+        .map(|v| {
+            (
+                v["case"].as_str().unwrap().to_string(),
+                v["outcome"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -75,24 +98,50 @@ fn local_run_writes_valid_junit_whose_counts_match_the_summary() {
     let dir = scratch("local");
     let out = hil_run(&dir, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let junit = dir.join("local/junit.xml");
     xmllint(&junit);
     let xml = std::fs::read_to_string(&junit).unwrap();
     let summary = std::fs::read_to_string(dir.join("local/summary.txt")).unwrap();
-    assert!(stdout.contains(summary.lines().next().unwrap()), "summary is printed");
+    assert!(
+        stdout.contains(summary.lines().next().unwrap()),
+        "summary is printed"
+    );
     let c = summary_counts(&summary);
-    let listed = Command::new(bin("hil-suite")).arg("--list-json").output().unwrap().stdout;
+    let listed = Command::new(bin("hil-suite"))
+        .arg("--list-json")
+        .output()
+        .unwrap()
+        .stdout;
     let n_cases = String::from_utf8_lossy(&listed).lines().count();
     assert!(n_cases > 20);
     assert_eq!(attr(&xml, "testsuite", "tests"), n_cases);
     assert_eq!(c.values().sum::<usize>(), n_cases);
     assert_eq!(attr(&xml, "testsuite", "failures"), c["fail"]);
     assert_eq!(attr(&xml, "testsuite", "errors"), c["crash"] + c["timeout"]);
-    assert_eq!(attr(&xml, "testsuite", "skipped"), c["not-supported"] + c["flagged"]);
+    assert_eq!(
+        attr(&xml, "testsuite", "skipped"),
+        c["not-supported"] + c["flagged"]
+    );
     assert!(c["pass"] >= 1, "host.info passes everywhere: {summary}");
-    for prop in ["board", "suite.version", "driver.version", "cuda.version", "implementation.cuda", "implementation.vulkan", "implementation.nvscisync"] {
-        assert!(xml.contains(&format!("<property name=\"{prop}\"")), "JUnit lacks property {prop}");
+    for prop in [
+        "board",
+        "suite.version",
+        "driver.version",
+        "cuda.version",
+        "implementation.cuda",
+        "implementation.vulkan",
+        "implementation.nvscisync",
+    ] {
+        assert!(
+            xml.contains(&format!("<property name=\"{prop}\"")),
+            "JUnit lacks property {prop}"
+        );
     }
     let journal = journal_outcomes(&dir.join("local/journal.jsonl"));
     assert_eq!(journal.len(), n_cases, "one journal record per case");
@@ -103,8 +152,14 @@ fn crashes_hangs_and_ub_are_classified_and_the_run_completes() {
     let dir = scratch("selftest");
     let tables = selftest_tables();
     let out = hil_run(&dir, &["--tables", tables.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "fail/crash/timeout make exit status 1");
-    let got: std::collections::BTreeMap<_, _> = journal_outcomes(&dir.join("local/journal.jsonl")).into_iter().collect();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "fail/crash/timeout make exit status 1"
+    );
+    let got: std::collections::BTreeMap<_, _> = journal_outcomes(&dir.join("local/journal.jsonl"))
+        .into_iter()
+        .collect();
     let want = [
         ("a_ok", "pass"),
         ("b_check_fails", "fail"),
@@ -121,18 +176,33 @@ fn crashes_hangs_and_ub_are_classified_and_the_run_completes() {
         ("z_last", "pass"),
     ];
     for (case, outcome) in want {
-        assert_eq!(got.get(&format!("selftest.{case}")).map(String::as_str), Some(outcome), "{case}: {got:?}");
+        assert_eq!(
+            got.get(&format!("selftest.{case}")).map(String::as_str),
+            Some(outcome),
+            "{case}: {got:?}"
+        );
     }
     assert_eq!(got.len(), want.len());
     let junit = dir.join("local/junit.xml");
     xmllint(&junit);
     let xml = std::fs::read_to_string(&junit).unwrap();
     // What each UB scenario did is in the JUnit, not just that it was flagged.
-    for observed in ["signal: killed by SIGSEGV", "hang: no exit within", "silent-success", "error: selftestCall returned 700"] {
+    for observed in [
+        "signal: killed by SIGSEGV",
+        "hang: no exit within",
+        "silent-success",
+        "error: selftestCall returned 700",
+    ] {
         assert!(xml.contains(observed), "JUnit lacks `{observed}`");
     }
-    assert!(xml.contains("type=\"crash\"") && xml.contains("SIGABRT"), "crash names its signal");
-    assert!(xml.contains("selftest: about to abort"), "crash keeps the suite's last output");
+    assert!(
+        xml.contains("type=\"crash\"") && xml.contains("SIGABRT"),
+        "crash names its signal"
+    );
+    assert!(
+        xml.contains("selftest: about to abort"),
+        "crash keeps the suite's last output"
+    );
 }
 
 #[test]
@@ -152,7 +222,10 @@ fn interrupted_run_keeps_results_and_resume_finishes_it() {
     let journal = dir.join("local/journal.jsonl");
     // Interrupt while `g_hang` runs (it takes 2 s).
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&journal).unwrap_or_default().contains("\"case\":\"selftest.f_after_abort\"") {
+    while !std::fs::read_to_string(&journal)
+        .unwrap_or_default()
+        .contains("\"case\":\"selftest.f_after_abort\"")
+    {
         assert!(Instant::now() < deadline, "hil-run made no progress");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -169,7 +242,12 @@ fn interrupted_run_keeps_results_and_resume_finishes_it() {
         .and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"record\":\"resu"))
         .unwrap();
     let out = hil_run(&dir, &["--tables", tables.to_str().unwrap(), "--resume"]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let all = journal_outcomes(&journal);
     let mut names: Vec<_> = all.iter().map(|(c, _)| c.clone()).collect();
     names.sort();
@@ -201,9 +279,16 @@ fn usage_and_configuration_errors_exit_2_and_say_what_to_fix() {
     }
     let bad = dir.join("tables");
     std::fs::create_dir_all(&bad).unwrap();
-    std::fs::write(bad.join("x.yaml"), "name: x\nbackend: host\ndoc: d\nrows:\n  - id: a\n    op: host_inf\n").unwrap();
+    std::fs::write(
+        bad.join("x.yaml"),
+        "name: x\nbackend: host\ndoc: d\nrows:\n  - id: a\n    op: host_inf\n",
+    )
+    .unwrap();
     let out = hil_run(&dir, &["--tables", bad.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("x.yaml:6:") && err.contains("unknown op `host_inf`"), "{err}");
+    assert!(
+        err.contains("x.yaml:6:") && err.contains("unknown op `host_inf`"),
+        "{err}"
+    );
 }

@@ -35,7 +35,9 @@ pub fn nvscisync_present() -> bool {
 
 fn nvscisync_reason() -> String {
     match unsafe { libloading::Library::new("libnvscisync.so.1") } {
-        Ok(_) => "libnvscisync.so.1 is present but this suite build has no NvSciSync backend yet".into(),
+        Ok(_) => {
+            "libnvscisync.so.1 is present but this suite build has no NvSciSync backend yet".into()
+        }
         Err(e) => format!("libnvscisync.so.1 not loadable: {e}"),
     }
 }

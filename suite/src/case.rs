@@ -67,7 +67,9 @@ pub fn expand(tables: &[Table]) -> Result<Vec<Case>, TableError> {
                 if let Some(prev) = seen.insert(name.clone(), t.name.0.clone()) {
                     return Err(TableError::Invalid {
                         file: t.name.0.clone(),
-                        message: format!("case `{name}` is also produced by table `{prev}`: rename a row"),
+                        message: format!(
+                            "case `{name}` is also produced by table `{prev}`: rename a row"
+                        ),
                     });
                 }
                 cases.push(Case {

@@ -9,7 +9,11 @@ pub struct Uname {
 
 pub fn uname() -> Uname {
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    let field = |f: &[libc::c_char]| unsafe { std::ffi::CStr::from_ptr(f.as_ptr()).to_string_lossy().into_owned() };
+    let field = |f: &[libc::c_char]| unsafe {
+        std::ffi::CStr::from_ptr(f.as_ptr())
+            .to_string_lossy()
+            .into_owned()
+    };
     if unsafe { libc::uname(&mut u) } != 0 {
         return Uname {
             release: "unknown".into(),
@@ -48,19 +52,29 @@ pub fn collect() -> Facts {
     p.insert("libc".into(), libc_version());
     match crate::cuda::driver() {
         Ok(d) => {
-            p.insert("cuda.version".into(), crate::cuda::fmt_cuda_version(d.cuda_version));
-            p.insert("driver.version".into(), d.driver_version.clone().unwrap_or_else(|| "unknown".into()));
+            p.insert(
+                "cuda.version".into(),
+                crate::cuda::fmt_cuda_version(d.cuda_version),
+            );
+            p.insert(
+                "driver.version".into(),
+                d.driver_version.clone().unwrap_or_else(|| "unknown".into()),
+            );
             p.insert("cuda.devices".into(), d.devices.len().to_string());
             for dev in &d.devices {
                 p.insert(format!("cuda.device.{}.name", dev.index), dev.name.clone());
-                p.insert(format!("cuda.device.{}.uuid", dev.index), crate::cuda::fmt_uuid(&dev.uuid));
+                p.insert(
+                    format!("cuda.device.{}.uuid", dev.index),
+                    crate::cuda::fmt_uuid(&dev.uuid),
+                );
             }
             f.implementations.insert("cuda".into(), d.implementation());
         }
         Err(e) => {
             p.insert("cuda.version".into(), "none".into());
             p.insert("driver.version".into(), "none".into());
-            f.implementations.insert("cuda".into(), format!("none: {e}"));
+            f.implementations
+                .insert("cuda".into(), format!("none: {e}"));
         }
     }
     for (backend, imp) in crate::backend::implementations() {

@@ -18,7 +18,9 @@ pub fn trials(cases: Vec<Case>) -> Vec<Trial> {
 }
 
 fn run_trial(case: &Case) -> Result<Completion, Failed> {
-    events::emit(&Event::Start { case: case.name.clone() });
+    events::emit(&Event::Start {
+        case: case.name.clone(),
+    });
     let started = Instant::now();
     let (verdict, implementation) = run_case(case);
     let e = Event::Result {
@@ -33,10 +35,13 @@ fn run_trial(case: &Case) -> Result<Completion, Failed> {
     // libtest has pass/fail/ignored only: the event stream carries the real outcome.
     match verdict.outcome {
         Outcome::Pass => Ok(Completion::Completed),
-        Outcome::NotSupported | Outcome::Flagged => {
-            Ok(Completion::ignored_with(format!("{}: {}", verdict.outcome, verdict.message)))
+        Outcome::NotSupported | Outcome::Flagged => Ok(Completion::ignored_with(format!(
+            "{}: {}",
+            verdict.outcome, verdict.message
+        ))),
+        Outcome::Fail | Outcome::Crash | Outcome::Timeout => {
+            Err(format!("{}: {}", verdict.outcome, verdict.message).into())
         }
-        Outcome::Fail | Outcome::Crash | Outcome::Timeout => Err(format!("{}: {}", verdict.outcome, verdict.message).into()),
     }
 }
 
@@ -69,7 +74,15 @@ pub fn run_case(case: &Case) -> (Verdict, String) {
 pub fn run_op(case: &Case) -> Verdict {
     let op = match crate::ops::find(&case.op) {
         Some(op) => op,
-        None => return judge(&case.expect, Err(crate::ops::OpError::Row(format!("unknown op `{}`", case.op)))),
+        None => {
+            return judge(
+                &case.expect,
+                Err(crate::ops::OpError::Row(format!(
+                    "unknown op `{}`",
+                    case.op
+                ))),
+            )
+        }
     };
     judge(&case.expect, (op.run)(&Ctx { case }))
 }

@@ -85,7 +85,10 @@ fn real_main() -> anyhow::Result<i32> {
     }
     let mut cases = hil_suite::load_cases()?;
     if let Some(name) = &cli.ub_child {
-        let case = cases.iter().find(|c| &c.name == name).with_context(|| format!("no case named `{name}`"))?;
+        let case = cases
+            .iter()
+            .find(|c| &c.name == name)
+            .with_context(|| format!("no case named `{name}`"))?;
         ub::child_main(case);
     }
     if cli.list_json {
@@ -95,9 +98,17 @@ fn real_main() -> anyhow::Result<i32> {
         return Ok(0);
     }
     if let Some(file) = &cli.cases_from {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        let wanted: std::collections::BTreeSet<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-        let unknown: Vec<_> = wanted.iter().filter(|w| !cases.iter().any(|c| c.name == **w)).collect();
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let wanted: std::collections::BTreeSet<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let unknown: Vec<_> = wanted
+            .iter()
+            .filter(|w| !cases.iter().any(|c| c.name == **w))
+            .collect();
         if !unknown.is_empty() {
             bail!("{}: unknown case(s): {unknown:?}", file.display());
         }

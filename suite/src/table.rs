@@ -140,11 +140,17 @@ impl<'de> Deserialize<'de> for Expect {
                 let codes = match codes {
                     Codes::One(c) => vec![c],
                     Codes::Many(v) if !v.is_empty() => v,
-                    Codes::Many(_) => return Err(de::Error::custom("`expect`: empty code list: name at least one code")),
+                    Codes::Many(_) => {
+                        return Err(de::Error::custom(
+                            "`expect`: empty code list: name at least one code",
+                        ))
+                    }
                 };
                 Ok(Expect::Error { api, codes })
             }
-            Repr::Map(_) => Err(de::Error::custom(format!("{HELP} (one api per expectation)"))),
+            Repr::Map(_) => Err(de::Error::custom(format!(
+                "{HELP} (one api per expectation)"
+            ))),
         }
     }
 }
@@ -157,7 +163,10 @@ impl DottedName {
     pub fn is_valid(s: &str) -> bool {
         !s.is_empty()
             && s.split('.').all(|seg| {
-                !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                !seg.is_empty()
+                    && seg
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
             })
     }
 }
@@ -232,7 +241,9 @@ impl<'de> Deserialize<'de> for AxisValue {
         match Repr::deserialize(d) {
             Ok(Repr::N(n)) => Ok(AxisValue::Device(n)),
             Ok(Repr::S(s)) if s == "cpu" => Ok(AxisValue::Cpu),
-            _ => Err(de::Error::custom("axis value must be a CUDA device index (0, 1, …) or `cpu`")),
+            _ => Err(de::Error::custom(
+                "axis value must be a CUDA device index (0, 1, …) or `cpu`",
+            )),
         }
     }
 }
@@ -294,7 +305,10 @@ pub enum TableError {
 /// Parses one table's text; `file` is only used to name it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Table, TableError> {
     let table: Table = serde_norway::from_str(text).map_err(|e| {
-        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
         // serde_norway appends " at line L column C" to the message; we lead with it instead.
         let mut message = e.to_string();
         if let Some(i) = message.find(" at line ") {
@@ -338,15 +352,24 @@ fn validate(file: &str, t: &Table) -> Result<(), TableError> {
     let mut seen = std::collections::BTreeSet::new();
     for r in &t.rows {
         if !seen.insert(&r.id) {
-            return Err(invalid(format!("row id `{}` appears twice in table `{}`", r.id, t.name)));
+            return Err(invalid(format!(
+                "row id `{}` appears twice in table `{}`",
+                r.id, t.name
+            )));
         }
         if let Some(limit) = r.timeout_s.or(Some(t.timeout_s)) {
             if !(limit > 0.0 && limit.is_finite()) {
-                return Err(invalid(format!("row `{}`: timeout_s must be a positive number of seconds", r.id)));
+                return Err(invalid(format!(
+                    "row `{}`: timeout_s must be a positive number of seconds",
+                    r.id
+                )));
             }
         }
         if r.ub.as_deref().is_some_and(|s| s.trim().is_empty()) {
-            return Err(invalid(format!("row `{}`: `ub` must cite the rule that makes the scenario undefined", r.id)));
+            return Err(invalid(format!(
+                "row `{}`: `ub` must cite the rule that makes the scenario undefined",
+                r.id
+            )));
         }
     }
     Ok(())
@@ -356,7 +379,10 @@ include!(concat!(env!("OUT_DIR"), "/tables.rs"));
 
 /// The tables built into the binary (from `fixtures/tables/` at build time).
 pub fn embedded() -> Result<Vec<Table>, TableError> {
-    EMBEDDED.iter().map(|(file, text)| parse(&format!("fixtures/tables/{file}"), text)).collect()
+    EMBEDDED
+        .iter()
+        .map(|(file, text)| parse(&format!("fixtures/tables/{file}"), text))
+        .collect()
 }
 
 /// Every `*.yaml` table in `dir`, sorted by file name.

@@ -23,7 +23,10 @@ fn reset_reason() -> &'static Mutex<Option<String>> {
 }
 
 pub fn board_needs_reset() -> Option<String> {
-    reset_reason().lock().unwrap_or_else(|p| p.into_inner()).clone()
+    reset_reason()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
 }
 
 /// Arguments that make a child see the same tables as this process.
@@ -48,7 +51,9 @@ pub struct ChildEnd {
 /// Runs `cmd` with a time limit, collecting its output; kills it (and its process group) at the limit.
 pub fn run_with_limit(mut cmd: Command, limit: Duration) -> std::io::Result<ChildEnd> {
     use std::os::unix::process::CommandExt;
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd.process_group(0);
     let mut child = cmd.spawn()?;
     let mut out = child.stdout.take().expect("piped");
@@ -129,11 +134,13 @@ pub fn run_isolated(case: &Case) -> Verdict {
     }
     if !case.devices().is_empty() && case.backend != crate::table::Backend::Host {
         let health = health_check(&case.devices());
-        v.observations.push(Observation::new("health_after", &health));
+        v.observations
+            .push(Observation::new("health_after", &health));
         if health != "ok" {
             *reset_reason().lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(format!("device unusable after `{}`: {health}", case.name));
-            v.message.push_str(&format!("; board needs reset ({health})"));
+            v.message
+                .push_str(&format!("; board needs reset ({health})"));
         }
     }
     v
@@ -143,7 +150,10 @@ pub fn run_isolated(case: &Case) -> Verdict {
 pub fn classify(end: &ChildEnd) -> Verdict {
     let mut obs = Vec::new();
     let (kind, detail) = if let Some(after) = end.killed_after {
-        ("hang", format!("no exit within {:.1}s; killed", after.as_secs_f64()))
+        (
+            "hang",
+            format!("no exit within {:.1}s; killed", after.as_secs_f64()),
+        )
     } else if let Some(line) = end.stdout.lines().find_map(|l| l.strip_prefix(RESULT_MARK)) {
         match serde_json::from_str::<ChildVerdict>(line) {
             Ok(cv) if cv.outcome == Outcome::Pass => {
@@ -158,12 +168,24 @@ pub fn classify(end: &ChildEnd) -> Verdict {
         }
     } else {
         match end.status {
-            Some(st) if st.signal().is_some() => ("signal", format!("killed by {}", signal_name(st.signal().unwrap_or(0)))),
-            Some(st) => ("exit", format!("exited with status {} before reporting", st.code().unwrap_or(-1))),
+            Some(st) if st.signal().is_some() => (
+                "signal",
+                format!("killed by {}", signal_name(st.signal().unwrap_or(0))),
+            ),
+            Some(st) => (
+                "exit",
+                format!(
+                    "exited with status {} before reporting",
+                    st.code().unwrap_or(-1)
+                ),
+            ),
             None => ("exit", "vanished".to_string()),
         }
     };
-    let mut observations = vec![Observation::new("observed", kind), Observation::new("detail", &detail)];
+    let mut observations = vec![
+        Observation::new("observed", kind),
+        Observation::new("detail", &detail),
+    ];
     observations.extend(obs);
     let out = tail(&format!("{}{}", end.stdout, end.stderr), TAIL_LINES);
     if !out.is_empty() {
@@ -188,7 +210,10 @@ struct ChildVerdict {
 pub fn child_main(case: &Case) -> ! {
     let result = match crate::ops::find(&case.op) {
         Some(op) => (op.run)(&crate::ops::Ctx { case }),
-        None => Err(crate::ops::OpError::Row(format!("unknown op `{}`", case.op))),
+        None => Err(crate::ops::OpError::Row(format!(
+            "unknown op `{}`",
+            case.op
+        ))),
     };
     let cv = match result {
         Ok(observations) => ChildVerdict {
@@ -199,7 +224,10 @@ pub fn child_main(case: &Case) -> ! {
         Err(e) => {
             let observations = match &e {
                 crate::ops::OpError::Api { call, code, .. } => {
-                    vec![Observation::new("call", call), Observation::new("code", code)]
+                    vec![
+                        Observation::new("call", call),
+                        Observation::new("code", code),
+                    ]
                 }
                 _ => vec![],
             };
@@ -210,17 +238,28 @@ pub fn child_main(case: &Case) -> ! {
             }
         }
     };
-    println!("{RESULT_MARK}{}", serde_json::to_string(&cv).unwrap_or_default());
+    println!(
+        "{RESULT_MARK}{}",
+        serde_json::to_string(&cv).unwrap_or_default()
+    );
     std::process::exit(0)
 }
 
 /// A fresh process proves each device still runs work. "ok" or what went wrong.
 pub fn health_check(devices: &[u32]) -> String {
     let mut cmd = child_command();
-    cmd.arg("--health-probe").arg(devices.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","));
+    cmd.arg("--health-probe").arg(
+        devices
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
     match run_with_limit(cmd, HEALTH_TIMEOUT) {
         Err(e) => format!("health probe did not start: {e}"),
-        Ok(end) if end.killed_after.is_some() => format!("health probe hung for {}s", HEALTH_TIMEOUT.as_secs()),
+        Ok(end) if end.killed_after.is_some() => {
+            format!("health probe hung for {}s", HEALTH_TIMEOUT.as_secs())
+        }
         Ok(end) if end.status.is_some_and(|s| s.success()) => "ok".into(),
         Ok(end) => {
             let why = tail(&end.stderr, 3);

@@ -19,7 +19,9 @@ pub fn judge(expect: &Expect, result: OpResult) -> Verdict {
     };
     match (expect, result) {
         (_, Err(OpError::NotSupported(reason))) => v(Outcome::NotSupported, reason, vec![]),
-        (_, Err(e @ (OpError::Check(_) | OpError::Row(_)))) => v(Outcome::Fail, e.to_string(), vec![]),
+        (_, Err(e @ (OpError::Check(_) | OpError::Row(_)))) => {
+            v(Outcome::Fail, e.to_string(), vec![])
+        }
         (Expect::Ok, Ok(obs)) => v(Outcome::Pass, String::new(), obs),
         (Expect::Ok, Err(e @ OpError::Api { .. })) => {
             let obs = api_observations(&e);
@@ -27,16 +29,28 @@ pub fn judge(expect: &Expect, result: OpResult) -> Verdict {
         }
         (Expect::Error { api, codes }, Ok(obs)) => v(
             Outcome::Fail,
-            format!("expected {api} error {}, but every call succeeded", alternatives(codes)),
+            format!(
+                "expected {api} error {}, but every call succeeded",
+                alternatives(codes)
+            ),
             obs,
         ),
         (Expect::Error { api, codes }, Err(e @ OpError::Api { .. })) => {
             let obs = api_observations(&e);
-            let OpError::Api { api: got_api, code, .. } = &e else { unreachable!() };
+            let OpError::Api {
+                api: got_api, code, ..
+            } = &e
+            else {
+                unreachable!()
+            };
             if got_api == api && codes.contains(code) {
                 v(Outcome::Pass, format!("as expected, {e}"), obs)
             } else {
-                v(Outcome::Fail, format!("expected {api} error {}, but {e}", alternatives(codes)), obs)
+                v(
+                    Outcome::Fail,
+                    format!("expected {api} error {}, but {e}", alternatives(codes)),
+                    obs,
+                )
             }
         }
     }
@@ -44,7 +58,10 @@ pub fn judge(expect: &Expect, result: OpResult) -> Verdict {
 
 fn api_observations(e: &OpError) -> Vec<Observation> {
     match e {
-        OpError::Api { call, code, .. } => vec![Observation::new("call", call), Observation::new("code", code)],
+        OpError::Api { call, code, .. } => vec![
+            Observation::new("call", call),
+            Observation::new("code", code),
+        ],
         _ => vec![],
     }
 }
@@ -60,7 +77,11 @@ mod tests {
     use crate::table::Api;
 
     fn cuda_err(code: i64) -> OpResult {
-        Err(OpError::Api { api: Api::Cuda, call: "cuX".into(), code })
+        Err(OpError::Api {
+            api: Api::Cuda,
+            call: "cuX".into(),
+            code,
+        })
     }
 
     #[test]
@@ -72,30 +93,49 @@ mod tests {
 
     #[test]
     fn expected_error_code_passes_and_other_code_fails() {
-        let e = Expect::Error { api: Api::Cuda, codes: vec![1, 999] };
+        let e = Expect::Error {
+            api: Api::Cuda,
+            codes: vec![1, 999],
+        };
         assert_eq!(judge(&e, cuda_err(999)).outcome, Outcome::Pass);
         let v = judge(&e, cuda_err(801));
         assert_eq!(v.outcome, Outcome::Fail);
-        assert!(v.message.contains("expected CUDA error 1 or 999"), "{}", v.message);
+        assert!(
+            v.message.contains("expected CUDA error 1 or 999"),
+            "{}",
+            v.message
+        );
         assert!(v.message.contains("801"), "{}", v.message);
     }
 
     #[test]
     fn same_code_from_another_api_is_not_a_match() {
-        let e = Expect::Error { api: Api::Nvsci, codes: vec![1] };
+        let e = Expect::Error {
+            api: Api::Nvsci,
+            codes: vec![1],
+        };
         assert_eq!(judge(&e, cuda_err(1)).outcome, Outcome::Fail);
     }
 
     #[test]
     fn success_where_an_error_was_expected_fails() {
-        let e = Expect::Error { api: Api::Cuda, codes: vec![1] };
+        let e = Expect::Error {
+            api: Api::Cuda,
+            codes: vec![1],
+        };
         assert_eq!(judge(&e, Ok(vec![])).outcome, Outcome::Fail);
     }
 
     #[test]
     fn not_supported_wins_over_any_expectation() {
-        let e = Expect::Error { api: Api::Cuda, codes: vec![1] };
-        let v = judge(&e, Err(OpError::NotSupported("libcuda.so.1 not found".into())));
+        let e = Expect::Error {
+            api: Api::Cuda,
+            codes: vec![1],
+        };
+        let v = judge(
+            &e,
+            Err(OpError::NotSupported("libcuda.so.1 not found".into())),
+        );
         assert_eq!(v.outcome, Outcome::NotSupported);
         assert_eq!(v.message, "libcuda.so.1 not found");
     }

@@ -28,7 +28,10 @@ pub struct Guard(String);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        table().lock().unwrap_or_else(|p| p.into_inner()).remove(&self.0);
+        table()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.0);
     }
 }
 
@@ -37,7 +40,10 @@ pub fn watch(case: &Case) -> Guard {
         started: Instant::now(),
         limit: Duration::from_secs_f64(case.timeout_s),
     };
-    table().lock().unwrap_or_else(|p| p.into_inner()).insert(case.name.clone(), f);
+    table()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(case.name.clone(), f);
     Guard(case.name.clone())
 }
 
@@ -55,11 +61,17 @@ fn watch_loop() {
                 case: name.clone(),
                 outcome: Outcome::Timeout,
                 duration_s: limit.as_secs_f64(),
-                message: format!("no result within {:.1}s; suite process stopped", limit.as_secs_f64()),
+                message: format!(
+                    "no result within {:.1}s; suite process stopped",
+                    limit.as_secs_f64()
+                ),
                 implementation: String::new(),
                 observations: vec![],
             });
-            eprintln!("hil-suite: {name} timed out after {:.1}s; exiting (status {TIMEOUT_EXIT})", limit.as_secs_f64());
+            eprintln!(
+                "hil-suite: {name} timed out after {:.1}s; exiting (status {TIMEOUT_EXIT})",
+                limit.as_secs_f64()
+            );
             // _exit: a wedged driver call may hold locks that exit handlers would wait on.
             unsafe { libc::_exit(TIMEOUT_EXIT) };
         }

@@ -11,7 +11,12 @@ fn parse(text: &str) -> Result<table::Table, TableError> {
 /// (line, column, message) of a syntax error, or panic.
 fn syntax_error(text: &str) -> (usize, usize, String) {
     match parse(text) {
-        Err(TableError::Syntax { line, column, message, file }) => {
+        Err(TableError::Syntax {
+            line,
+            column,
+            message,
+            file,
+        }) => {
             assert_eq!(file, "t.yaml");
             (line, column, message)
         }
@@ -60,25 +65,40 @@ fn a_good_table_expands_in_axis_order_with_stable_names() {
     );
     let same = &cases[6];
     assert_eq!(same.axis("waiter"), Some(AxisValue::Device(0)));
-    assert_eq!(same.expect, Expect::Error { api: table::Api::Cuda, codes: vec![1, 999] });
+    assert_eq!(
+        same.expect,
+        Expect::Error {
+            api: table::Api::Cuda,
+            codes: vec![1, 999]
+        }
+    );
     assert_eq!(cases[8].timeout_s, 5.0);
     assert_eq!(cases[0].timeout_s, 30.0, "default time limit");
 }
 
 #[test]
 fn unknown_key_is_reported_with_line_and_column() {
-    let (line, col, msg) = syntax_error("name: a\nbackend: host\ndoc: d\nrows:\n  - id: x\n    op: host_info\n    expct: ok\n");
+    let (line, col, msg) = syntax_error(
+        "name: a\nbackend: host\ndoc: d\nrows:\n  - id: x\n    op: host_info\n    expct: ok\n",
+    );
     assert_eq!((line, col), (7, 5), "{msg}");
     assert!(msg.contains("unknown field `expct`"), "{msg}");
-    assert!(msg.contains("expect"), "should list the valid fields: {msg}");
+    assert!(
+        msg.contains("expect"),
+        "should list the valid fields: {msg}"
+    );
 }
 
 #[test]
 fn unknown_op_names_the_op_and_where() {
-    let (line, _, msg) = syntax_error("name: a\nbackend: host\ndoc: d\nrows:\n  - id: x\n    op: vk_imprt\n");
+    let (line, _, msg) =
+        syntax_error("name: a\nbackend: host\ndoc: d\nrows:\n  - id: x\n    op: vk_imprt\n");
     assert_eq!(line, 6, "{msg}");
     assert!(msg.contains("unknown op `vk_imprt`"), "{msg}");
-    assert!(msg.contains("vk_import"), "should suggest ops with the same prefix: {msg}");
+    assert!(
+        msg.contains("vk_import"),
+        "should suggest ops with the same prefix: {msg}"
+    );
 }
 
 #[test]
@@ -112,29 +132,52 @@ fn malformed_names_axes_and_expectations_are_located() {
 fn semantic_errors_name_the_table_and_row() {
     let dup = "name: a\nbackend: host\ndoc: d\nrows:\n  - id: x\n    op: host_info\n  - id: x\n    op: host_info\n";
     let e = parse(dup).unwrap_err().to_string();
-    assert!(e.starts_with("t.yaml: ") && e.contains("row id `x` appears twice"), "{e}");
+    assert!(
+        e.starts_with("t.yaml: ") && e.contains("row id `x` appears twice"),
+        "{e}"
+    );
     let empty = "name: a\nbackend: host\ndoc: d\nrows: []\n";
-    assert!(parse(empty).unwrap_err().to_string().contains("has no rows"));
+    assert!(parse(empty)
+        .unwrap_err()
+        .to_string()
+        .contains("has no rows"));
     let ub = "name: a\nbackend: host\ndoc: d\nrows:\n  - id: x\n    op: host_info\n    ub: ' '\n";
-    assert!(parse(ub).unwrap_err().to_string().contains("must cite the rule"));
-    let neg = "name: a\nbackend: host\ndoc: d\nrows:\n  - id: x\n    op: host_info\n    timeout_s: 0\n";
+    assert!(parse(ub)
+        .unwrap_err()
+        .to_string()
+        .contains("must cite the rule"));
+    let neg =
+        "name: a\nbackend: host\ndoc: d\nrows:\n  - id: x\n    op: host_info\n    timeout_s: 0\n";
     assert!(parse(neg).unwrap_err().to_string().contains("timeout_s"));
 }
 
 #[test]
 fn the_same_case_name_from_two_tables_is_refused() {
-    let a = parse("name: a.b\nbackend: host\ndoc: d\nrows:\n  - id: c\n    op: host_info\n").unwrap();
-    let b = parse("name: a\nbackend: host\ndoc: d\nrows:\n  - id: b.c\n    op: host_info\n").unwrap();
+    let a =
+        parse("name: a.b\nbackend: host\ndoc: d\nrows:\n  - id: c\n    op: host_info\n").unwrap();
+    let b =
+        parse("name: a\nbackend: host\ndoc: d\nrows:\n  - id: b.c\n    op: host_info\n").unwrap();
     let e = expand(&[a, b]).unwrap_err().to_string();
-    assert!(e.contains("case `a.b.c` is also produced by table `a.b`"), "{e}");
+    assert!(
+        e.contains("case `a.b.c` is also produced by table `a.b`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn load_dir_names_the_file_that_is_wrong() {
     let dir = std::env::temp_dir().join(format!("hil-tables-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("ok.yaml"), "name: a\nbackend: host\ndoc: d\nrows:\n  - id: x\n    op: host_info\n").unwrap();
-    std::fs::write(dir.join("zz_bad.yaml"), "name: b\nbackend: host\ndoc: d\nrows:\n  - id: x\n    op: nope\n").unwrap();
+    std::fs::write(
+        dir.join("ok.yaml"),
+        "name: a\nbackend: host\ndoc: d\nrows:\n  - id: x\n    op: host_info\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("zz_bad.yaml"),
+        "name: b\nbackend: host\ndoc: d\nrows:\n  - id: x\n    op: nope\n",
+    )
+    .unwrap();
     let e = table::load_dir(&dir).unwrap_err().to_string();
     assert!(e.contains("zz_bad.yaml:6:"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -144,14 +187,15 @@ fn load_dir_names_the_file_that_is_wrong() {
 /// they must not change by accident, and must not depend on the hardware present.
 #[test]
 fn shipped_case_names_match_the_committed_list() {
-    let cases = hil_suite::table::embedded().and_then(|t| expand(&t)).expect("shipped tables must parse");
+    let cases = hil_suite::table::embedded()
+        .and_then(|t| expand(&t))
+        .expect("shipped tables must parse");
     let got: Vec<_> = cases.iter().map(|c| c.name.clone()).collect();
     let golden_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/case-names.txt");
     let golden = std::fs::read_to_string(&golden_path).unwrap();
     let want: Vec<_> = golden.lines().map(str::to_string).collect();
     assert_eq!(
-        got,
-        want,
+        got, want,
         "case names changed. If intended (renamed or added rows), regenerate with\n  \
          cargo run -p hil-suite -- --list | sed 's/: test$//' > fixtures/case-names.txt\n\
          and mention it in the change: baselines and CI history key on these names."

@@ -50,17 +50,22 @@ impl Transport for Local {
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).with_context(|| format!("unreadable case listing line: {l}")))
+            .map(|l| {
+                serde_json::from_str(l)
+                    .with_context(|| format!("unreadable case listing line: {l}"))
+            })
             .collect()
     }
 
     fn start(&mut self, cases: &[String], attempt: u32) -> anyhow::Result<Box<dyn Running>> {
         let list = self.dir.join(format!("cases-{attempt}.txt"));
-        std::fs::write(&list, cases.join("\n") + "\n").with_context(|| format!("writing {}", list.display()))?;
+        std::fs::write(&list, cases.join("\n") + "\n")
+            .with_context(|| format!("writing {}", list.display()))?;
         let events = self.dir.join(format!("events-{attempt}.jsonl"));
         let _ = std::fs::remove_file(&events);
         let log = self.dir.join(format!("suite-{attempt}.log"));
-        let logf = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let logf =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         // Output to a file, never a pipe: libtest-mimic panics if a pipe closes.
         let mut cmd = self.command();
         cmd.arg("--cases-from")
@@ -73,7 +78,9 @@ impl Transport for Local {
             .stdout(logf.try_clone()?)
             .stderr(logf)
             .process_group(0);
-        let child = cmd.spawn().with_context(|| format!("starting {}", self.suite.display()))?;
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", self.suite.display()))?;
         Ok(Box::new(LocalRun {
             child,
             tail: Tail::new(events),
@@ -94,11 +101,14 @@ impl Running for LocalRun {
     }
 
     fn try_wait(&mut self) -> std::io::Result<Option<ExitInfo>> {
-        Ok(self.child.try_wait()?.map(|st| match (st.code(), st.signal()) {
-            (Some(c), _) => ExitInfo::Code(c),
-            (None, Some(s)) => ExitInfo::Signal(s),
-            (None, None) => ExitInfo::Killed,
-        }))
+        Ok(self
+            .child
+            .try_wait()?
+            .map(|st| match (st.code(), st.signal()) {
+                (Some(c), _) => ExitInfo::Code(c),
+                (None, Some(s)) => ExitInfo::Signal(s),
+                (None, None) => ExitInfo::Killed,
+            }))
     }
 
     fn kill(&mut self) {

@@ -51,9 +51,16 @@ const _: () = assert!(std::mem::size_of::<SemHandleDesc>() == 96);
 const _: () = assert!(std::mem::size_of::<SignalParams>() == 144);
 const _: () = assert!(std::mem::size_of::<WaitParams>() == 144);
 
-pub type ImportFn = unsafe extern "C" fn(*mut CUexternalSemaphore, *const SemHandleDesc) -> CUresult;
-pub type SignalFn = unsafe extern "C" fn(*const CUexternalSemaphore, *const SignalParams, u32, CUstream) -> CUresult;
-pub type WaitFn = unsafe extern "C" fn(*const CUexternalSemaphore, *const WaitParams, u32, CUstream) -> CUresult;
+pub type ImportFn =
+    unsafe extern "C" fn(*mut CUexternalSemaphore, *const SemHandleDesc) -> CUresult;
+pub type SignalFn = unsafe extern "C" fn(
+    *const CUexternalSemaphore,
+    *const SignalParams,
+    u32,
+    CUstream,
+) -> CUresult;
+pub type WaitFn =
+    unsafe extern "C" fn(*const CUexternalSemaphore, *const WaitParams, u32, CUstream) -> CUresult;
 pub type DestroyFn = unsafe extern "C" fn(CUexternalSemaphore) -> CUresult;
 /// cuDeviceGetNvSciSyncAttributes(void *nvSciSyncAttrList, CUdevice dev, int flags).
 pub type NvSciAttrsFn = unsafe extern "C" fn(*mut c_void, i32, i32) -> CUresult;

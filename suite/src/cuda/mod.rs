@@ -28,7 +28,10 @@ pub struct Driver {
 impl Driver {
     pub fn implementation(&self) -> String {
         let v = self.driver_version.as_deref().unwrap_or("version unknown");
-        format!("libcuda.so.1 (NVIDIA driver {v}, CUDA {})", fmt_cuda_version(self.cuda_version))
+        format!(
+            "libcuda.so.1 (NVIDIA driver {v}, CUDA {})",
+            fmt_cuda_version(self.cuda_version)
+        )
     }
 
     pub fn device(&self, index: u32) -> Result<&DeviceInfo, OpError> {
@@ -47,7 +50,14 @@ pub fn fmt_cuda_version(v: i32) -> String {
 
 pub fn fmt_uuid(u: &[u8; 16]) -> String {
     let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
-    format!("GPU-{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "GPU-{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Probes the driver once per process. `Err` is the not-supported reason.
@@ -69,13 +79,19 @@ fn cu(call: &str, r: sys::CUresult) -> Result<(), OpError> {
 fn probe() -> Result<Driver, String> {
     // cudarc panics at the first call when libcuda is missing: ask first.
     if !unsafe { sys::is_culib_present() } {
-        return Err("CUDA driver library libcuda.so.1 not found (no NVIDIA driver on this machine)".into());
+        return Err(
+            "CUDA driver library libcuda.so.1 not found (no NVIDIA driver on this machine)".into(),
+        );
     }
     let fail = |e: OpError| format!("CUDA driver present but unusable: {e}");
     unsafe {
         cu("cuInit", sys::cuInit(0)).map_err(fail)?;
         let mut cuda_version = 0;
-        cu("cuDriverGetVersion", sys::cuDriverGetVersion(&mut cuda_version)).map_err(fail)?;
+        cu(
+            "cuDriverGetVersion",
+            sys::cuDriverGetVersion(&mut cuda_version),
+        )
+        .map_err(fail)?;
         let mut count = 0;
         cu("cuDeviceGetCount", sys::cuDeviceGetCount(&mut count)).map_err(fail)?;
         let mut devices = Vec::new();
@@ -83,8 +99,14 @@ fn probe() -> Result<Driver, String> {
             let mut dev = 0;
             cu("cuDeviceGet", sys::cuDeviceGet(&mut dev, i)).map_err(fail)?;
             let mut name = [0 as std::ffi::c_char; 256];
-            cu("cuDeviceGetName", sys::cuDeviceGetName(name.as_mut_ptr(), 256, dev)).map_err(fail)?;
-            let name = std::ffi::CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned();
+            cu(
+                "cuDeviceGetName",
+                sys::cuDeviceGetName(name.as_mut_ptr(), 256, dev),
+            )
+            .map_err(fail)?;
+            let name = std::ffi::CStr::from_ptr(name.as_ptr())
+                .to_string_lossy()
+                .into_owned();
             let mut uuid = sys::CUuuid { bytes: [0; 16] };
             cu("cuDeviceGetUuid", sys::cuDeviceGetUuid_v2(&mut uuid, dev)).map_err(fail)?;
             devices.push(DeviceInfo {
@@ -109,13 +131,24 @@ fn kernel_driver_version() -> Option<String> {
         return version_token(text.lines().next()?);
     }
     let tegra = std::fs::read_to_string("/etc/nv_tegra_release").ok()?;
-    Some(tegra.lines().next()?.trim_start_matches('#').trim().to_string())
+    Some(
+        tegra
+            .lines()
+            .next()?
+            .trim_start_matches('#')
+            .trim()
+            .to_string(),
+    )
 }
 
 /// The first whitespace-separated token shaped like `580.159.04`.
 pub fn version_token(line: &str) -> Option<String> {
     line.split_whitespace()
-        .find(|t| t.contains('.') && t.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+        .find(|t| {
+            t.contains('.')
+                && t.split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        })
         .map(str::to_string)
 }
 
@@ -145,7 +178,10 @@ impl Context {
             let mut dev = 0;
             cu("cuDeviceGet", sys::cuDeviceGet(&mut dev, index as i32))?;
             let mut ctx = std::ptr::null_mut();
-            cu("cuDevicePrimaryCtxRetain", sys::cuDevicePrimaryCtxRetain(&mut ctx, dev))?;
+            cu(
+                "cuDevicePrimaryCtxRetain",
+                sys::cuDevicePrimaryCtxRetain(&mut ctx, dev),
+            )?;
             let c = Context { dev, ctx };
             c.make_current()?;
             Ok(c)
@@ -174,12 +210,16 @@ impl Stream {
     pub fn new(ctx: &Context) -> Result<Stream, OpError> {
         ctx.make_current()?;
         let mut raw = std::ptr::null_mut();
-        cu("cuStreamCreate", unsafe { sys::cuStreamCreate(&mut raw, 1) })?;
+        cu("cuStreamCreate", unsafe {
+            sys::cuStreamCreate(&mut raw, 1)
+        })?;
         Ok(Stream { raw })
     }
 
     pub fn synchronize(&self) -> Result<(), OpError> {
-        cu("cuStreamSynchronize", unsafe { sys::cuStreamSynchronize(self.raw) })
+        cu("cuStreamSynchronize", unsafe {
+            sys::cuStreamSynchronize(self.raw)
+        })
     }
 }
 
@@ -201,7 +241,10 @@ pub fn memset_roundtrip(ctx: &Context, value: u32) -> Result<(), OpError> {
         let r = (|| {
             cu("cuMemsetD32", sys::cuMemsetD32_v2(ptr, value, N))?;
             let mut host = vec![0u32; N];
-            cu("cuMemcpyDtoH", sys::cuMemcpyDtoH_v2(host.as_mut_ptr() as *mut c_void, ptr, N * 4))?;
+            cu(
+                "cuMemcpyDtoH",
+                sys::cuMemcpyDtoH_v2(host.as_mut_ptr() as *mut c_void, ptr, N * 4),
+            )?;
             crate::ops::check(host.iter().all(|&x| x == value), || {
                 format!("device memory read back wrong values after cuMemsetD32({value:#x})")
             })
@@ -214,7 +257,9 @@ pub fn memset_roundtrip(ctx: &Context, value: u32) -> Result<(), OpError> {
 pub fn can_access_peer(a: u32, b: u32) -> Result<bool, OpError> {
     driver()?;
     let mut v = 0;
-    cu("cuDeviceCanAccessPeer", unsafe { sys::cuDeviceCanAccessPeer(&mut v, a as i32, b as i32) })?;
+    cu("cuDeviceCanAccessPeer", unsafe {
+        sys::cuDeviceCanAccessPeer(&mut v, a as i32, b as i32)
+    })?;
     Ok(v != 0)
 }
 
@@ -322,8 +367,14 @@ impl Drop for ExternalSemaphore {
 pub fn nvsci_attributes(dev: u32, flags: i32, with_list: bool) -> Result<i32, OpError> {
     driver()?;
     let f: ffi::NvSciAttrsFn = unsafe { ffi::symbol(b"cuDeviceGetNvSciSyncAttributes\0") }
-        .ok_or_else(|| OpError::NotSupported("libcuda has no cuDeviceGetNvSciSyncAttributes".into()))?;
+        .ok_or_else(|| {
+            OpError::NotSupported("libcuda has no cuDeviceGetNvSciSyncAttributes".into())
+        })?;
     let mut buf = vec![0u8; 4096];
-    let list = if with_list { buf.as_mut_ptr() as *mut c_void } else { std::ptr::null_mut() };
+    let list = if with_list {
+        buf.as_mut_ptr() as *mut c_void
+    } else {
+        std::ptr::null_mut()
+    };
     Ok(unsafe { f(list, dev as i32, flags) })
 }

@@ -41,29 +41,52 @@ fn driver_version(c: &Ctx) -> OpResult {
     let d = cuda::driver()?;
     let min = c.param_u64("min", 0)? as i32;
     check(d.cuda_version >= min, || {
-        format!("driver supports CUDA {}, the row needs >= {}", fmt_cuda_version(d.cuda_version), fmt_cuda_version(min))
+        format!(
+            "driver supports CUDA {}, the row needs >= {}",
+            fmt_cuda_version(d.cuda_version),
+            fmt_cuda_version(min)
+        )
     })?;
     Ok(vec![
         Observation::new("cuda_version", fmt_cuda_version(d.cuda_version)),
-        Observation::new("driver_version", d.driver_version.as_deref().unwrap_or("unknown")),
+        Observation::new(
+            "driver_version",
+            d.driver_version.as_deref().unwrap_or("unknown"),
+        ),
     ])
 }
 
 fn device_count(c: &Ctx) -> OpResult {
     let d = cuda::driver()?;
     let min = c.param_u64("min", 1)? as usize;
-    check(d.devices.len() >= min, || format!("{} CUDA device(s), the row needs >= {min}", d.devices.len()))?;
+    check(d.devices.len() >= min, || {
+        format!("{} CUDA device(s), the row needs >= {min}", d.devices.len())
+    })?;
     Ok(vec![Observation::new("devices", d.devices.len())])
 }
 
 fn device_identity(c: &Ctx) -> OpResult {
     let d = cuda::driver()?;
     let dev = d.device(c.device("dev")?)?;
-    check(!dev.name.is_empty(), || "cuDeviceGetName returned an empty name".into())?;
-    check(dev.uuid != [0; 16], || "cuDeviceGetUuid returned an all-zero UUID".into())?;
-    let twins: Vec<_> = d.devices.iter().filter(|o| o.index != dev.index && o.uuid == dev.uuid).map(|o| o.index).collect();
-    check(twins.is_empty(), || format!("UUID also reported for device(s) {twins:?}"))?;
-    Ok(vec![Observation::new("name", &dev.name), Observation::new("uuid", fmt_uuid(&dev.uuid))])
+    check(!dev.name.is_empty(), || {
+        "cuDeviceGetName returned an empty name".into()
+    })?;
+    check(dev.uuid != [0; 16], || {
+        "cuDeviceGetUuid returned an all-zero UUID".into()
+    })?;
+    let twins: Vec<_> = d
+        .devices
+        .iter()
+        .filter(|o| o.index != dev.index && o.uuid == dev.uuid)
+        .map(|o| o.index)
+        .collect();
+    check(twins.is_empty(), || {
+        format!("UUID also reported for device(s) {twins:?}")
+    })?;
+    Ok(vec![
+        Observation::new("name", &dev.name),
+        Observation::new("uuid", fmt_uuid(&dev.uuid)),
+    ])
 }
 
 fn device_executes(c: &Ctx) -> OpResult {
@@ -79,7 +102,10 @@ fn peer_access(c: &Ctx) -> OpResult {
     let d = cuda::driver()?;
     d.device(a)?;
     d.device(b)?;
-    Ok(vec![Observation::new("can_access_peer", cuda::can_access_peer(a, b)?)])
+    Ok(vec![Observation::new(
+        "can_access_peer",
+        cuda::can_access_peer(a, b)?,
+    )])
 }
 
 /// CUDA's answer when NvSciSync is not on the platform. With NvSciSync present the
@@ -87,7 +113,8 @@ fn peer_access(c: &Ctx) -> OpResult {
 fn nvsci_attrs_absent(c: &Ctx) -> OpResult {
     if crate::backend::nvscisync_present() {
         return Err(super::OpError::NotSupported(
-            "libnvscisync.so.1 is present: this row checks CUDA's behaviour without NvSciSync".into(),
+            "libnvscisync.so.1 is present: this row checks CUDA's behaviour without NvSciSync"
+                .into(),
         ));
     }
     let dev = c.device("dev")?;
@@ -95,7 +122,11 @@ fn nvsci_attrs_absent(c: &Ctx) -> OpResult {
     let with_list = match c.param_str("list", "buffer")? {
         "null" => false,
         "buffer" => true,
-        other => return Err(super::OpError::Row(format!("list `{other}`: expected null or buffer"))),
+        other => {
+            return Err(super::OpError::Row(format!(
+                "list `{other}`: expected null or buffer"
+            )))
+        }
     };
     let _ctx = Context::primary(dev)?;
     let code = cuda::nvsci_attributes(dev, flags, with_list)?;

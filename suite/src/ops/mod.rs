@@ -56,17 +56,25 @@ impl Ctx<'_> {
     pub fn device(&self, axis: &str) -> Result<u32, OpError> {
         match self.case.axis(axis) {
             Some(AxisValue::Device(d)) => Ok(d),
-            Some(AxisValue::Cpu) => Err(OpError::Row(format!("axis `{axis}` must be a device for op `{}`", self.case.op))),
-            None => Err(OpError::Row(format!("op `{}` needs a matrix axis `{axis}`", self.case.op))),
+            Some(AxisValue::Cpu) => Err(OpError::Row(format!(
+                "axis `{axis}` must be a device for op `{}`",
+                self.case.op
+            ))),
+            None => Err(OpError::Row(format!(
+                "op `{}` needs a matrix axis `{axis}`",
+                self.case.op
+            ))),
         }
     }
 
     pub fn param_u64(&self, name: &str, default: u64) -> Result<u64, OpError> {
         match self.case.params.get(name) {
             None => Ok(default),
-            Some(v) => v
-                .as_u64()
-                .ok_or_else(|| OpError::Row(format!("param `{name}` must be a non-negative integer, got {v}"))),
+            Some(v) => v.as_u64().ok_or_else(|| {
+                OpError::Row(format!(
+                    "param `{name}` must be a non-negative integer, got {v}"
+                ))
+            }),
         }
     }
 
@@ -99,7 +107,11 @@ pub fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), OpError> {
 }
 
 fn registry() -> impl Iterator<Item = &'static OpDef> {
-    host::OPS.iter().chain(cuda::OPS).chain(vulkan::OPS).chain(selftest::OPS)
+    host::OPS
+        .iter()
+        .chain(cuda::OPS)
+        .chain(vulkan::OPS)
+        .chain(selftest::OPS)
 }
 
 pub fn find(name: &str) -> Option<&'static OpDef> {

@@ -68,7 +68,9 @@ fn handle_type(c: &Ctx, kind: SemKind) -> Result<u32, OpError> {
     match c.param_str("handle", default)? {
         "opaque_fd" => Ok(HANDLE_TYPE_OPAQUE_FD),
         "timeline_fd" => Ok(HANDLE_TYPE_TIMELINE_SEMAPHORE_FD),
-        other => Err(OpError::Row(format!("handle `{other}`: expected opaque_fd or timeline_fd"))),
+        other => Err(OpError::Row(format!(
+            "handle `{other}`: expected opaque_fd or timeline_fd"
+        ))),
     }
 }
 
@@ -82,12 +84,19 @@ fn fd_is_open(fd: RawFd) -> bool {
 }
 
 fn open_fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// Imports `fd` (ownership handed over). On success CUDA must have closed it; on
 /// failure it must still be open, and is closed here.
-fn import_fd(ctx: &Context, fd: OwnedFd, handle_type: u32, flags: u32) -> Result<(ExternalSemaphore, Duration), OpError> {
+fn import_fd(
+    ctx: &Context,
+    fd: OwnedFd,
+    handle_type: u32,
+    flags: u32,
+) -> Result<(ExternalSemaphore, Duration), OpError> {
     let raw = fd.into_raw_fd();
     let t = Instant::now();
     let r = ExternalSemaphore::import(
@@ -107,7 +116,9 @@ fn import_fd(ctx: &Context, fd: OwnedFd, handle_type: u32, flags: u32) -> Result
             Ok((sem, took))
         }
         Err(e) => {
-            check(fd_is_open(raw), || format!("import failed ({e}) yet fd {raw} was closed: ownership must stay with the caller"))?;
+            check(fd_is_open(raw), || {
+                format!("import failed ({e}) yet fd {raw} was closed: ownership must stay with the caller")
+            })?;
             drop(unsafe { OwnedFd::from_raw_fd(raw) });
             Err(e)
         }
@@ -125,12 +136,22 @@ fn capabilities(c: &Ctx) -> OpResult {
     ];
     let mut obs = vec![
         Observation::new("vk_device", format!("{} ({})", p.index, p.name)),
-        Observation::new("vk_api", format!("{}.{}", ash::vk::api_version_major(p.api_version), ash::vk::api_version_minor(p.api_version))),
+        Observation::new(
+            "vk_api",
+            format!(
+                "{}.{}",
+                ash::vk::api_version_major(p.api_version),
+                ash::vk::api_version_minor(p.api_version)
+            ),
+        ),
         Observation::new("vk_driver", &p.driver),
         Observation::new("uuid", crate::cuda::fmt_uuid(&p.uuid)),
     ];
     for (name, cap) in caps {
-        obs.push(Observation::new(name, format!("export={} import={}", cap.exportable, cap.importable)));
+        obs.push(Observation::new(
+            name,
+            format!("export={} import={}", cap.exportable, cap.importable),
+        ));
     }
     let required = match c.case.params.get("require") {
         None => vec![],
@@ -148,7 +169,10 @@ fn capabilities(c: &Ctx) -> OpResult {
             .map(|(_, c)| *c)
             .ok_or_else(|| OpError::Row(format!("unknown capability `{r}` in `require`")))?;
         check(cap.exportable && cap.importable, || {
-            format!("{r}: vkGetPhysicalDeviceExternalSemaphoreProperties says export={} import={}", cap.exportable, cap.importable)
+            format!(
+                "{r}: vkGetPhysicalDeviceExternalSemaphoreProperties says export={} import={}",
+                cap.exportable, cap.importable
+            )
         })?;
     }
     Ok(obs)
@@ -189,10 +213,14 @@ fn roundtrip(c: &Ctx) -> OpResult {
             SemKind::Timeline => sem.wait_host(to_vk, WAIT_NS)?,
             SemKind::Binary => sem.wait_queue(WAIT_NS)?,
         };
-        check(reached, || format!("round {i}: Vulkan did not see CUDA's signal {to_vk} within 5s"))?;
+        check(reached, || {
+            format!("round {i}: Vulkan did not see CUDA's signal {to_vk} within 5s")
+        })?;
         if kind == SemKind::Timeline {
             let v = sem.counter()?;
-            check(v == to_vk, || format!("round {i}: Vulkan counter {v} after CUDA signalled {to_vk}"))?;
+            check(v == to_vk, || {
+                format!("round {i}: Vulkan counter {v} after CUDA signalled {to_vk}")
+            })?;
         }
         // Vulkan signals, CUDA observes.
         match kind {
@@ -203,7 +231,9 @@ fn roundtrip(c: &Ctx) -> OpResult {
         stream.synchronize()?;
         if kind == SemKind::Timeline {
             let v = sem.counter()?;
-            check(v == to_cuda, || format!("round {i}: counter {v} after Vulkan signalled {to_cuda} and CUDA waited"))?;
+            check(v == to_cuda, || {
+                format!("round {i}: counter {v} after Vulkan signalled {to_cuda} and CUDA waited")
+            })?;
         }
         rtt.push(t.elapsed());
     }
@@ -229,17 +259,38 @@ fn import_invalid(c: &Ctx) -> OpResult {
     let fd = sem.export_fd()?;
     let before = open_fd_count();
     let (handle_type, handle, flags, keep_fd) = match defect {
-        "bad_type" => (c.param_u64("type_value", 0x7fff)? as u32, fd.as_raw_fd() as u32 as u64, 0, true),
-        "nonzero_flags" => (ty, fd.as_raw_fd() as u32 as u64, c.param_u64("flags", 7)? as u32, true),
+        "bad_type" => (
+            c.param_u64("type_value", 0x7fff)? as u32,
+            fd.as_raw_fd() as u32 as u64,
+            0,
+            true,
+        ),
+        "nonzero_flags" => (
+            ty,
+            fd.as_raw_fd() as u32 as u64,
+            c.param_u64("flags", 7)? as u32,
+            true,
+        ),
         "negative_fd" => (ty, (-1i32) as u32 as u64, 0, false),
         "closed_fd" => {
             // A descriptor number nothing has open.
             let n = (1000..60000).find(|n| !fd_is_open(*n)).unwrap_or(9999);
             (ty, n as u32 as u64, 0, false)
         }
-        other => return Err(OpError::Row(format!("defect `{other}`: expected bad_type, nonzero_flags, closed_fd or negative_fd"))),
+        other => {
+            return Err(OpError::Row(format!(
+                "defect `{other}`: expected bad_type, nonzero_flags, closed_fd or negative_fd"
+            )))
+        }
     };
-    let r = ExternalSemaphore::import(&ctx, ImportDesc { handle_type, handle, flags });
+    let r = ExternalSemaphore::import(
+        &ctx,
+        ImportDesc {
+            handle_type,
+            handle,
+            flags,
+        },
+    );
     let after = open_fd_count();
     match r {
         Ok(sem) => {
@@ -248,9 +299,13 @@ fn import_invalid(c: &Ctx) -> OpResult {
         }
         Err(e) => {
             if keep_fd {
-                check(fd_is_open(fd.as_raw_fd()), || format!("failed import ({e}) closed the caller's fd"))?;
+                check(fd_is_open(fd.as_raw_fd()), || {
+                    format!("failed import ({e}) closed the caller's fd")
+                })?;
             }
-            check(after <= before, || format!("failed import ({e}) left {} more fds open", after - before))?;
+            check(after <= before, || {
+                format!("failed import ({e}) left {} more fds open", after - before)
+            })?;
             Err(e)
         }
     }
@@ -267,10 +322,14 @@ fn reimport(c: &Ctx) -> OpResult {
     a.signal(&stream, 1)?;
     b.wait(&stream, 1)?;
     stream.synchronize()?;
-    check(sem.counter()? == 1, || "signal through import A not seen by Vulkan".into())?;
+    check(sem.counter()? == 1, || {
+        "signal through import A not seen by Vulkan".into()
+    })?;
     b.signal(&stream, 2)?;
     stream.synchronize()?;
-    check(sem.wait_host(2, WAIT_NS)?, || "signal through import B not seen by Vulkan".into())?;
+    check(sem.wait_host(2, WAIT_NS)?, || {
+        "signal through import B not seen by Vulkan".into()
+    })?;
     a.destroy()?;
     b.destroy()?;
     Ok(vec![Observation::new("counter", sem.counter()?)])
@@ -288,7 +347,9 @@ fn destroy_order(c: &Ctx) -> OpResult {
         "cuda_first" => {
             ext.destroy()?;
             sem.signal_host(1)?;
-            check(sem.counter()? == 1, || "Vulkan semaphore unusable after CUDA destroyed its import".into())?;
+            check(sem.counter()? == 1, || {
+                "Vulkan semaphore unusable after CUDA destroyed its import".into()
+            })?;
         }
         "vulkan_first" => {
             // The imported payload is referenced by CUDA; it outlives the Vulkan handle.
@@ -297,7 +358,11 @@ fn destroy_order(c: &Ctx) -> OpResult {
             stream.synchronize()?;
             ext.destroy()?;
         }
-        other => return Err(OpError::Row(format!("order `{other}`: expected cuda_first or vulkan_first"))),
+        other => {
+            return Err(OpError::Row(format!(
+                "order `{other}`: expected cuda_first or vulkan_first"
+            )))
+        }
     }
     Ok(vec![])
 }
@@ -321,7 +386,11 @@ fn ub_close_owned_fd(c: &Ctx) -> OpResult {
     let errno = std::io::Error::last_os_error();
     let mut obs = vec![Observation::new(
         "close_after_import",
-        if rc == 0 { "0 (fd was still open)".to_string() } else { format!("-1 ({errno})") },
+        if rc == 0 {
+            "0 (fd was still open)".to_string()
+        } else {
+            format!("-1 ({errno})")
+        },
     )];
     ext.signal(&stream, 1)?;
     stream.synchronize()?;
