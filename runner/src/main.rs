@@ -15,6 +15,7 @@ use std::time::Instant;
 ///   journal.jsonl  every result as it arrived (append-only; survives crashes)
 ///   junit.xml      for CI (properties: board, driver, CUDA, suite version, implementations)
 ///   summary.txt    the summary printed at the end
+///   flagged.md     each undefined-behaviour scenario and what the board did
 ///   suite-N.log    the suite's own output, one per (re)start
 ///
 /// A case that crashes or hangs the suite is recorded (crash / timeout) and the suite is
@@ -170,6 +171,7 @@ fn run_board(cli: &Cli, b: &Board) -> anyhow::Result<i32> {
         .with_context(|| format!("writing {}", junit_path.display()))?;
     let text = summary::render(&state, started.elapsed().as_secs_f64());
     std::fs::write(dir.join("summary.txt"), &text)?;
+    std::fs::write(dir.join("flagged.md"), summary::flagged_table(&state))?;
     println!("\n{text}");
     println!(
         "junit: {}\njournal: {}",

@@ -102,3 +102,57 @@ pub fn exit_code(state: &State) -> i32 {
         0
     }
 }
+
+/// Every flagged (undefined-behaviour) scenario and what this board did, as Markdown.
+pub fn flagged_table(state: &State) -> String {
+    let mut s = String::new();
+    let facts = state.facts.as_ref();
+    let prop = |k: &str| {
+        facts
+            .and_then(|f| f.properties.get(k))
+            .map(String::as_str)
+            .unwrap_or("?")
+    };
+    let _ = writeln!(
+        s,
+        "# Flagged scenarios on `{}` (driver {}, CUDA {}, {})\n",
+        state.board,
+        prop("driver.version"),
+        prop("cuda.version"),
+        prop("arch")
+    );
+    let _ = writeln!(
+        s,
+        "| case | observed | detail | device health after | undefined because |"
+    );
+    let _ = writeln!(s, "| --- | --- | --- | --- | --- |");
+    let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
+    let mut any = false;
+    for r in state
+        .ordered_results()
+        .into_iter()
+        .filter(|r| r.outcome == Outcome::Flagged)
+    {
+        any = true;
+        let obs = |k: &str| {
+            r.observations
+                .iter()
+                .find(|o| o.key == k)
+                .map(|o| o.value.as_str())
+                .unwrap_or("")
+        };
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} | {} | {} |",
+            r.case,
+            cell(obs("observed")),
+            cell(obs("detail")),
+            cell(obs("health_after")),
+            cell(obs("ub_rule"))
+        );
+    }
+    if !any {
+        let _ = writeln!(s, "| (none) | | | | |");
+    }
+    s
+}

@@ -48,7 +48,8 @@ fn run_trial(case: &Case) -> Result<Completion, Failed> {
 /// Runs one case to a verdict and names the implementation that produced it.
 pub fn run_case(case: &Case) -> (Verdict, String) {
     if let Some(reason) = ub::board_needs_reset() {
-        if case.backend != crate::table::Backend::Host {
+        // Cases that name devices need a working board; the rest still run.
+        if !case.devices().is_empty() {
             let v = Verdict {
                 outcome: Outcome::Crash,
                 message: format!("board needs reset: {reason}"),

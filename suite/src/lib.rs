@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod case;
+pub mod cli;
 pub mod cuda;
 pub mod events;
 pub mod facts;

@@ -132,7 +132,7 @@ pub fn run_isolated(case: &Case) -> Verdict {
     if let Some(rule) = &case.ub {
         v.observations.insert(0, Observation::new("ub_rule", rule));
     }
-    if !case.devices().is_empty() && case.backend != crate::table::Backend::Host {
+    if !case.devices().is_empty() {
         let health = health_check(&case.devices());
         v.observations
             .push(Observation::new("health_after", &health));
@@ -245,16 +245,29 @@ pub fn child_main(case: &Case) -> ! {
     std::process::exit(0)
 }
 
+/// Replaces the built-in health probe with a site command (exit 0 = healthy), e.g. a
+/// vendor diagnostic; `{devices}` in it becomes the comma-separated device list.
+pub const HEALTH_CMD_ENV: &str = "HIL_HEALTH_PROBE_CMD";
+
 /// A fresh process proves each device still runs work. "ok" or what went wrong.
 pub fn health_check(devices: &[u32]) -> String {
-    let mut cmd = child_command();
-    cmd.arg("--health-probe").arg(
-        devices
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join(","),
-    );
+    let list = devices
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let cmd = match std::env::var(HEALTH_CMD_ENV) {
+        Ok(site) if !site.trim().is_empty() => {
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c").arg(site.replace("{devices}", &list));
+            c
+        }
+        _ => {
+            let mut c = child_command();
+            c.arg("--health-probe").arg(&list);
+            c
+        }
+    };
     match run_with_limit(cmd, HEALTH_TIMEOUT) {
         Err(e) => format!("health probe did not start: {e}"),
         Ok(end) if end.killed_after.is_some() => {
@@ -262,7 +275,7 @@ pub fn health_check(devices: &[u32]) -> String {
         }
         Ok(end) if end.status.is_some_and(|s| s.success()) => "ok".into(),
         Ok(end) => {
-            let why = tail(&end.stderr, 3);
+            let why = tail(&format!("{}{}", end.stdout, end.stderr), 3);
             match end.status.and_then(|s| s.signal()) {
                 Some(sig) => format!("health probe died by {}", signal_name(sig)),
                 None => format!("health probe failed: {why}"),
@@ -271,7 +284,8 @@ pub fn health_check(devices: &[u32]) -> String {
     }
 }
 
-/// `hil-suite --health-probe 0,1`: context, stream, memset round trip on each device.
+/// `hil-suite --health-probe 0,1`: on each device a fresh context, a stream, a memset read
+/// back, and, where Vulkan works, two CUDA<->Vulkan signal/wait round trips.
 pub fn health_main(devices: &str) -> ! {
     let mut bad = false;
     for d in devices.split(',').filter(|s| !s.is_empty()) {
@@ -282,7 +296,17 @@ pub fn health_main(devices: &str) -> ! {
                 let ctx = crate::cuda::Context::primary(d)?;
                 let s = crate::cuda::Stream::new(&ctx)?;
                 crate::cuda::memset_roundtrip(&ctx, 0x5A5A_5A5A)?;
-                s.synchronize()
+                s.synchronize()?;
+                if crate::vulkan::instance().is_ok() {
+                    crate::ops::vulkan::roundtrip_on(
+                        d,
+                        d,
+                        crate::vulkan::SemKind::Timeline,
+                        crate::cuda::ffi::HANDLE_TYPE_TIMELINE_SEMAPHORE_FD,
+                        2,
+                    )?;
+                }
+                Ok(())
             });
         if let Err(e) = r {
             eprintln!("device {d}: {e}");

@@ -5,7 +5,7 @@
 mod cuda;
 mod host;
 mod selftest;
-mod vulkan;
+pub mod vulkan;
 
 use crate::case::Case;
 use crate::table::{Api, AxisValue};

@@ -198,6 +198,12 @@ fn roundtrip(c: &Ctx) -> OpResult {
     let kind = kind(c)?;
     let ty = handle_type(c, kind)?;
     let count = c.param_u64("count", 16)?.max(1);
+    roundtrip_on(exporter, importer, kind, ty, count)
+}
+
+/// `count` rounds: CUDA signals and Vulkan observes, then Vulkan signals and CUDA waits.
+/// Also the health probe's signal/wait check after undefined-behaviour cases.
+pub fn roundtrip_on(exporter: u32, importer: u32, kind: SemKind, ty: u32, count: u64) -> OpResult {
     let vkdev = vk_device(exporter)?;
     let sem = Semaphore::exportable(&vkdev, kind)?;
     let ctx = Context::primary(importer)?;

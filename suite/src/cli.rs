@@ -1,0 +1,129 @@
+//! The `hil-suite` command line.
+
+use crate::{events, facts, harness, ops, ub};
+use anyhow::{bail, Context as _};
+use clap::{CommandFactory, FromArgMatches, Parser};
+use hil_proto::Event;
+use std::path::PathBuf;
+
+/// hil-suite: conformance checks for external synchronization objects imported into CUDA
+/// (NvSciSync, Vulkan-exported semaphores). Runs on the board itself.
+///
+/// Cases come from YAML tables built into the binary (or --tables DIR). A case the board
+/// cannot run is reported not-supported with the probed reason; undefined-behaviour
+/// scenarios run in child processes and are reported flagged. The libtest options below
+/// work as in `cargo test`, so cargo-nextest can drive this binary; hil-run reads the
+/// JSON-lines stream written with --events.
+#[derive(Parser)]
+#[command(name = "hil-suite", version)]
+struct Cli {
+    /// Load tables from DIR (*.yaml) instead of the ones built in.
+    #[arg(long, value_name = "DIR", env = "HIL_TABLES")]
+    tables: Option<PathBuf>,
+    /// Append JSON-lines events (facts, start, result) to FILE. Under cargo-nextest, which
+    /// shows not-supported and flagged cases as passed, set HIL_EVENTS to keep real outcomes.
+    #[arg(long, value_name = "FILE", env = "HIL_EVENTS")]
+    events: Option<PathBuf>,
+    /// Run only the cases named in FILE (one exact name a line); used to resume.
+    #[arg(long, value_name = "FILE")]
+    cases_from: Option<PathBuf>,
+    /// Print every case as a JSON line (name, table, backend, timeout_s, ub) and exit.
+    #[arg(long)]
+    list_json: bool,
+    /// Print the ops that table rows can name, with what each checks, and exit.
+    #[arg(long)]
+    list_ops: bool,
+    /// Print the board facts (driver, devices, implementations) as JSON and exit.
+    #[arg(long)]
+    facts: bool,
+    #[arg(long, hide = true, value_name = "CASE")]
+    ub_child: Option<String>,
+    #[arg(long, hide = true, value_name = "DEVICES")]
+    health_probe: Option<String>,
+    #[command(flatten)]
+    libtest: libtest_mimic::Arguments,
+}
+
+const EXAMPLES: &str = "Examples:
+  hil-suite --list                      list cases (libtest format)
+  hil-suite vulkan.import --test-threads 1
+  hil-suite --exact cuda.probe.identity.dev0
+  hil-suite --events ev.jsonl           also write the event stream
+  hil-suite --tables ./my-tables --list-json";
+
+/// The whole `hil-suite` command line; also the entry of the `conformance` test target.
+pub fn main() {
+    // libtest-mimic panics on a closed stdout pipe (`hil-suite --list | head`):
+    // die quietly from SIGPIPE instead, as Unix tools do.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    match real_main() {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("hil-suite: error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<i32> {
+    // libtest-mimic's flattened arguments bring their own help template; put ours back.
+    let cmd = Cli::command()
+        .help_template("{about-with-newline}\nUsage: {usage}\n\n{all-args}{after-help}")
+        .after_help(EXAMPLES);
+    let cli = Cli::from_arg_matches(&cmd.get_matches())?;
+    if let Some(dir) = &cli.tables {
+        crate::set_tables_dir(dir.clone());
+    }
+    if let Some(devs) = &cli.health_probe {
+        ub::health_main(devs);
+    }
+    if cli.list_ops {
+        for op in ops::all() {
+            println!("{:<28} {}", op.name, op.doc);
+        }
+        return Ok(0);
+    }
+    if cli.facts {
+        println!("{}", serde_json::to_string_pretty(&facts::collect())?);
+        return Ok(0);
+    }
+    let mut cases = crate::load_cases()?;
+    if let Some(name) = &cli.ub_child {
+        let case = cases
+            .iter()
+            .find(|c| &c.name == name)
+            .with_context(|| format!("no case named `{name}`"))?;
+        ub::child_main(case);
+    }
+    if cli.list_json {
+        for c in &cases {
+            println!("{}", serde_json::to_string(&c.info())?);
+        }
+        return Ok(0);
+    }
+    if let Some(file) = &cli.cases_from {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let wanted: std::collections::BTreeSet<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let unknown: Vec<_> = wanted
+            .iter()
+            .filter(|w| !cases.iter().any(|c| c.name == **w))
+            .collect();
+        if !unknown.is_empty() {
+            bail!("{}: unknown case(s): {unknown:?}", file.display());
+        }
+        cases.retain(|c| wanted.contains(c.name.as_str()));
+    }
+    if let Some(path) = &cli.events {
+        events::open(path).with_context(|| format!("opening event file {}", path.display()))?;
+        if !cli.libtest.list {
+            events::emit(&Event::Facts(facts::collect()));
+        }
+    }
+    let conclusion = libtest_mimic::run(&cli.libtest, harness::trials(cases));
+    Ok(if conclusion.has_failed() { 101 } else { 0 })
+}
