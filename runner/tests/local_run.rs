@@ -301,6 +301,97 @@ fn a_device_left_unusable_stops_later_device_cases_with_board_needs_reset() {
     assert!(xml.contains(r#"<property name="observed.board_needs_reset" value="true"/>"#));
 }
 
+/// The NvSciSync CPU rows run for real against hil's reference model, exposed as
+/// libnvscisync.so.1 on LD_LIBRARY_PATH, and every result says it came from the model.
+#[test]
+fn nvscisync_cpu_rows_run_against_the_reference_model_and_say_so() {
+    let dir = scratch("nvsci");
+    let model = bin("libnvscisync.so");
+    let libdir = dir.join("lib");
+    std::fs::create_dir_all(&libdir).unwrap();
+    std::os::unix::fs::symlink(&model, libdir.join("libnvscisync.so.1")).unwrap();
+    let out = Command::new(bin("hil-run"))
+        .arg("--suite")
+        .arg(bin("hil-suite"))
+        .arg("--results")
+        .arg(&dir)
+        .args(["--filter", "nvscisync.", "-q"])
+        .env("LD_LIBRARY_PATH", &libdir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let journal = std::fs::read_to_string(dir.join("local/journal.jsonl")).unwrap();
+    let results: Vec<serde_json::Value> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["record"] == "result")
+        .collect();
+    let outcome = |case: &str| {
+        results
+            .iter()
+            .find(|r| r["case"] == case)
+            .unwrap_or_else(|| panic!("no {case}"))["outcome"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for case in [
+        "nvscisync.api.reconcile.signaler_and_waiter",
+        "nvscisync.api.reconcile.no_signaler",
+        "nvscisync.api.reconcile.two_signalers",
+        "nvscisync.api.set.actual_perm_is_read_only",
+        "nvscisync.api.fence.wait_times_out",
+        "nvscisync.api.fence.sequence",
+        "nvscisync.api.fence.keeps_obj_alive",
+        "nvscisync.pairs.reconcile.cpu_cpu",
+        "nvscisync.pairs.roundtrip.cpu_cpu",
+    ] {
+        assert_eq!(outcome(case), "pass", "{case}");
+    }
+    assert_eq!(
+        outcome("nvscisync.api.attrs.alloc_from_freed_list"),
+        "flagged"
+    );
+    assert_eq!(
+        outcome("nvscisync.pairs.roundtrip.dev0_dev1"),
+        "not-supported",
+        "no CUDA here"
+    );
+    let mut ran = 0;
+    for r in results.iter().filter(|r| r["outcome"] == "pass") {
+        ran += 1;
+        let imp = r["implementation"].as_str().unwrap_or("");
+        assert!(
+            imp.contains("hil reference model") && imp.contains("not hardware"),
+            "{}: {imp}",
+            r["case"]
+        );
+    }
+    assert!(ran >= 28, "{ran} NvSciSync cases passed");
+    let xml = std::fs::read_to_string(dir.join("local/junit.xml")).unwrap();
+    assert!(xml.contains(r#"<property name="implementation.nvscisync" value="hil reference model of NvSciSync 2.8"#), "JUnit names the model");
+
+    // The same run without the model: nothing passes, every case says why.
+    let dir2 = scratch("nvsci-absent");
+    let out = hil_run(&dir2, &["--filter", "nvscisync.", "-q"]);
+    assert_eq!(out.status.code(), Some(0));
+    let absent = journal_outcomes(&dir2.join("local/journal.jsonl"));
+    assert!(
+        absent.iter().all(|(_, o)| o == "not-supported"),
+        "{absent:?}"
+    );
+    let summary = std::fs::read_to_string(dir2.join("local/summary.txt")).unwrap();
+    assert!(
+        summary.contains("libnvscisync.so.1 not loadable"),
+        "{summary}"
+    );
+}
+
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;

@@ -25,21 +25,24 @@ pub fn preflight(case: &Case) -> Result<String, OpError> {
             let vk = crate::vulkan::instance()?;
             Ok(format!("{} + {}", vk.implementation(), d.implementation()))
         }
-        Backend::Nvscisync => Err(OpError::NotSupported(nvscisync_reason())),
-    }
-}
-
-pub fn nvscisync_present() -> bool {
-    unsafe { libloading::Library::new("libnvscisync.so.1") }.is_ok()
-}
-
-fn nvscisync_reason() -> String {
-    match unsafe { libloading::Library::new("libnvscisync.so.1") } {
-        Ok(_) => {
-            "libnvscisync.so.1 is present but this suite build has no NvSciSync backend yet".into()
+        Backend::Nvscisync => {
+            let l = crate::nvsci::lib()?;
+            // Cases with a CUDA device on an axis need the driver too.
+            if !case.devices().is_empty() {
+                let d = crate::cuda::driver()?;
+                for dev in case.devices() {
+                    d.device(dev)?;
+                }
+                return Ok(format!("{} + {}", l.implementation, d.implementation()));
+            }
+            Ok(l.implementation.clone())
         }
-        Err(e) => format!("libnvscisync.so.1 not loadable: {e}"),
     }
+}
+
+/// Real NvSciSync is present (the hil model does not count: it has no GPU side).
+pub fn nvscisync_present() -> bool {
+    crate::nvsci::lib().is_ok_and(|l| !l.is_model)
 }
 
 /// backend -> implementation (or `none: reason`), for the facts event.
@@ -51,6 +54,12 @@ pub fn implementations() -> Vec<(&'static str, String)> {
     vec![
         ("host", "host OS".to_string()),
         ("vulkan", vk),
-        ("nvscisync", format!("none: {}", nvscisync_reason())),
+        (
+            "nvscisync",
+            match crate::nvsci::lib() {
+                Ok(l) => l.implementation.clone(),
+                Err(e) => format!("none: {e}"),
+            },
+        ),
     ]
 }

@@ -56,7 +56,7 @@ pub fn suffix(api: Api, code: i64) -> String {
     let name = match api {
         Api::Cuda => cuda_name(code),
         Api::Vulkan => vk_name(code),
-        Api::Nvsci => None,
+        Api::Nvsci => nvsci_abi::err::name(code as i32),
     };
     name.map(|n| format!(" ({n})")).unwrap_or_default()
 }

@@ -340,6 +340,46 @@ impl ExternalSemaphore {
         }
     }
 
+    /// Enqueues a signal of an imported NvSciSync object; CUDA fills `fence`.
+    pub fn signal_nvsci(
+        &self,
+        stream: &Stream,
+        fence: *mut nvsci_abi::Fence,
+    ) -> Result<(), OpError> {
+        let fns = ext_fns()?;
+        let p = ffi::SignalParams {
+            value: 0,
+            nvsci_fence: fence as u64,
+            key: 0,
+            reserved: [0; 12],
+            flags: 0,
+            reserved2: [0; 16],
+        };
+        match unsafe { (fns.signal)(&self.raw, &p, 1, stream.raw as ffi::CUstream) } {
+            0 => Ok(()),
+            code => Err(OpError::cuda("cuSignalExternalSemaphoresAsync", code)),
+        }
+    }
+
+    /// Enqueues a wait on `fence` of an imported NvSciSync object.
+    pub fn wait_nvsci(&self, stream: &Stream, fence: *mut nvsci_abi::Fence) -> Result<(), OpError> {
+        let fns = ext_fns()?;
+        let p = ffi::WaitParams {
+            value: 0,
+            nvsci_fence: fence as u64,
+            key: 0,
+            timeout_ms: 0,
+            _pad: 0,
+            reserved: [0; 10],
+            flags: 0,
+            reserved2: [0; 16],
+        };
+        match unsafe { (fns.wait)(&self.raw, &p, 1, stream.raw as ffi::CUstream) } {
+            0 => Ok(()),
+            code => Err(OpError::cuda("cuWaitExternalSemaphoresAsync", code)),
+        }
+    }
+
     /// Destroys now, reporting the result (drop ignores it).
     pub fn destroy(self) -> Result<(), OpError> {
         let fns = ext_fns()?;
@@ -365,16 +405,33 @@ impl Drop for ExternalSemaphore {
 /// cuDeviceGetNvSciSyncAttributes(list, dev, flags) with a NULL list or a zeroed
 /// 4 KiB buffer in its place; returns the raw code. Only meaningful without NvSciSync.
 pub fn nvsci_attributes(dev: u32, flags: i32, with_list: bool) -> Result<i32, OpError> {
-    driver()?;
-    let f: ffi::NvSciAttrsFn = unsafe { ffi::symbol(b"cuDeviceGetNvSciSyncAttributes\0") }
-        .ok_or_else(|| {
-            OpError::NotSupported("libcuda has no cuDeviceGetNvSciSyncAttributes".into())
-        })?;
     let mut buf = vec![0u8; 4096];
     let list = if with_list {
         buf.as_mut_ptr() as *mut c_void
     } else {
         std::ptr::null_mut()
     };
+    // SAFETY: NULL, or a live 4 KiB buffer standing in for a list (no NvSciSync present).
+    unsafe { nvsci_attributes_into(list, dev, flags) }
+}
+
+/// cuDeviceGetNvSciSyncAttributes filling an NvSciSyncAttrList; returns the raw code.
+pub fn fill_nvsci_attributes(
+    list: &crate::nvsci::AttrList,
+    dev: u32,
+    flags: i32,
+) -> Result<i32, OpError> {
+    // SAFETY: `list` owns a live NvSciSyncAttrList handle.
+    unsafe { nvsci_attributes_into(list.raw, dev, flags) }
+}
+
+/// # Safety
+/// `list` must be NULL or point to what the driver may read/write as an NvSciSyncAttrList.
+unsafe fn nvsci_attributes_into(list: *mut c_void, dev: u32, flags: i32) -> Result<i32, OpError> {
+    driver()?;
+    let f: ffi::NvSciAttrsFn = unsafe { ffi::symbol(b"cuDeviceGetNvSciSyncAttributes\0") }
+        .ok_or_else(|| {
+            OpError::NotSupported("libcuda has no cuDeviceGetNvSciSyncAttributes".into())
+        })?;
     Ok(unsafe { f(list, dev as i32, flags) })
 }

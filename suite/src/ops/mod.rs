@@ -4,6 +4,7 @@
 
 mod cuda;
 mod host;
+mod nvsci;
 mod selftest;
 pub mod vulkan;
 
@@ -111,6 +112,7 @@ fn registry() -> impl Iterator<Item = &'static OpDef> {
         .iter()
         .chain(cuda::OPS)
         .chain(vulkan::OPS)
+        .chain(nvsci::OPS)
         .chain(selftest::OPS)
 }
 

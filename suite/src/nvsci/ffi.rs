@@ -1,0 +1,74 @@
+//! `libnvscisync.so.1` entry points, resolved at run time. Types and values come from
+//! `nvsci-abi` (NvSciSync 2.8 headers); only what the suite calls is bound.
+#![allow(non_snake_case)]
+
+use nvsci_abi::{Fence, KeyValuePair, NvSciError};
+use std::ffi::{c_char, c_void};
+
+pub type Module = *mut c_void;
+pub type AttrList = *mut c_void;
+pub type Obj = *mut c_void;
+pub type CpuWaitContext = *mut c_void;
+
+pub struct Fns {
+    pub CheckVersionCompatibility: unsafe extern "C" fn(u32, u32, *mut bool) -> NvSciError,
+    pub ModuleOpen: unsafe extern "C" fn(*mut Module) -> NvSciError,
+    pub ModuleClose: unsafe extern "C" fn(Module),
+    pub AttrListCreate: unsafe extern "C" fn(Module, *mut AttrList) -> NvSciError,
+    pub AttrListFree: unsafe extern "C" fn(AttrList),
+    pub AttrListSetAttrs: unsafe extern "C" fn(AttrList, *const KeyValuePair, usize) -> NvSciError,
+    pub AttrListGetAttrs: unsafe extern "C" fn(AttrList, *mut KeyValuePair, usize) -> NvSciError,
+    pub AttrListReconcile:
+        unsafe extern "C" fn(*const AttrList, usize, *mut AttrList, *mut AttrList) -> NvSciError,
+    pub AttrListValidateReconciled:
+        unsafe extern "C" fn(AttrList, *const AttrList, usize, *mut bool) -> NvSciError,
+    pub AttrListClone: unsafe extern "C" fn(AttrList, *mut AttrList) -> NvSciError,
+    pub ObjAlloc: unsafe extern "C" fn(AttrList, *mut Obj) -> NvSciError,
+    pub ObjDup: unsafe extern "C" fn(Obj, *mut Obj) -> NvSciError,
+    pub ObjFree: unsafe extern "C" fn(Obj),
+    pub ObjSignal: unsafe extern "C" fn(Obj) -> NvSciError,
+    pub ObjGenerateFence: unsafe extern "C" fn(Obj, *mut Fence) -> NvSciError,
+    pub CpuWaitContextAlloc: unsafe extern "C" fn(Module, *mut CpuWaitContext) -> NvSciError,
+    pub CpuWaitContextFree: unsafe extern "C" fn(CpuWaitContext),
+    pub FenceWait: unsafe extern "C" fn(*const Fence, CpuWaitContext, i64) -> NvSciError,
+    pub FenceClear: unsafe extern "C" fn(*mut Fence),
+    pub FenceDup: unsafe extern "C" fn(*const Fence, *mut Fence) -> NvSciError,
+    /// Only the hil reference model has it.
+    pub model_info: Option<unsafe extern "C" fn() -> *const c_char>,
+}
+
+/// Resolves every symbol, naming the first one missing.
+///
+/// # Safety
+/// `lib` must be an NvSciSync 2.x library (checked afterwards with CheckVersionCompatibility).
+pub unsafe fn load(lib: &libloading::Library) -> Result<Fns, String> {
+    macro_rules! sym {
+        ($name:literal) => {
+            *lib.get(concat!($name, "\0").as_bytes())
+                .map_err(|e| format!("{} lacks {}: {e}", "libnvscisync.so.1", $name))?
+        };
+    }
+    Ok(Fns {
+        CheckVersionCompatibility: sym!("NvSciSyncCheckVersionCompatibility"),
+        ModuleOpen: sym!("NvSciSyncModuleOpen"),
+        ModuleClose: sym!("NvSciSyncModuleClose"),
+        AttrListCreate: sym!("NvSciSyncAttrListCreate"),
+        AttrListFree: sym!("NvSciSyncAttrListFree"),
+        AttrListSetAttrs: sym!("NvSciSyncAttrListSetAttrs"),
+        AttrListGetAttrs: sym!("NvSciSyncAttrListGetAttrs"),
+        AttrListReconcile: sym!("NvSciSyncAttrListReconcile"),
+        AttrListValidateReconciled: sym!("NvSciSyncAttrListValidateReconciled"),
+        AttrListClone: sym!("NvSciSyncAttrListClone"),
+        ObjAlloc: sym!("NvSciSyncObjAlloc"),
+        ObjDup: sym!("NvSciSyncObjDup"),
+        ObjFree: sym!("NvSciSyncObjFree"),
+        ObjSignal: sym!("NvSciSyncObjSignal"),
+        ObjGenerateFence: sym!("NvSciSyncObjGenerateFence"),
+        CpuWaitContextAlloc: sym!("NvSciSyncCpuWaitContextAlloc"),
+        CpuWaitContextFree: sym!("NvSciSyncCpuWaitContextFree"),
+        FenceWait: sym!("NvSciSyncFenceWait"),
+        FenceClear: sym!("NvSciSyncFenceClear"),
+        FenceDup: sym!("NvSciSyncFenceDup"),
+        model_info: lib.get(nvsci_abi::MODEL_MARKER_SYMBOL).ok().map(|s| *s),
+    })
+}

@@ -1,0 +1,371 @@
+//! Safe layer over `libnvscisync.so.1`: every handle is owned and freed on drop; every
+//! error is an `OpError::Api` with the NvSciError code, compared with table expectations.
+
+pub mod ffi;
+
+use crate::ops::OpError;
+use crate::table::Api;
+use nvsci_abi::{key, Fence as RawFence, KeyValuePair, NvSciError};
+use std::ffi::c_void;
+use std::sync::OnceLock;
+
+pub const LIB_NAME: &str = "libnvscisync.so.1";
+
+pub struct Lib {
+    _lib: libloading::Library,
+    pub fns: ffi::Fns,
+    /// What produced the results: the real library (with its path) or the hil model.
+    pub implementation: String,
+    pub is_model: bool,
+}
+
+/// Loads and checks the library once per process. `Err` is the not-supported reason.
+pub fn lib() -> Result<&'static Lib, OpError> {
+    static LIB: OnceLock<Result<Lib, String>> = OnceLock::new();
+    LIB.get_or_init(load)
+        .as_ref()
+        .map_err(|r| OpError::NotSupported(r.clone()))
+}
+
+fn load() -> Result<Lib, String> {
+    let lib = unsafe { libloading::Library::new(LIB_NAME) }
+        .map_err(|e| format!("{LIB_NAME} not loadable: {e}"))?;
+    let fns = unsafe { ffi::load(&lib) }?;
+    let mut ok = false;
+    let (major, minor) = (nvsci_abi::MAJOR_VERSION, nvsci_abi::MINOR_VERSION);
+    let r = unsafe { (fns.CheckVersionCompatibility)(major, minor, &mut ok) };
+    if r != 0 || !ok {
+        return Err(format!(
+            "{LIB_NAME} is not compatible with these bindings (NvSciSync {major}.{minor} ABI): \
+             NvSciSyncCheckVersionCompatibility returned {r:#x}, compatible={ok}"
+        ));
+    }
+    let path = lib_path(&lib).unwrap_or_else(|| LIB_NAME.to_string());
+    let (implementation, is_model) = match fns.model_info {
+        Some(info) => {
+            let text = unsafe { std::ffi::CStr::from_ptr(info()) }
+                .to_string_lossy()
+                .into_owned();
+            (format!("{text} [{path}]"), true)
+        }
+        None => (
+            format!("NvSciSync (ABI {major}.{minor} compatible) [{path}]"),
+            false,
+        ),
+    };
+    Ok(Lib {
+        _lib: lib,
+        fns,
+        implementation,
+        is_model,
+    })
+}
+
+/// Where the dynamic loader found the library (so reports name the exact file).
+fn lib_path(lib: &libloading::Library) -> Option<String> {
+    let sym: libloading::Symbol<*const c_void> =
+        unsafe { lib.get(b"NvSciSyncModuleOpen\0") }.ok()?;
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    if unsafe { libc::dladdr(*sym, &mut info) } == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    Some(
+        unsafe { std::ffi::CStr::from_ptr(info.dli_fname) }
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
+fn nv(call: &str, code: NvSciError) -> Result<(), OpError> {
+    match code {
+        0 => Ok(()),
+        code => Err(OpError::Api {
+            api: Api::Nvsci,
+            call: call.to_string(),
+            code: code.into(),
+        }),
+    }
+}
+
+pub struct Module {
+    l: &'static Lib,
+    raw: ffi::Module,
+}
+
+impl Module {
+    pub fn open() -> Result<Module, OpError> {
+        let l = lib()?;
+        let mut raw = std::ptr::null_mut();
+        nv("NvSciSyncModuleOpen", unsafe {
+            (l.fns.ModuleOpen)(&mut raw)
+        })?;
+        Ok(Module { l, raw })
+    }
+
+    pub fn attr_list(&self) -> Result<AttrList, OpError> {
+        let mut raw = std::ptr::null_mut();
+        nv("NvSciSyncAttrListCreate", unsafe {
+            (self.l.fns.AttrListCreate)(self.raw, &mut raw)
+        })?;
+        Ok(AttrList { l: self.l, raw })
+    }
+
+    pub fn cpu_wait_context(&self) -> Result<CpuWaitContext, OpError> {
+        let mut raw = std::ptr::null_mut();
+        nv("NvSciSyncCpuWaitContextAlloc", unsafe {
+            (self.l.fns.CpuWaitContextAlloc)(self.raw, &mut raw)
+        })?;
+        Ok(CpuWaitContext { l: self.l, raw })
+    }
+}
+
+impl Drop for Module {
+    fn drop(&mut self) {
+        unsafe { (self.l.fns.ModuleClose)(self.raw) }
+    }
+}
+
+pub struct AttrList {
+    l: &'static Lib,
+    pub raw: ffi::AttrList,
+}
+
+impl AttrList {
+    /// NvSciSyncAttrListSetAttrs with raw pairs (values as given, so invalid ones can be tested).
+    pub fn set(&self, pairs: &[KeyValuePair]) -> Result<(), OpError> {
+        nv("NvSciSyncAttrListSetAttrs", unsafe {
+            (self.l.fns.AttrListSetAttrs)(self.raw, pairs.as_ptr(), pairs.len())
+        })
+    }
+
+    /// The usual CPU list: NeedCpuAccess and RequiredPerm.
+    pub fn set_cpu(&self, need_cpu: bool, required: u64) -> Result<(), OpError> {
+        self.set(&[
+            pair_bool(key::NEED_CPU_ACCESS, &need_cpu),
+            pair_u64(key::REQUIRED_PERM, &required),
+        ])
+    }
+
+    fn get_raw(&self, k: i32) -> Result<KeyValuePair, OpError> {
+        let mut p = [KeyValuePair {
+            key: k,
+            value: std::ptr::null(),
+            len: 0,
+        }];
+        nv("NvSciSyncAttrListGetAttrs", unsafe {
+            (self.l.fns.AttrListGetAttrs)(self.raw, p.as_mut_ptr(), 1)
+        })?;
+        Ok(p[0])
+    }
+
+    /// A bool key, `None` if never set. A wrong length is a conformance failure.
+    pub fn get_bool(&self, k: i32) -> Result<Option<bool>, OpError> {
+        let p = self.get_raw(k)?;
+        match (p.value.is_null(), p.len) {
+            (true, _) => Ok(None),
+            (false, 1) => Ok(Some(unsafe { *(p.value as *const u8) } != 0)),
+            (false, n) => Err(OpError::Check(format!("key {k}: bool value with len {n}"))),
+        }
+    }
+
+    /// A u64 key (permissions in 2.x), `None` if never set.
+    pub fn get_u64(&self, k: i32) -> Result<Option<u64>, OpError> {
+        let p = self.get_raw(k)?;
+        match (p.value.is_null(), p.len) {
+            (true, _) => Ok(None),
+            (false, 8) => Ok(Some(unsafe {
+                std::ptr::read_unaligned(p.value as *const u64)
+            })),
+            (false, n) => Err(OpError::Check(format!(
+                "key {k}: 64-bit value with len {n}"
+            ))),
+        }
+    }
+
+    pub fn try_clone(&self) -> Result<AttrList, OpError> {
+        let mut raw = std::ptr::null_mut();
+        nv("NvSciSyncAttrListClone", unsafe {
+            (self.l.fns.AttrListClone)(self.raw, &mut raw)
+        })?;
+        Ok(AttrList { l: self.l, raw })
+    }
+}
+
+impl Drop for AttrList {
+    fn drop(&mut self) {
+        unsafe { (self.l.fns.AttrListFree)(self.raw) }
+    }
+}
+
+pub fn pair_bool(k: i32, v: &bool) -> KeyValuePair {
+    KeyValuePair {
+        key: k,
+        value: v as *const bool as *const c_void,
+        len: std::mem::size_of::<bool>(),
+    }
+}
+
+pub fn pair_u64(k: i32, v: &u64) -> KeyValuePair {
+    KeyValuePair {
+        key: k,
+        value: v as *const u64 as *const c_void,
+        len: 8,
+    }
+}
+
+/// A failed reconciliation: the error and the conflict list, when the library gave one.
+pub struct ReconcileFailure {
+    pub error: OpError,
+    pub conflict: Option<AttrList>,
+}
+
+/// NvSciSyncAttrListReconcile over raw handles (so NULL/empty/duplicate inputs can be tested).
+pub fn reconcile_raw(inputs: &[ffi::AttrList]) -> Result<AttrList, ReconcileFailure> {
+    let l = lib().map_err(|error| ReconcileFailure {
+        error,
+        conflict: None,
+    })?;
+    let (mut out, mut conflict) = (std::ptr::null_mut(), std::ptr::null_mut());
+    let ptr = if inputs.is_empty() {
+        std::ptr::null()
+    } else {
+        inputs.as_ptr()
+    };
+    let r = unsafe { (l.fns.AttrListReconcile)(ptr, inputs.len(), &mut out, &mut conflict) };
+    match nv("NvSciSyncAttrListReconcile", r) {
+        Ok(()) => Ok(AttrList { l, raw: out }),
+        Err(error) => Err(ReconcileFailure {
+            error,
+            conflict: (!conflict.is_null()).then_some(AttrList { l, raw: conflict }),
+        }),
+    }
+}
+
+pub fn reconcile(inputs: &[&AttrList]) -> Result<AttrList, ReconcileFailure> {
+    reconcile_raw(&inputs.iter().map(|a| a.raw).collect::<Vec<_>>())
+}
+
+pub fn validate(reconciled: &AttrList, inputs: &[&AttrList]) -> Result<bool, OpError> {
+    let raw: Vec<_> = inputs.iter().map(|a| a.raw).collect();
+    let mut ok = false;
+    nv("NvSciSyncAttrListValidateReconciled", unsafe {
+        (reconciled.l.fns.AttrListValidateReconciled)(
+            reconciled.raw,
+            raw.as_ptr(),
+            raw.len(),
+            &mut ok,
+        )
+    })?;
+    Ok(ok)
+}
+
+pub struct Obj {
+    l: &'static Lib,
+    pub raw: ffi::Obj,
+}
+
+impl Obj {
+    pub fn alloc(reconciled: &AttrList) -> Result<Obj, OpError> {
+        let mut raw = std::ptr::null_mut();
+        nv("NvSciSyncObjAlloc", unsafe {
+            (reconciled.l.fns.ObjAlloc)(reconciled.raw, &mut raw)
+        })?;
+        Ok(Obj {
+            l: reconciled.l,
+            raw,
+        })
+    }
+
+    pub fn dup(&self) -> Result<Obj, OpError> {
+        let mut raw = std::ptr::null_mut();
+        nv("NvSciSyncObjDup", unsafe {
+            (self.l.fns.ObjDup)(self.raw, &mut raw)
+        })?;
+        Ok(Obj { l: self.l, raw })
+    }
+
+    pub fn signal(&self) -> Result<(), OpError> {
+        nv("NvSciSyncObjSignal", unsafe {
+            (self.l.fns.ObjSignal)(self.raw)
+        })
+    }
+
+    pub fn generate_fence(&self) -> Result<Fence, OpError> {
+        let mut f = Fence::cleared(self.l);
+        nv("NvSciSyncObjGenerateFence", unsafe {
+            (self.l.fns.ObjGenerateFence)(self.raw, &mut f.raw)
+        })?;
+        Ok(f)
+    }
+}
+
+impl Drop for Obj {
+    fn drop(&mut self) {
+        unsafe { (self.l.fns.ObjFree)(self.raw) }
+    }
+}
+
+pub struct CpuWaitContext {
+    l: &'static Lib,
+    raw: ffi::CpuWaitContext,
+}
+
+impl Drop for CpuWaitContext {
+    fn drop(&mut self) {
+        unsafe { (self.l.fns.CpuWaitContextFree)(self.raw) }
+    }
+}
+
+/// An NvSciSyncFence the application owns; cleared (reference released) on drop.
+pub struct Fence {
+    l: &'static Lib,
+    pub raw: RawFence,
+}
+
+impl Fence {
+    pub fn cleared(l: &'static Lib) -> Fence {
+        Fence {
+            l,
+            raw: RawFence::default(),
+        }
+    }
+
+    pub fn is_cleared(&self) -> bool {
+        self.raw == RawFence::default()
+    }
+
+    pub fn wait(&self, ctx: &CpuWaitContext, timeout_us: i64) -> Result<(), OpError> {
+        nv("NvSciSyncFenceWait", unsafe {
+            (self.l.fns.FenceWait)(&self.raw, ctx.raw, timeout_us)
+        })
+    }
+
+    pub fn try_dup(&self) -> Result<Fence, OpError> {
+        let mut f = Fence::cleared(self.l);
+        nv("NvSciSyncFenceDup", unsafe {
+            (self.l.fns.FenceDup)(&self.raw, &mut f.raw)
+        })?;
+        Ok(f)
+    }
+
+    pub fn clear(&mut self) {
+        unsafe { (self.l.fns.FenceClear)(&mut self.raw) }
+    }
+}
+
+impl Drop for Fence {
+    fn drop(&mut self) {
+        self.clear()
+    }
+}
+
+/// Undefined behaviour on purpose (a `ub` row): frees a reconciled list, then allocates
+/// an object from the freed handle. Only ever run in an isolation child.
+pub fn ub_alloc_from_freed_list(list: AttrList) -> Result<(), OpError> {
+    let (l, raw) = (list.l, list.raw);
+    drop(list);
+    let mut out = std::ptr::null_mut();
+    nv("NvSciSyncObjAlloc", unsafe {
+        (l.fns.ObjAlloc)(raw, &mut out)
+    })
+}

@@ -1,0 +1,469 @@
+//! NvSciSync ops: the attribute-list / reconciliation / object / fence API on the CPU,
+//! and signaler x waiter pairs where each side is the CPU or a CUDA device (attribute
+//! lists from cuDeviceGetNvSciSyncAttributes, objects imported into CUDA).
+
+use super::{check, Ctx, OpDef, OpError, OpResult};
+use crate::cuda::ffi::HANDLE_TYPE_NVSCISYNC;
+use crate::cuda::{self, Context, ExternalSemaphore, ImportDesc, Stream};
+use crate::nvsci::{self, pair_bool, pair_u64, AttrList, Fence, Module, Obj};
+use crate::table::{Api, AxisValue};
+use hil_proto::Observation;
+use nvsci_abi::{err, key, perm, CUDA_NVSCISYNC_ATTR_SIGNAL, CUDA_NVSCISYNC_ATTR_WAIT};
+
+pub static OPS: &[OpDef] = &[
+    OpDef {
+        name: "nvsci_attrs_roundtrip",
+        doc: "Set NeedCpuAccess and RequiredPerm (param `perm`) on a new list; read both back; ActualPerm unset.",
+        run: attrs_roundtrip,
+    },
+    OpDef {
+        name: "nvsci_set_invalid",
+        doc: "SetAttrs with param `defect` (actual_perm_readonly, set_twice, auto_perm, bad_len, unknown_key, duplicate_key); no side effect on failure.",
+        run: set_invalid,
+    },
+    OpDef {
+        name: "nvsci_reconcile",
+        doc: "Reconcile CPU lists with params `lists` (perms) and `need_cpu`; checks ActualPerm (param `actual`), NeedCpuAccess, validation and the conflict list.",
+        run: reconcile_cpu,
+    },
+    OpDef {
+        name: "nvsci_reconcile_invalid",
+        doc: "Reconcile with param `defect` (empty, reconciled_input, duplicate_input).",
+        run: reconcile_invalid,
+    },
+    OpDef {
+        name: "nvsci_clone",
+        doc: "Clones keep attributes and reconciliation state; an unreconciled clone is set independently.",
+        run: clone,
+    },
+    OpDef {
+        name: "nvsci_obj_alloc",
+        doc: "ObjAlloc from a reconciled list (param `from`: reconciled | unreconciled); the object's list has ActualPerm WaitSignal.",
+        run: obj_alloc,
+    },
+    OpDef {
+        name: "nvsci_fence_cpu",
+        doc: "CPU fences, param `scenario`: signal_wait, timeout, sequence, dup_clear, obj_dup, fence_keeps_obj, bad_timeout, wait_after_clear, free_list_then_alloc.",
+        run: fence_cpu,
+    },
+    OpDef {
+        name: "nvsci_pair_reconcile",
+        doc: "Axes `signaler`, `waiter` (cpu or CUDA device): lists from the CPU or cuDeviceGetNvSciSyncAttributes; reconcile and check permissions.",
+        run: pair_reconcile,
+    },
+    OpDef {
+        name: "nvsci_pair_roundtrip",
+        doc: "Axes `signaler`, `waiter`: alloc, import on GPU sides, `count` times signal on the signaler and wait on the waiter through the fence.",
+        run: pair_roundtrip,
+    },
+];
+
+fn parse_perm(s: &str) -> Result<u64, OpError> {
+    match s {
+        "wait" => Ok(perm::WAIT_ONLY),
+        "signal" => Ok(perm::SIGNAL_ONLY),
+        "wait_signal" => Ok(perm::WAIT_SIGNAL),
+        "auto" => Ok(perm::AUTO),
+        other => Err(OpError::Row(format!(
+            "perm `{other}`: expected wait, signal, wait_signal or auto"
+        ))),
+    }
+}
+
+fn perm_name(p: u64) -> String {
+    match p {
+        perm::WAIT_ONLY => "WaitOnly".into(),
+        perm::SIGNAL_ONLY => "SignalOnly".into(),
+        perm::WAIT_SIGNAL => "WaitSignal".into(),
+        other => format!("{other:#x}"),
+    }
+}
+
+fn cpu_list(m: &Module, required: u64) -> Result<AttrList, OpError> {
+    let l = m.attr_list()?;
+    l.set_cpu(true, required)?;
+    Ok(l)
+}
+
+fn cpu_pair(m: &Module) -> Result<(AttrList, AttrList, AttrList), OpError> {
+    let s = cpu_list(m, perm::SIGNAL_ONLY)?;
+    let w = cpu_list(m, perm::WAIT_ONLY)?;
+    let r = nvsci::reconcile(&[&s, &w]).map_err(|f| f.error)?;
+    Ok((s, w, r))
+}
+
+fn attrs_roundtrip(c: &Ctx) -> OpResult {
+    let p = parse_perm(c.param_str("perm", "wait")?)?;
+    let m = Module::open()?;
+    let l = m.attr_list()?;
+    l.set_cpu(true, p)?;
+    let need = l.get_bool(key::NEED_CPU_ACCESS)?;
+    let got = l.get_u64(key::REQUIRED_PERM)?;
+    check(need == Some(true), || {
+        format!("NeedCpuAccess read back as {need:?}")
+    })?;
+    check(got == Some(p), || {
+        format!("RequiredPerm read back as {got:?}, set {}", perm_name(p))
+    })?;
+    let actual = l.get_u64(key::ACTUAL_PERM)?;
+    check(actual.is_none(), || {
+        format!("ActualPerm is {actual:?} on an unreconciled list")
+    })?;
+    Ok(vec![Observation::new("required_perm", perm_name(p))])
+}
+
+fn set_invalid(c: &Ctx) -> OpResult {
+    let m = Module::open()?;
+    let l = m.attr_list()?;
+    let (yes, wait, auto, four) = (true, perm::WAIT_ONLY, perm::AUTO, 4u32);
+    let bad_len = nvsci_abi::KeyValuePair {
+        key: key::REQUIRED_PERM,
+        value: &four as *const u32 as *const std::ffi::c_void,
+        len: 4, // the 1.x enum size
+    };
+    let r = match c.param_str("defect", "")? {
+        "actual_perm_readonly" => l.set(&[pair_u64(key::ACTUAL_PERM, &wait)]),
+        "set_twice" => {
+            l.set(&[pair_u64(key::REQUIRED_PERM, &wait)])?;
+            l.set(&[pair_u64(key::REQUIRED_PERM, &wait)])
+        }
+        "auto_perm" => l.set(&[pair_u64(key::REQUIRED_PERM, &auto)]),
+        "bad_len" => l.set(&[bad_len]),
+        "unknown_key" => l.set(&[pair_bool(key::UPPER_BOUND, &yes)]),
+        "duplicate_key" => l.set(&[
+            pair_bool(key::NEED_CPU_ACCESS, &yes),
+            pair_bool(key::NEED_CPU_ACCESS, &yes),
+        ]),
+        other => return Err(OpError::Row(format!("defect `{other}`"))),
+    };
+    if let Err(e) = r {
+        // "an NvSciSync API call will not return an error code if it has caused any side effects"
+        let need = l.get_bool(key::NEED_CPU_ACCESS)?;
+        check(need.is_none(), || {
+            format!("failed SetAttrs ({e}) still set NeedCpuAccess")
+        })?;
+        return Err(e);
+    }
+    Ok(vec![Observation::new("set", "accepted")])
+}
+
+fn reconcile_cpu(c: &Ctx) -> OpResult {
+    let perms: Vec<u64> = match c.case.params.get("lists") {
+        Some(serde_json::Value::Array(v)) => v
+            .iter()
+            .map(|x| parse_perm(x.as_str().unwrap_or("")))
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(OpError::Row(
+                "param `lists` must list perms, e.g. [signal, wait]".into(),
+            ))
+        }
+    };
+    let need_cpu = c
+        .case
+        .params
+        .get("need_cpu")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true);
+    let m = Module::open()?;
+    let lists: Vec<AttrList> = perms
+        .iter()
+        .map(|p| {
+            let l = m.attr_list()?;
+            l.set_cpu(need_cpu, *p)?;
+            Ok(l)
+        })
+        .collect::<Result<_, OpError>>()?;
+    let refs: Vec<&AttrList> = lists.iter().collect();
+    match nvsci::reconcile(&refs) {
+        Ok(r) => {
+            let actual = r.get_u64(key::ACTUAL_PERM)?;
+            let union = perms.iter().fold(0, |a, b| a | b);
+            let want = match c.case.params.get("actual").and_then(|v| v.as_str()) {
+                Some(s) => parse_perm(s)?,
+                None => union,
+            };
+            check(actual == Some(want), || {
+                format!("ActualPerm {actual:?}, expected {}", perm_name(want))
+            })?;
+            let need = r.get_bool(key::NEED_CPU_ACCESS)?;
+            check(need == Some(need_cpu), || {
+                format!("reconciled NeedCpuAccess {need:?}, inputs {need_cpu}")
+            })?;
+            check(nvsci::validate(&r, &refs)?, || {
+                "ValidateReconciled rejects the list it was reconciled from".into()
+            })?;
+            Ok(vec![Observation::new("actual_perm", perm_name(want))])
+        }
+        Err(f) => {
+            if let OpError::Api { code, .. } = &f.error {
+                if *code == i64::from(err::RECONCILIATION_FAILED) {
+                    check(f.conflict.is_some(), || {
+                        "ReconciliationFailed without a conflict list".into()
+                    })?;
+                }
+            }
+            Err(f.error)
+        }
+    }
+}
+
+fn reconcile_invalid(c: &Ctx) -> OpResult {
+    let m = Module::open()?;
+    let (s, w, r) = cpu_pair(&m)?;
+    let inputs = match c.param_str("defect", "")? {
+        "empty" => vec![],
+        "reconciled_input" => vec![s.raw, r.raw],
+        "duplicate_input" => vec![s.raw, w.raw, s.raw],
+        other => return Err(OpError::Row(format!("defect `{other}`"))),
+    };
+    match nvsci::reconcile_raw(&inputs) {
+        Ok(_) => Ok(vec![Observation::new("reconcile", "accepted")]),
+        Err(f) => Err(f.error),
+    }
+}
+
+fn clone(_: &Ctx) -> OpResult {
+    let m = Module::open()?;
+    let (s, _w, r) = cpu_pair(&m)?;
+    let rc = r.try_clone()?;
+    let (a, b) = (r.get_u64(key::ACTUAL_PERM)?, rc.get_u64(key::ACTUAL_PERM)?);
+    check(a == b && a.is_some(), || {
+        format!("reconciled clone has ActualPerm {b:?}, original {a:?}")
+    })?;
+    let u = m.attr_list()?;
+    u.set(&[pair_bool(key::NEED_CPU_ACCESS, &true)])?;
+    let uc = u.try_clone()?;
+    // "modification will be allowed on the cloned NvSciSyncAttrList … even if the
+    // attributes had been set in the original" is about slots; here: independent values.
+    uc.set(&[pair_u64(key::REQUIRED_PERM, &perm::SIGNAL_ONLY)])?;
+    check(u.get_u64(key::REQUIRED_PERM)?.is_none(), || {
+        "setting the clone changed the original".into()
+    })?;
+    check(
+        s.get_u64(key::REQUIRED_PERM)? == Some(perm::SIGNAL_ONLY),
+        || "input list changed by reconcile".into(),
+    )?;
+    Ok(vec![])
+}
+
+fn obj_alloc(c: &Ctx) -> OpResult {
+    let m = Module::open()?;
+    let (s, _w, r) = cpu_pair(&m)?;
+    match c.param_str("from", "reconciled")? {
+        "reconciled" => {
+            let o = Obj::alloc(&r)?;
+            let f = o.generate_fence()?;
+            check(!f.is_cleared(), || "generated fence is cleared".into())?;
+            Ok(vec![])
+        }
+        "unreconciled" => Obj::alloc(&s).map(|_| vec![]),
+        other => Err(OpError::Row(format!("from `{other}`"))),
+    }
+}
+
+fn timeout_is(e: &OpError) -> bool {
+    matches!(e, OpError::Api { api: Api::Nvsci, code, .. } if *code == i64::from(err::TIMEOUT))
+}
+
+fn fence_cpu(c: &Ctx) -> OpResult {
+    let m = Module::open()?;
+    let (_s, _w, r) = cpu_pair(&m)?;
+    let ctx = m.cpu_wait_context()?;
+    let obj = Obj::alloc(&r)?;
+    let short = 2_000; // µs
+    match c.param_str("scenario", "")? {
+        "signal_wait" => {
+            let f = obj.generate_fence()?;
+            obj.signal()?;
+            f.wait(&ctx, 1_000_000)?;
+        }
+        "timeout" => {
+            let f = obj.generate_fence()?;
+            return f
+                .wait(&ctx, short)
+                .map(|()| vec![Observation::new("wait", "returned without a signal")]);
+        }
+        "sequence" => {
+            let n = c.param_u64("count", 32)?;
+            let fences: Vec<Fence> = (0..n)
+                .map(|_| obj.generate_fence())
+                .collect::<Result<_, _>>()?;
+            for (i, f) in fences.iter().enumerate() {
+                let early = f.wait(&ctx, 0);
+                check(early.as_ref().is_err_and(timeout_is), || {
+                    format!("fence {i} reached before its signal: {early:?}")
+                })?;
+                obj.signal()?;
+                f.wait(&ctx, 1_000_000)?;
+            }
+            return Ok(vec![Observation::new("fences", n)]);
+        }
+        "dup_clear" => {
+            let mut f = obj.generate_fence()?;
+            let d = f.try_dup()?;
+            f.clear();
+            check(f.is_cleared(), || "FenceClear left the fence set".into())?;
+            obj.signal()?;
+            d.wait(&ctx, 1_000_000)?;
+        }
+        "obj_dup" => {
+            let dup = obj.dup()?;
+            let f = obj.generate_fence()?;
+            dup.signal()?;
+            f.wait(&ctx, 1_000_000)?;
+        }
+        "fence_keeps_obj" => {
+            // "Every NvSciSyncFence not in a cleared state holds a reference to the
+            // NvSciSyncObj it is related to, preventing that NvSciSyncObj from being deleted."
+            let dup = obj.dup()?;
+            let f = obj.generate_fence()?;
+            drop(obj);
+            dup.signal()?;
+            drop(dup);
+            f.wait(&ctx, 1_000_000)?;
+        }
+        "bad_timeout" => {
+            let f = obj.generate_fence()?;
+            obj.signal()?;
+            f.wait(&ctx, -2)?;
+        }
+        // Undefined-behaviour scenarios (rows mark them `ub`): observed, not judged.
+        "wait_after_clear" => {
+            let mut f = obj.generate_fence()?;
+            f.clear();
+            let r = f.wait(&ctx, short);
+            return Ok(vec![Observation::new(
+                "wait_on_cleared_fence",
+                format!("{r:?}"),
+            )]);
+        }
+        "free_list_then_alloc" => {
+            let res = nvsci::ub_alloc_from_freed_list(r);
+            return Ok(vec![Observation::new(
+                "alloc_from_freed_list",
+                format!("{res:?}"),
+            )]);
+        }
+        other => return Err(OpError::Row(format!("scenario `{other}`"))),
+    }
+    Ok(vec![])
+}
+
+/// One side of a pair: the CPU, or a CUDA device.
+fn party_list(m: &Module, side: AxisValue, signaler: bool) -> Result<AttrList, OpError> {
+    match side {
+        AxisValue::Cpu => cpu_list(
+            m,
+            if signaler {
+                perm::SIGNAL_ONLY
+            } else {
+                perm::WAIT_ONLY
+            },
+        ),
+        AxisValue::Device(d) => {
+            let _ctx = Context::primary(d)?;
+            let l = m.attr_list()?;
+            let flags = if signaler {
+                CUDA_NVSCISYNC_ATTR_SIGNAL
+            } else {
+                CUDA_NVSCISYNC_ATTR_WAIT
+            };
+            let code = cuda::fill_nvsci_attributes(&l, d, flags)?;
+            match code {
+                0 => Ok(l),
+                801 => Err(OpError::NotSupported(format!(
+                    "cuDeviceGetNvSciSyncAttributes(dev {d}) returned 801 (CUDA_ERROR_NOT_SUPPORTED): this CUDA driver has no NvSciSync support"
+                ))),
+                code => Err(OpError::cuda("cuDeviceGetNvSciSyncAttributes", code)),
+            }
+        }
+    }
+}
+
+fn sides(c: &Ctx) -> Result<(AxisValue, AxisValue), OpError> {
+    let get = |a: &str| {
+        c.case
+            .axis(a)
+            .ok_or_else(|| OpError::Row(format!("op needs axis `{a}`")))
+    };
+    Ok((get("signaler")?, get("waiter")?))
+}
+
+fn pair_reconcile(c: &Ctx) -> OpResult {
+    let (s_side, w_side) = sides(c)?;
+    let m = Module::open()?;
+    let s = party_list(&m, s_side, true)?;
+    let w = party_list(&m, w_side, false)?;
+    let r = nvsci::reconcile(&[&s, &w]).map_err(|f| f.error)?;
+    let actual = r.get_u64(key::ACTUAL_PERM)?.unwrap_or(0);
+    check(actual & perm::WAIT_SIGNAL == perm::WAIT_SIGNAL, || {
+        format!("ActualPerm {} lacks wait or signal", perm_name(actual))
+    })?;
+    let cpu = s_side == AxisValue::Cpu || w_side == AxisValue::Cpu;
+    let need = r.get_bool(key::NEED_CPU_ACCESS)?;
+    check(need == Some(cpu), || {
+        format!("NeedCpuAccess {need:?} with a CPU party: {cpu}")
+    })?;
+    check(nvsci::validate(&r, &[&s, &w])?, || {
+        "ValidateReconciled rejects its own inputs".into()
+    })?;
+    Ok(vec![Observation::new("actual_perm", perm_name(actual))])
+}
+
+fn pair_roundtrip(c: &Ctx) -> OpResult {
+    let (s_side, w_side) = sides(c)?;
+    let count = c.param_u64("count", 8)?.max(1);
+    let m = Module::open()?;
+    let s = party_list(&m, s_side, true)?;
+    let w = party_list(&m, w_side, false)?;
+    let r = nvsci::reconcile(&[&s, &w]).map_err(|f| f.error)?;
+    let obj = Obj::alloc(&r)?;
+    let ctx = m.cpu_wait_context()?;
+    // CUDA side: the object imported on each GPU party's device, with a stream.
+    let gpu = |side: AxisValue| -> Result<Option<(Context, Stream, ExternalSemaphore)>, OpError> {
+        let AxisValue::Device(d) = side else {
+            return Ok(None);
+        };
+        let cx = Context::primary(d)?;
+        let st = Stream::new(&cx)?;
+        let sem = ExternalSemaphore::import(
+            &cx,
+            ImportDesc {
+                handle_type: HANDLE_TYPE_NVSCISYNC,
+                handle: obj.raw as u64,
+                flags: 0,
+            },
+        )?;
+        Ok(Some((cx, st, sem)))
+    };
+    let sig = gpu(s_side)?;
+    let wai = gpu(w_side)?;
+    for i in 1..=count {
+        let mut fence = match &sig {
+            None => {
+                let f = obj.generate_fence()?;
+                obj.signal()?;
+                f
+            }
+            Some((cx, st, sem)) => {
+                cx.make_current()?;
+                let mut f = Fence::cleared(nvsci::lib()?);
+                sem.signal_nvsci(st, &mut f.raw)?;
+                f
+            }
+        };
+        match &wai {
+            None => fence
+                .wait(&ctx, 5_000_000)
+                .map_err(|e| OpError::Check(format!("round {i}: CPU wait: {e}")))?,
+            Some((cx, st, sem)) => {
+                cx.make_current()?;
+                sem.wait_nvsci(st, &mut fence.raw)?;
+                st.synchronize()?;
+            }
+        }
+        fence.clear();
+    }
+    Ok(vec![Observation::new("rounds", count)])
+}
