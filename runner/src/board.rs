@@ -1,6 +1,6 @@
 //! Boards the runner knows. `local` is built in: this machine, no SSH, no inventory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
 pub struct Board {
@@ -13,15 +13,16 @@ pub struct Board {
 pub enum BoardKind {
     /// Runs `hil-suite` as a child process here.
     Local,
+    /// Reached over SSH, as the inventory describes it.
+    Ssh(Box<crate::inventory::BoardSpec>),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum BoardError {
-    #[error(
-        "unknown board `{0}`: this version of hil-run knows only the built-in board `local` \
-         (this machine); boards reached over SSH from an inventory file are not supported yet"
-    )]
-    Unknown(String),
+    #[error("{0}")]
+    Inventory(#[from] crate::inventory::InventoryError),
+    #[error("{0}")]
+    Select(String),
     #[error("invalid board name `{0}`: use letters, digits, `-`, `_` and `.` (it names a results directory)")]
     BadName(String),
 }
@@ -36,17 +37,34 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-pub fn resolve(name: &str) -> Result<Board, BoardError> {
-    if !valid_name(name) {
-        return Err(BoardError::BadName(name.to_string()));
+/// The boards to run: `local` is built in; others come from the inventory, by name or tag.
+pub fn resolve(names: &[String], tags: &[String], inventory: Option<&Path>) -> Result<Vec<Board>, BoardError> {
+    for n in names {
+        if !valid_name(n) {
+            return Err(BoardError::BadName(n.clone()));
+        }
     }
-    match name {
-        "local" => Ok(Board {
+    let mut out = Vec::new();
+    if names.iter().any(|n| n == "local") {
+        out.push(Board {
             name: "local".into(),
             kind: BoardKind::Local,
-        }),
-        other => Err(BoardError::Unknown(other.to_string())),
+        });
     }
+    let remote: Vec<String> = names.iter().filter(|n| *n != "local").cloned().collect();
+    if remote.is_empty() && tags.is_empty() {
+        return Ok(out);
+    }
+    let first = remote.first().cloned().unwrap_or_else(|| format!("tag {}", tags[0]));
+    let path = crate::inventory::locate(inventory).ok_or(crate::inventory::InventoryError::Missing(first))?;
+    let inv = crate::inventory::load(&path)?;
+    for spec in inv.select(&remote, tags).map_err(BoardError::Select)? {
+        out.push(Board {
+            name: spec.name.clone(),
+            kind: BoardKind::Ssh(Box::new(spec)),
+        });
+    }
+    Ok(out)
 }
 
 /// The `hil-suite` binary to run locally: explicit path, `$HIL_SUITE`, or next to `hil-run`.
@@ -76,12 +94,9 @@ mod tests {
     #[test]
     fn names_that_could_escape_the_results_dir_are_refused() {
         for bad in ["", ".", "..", "../x", "a/b", "a b", "x;rm -rf", "$(id)"] {
-            assert!(
-                matches!(resolve(bad), Err(BoardError::BadName(_))),
-                "{bad:?}"
-            );
+            let r = resolve(&[bad.to_string()], &[], None);
+            assert!(matches!(r, Err(BoardError::BadName(_))), "{bad:?}");
         }
-        assert!(matches!(resolve("orin01"), Err(BoardError::Unknown(_))));
-        assert!(resolve("local").is_ok());
+        assert_eq!(resolve(&["local".into()], &[], None).unwrap().len(), 1);
     }
 }

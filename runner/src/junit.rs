@@ -11,8 +11,25 @@ use hil_proto::Outcome;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use std::time::Duration;
 
+/// One board's report.
 pub fn build(state: &State) -> Report {
-    let mut report = Report::new(format!("hil {}", state.board));
+    merged(&[state], &format!("hil {}", state.board))
+}
+
+/// Several boards in one report: a `<testsuite>` per board.
+pub fn merged(states: &[&State], name: &str) -> Report {
+    let mut report = Report::new(name);
+    let mut total = Duration::ZERO;
+    for st in states {
+        let (suite, t) = board_suite(st);
+        total += t;
+        report.add_test_suite(suite);
+    }
+    report.set_time(total);
+    report
+}
+
+fn board_suite(state: &State) -> (TestSuite, Duration) {
     let mut suite = TestSuite::new(format!("hil.{}", state.board));
     suite.add_property(Property::new("board", &state.board));
     if let Some(f) = &state.facts {
@@ -34,9 +51,7 @@ pub fn build(state: &State) -> Report {
         suite.add_test_case(case(r, d));
     }
     suite.set_time(total);
-    report.add_test_suite(suite);
-    report.set_time(total);
-    report
+    (suite, total)
 }
 
 fn case(r: &CaseResult, d: Duration) -> TestCase {
@@ -87,8 +102,8 @@ fn non_success(kind: NonSuccessKind, ty: &str, message: &str) -> TestCaseStatus 
     s
 }
 
-pub fn write(state: &State, path: &std::path::Path) -> anyhow::Result<()> {
-    let xml = build(state).to_string()?;
+pub fn write(report: &Report, path: &std::path::Path) -> anyhow::Result<()> {
+    let xml = report.to_string()?;
     let tmp = path.with_extension("xml.tmp");
     std::fs::write(&tmp, xml)?;
     // Rename: a reader never sees half a file.

@@ -2,6 +2,7 @@
 //! writes JUnit plus a one-screen summary.
 
 pub mod board;
+pub mod inventory;
 pub mod journal;
 pub mod junit;
 pub mod session;

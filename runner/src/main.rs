@@ -4,6 +4,8 @@ use hil_run::board::{self, Board, BoardKind};
 use hil_run::journal::{self, Journal, Record, State};
 use hil_run::session::{self, Progress};
 use hil_run::transport::local::Local;
+use hil_run::transport::ssh::{SshBoard, SshError};
+use hil_run::transport::Transport;
 use hil_run::{junit, summary};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -27,9 +29,19 @@ use std::time::Instant;
 #[derive(Parser)]
 #[command(name = "hil-run", version, after_help = EXAMPLES)]
 struct Cli {
-    /// Board to run on (repeatable). `local` is built in and needs no inventory.
-    #[arg(long = "board", value_name = "NAME", default_value = "local")]
+    /// Board to run on (repeatable; several run in parallel). `local` (the default) is
+    /// built in; other names come from the inventory.
+    #[arg(long = "board", value_name = "NAME")]
     boards: Vec<String>,
+    /// Also run every inventory board with this tag (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Board inventory (default: $HIL_INVENTORY, else ~/.config/hil/boards.yaml).
+    #[arg(long, value_name = "FILE")]
+    inventory: Option<PathBuf>,
+    /// Trust and record host keys not yet in known_hosts (never a changed key).
+    #[arg(long)]
+    accept_new_host_keys: bool,
     /// Where results go: RESULTS/<board>/.
     #[arg(long, value_name = "DIR", default_value = "results")]
     results: PathBuf,
@@ -57,7 +69,9 @@ const EXAMPLES: &str = "Examples:
   hil-run                                   run everything on this machine (board `local`)
   hil-run --filter vulkan.import            only the Vulkan import cases
   hil-run --resume                          finish a run that was interrupted
-  hil-run --suite ./hil-suite --tables fixtures/tables";
+  hil-run --suite ./hil-suite --tables fixtures/tables
+  hil-run --board orin01 --inventory boards.yaml   a board over SSH (deploys hil-suite)
+  hil-run --tag nightly                     every board tagged `nightly`, in parallel";
 
 fn main() {
     let cli = Cli::parse();
@@ -87,39 +101,74 @@ fn main() {
 struct ConfigError(String);
 
 fn run(cli: &Cli) -> anyhow::Result<i32> {
-    let mut boards: Vec<Board> = Vec::new();
-    for name in &cli.boards {
-        boards.push(board::resolve(name).map_err(|e| ConfigError(e.to_string()))?);
+    let mut names = cli.boards.clone();
+    if names.is_empty() && cli.tags.is_empty() {
+        names.push("local".into());
     }
+    let boards = board::resolve(&names, &cli.tags, cli.inventory.as_deref()).map_err(|e| ConfigError(e.to_string()))?;
+    if let [b] = boards.as_slice() {
+        return run_board(cli, b, "").map(|(code, _)| code);
+    }
+    // Several boards: one thread each, then a merged report.
+    let results: Vec<(String, anyhow::Result<(i32, State)>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = boards
+            .iter()
+            .map(|b| (b.name.clone(), scope.spawn(move || run_board(cli, b, &format!("{}: ", b.name)))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(n, h)| (n, h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("runner thread panicked")))))
+            .collect()
+    });
     let mut worst = 0;
-    for b in &boards {
-        worst = worst.max(run_board(cli, b)?);
+    let mut states = Vec::new();
+    let mut text = String::from("all boards:\n");
+    for (name, r) in &results {
+        match r {
+            Ok((code, st)) => {
+                worst = worst.max(*code);
+                let c = summary::counts(st);
+                let line: Vec<String> = c.iter().map(|(o, n)| format!("{o} {n}")).collect();
+                text.push_str(&format!("  {name:<16} {}\n", line.join(" · ")));
+                states.push(st);
+            }
+            Err(e) => {
+                let config = e.downcast_ref::<SshError>().is_some_and(SshError::is_fatal)
+                    || e.downcast_ref::<ConfigError>().is_some();
+                worst = worst.max(if config { 2 } else { 1 });
+                text.push_str(&format!("  {name:<16} ERROR: {e:#}\n"));
+            }
+        }
     }
+    std::fs::create_dir_all(&cli.results)?;
+    let merged = cli.results.join("junit.xml");
+    junit::write(&junit::merged(&states, "hil"), &merged)?;
+    std::fs::write(cli.results.join("summary.txt"), &text)?;
+    println!("\n{text}merged junit: {}", merged.display());
     Ok(worst)
 }
 
-fn run_board(cli: &Cli, b: &Board) -> anyhow::Result<i32> {
+fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)> {
     let dir = cli.results.join(&b.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let journal_path = dir.join("journal.jsonl");
-    let mut transport = match &b.kind {
-        BoardKind::Local => Local {
+    let mut transport: Box<dyn Transport> = match &b.kind {
+        BoardKind::Local => Box::new(Local {
             suite: board::find_suite(cli.suite.clone()).map_err(ConfigError)?,
             tables: cli.tables.clone(),
             dir: dir.clone(),
             test_threads: cli.test_threads.max(1),
-        },
+        }),
+        BoardKind::Ssh(spec) => Box::new(SshBoard::new((**spec).clone(), cli.accept_new_host_keys, cli.tables.clone())),
     };
+    if let Some(note) = transport.prepare()? {
+        println!("hil-run: {}: {note}", b.name);
+    }
     let started = Instant::now();
     let mut state = if cli.resume {
-        let st =
-            journal::read(&journal_path).map_err(|e| ConfigError(format!("cannot resume: {e}")))?;
+        let st = journal::read(&journal_path).map_err(|e| ConfigError(format!("cannot resume: {e}")))?;
         if st.cases.is_empty() {
-            return Err(ConfigError(format!(
-                "cannot resume: {} holds no plan",
-                journal_path.display()
-            ))
-            .into());
+            return Err(ConfigError(format!("cannot resume: {} holds no plan", journal_path.display())).into());
         }
         println!(
             "hil-run: resuming {}: {} of {} cases already reported",
@@ -130,13 +179,11 @@ fn run_board(cli: &Cli, b: &Board) -> anyhow::Result<i32> {
         st
     } else {
         start_fresh(&dir)?;
-        let mut cases = hil_run::transport::Transport::list_cases(&mut transport)?;
+        let mut cases = transport.list_cases()?;
         if !cli.filters.is_empty() {
             cases.retain(|c| cli.filters.iter().any(|f| c.name.contains(f.as_str())));
             if cases.is_empty() {
-                return Err(
-                    ConfigError(format!("no case matches --filter {:?}", cli.filters)).into(),
-                );
+                return Err(ConfigError(format!("no case matches --filter {:?}", cli.filters)).into());
             }
         }
         State {
@@ -145,8 +192,7 @@ fn run_board(cli: &Cli, b: &Board) -> anyhow::Result<i32> {
             ..State::default()
         }
     };
-    let mut journal = Journal::open(&journal_path)
-        .with_context(|| format!("opening {}", journal_path.display()))?;
+    let mut journal = Journal::open(&journal_path).with_context(|| format!("opening {}", journal_path.display()))?;
     if !cli.resume {
         let started_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -160,26 +206,22 @@ fn run_board(cli: &Cli, b: &Board) -> anyhow::Result<i32> {
     }
     let mut progress = Progress {
         quiet: cli.quiet,
+        prefix: prefix.to_string(),
         total: state.cases.len(),
         done: state.results.len(),
     };
     println!("hil-run: board {}: {} cases", b.name, state.cases.len());
-    let outcome = session::run(&mut transport, &mut journal, &mut state, &mut progress);
+    let outcome = session::run(transport.as_mut(), &mut journal, &mut state, &mut progress);
     // Whatever happened, report what we have: nothing reported is ever dropped.
     let junit_path = dir.join("junit.xml");
-    junit::write(&state, &junit_path)
-        .with_context(|| format!("writing {}", junit_path.display()))?;
+    junit::write(&junit::build(&state), &junit_path).with_context(|| format!("writing {}", junit_path.display()))?;
     let text = summary::render(&state, started.elapsed().as_secs_f64());
     std::fs::write(dir.join("summary.txt"), &text)?;
     std::fs::write(dir.join("flagged.md"), summary::flagged_table(&state))?;
     println!("\n{text}");
-    println!(
-        "junit: {}\njournal: {}",
-        junit_path.display(),
-        journal_path.display()
-    );
+    println!("junit: {}\njournal: {}", junit_path.display(), journal_path.display());
     outcome?;
-    Ok(summary::exit_code(&state))
+    Ok((summary::exit_code(&state), state))
 }
 
 /// A new run starts with an empty journal; the previous one is kept beside it.

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 /// Time past a case's own limit before the runner kills the suite itself. The suite's
 /// watchdog normally reports the timeout first; this catches a suite too wedged to.
 pub const BACKSTOP_GRACE: Duration = Duration::from_secs(15);
-const POLL: Duration = Duration::from_millis(20);
 const OUTPUT_TAIL_LINES: usize = 15;
 
 pub struct Progress {
     pub quiet: bool,
+    /// Board name before each line when several boards run at once.
+    pub prefix: String,
     pub total: usize,
     pub done: usize,
 }
@@ -30,7 +31,8 @@ impl Progress {
         }
         let width = self.total.to_string().len();
         let mut line = format!(
-            "[{:>w$}/{}] {:<13} {} ({:.2}s)",
+            "{}[{:>w$}/{}] {:<13} {} ({:.2}s)",
+            self.prefix,
             self.done,
             self.total,
             r.outcome.as_str(),
@@ -68,7 +70,25 @@ pub fn run(
         }
         attempt += 1;
         let before = state.results.len();
-        let mut run = transport.start(&remaining, attempt)?;
+        let mut run = match transport.start(&remaining, attempt) {
+            Ok(run) => run,
+            Err(e) => {
+                // A board that cannot be reached again: its unfinished cases are marked, not dropped.
+                let message = format!("could not start hil-suite on the board: {e:#}");
+                for case in remaining {
+                    let r = CaseResult {
+                        case,
+                        outcome: Outcome::Crash,
+                        duration_s: 0.0,
+                        message: message.clone(),
+                        implementation: String::new(),
+                        observations: vec![],
+                    };
+                    record(journal, state, progress, r)?;
+                }
+                return Ok(());
+            }
+        };
         let ended = drive(run.as_mut(), journal, state, progress, &timeouts)?;
         // Whatever started and never reported died with the suite.
         for (case, started) in ended.inflight {
@@ -199,7 +219,7 @@ fn drive(
                 inflight: inflight.into_iter().collect(),
             });
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(run.poll_interval());
     }
 }
 

@@ -29,8 +29,13 @@ impl Tail {
         f.seek(SeekFrom::Start(self.offset))?;
         let mut buf = Vec::new();
         f.read_to_end(&mut buf)?;
+        Ok(self.feed(&buf))
+    }
+
+    /// Bytes read from `offset()` onwards (from any source); returns completed lines.
+    pub fn feed(&mut self, buf: &[u8]) -> Vec<String> {
         self.offset += buf.len() as u64;
-        self.partial.extend_from_slice(&buf);
+        self.partial.extend_from_slice(buf);
         let mut lines = Vec::new();
         while let Some(i) = self.partial.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=i).collect();
@@ -41,7 +46,11 @@ impl Tail {
                 lines.push(s);
             }
         }
-        Ok(lines)
+        lines
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.offset
     }
 }
 

@@ -304,41 +304,14 @@ pub enum TableError {
 
 /// Parses one table's text; `file` is only used to name it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Table, TableError> {
-    let table: Table = serde_norway::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
-        // serde_norway appends " at line L column C" to the message; we lead with it instead.
-        let mut message = e.to_string();
-        if let Some(i) = message.find(" at line ") {
-            message.truncate(i);
-        }
-        let (line, column) = refine_location(text, line, column, &message);
-        TableError::Syntax {
-            file: file.to_string(),
-            line,
-            column,
-            message,
-        }
+    let table: Table = hil_proto::yaml::from_str(file, text).map_err(|e| TableError::Syntax {
+        file: e.file,
+        line: e.line,
+        column: e.column,
+        message: e.message,
     })?;
     validate(file, &table)?;
     Ok(table)
-}
-
-/// serde_norway places errors raised by our own validation at the start of the enclosing
-/// row; move them to the first later occurrence of the token the message quotes
-/// (`like_this`), so the user is pointed at the offending line itself.
-fn refine_location(text: &str, line: usize, column: usize, message: &str) -> (usize, usize) {
-    let Some(token) = message.split('`').nth(1).filter(|t| !t.is_empty()) else {
-        return (line, column);
-    };
-    for (i, l) in text.lines().enumerate().skip(line.saturating_sub(1)) {
-        if let Some(c) = l.find(token) {
-            return (i + 1, c + 1);
-        }
-    }
-    (line, column)
 }
 
 fn validate(file: &str, t: &Table) -> Result<(), TableError> {

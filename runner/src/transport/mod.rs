@@ -2,6 +2,7 @@
 //! the session logic above it is the same for every transport.
 
 pub mod local;
+pub mod ssh;
 
 use hil_proto::CaseInfo;
 
@@ -46,6 +47,10 @@ fn signal_suffix(s: i32) -> &'static str {
 pub struct SuiteRejected(pub String);
 
 pub trait Transport {
+    /// Gets the board ready (deploy); returns a line for the user, if any.
+    fn prepare(&mut self) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
     /// `hil-suite --list-json` on the board.
     fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>>;
     /// Starts `hil-suite` on exactly these cases; `attempt` numbers its log.
@@ -60,4 +65,8 @@ pub trait Running {
     fn kill(&mut self);
     /// The last lines the suite printed, for crash messages.
     fn output_tail(&self, lines: usize) -> String;
+    /// How often to poll; remote boards cost a round trip per poll.
+    fn poll_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(20)
+    }
 }

@@ -1,0 +1,475 @@
+//! Boards reached over SSH (ssh2): strict host keys, key or agent auth, deploy of the
+//! suite by content hash (atomic upload), and a remote suite that keeps running when the
+//! connection drops, so the runner can reconnect and carry on.
+
+use super::{ExitInfo, Running, Transport};
+use crate::inventory::BoardSpec;
+use crate::tail::Tail;
+use anyhow::Context as _;
+use hil_proto::CaseInfo;
+use sha2::{Digest, Sha256};
+use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Quotes one word for the remote POSIX shell: nothing from the inventory or the case
+/// list is ever interpreted by it.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    #[error("cannot connect to {addr}: {why}")]
+    Connect { addr: String, why: String },
+    #[error(
+        "host key of {host} is not in {known_hosts} (fingerprint {fingerprint}). Verify the \
+         fingerprint with the board's owner, then add it: `ssh-keyscan -p {port} {host} >> {known_hosts}`, \
+         or run once with --accept-new-host-keys"
+    )]
+    HostKeyUnknown {
+        host: String,
+        port: u16,
+        fingerprint: String,
+        known_hosts: String,
+    },
+    #[error(
+        "HOST KEY OF {host} HAS CHANGED (now {fingerprint}); refusing to connect. If the change is \
+         expected (board reinstalled), remove the old entry with `ssh-keygen -R '[{host}]:{port}' -f {known_hosts}` \
+         and add the new one"
+    )]
+    HostKeyChanged {
+        host: String,
+        port: u16,
+        fingerprint: String,
+        known_hosts: String,
+    },
+    #[error("authentication as `{user}` failed ({how}): {why}")]
+    Auth { user: String, how: String, why: String },
+    #[error("ssh: {0}")]
+    Ssh(#[from] ssh2::Error),
+    #[error("ssh i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl SshError {
+    /// Errors that retrying cannot fix (and that a user must act on).
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, SshError::HostKeyUnknown { .. } | SshError::HostKeyChanged { .. } | SshError::Auth { .. })
+    }
+}
+
+fn b64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..=c.len() {
+            out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out // OpenSSH prints SHA256 fingerprints unpadded
+}
+
+/// One authenticated SSH session to a board, checked against known_hosts.
+pub fn connect(spec: &BoardSpec, accept_new: bool) -> Result<Session, SshError> {
+    let addr_s = format!("{}:{}", spec.host, spec.port);
+    let connect_err = |why: String| SshError::Connect {
+        addr: addr_s.clone(),
+        why,
+    };
+    let addr = addr_s
+        .to_socket_addrs()
+        .map_err(|e| connect_err(e.to_string()))?
+        .next()
+        .ok_or_else(|| connect_err("no address".into()))?;
+    let timeout = Duration::from_secs(spec.connect_timeout_s.max(1));
+    let tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| connect_err(e.to_string()))?;
+    let mut sess = Session::new()?;
+    sess.set_tcp_stream(tcp);
+    sess.set_timeout(timeout.as_millis() as u32);
+    sess.handshake().map_err(|e| connect_err(format!("handshake: {e}")))?;
+    check_host_key(&sess, spec, accept_new)?;
+    let how;
+    let r = match &spec.key {
+        Some(k) => {
+            how = format!("key {}", k.display());
+            sess.userauth_pubkey_file(&spec.user, None, k, None)
+        }
+        None => {
+            how = "ssh-agent".to_string();
+            sess.userauth_agent(&spec.user)
+        }
+    };
+    if let Err(e) = r.and_then(|()| if sess.authenticated() { Ok(()) } else { Err(ssh2::Error::unknown()) }) {
+        return Err(SshError::Auth {
+            user: spec.user.clone(),
+            how,
+            why: e.message().to_string(),
+        });
+    }
+    // Detect dead links between polls; blocking calls give up after 15 s.
+    sess.set_keepalive(true, 5);
+    sess.set_timeout(15_000);
+    Ok(sess)
+}
+
+fn check_host_key(sess: &Session, spec: &BoardSpec, accept_new: bool) -> Result<(), SshError> {
+    let (key, key_type) = sess.host_key().ok_or_else(|| SshError::Connect {
+        addr: spec.host.clone(),
+        why: "server sent no host key".into(),
+    })?;
+    let fingerprint = format!("SHA256:{}", b64(sess.host_key_hash(HashType::Sha256).unwrap_or(&[])));
+    let kh_path = spec.known_hosts.clone().unwrap_or_else(|| PathBuf::from("known_hosts"));
+    let mut kh = sess.known_hosts()?;
+    if kh_path.is_file() {
+        kh.read_file(&kh_path, KnownHostFileKind::OpenSSH)?;
+    }
+    let known_hosts = kh_path.display().to_string();
+    match kh.check_port(&spec.host, spec.port, key) {
+        CheckResult::Match => Ok(()),
+        CheckResult::Mismatch => Err(SshError::HostKeyChanged {
+            host: spec.host.clone(),
+            port: spec.port,
+            fingerprint,
+            known_hosts,
+        }),
+        CheckResult::NotFound | CheckResult::Failure if accept_new => {
+            let entry = if spec.port == 22 { spec.host.clone() } else { format!("[{}]:{}", spec.host, spec.port) };
+            kh.add(&entry, key, "added by hil-run --accept-new-host-keys", key_type.into())?;
+            kh.write_file(&kh_path, KnownHostFileKind::OpenSSH)?;
+            eprintln!("hil-run: {}: accepted new host key {fingerprint} into {known_hosts}", spec.name);
+            Ok(())
+        }
+        CheckResult::NotFound | CheckResult::Failure => Err(SshError::HostKeyUnknown {
+            host: spec.host.clone(),
+            port: spec.port,
+            fingerprint,
+            known_hosts,
+        }),
+    }
+}
+
+/// Runs `cmd` remotely: (exit status, stdout, stderr).
+pub fn exec(sess: &Session, cmd: &str) -> Result<(i32, String, String), SshError> {
+    let mut ch = sess.channel_session()?;
+    ch.exec(cmd)?;
+    let mut out = String::new();
+    ch.read_to_string(&mut out)?;
+    let mut err = String::new();
+    ch.stderr().read_to_string(&mut err)?;
+    ch.wait_close()?;
+    Ok((ch.exit_status()?, out, err))
+}
+
+/// A connection that comes back: on failure it reconnects with backoff for up to the
+/// board's `reconnect_timeout_s`, then gives up.
+pub struct Conn {
+    spec: BoardSpec,
+    accept_new: bool,
+    sess: Option<Session>,
+}
+
+impl Conn {
+    pub fn new(spec: BoardSpec, accept_new: bool) -> Conn {
+        Conn {
+            spec,
+            accept_new,
+            sess: None,
+        }
+    }
+
+    pub fn with<R>(&mut self, mut f: impl FnMut(&Session) -> Result<R, SshError>) -> Result<R, SshError> {
+        let deadline = Instant::now() + Duration::from_secs(self.spec.reconnect_timeout_s);
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            let attempt = match &self.sess {
+                Some(s) => f(s),
+                None => connect(&self.spec, self.accept_new).and_then(|s| {
+                    let r = f(&s);
+                    self.sess = Some(s);
+                    r
+                }),
+            };
+            match attempt {
+                Ok(r) => return Ok(r),
+                Err(e) if e.is_fatal() || Instant::now() >= deadline => return Err(e),
+                Err(e) => {
+                    if self.sess.take().is_some() {
+                        eprintln!("hil-run: {}: connection lost ({e}); reconnecting", self.spec.name);
+                    }
+                    std::thread::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())));
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    pub fn exec_ok(&mut self, cmd: &str) -> Result<String, anyhow::Error> {
+        let (code, out, err) = self.with(|s| exec(s, cmd))?;
+        if code != 0 {
+            anyhow::bail!("remote command failed (status {code}): {}", err.trim());
+        }
+        Ok(out)
+    }
+}
+
+pub struct SshBoard {
+    pub spec: BoardSpec,
+    pub accept_new: bool,
+    conn: Conn,
+    /// Local tables to upload (`--tables`).
+    tables: Option<PathBuf>,
+    remote_suite: String,
+    run_dir: String,
+}
+
+impl SshBoard {
+    pub fn new(spec: BoardSpec, accept_new: bool, tables: Option<PathBuf>) -> SshBoard {
+        let conn = Conn::new(spec.clone(), accept_new);
+        SshBoard {
+            spec,
+            accept_new,
+            conn,
+            tables,
+            remote_suite: String::new(),
+            run_dir: String::new(),
+        }
+    }
+
+    fn suite_cmd(&self) -> String {
+        let mut cmd = String::from("env");
+        for (k, v) in &self.spec.env {
+            cmd.push_str(&format!(" {k}={}", quote(v)));
+        }
+        cmd.push(' ');
+        cmd.push_str(&quote(&self.remote_suite));
+        if self.tables.is_some() {
+            cmd.push_str(" --tables tables");
+        }
+        cmd
+    }
+}
+
+/// Hex SHA-256 of a file: the deploy directory's name, so an unchanged suite is not re-sent.
+pub fn file_hash(p: &Path) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    let mut f = std::fs::File::open(p)?;
+    std::io::copy(&mut f, &mut h)?;
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Uploads `local` to `remote` atomically: a temporary name, then rename.
+fn upload(sess: &Session, local: &Path, remote: &str, mode: u32) -> Result<u64, SshError> {
+    let sftp = sess.sftp()?;
+    let tmp = format!("{remote}.part-{}", std::process::id());
+    let mut src = std::fs::File::open(local)?;
+    let mut dst = sftp.create(Path::new(&tmp))?;
+    let n = std::io::copy(&mut src, &mut dst)?;
+    dst.flush()?;
+    drop(dst);
+    sftp.setstat(
+        Path::new(&tmp),
+        ssh2::FileStat {
+            size: None,
+            uid: None,
+            gid: None,
+            perm: Some(mode),
+            atime: None,
+            mtime: None,
+        },
+    )?;
+    let flags = ssh2::RenameFlags::OVERWRITE | ssh2::RenameFlags::ATOMIC | ssh2::RenameFlags::NATIVE;
+    sftp.rename(Path::new(&tmp), Path::new(remote), Some(flags))?;
+    Ok(n)
+}
+
+impl Transport for SshBoard {
+    fn prepare(&mut self) -> anyhow::Result<Option<String>> {
+        let hash = file_hash(&self.spec.suite).with_context(|| format!("reading suite {}", self.spec.suite.display()))?;
+        let dir = format!("{}/suite-{}", self.spec.workdir, &hash[..16]);
+        self.remote_suite = format!("{dir}/hil-suite");
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        self.run_dir = format!("{}/runs/{}-{stamp}", self.spec.workdir, self.spec.name);
+        let present = self.conn.with(|s| exec(s, &format!("test -x {}", quote(&self.remote_suite))))?.0 == 0;
+        self.conn.exec_ok(&format!("mkdir -p {} {}", quote(&dir), quote(&self.run_dir)))?;
+        let mut note = if present {
+            format!("suite up to date ({})", self.remote_suite)
+        } else {
+            let (suite, remote) = (self.spec.suite.clone(), self.remote_suite.clone());
+            let n = self.conn.with(|s| upload(s, &suite, &remote, 0o755))?;
+            format!("uploaded suite, {n} bytes -> {remote}")
+        };
+        if let Some(t) = &self.tables {
+            let tdir = format!("{}/tables", self.run_dir);
+            self.conn.exec_ok(&format!("mkdir -p {}", quote(&tdir)))?;
+            let mut files: Vec<_> = std::fs::read_dir(t)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            files.retain(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"));
+            for f in &files {
+                let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("table.yaml").to_string();
+                let remote = format!("{tdir}/{name}");
+                self.conn.with(|s| upload(s, f, &remote, 0o644))?;
+            }
+            note.push_str(&format!("; {} table file(s)", files.len()));
+        }
+        Ok(Some(note))
+    }
+
+    fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>> {
+        let cmd = format!("cd {} && {} --list-json", quote(&self.run_dir), self.suite_cmd());
+        let (code, out, err) = self.conn.with(|s| exec(s, &cmd))?;
+        if code == 2 {
+            return Err(super::SuiteRejected(err.trim().trim_start_matches("hil-suite: error: ").to_string()).into());
+        }
+        if code != 0 {
+            anyhow::bail!("{}: hil-suite --list-json failed (status {code}): {}", self.spec.name, err.trim());
+        }
+        out.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).with_context(|| format!("unreadable case listing line: {l}")))
+            .collect()
+    }
+
+    fn start(&mut self, cases: &[String], attempt: u32) -> anyhow::Result<Box<dyn Running>> {
+        let list = format!("{}/cases-{attempt}.txt", self.run_dir);
+        let tmp = std::env::temp_dir().join(format!("hil-cases-{}-{}-{attempt}", self.spec.name, std::process::id()));
+        std::fs::write(&tmp, cases.join("\n") + "\n")?;
+        self.conn.with(|s| upload(s, &tmp, &list, 0o644))?;
+        let _ = std::fs::remove_file(&tmp);
+        // The suite runs detached in its own session (setsid): a dropped connection does
+        // not stop it, and its process group can be killed as a whole.
+        let inner = format!(
+            "{} --cases-from cases-{attempt}.txt --events events-{attempt}.jsonl --test-threads 1 > suite-{attempt}.log 2>&1; echo $? > exit-{attempt}",
+            self.suite_cmd()
+        );
+        let cmd = format!(
+            "cd {} && setsid sh -c {} < /dev/null > /dev/null 2>&1 & echo $!",
+            quote(&self.run_dir),
+            quote(&inner)
+        );
+        let pid: u32 = self.conn.exec_ok(&cmd)?.trim().parse().context("remote pid")?;
+        Ok(Box::new(SshRun {
+            conn: Conn::new(self.spec.clone(), self.accept_new),
+            dir: self.run_dir.clone(),
+            attempt,
+            pid,
+            tail: Tail::new(PathBuf::new()),
+            lost: None,
+        }))
+    }
+}
+
+struct SshRun {
+    conn: Conn,
+    dir: String,
+    attempt: u32,
+    pid: u32,
+    tail: Tail,
+    /// Why the board could not be reached any more.
+    lost: Option<String>,
+}
+
+impl SshRun {
+    fn note_loss(&mut self, e: SshError) {
+        if self.lost.is_none() {
+            self.lost = Some(e.to_string());
+        }
+    }
+}
+
+impl Running for SshRun {
+    fn poll_events(&mut self) -> std::io::Result<Vec<String>> {
+        if self.lost.is_some() {
+            return Ok(vec![]);
+        }
+        let path = format!("{}/events-{}.jsonl", self.dir, self.attempt);
+        let offset = self.tail.offset();
+        let r = self.conn.with(|s| {
+            let sftp = s.sftp()?;
+            let mut f = match sftp.open(Path::new(&path)) {
+                Ok(f) => f,
+                Err(_) => return Ok(Vec::new()), // not created yet
+            };
+            f.seek(SeekFrom::Start(offset))?;
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf)?;
+            Ok(buf)
+        });
+        match r {
+            Ok(buf) => Ok(self.tail.feed(&buf)),
+            Err(e) => {
+                self.note_loss(e);
+                Ok(vec![])
+            }
+        }
+    }
+
+    fn try_wait(&mut self) -> std::io::Result<Option<ExitInfo>> {
+        if let Some(why) = &self.lost {
+            return Ok(Some(ExitInfo::Lost(why.clone())));
+        }
+        let cmd = format!(
+            "cat {d}/exit-{a} 2>/dev/null || {{ kill -0 {p} 2>/dev/null && echo running || echo gone; }}",
+            d = quote(&self.dir),
+            a = self.attempt,
+            p = self.pid
+        );
+        match self.conn.with(|s| exec(s, &cmd)) {
+            Ok((_, out, _)) => Ok(match out.trim() {
+                "running" => None,
+                "gone" => Some(ExitInfo::Lost("the remote suite vanished without an exit status".into())),
+                n => match n.parse::<i32>() {
+                    Ok(c) if c > 128 => Some(ExitInfo::Signal(c - 128)),
+                    Ok(c) => Some(ExitInfo::Code(c)),
+                    Err(_) => Some(ExitInfo::Lost(format!("unreadable exit status `{n}`"))),
+                },
+            }),
+            Err(e) => {
+                self.note_loss(e);
+                Ok(self.lost.clone().map(ExitInfo::Lost))
+            }
+        }
+    }
+
+    fn kill(&mut self) {
+        let cmd = format!("kill -9 -- -{p} 2>/dev/null; kill -9 {p} 2>/dev/null; true", p = self.pid);
+        let _ = self.conn.with(|s| exec(s, &cmd));
+    }
+
+    fn output_tail(&self, lines: usize) -> String {
+        let cmd = format!("tail -n {lines} {}/suite-{}.log", quote(&self.dir), self.attempt);
+        // A fresh, single-try connection: the run may have lost the board.
+        let mut spec = self.conn.spec.clone();
+        spec.reconnect_timeout_s = 0;
+        let mut c = Conn::new(spec, false);
+        c.with(|s| exec(s, &cmd)).map(|(_, out, _)| out).unwrap_or_else(|e| format!("(suite log unavailable: {e})"))
+    }
+
+    fn poll_interval(&self) -> Duration {
+        Duration::from_millis(200)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_neutralises_shell_syntax() {
+        assert_eq!(quote("plain"), "'plain'");
+        assert_eq!(quote("a'b"), r"'a'\''b'");
+        let hostile = "$(touch /tmp/x); `id` & rm -rf / 'q'";
+        let out = std::process::Command::new("sh").arg("-c").arg(format!("printf %s {}", quote(hostile))).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), hostile);
+    }
+
+    #[test]
+    fn fingerprints_are_unpadded_base64() {
+        assert_eq!(b64(b"f"), "Zg");
+        assert_eq!(b64(b"fo"), "Zm8");
+        assert_eq!(b64(b"foo"), "Zm9v");
+        assert_eq!(b64(b"foob"), "Zm9vYg");
+    }
+}
