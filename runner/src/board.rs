@@ -38,7 +38,11 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 /// The boards to run: `local` is built in; others come from the inventory, by name or tag.
-pub fn resolve(names: &[String], tags: &[String], inventory: Option<&Path>) -> Result<Vec<Board>, BoardError> {
+pub fn resolve(
+    names: &[String],
+    tags: &[String],
+    inventory: Option<&Path>,
+) -> Result<Vec<Board>, BoardError> {
     for n in names {
         if !valid_name(n) {
             return Err(BoardError::BadName(n.clone()));
@@ -55,8 +59,12 @@ pub fn resolve(names: &[String], tags: &[String], inventory: Option<&Path>) -> R
     if remote.is_empty() && tags.is_empty() {
         return Ok(out);
     }
-    let first = remote.first().cloned().unwrap_or_else(|| format!("tag {}", tags[0]));
-    let path = crate::inventory::locate(inventory).ok_or(crate::inventory::InventoryError::Missing(first))?;
+    let first = remote
+        .first()
+        .cloned()
+        .unwrap_or_else(|| format!("tag {}", tags[0]));
+    let path = crate::inventory::locate(inventory)
+        .ok_or(crate::inventory::InventoryError::Missing(first))?;
     let inv = crate::inventory::load(&path)?;
     for spec in inv.select(&remote, tags).map_err(BoardError::Select)? {
         out.push(Board {

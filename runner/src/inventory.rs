@@ -145,17 +145,30 @@ fn validate(file: &str, inv: &Inventory) -> Result<(), InventoryError> {
         if !seen.insert(&b.name) {
             return Err(bad(format!("board `{}` is defined twice", b.name)));
         }
-        if b.host.is_empty() || b.host.starts_with('-') || b.host.chars().any(|c| c.is_whitespace()) {
-            return Err(bad(format!("board `{}`: invalid host `{}`", b.name, b.host)));
+        if b.host.is_empty() || b.host.starts_with('-') || b.host.chars().any(|c| c.is_whitespace())
+        {
+            return Err(bad(format!(
+                "board `{}`: invalid host `{}`",
+                b.name, b.host
+            )));
         }
         if !b.workdir.starts_with('/') {
-            return Err(bad(format!("board `{}`: workdir `{}` must be an absolute path", b.name, b.workdir)));
+            return Err(bad(format!(
+                "board `{}`: workdir `{}` must be an absolute path",
+                b.name, b.workdir
+            )));
         }
         for k in b.env.keys() {
-            let ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            let ok = k
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !ok {
-                return Err(bad(format!("board `{}`: invalid environment variable name `{k}`", b.name)));
+                return Err(bad(format!(
+                    "board `{}`: invalid environment variable name `{k}`",
+                    b.name
+                )));
             }
         }
     }
@@ -168,7 +181,10 @@ impl Inventory {
         for n in names {
             if !self.boards.iter().any(|b| &b.name == n) {
                 let known: Vec<_> = self.boards.iter().map(|b| b.name.as_str()).collect();
-                return Err(format!("unknown board `{n}`; the inventory has: {}", known.join(", ")));
+                return Err(format!(
+                    "unknown board `{n}`; the inventory has: {}",
+                    known.join(", ")
+                ));
             }
         }
         let picked: Vec<BoardSpec> = self
@@ -200,22 +216,41 @@ mod tests {
     fn a_minimal_board_gets_defaults() {
         let inv = parse(ONE).unwrap();
         let b = &inv.boards[0];
-        assert_eq!((b.port, b.workdir.as_str(), b.reconnect_timeout_s), (22, "/tmp/hil", 120));
+        assert_eq!(
+            (b.port, b.workdir.as_str(), b.reconnect_timeout_s),
+            (22, "/tmp/hil", 120)
+        );
         assert_eq!(inv.select(&[], &["orin".into()]).unwrap().len(), 1);
-        assert!(inv.select(&["nx02".into()], &[]).unwrap_err().contains("the inventory has: orin01"));
+        assert!(inv
+            .select(&["nx02".into()], &[])
+            .unwrap_err()
+            .contains("the inventory has: orin01"));
     }
 
     #[test]
     fn hostile_or_mistyped_entries_are_refused_with_location() {
-        let e = parse(&ONE.replace("name: orin01", "name: 'x; rm -rf /'")).unwrap_err().to_string();
+        let e = parse(&ONE.replace("name: orin01", "name: 'x; rm -rf /'"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not allowed"), "{e}");
-        let e = parse(&ONE.replace("user: ci", "usr: ci")).unwrap_err().to_string();
-        assert!(e.starts_with("inv.yaml:4:5: ") && e.contains("unknown field `usr`"), "{e}");
-        let e = parse(&format!("{ONE}    workdir: relative/dir\n")).unwrap_err().to_string();
+        let e = parse(&ONE.replace("user: ci", "usr: ci"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("inv.yaml:4:5: ") && e.contains("unknown field `usr`"),
+            "{e}"
+        );
+        let e = parse(&format!("{ONE}    workdir: relative/dir\n"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("must be an absolute path"), "{e}");
-        let e = parse(&format!("{ONE}    env: {{\"A=1; id\": x}}\n")).unwrap_err().to_string();
+        let e = parse(&format!("{ONE}    env: {{\"A=1; id\": x}}\n"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("invalid environment variable name"), "{e}");
-        let e = parse(&ONE.replace("10.1.2.3", "-oProxyCommand=sh")).unwrap_err().to_string();
+        let e = parse(&ONE.replace("10.1.2.3", "-oProxyCommand=sh"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("invalid host"), "{e}");
     }
 }

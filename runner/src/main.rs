@@ -80,10 +80,7 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("hil-run: error: {e:#}");
-            let config = e.downcast_ref::<ConfigError>().is_some()
-                || e.downcast_ref::<hil_run::transport::SuiteRejected>()
-                    .is_some();
-            if config {
+            if is_config_error(&e) {
                 2
             } else if hil_run::session::interrupted() {
                 130
@@ -93,6 +90,15 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Exit status 2: the user must fix something (arguments, tables, inventory, host keys,
+/// credentials); retrying as is cannot help.
+fn is_config_error(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ConfigError>().is_some()
+        || e.downcast_ref::<hil_run::transport::SuiteRejected>()
+            .is_some()
+        || e.downcast_ref::<SshError>().is_some_and(SshError::is_fatal)
 }
 
 /// Errors in what the user asked for (exit status 2).
@@ -105,7 +111,8 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     if names.is_empty() && cli.tags.is_empty() {
         names.push("local".into());
     }
-    let boards = board::resolve(&names, &cli.tags, cli.inventory.as_deref()).map_err(|e| ConfigError(e.to_string()))?;
+    let boards = board::resolve(&names, &cli.tags, cli.inventory.as_deref())
+        .map_err(|e| ConfigError(e.to_string()))?;
     if let [b] = boards.as_slice() {
         return run_board(cli, b, "").map(|(code, _)| code);
     }
@@ -113,11 +120,22 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     let results: Vec<(String, anyhow::Result<(i32, State)>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = boards
             .iter()
-            .map(|b| (b.name.clone(), scope.spawn(move || run_board(cli, b, &format!("{}: ", b.name)))))
+            .map(|b| {
+                (
+                    b.name.clone(),
+                    scope.spawn(move || run_board(cli, b, &format!("{}: ", b.name))),
+                )
+            })
             .collect();
         handles
             .into_iter()
-            .map(|(n, h)| (n, h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("runner thread panicked")))))
+            .map(|(n, h)| {
+                (
+                    n,
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("runner thread panicked"))),
+                )
+            })
             .collect()
     });
     let mut worst = 0;
@@ -133,9 +151,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 states.push(st);
             }
             Err(e) => {
-                let config = e.downcast_ref::<SshError>().is_some_and(SshError::is_fatal)
-                    || e.downcast_ref::<ConfigError>().is_some();
-                worst = worst.max(if config { 2 } else { 1 });
+                worst = worst.max(if is_config_error(e) { 2 } else { 1 });
                 text.push_str(&format!("  {name:<16} ERROR: {e:#}\n"));
             }
         }
@@ -159,16 +175,25 @@ fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)>
             dir: dir.clone(),
             test_threads: cli.test_threads.max(1),
         }),
-        BoardKind::Ssh(spec) => Box::new(SshBoard::new((**spec).clone(), cli.accept_new_host_keys, cli.tables.clone())),
+        BoardKind::Ssh(spec) => Box::new(SshBoard::new(
+            (**spec).clone(),
+            cli.accept_new_host_keys,
+            cli.tables.clone(),
+        )),
     };
     if let Some(note) = transport.prepare()? {
         println!("hil-run: {}: {note}", b.name);
     }
     let started = Instant::now();
     let mut state = if cli.resume {
-        let st = journal::read(&journal_path).map_err(|e| ConfigError(format!("cannot resume: {e}")))?;
+        let st =
+            journal::read(&journal_path).map_err(|e| ConfigError(format!("cannot resume: {e}")))?;
         if st.cases.is_empty() {
-            return Err(ConfigError(format!("cannot resume: {} holds no plan", journal_path.display())).into());
+            return Err(ConfigError(format!(
+                "cannot resume: {} holds no plan",
+                journal_path.display()
+            ))
+            .into());
         }
         println!(
             "hil-run: resuming {}: {} of {} cases already reported",
@@ -183,7 +208,9 @@ fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)>
         if !cli.filters.is_empty() {
             cases.retain(|c| cli.filters.iter().any(|f| c.name.contains(f.as_str())));
             if cases.is_empty() {
-                return Err(ConfigError(format!("no case matches --filter {:?}", cli.filters)).into());
+                return Err(
+                    ConfigError(format!("no case matches --filter {:?}", cli.filters)).into(),
+                );
             }
         }
         State {
@@ -192,7 +219,8 @@ fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)>
             ..State::default()
         }
     };
-    let mut journal = Journal::open(&journal_path).with_context(|| format!("opening {}", journal_path.display()))?;
+    let mut journal = Journal::open(&journal_path)
+        .with_context(|| format!("opening {}", journal_path.display()))?;
     if !cli.resume {
         let started_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -214,12 +242,17 @@ fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)>
     let outcome = session::run(transport.as_mut(), &mut journal, &mut state, &mut progress);
     // Whatever happened, report what we have: nothing reported is ever dropped.
     let junit_path = dir.join("junit.xml");
-    junit::write(&junit::build(&state), &junit_path).with_context(|| format!("writing {}", junit_path.display()))?;
+    junit::write(&junit::build(&state), &junit_path)
+        .with_context(|| format!("writing {}", junit_path.display()))?;
     let text = summary::render(&state, started.elapsed().as_secs_f64());
     std::fs::write(dir.join("summary.txt"), &text)?;
     std::fs::write(dir.join("flagged.md"), summary::flagged_table(&state))?;
     println!("\n{text}");
-    println!("junit: {}\njournal: {}", junit_path.display(), journal_path.display());
+    println!(
+        "junit: {}\njournal: {}",
+        junit_path.display(),
+        journal_path.display()
+    );
     outcome?;
     Ok((summary::exit_code(&state), state))
 }

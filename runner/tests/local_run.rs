@@ -401,7 +401,10 @@ extern "C" {
 fn usage_and_configuration_errors_exit_2_and_say_what_to_fix() {
     let dir = scratch("usage");
     let cases: [(&[&str], &str); 3] = [
-        (&["--board", "orin01"], "no inventory: board `orin01` needs one"),
+        (
+            &["--board", "orin01"],
+            "no inventory: board `orin01` needs one",
+        ),
         (&["--board", "../etc"], "invalid board name"),
         (&["--resume"], "cannot resume"),
     ];

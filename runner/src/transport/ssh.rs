@@ -47,7 +47,11 @@ pub enum SshError {
         known_hosts: String,
     },
     #[error("authentication as `{user}` failed ({how}): {why}")]
-    Auth { user: String, how: String, why: String },
+    Auth {
+        user: String,
+        how: String,
+        why: String,
+    },
     #[error("ssh: {0}")]
     Ssh(#[from] ssh2::Error),
     #[error("ssh i/o: {0}")]
@@ -57,7 +61,12 @@ pub enum SshError {
 impl SshError {
     /// Errors that retrying cannot fix (and that a user must act on).
     pub fn is_fatal(&self) -> bool {
-        matches!(self, SshError::HostKeyUnknown { .. } | SshError::HostKeyChanged { .. } | SshError::Auth { .. })
+        matches!(
+            self,
+            SshError::HostKeyUnknown { .. }
+                | SshError::HostKeyChanged { .. }
+                | SshError::Auth { .. }
+        )
     }
 }
 
@@ -65,7 +74,9 @@ fn b64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         for i in 0..=c.len() {
             out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
         }
@@ -90,7 +101,8 @@ pub fn connect(spec: &BoardSpec, accept_new: bool) -> Result<Session, SshError> 
     let mut sess = Session::new()?;
     sess.set_tcp_stream(tcp);
     sess.set_timeout(timeout.as_millis() as u32);
-    sess.handshake().map_err(|e| connect_err(format!("handshake: {e}")))?;
+    sess.handshake()
+        .map_err(|e| connect_err(format!("handshake: {e}")))?;
     check_host_key(&sess, spec, accept_new)?;
     let how;
     let r = match &spec.key {
@@ -103,7 +115,13 @@ pub fn connect(spec: &BoardSpec, accept_new: bool) -> Result<Session, SshError> 
             sess.userauth_agent(&spec.user)
         }
     };
-    if let Err(e) = r.and_then(|()| if sess.authenticated() { Ok(()) } else { Err(ssh2::Error::unknown()) }) {
+    if let Err(e) = r.and_then(|()| {
+        if sess.authenticated() {
+            Ok(())
+        } else {
+            Err(ssh2::Error::unknown())
+        }
+    }) {
         return Err(SshError::Auth {
             user: spec.user.clone(),
             how,
@@ -121,8 +139,14 @@ fn check_host_key(sess: &Session, spec: &BoardSpec, accept_new: bool) -> Result<
         addr: spec.host.clone(),
         why: "server sent no host key".into(),
     })?;
-    let fingerprint = format!("SHA256:{}", b64(sess.host_key_hash(HashType::Sha256).unwrap_or(&[])));
-    let kh_path = spec.known_hosts.clone().unwrap_or_else(|| PathBuf::from("known_hosts"));
+    let fingerprint = format!(
+        "SHA256:{}",
+        b64(sess.host_key_hash(HashType::Sha256).unwrap_or(&[]))
+    );
+    let kh_path = spec
+        .known_hosts
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("known_hosts"));
     let mut kh = sess.known_hosts()?;
     if kh_path.is_file() {
         kh.read_file(&kh_path, KnownHostFileKind::OpenSSH)?;
@@ -137,10 +161,22 @@ fn check_host_key(sess: &Session, spec: &BoardSpec, accept_new: bool) -> Result<
             known_hosts,
         }),
         CheckResult::NotFound | CheckResult::Failure if accept_new => {
-            let entry = if spec.port == 22 { spec.host.clone() } else { format!("[{}]:{}", spec.host, spec.port) };
-            kh.add(&entry, key, "added by hil-run --accept-new-host-keys", key_type.into())?;
+            let entry = if spec.port == 22 {
+                spec.host.clone()
+            } else {
+                format!("[{}]:{}", spec.host, spec.port)
+            };
+            kh.add(
+                &entry,
+                key,
+                "added by hil-run --accept-new-host-keys",
+                key_type.into(),
+            )?;
             kh.write_file(&kh_path, KnownHostFileKind::OpenSSH)?;
-            eprintln!("hil-run: {}: accepted new host key {fingerprint} into {known_hosts}", spec.name);
+            eprintln!(
+                "hil-run: {}: accepted new host key {fingerprint} into {known_hosts}",
+                spec.name
+            );
             Ok(())
         }
         CheckResult::NotFound | CheckResult::Failure => Err(SshError::HostKeyUnknown {
@@ -181,7 +217,10 @@ impl Conn {
         }
     }
 
-    pub fn with<R>(&mut self, mut f: impl FnMut(&Session) -> Result<R, SshError>) -> Result<R, SshError> {
+    pub fn with<R>(
+        &mut self,
+        mut f: impl FnMut(&Session) -> Result<R, SshError>,
+    ) -> Result<R, SshError> {
         let deadline = Instant::now() + Duration::from_secs(self.spec.reconnect_timeout_s);
         let mut backoff = Duration::from_millis(250);
         loop {
@@ -198,9 +237,14 @@ impl Conn {
                 Err(e) if e.is_fatal() || Instant::now() >= deadline => return Err(e),
                 Err(e) => {
                     if self.sess.take().is_some() {
-                        eprintln!("hil-run: {}: connection lost ({e}); reconnecting", self.spec.name);
+                        eprintln!(
+                            "hil-run: {}: connection lost ({e}); reconnecting",
+                            self.spec.name
+                        );
                     }
-                    std::thread::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())));
+                    std::thread::sleep(
+                        backoff.min(deadline.saturating_duration_since(Instant::now())),
+                    );
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
@@ -281,20 +325,33 @@ fn upload(sess: &Session, local: &Path, remote: &str, mode: u32) -> Result<u64, 
             mtime: None,
         },
     )?;
-    let flags = ssh2::RenameFlags::OVERWRITE | ssh2::RenameFlags::ATOMIC | ssh2::RenameFlags::NATIVE;
+    let flags =
+        ssh2::RenameFlags::OVERWRITE | ssh2::RenameFlags::ATOMIC | ssh2::RenameFlags::NATIVE;
     sftp.rename(Path::new(&tmp), Path::new(remote), Some(flags))?;
     Ok(n)
 }
 
 impl Transport for SshBoard {
     fn prepare(&mut self) -> anyhow::Result<Option<String>> {
-        let hash = file_hash(&self.spec.suite).with_context(|| format!("reading suite {}", self.spec.suite.display()))?;
+        let hash = file_hash(&self.spec.suite)
+            .with_context(|| format!("reading suite {}", self.spec.suite.display()))?;
         let dir = format!("{}/suite-{}", self.spec.workdir, &hash[..16]);
         self.remote_suite = format!("{dir}/hil-suite");
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
         self.run_dir = format!("{}/runs/{}-{stamp}", self.spec.workdir, self.spec.name);
-        let present = self.conn.with(|s| exec(s, &format!("test -x {}", quote(&self.remote_suite))))?.0 == 0;
-        self.conn.exec_ok(&format!("mkdir -p {} {}", quote(&dir), quote(&self.run_dir)))?;
+        let present = self
+            .conn
+            .with(|s| exec(s, &format!("test -x {}", quote(&self.remote_suite))))?
+            .0
+            == 0;
+        self.conn.exec_ok(&format!(
+            "mkdir -p {} {}",
+            quote(&dir),
+            quote(&self.run_dir)
+        ))?;
         let mut note = if present {
             format!("suite up to date ({})", self.remote_suite)
         } else {
@@ -305,10 +362,16 @@ impl Transport for SshBoard {
         if let Some(t) = &self.tables {
             let tdir = format!("{}/tables", self.run_dir);
             self.conn.exec_ok(&format!("mkdir -p {}", quote(&tdir)))?;
-            let mut files: Vec<_> = std::fs::read_dir(t)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            let mut files: Vec<_> = std::fs::read_dir(t)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
             files.retain(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"));
             for f in &files {
-                let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("table.yaml").to_string();
+                let name = f
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("table.yaml")
+                    .to_string();
                 let remote = format!("{tdir}/{name}");
                 self.conn.with(|s| upload(s, f, &remote, 0o644))?;
             }
@@ -318,23 +381,43 @@ impl Transport for SshBoard {
     }
 
     fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>> {
-        let cmd = format!("cd {} && {} --list-json", quote(&self.run_dir), self.suite_cmd());
+        let cmd = format!(
+            "cd {} && {} --list-json",
+            quote(&self.run_dir),
+            self.suite_cmd()
+        );
         let (code, out, err) = self.conn.with(|s| exec(s, &cmd))?;
         if code == 2 {
-            return Err(super::SuiteRejected(err.trim().trim_start_matches("hil-suite: error: ").to_string()).into());
+            return Err(super::SuiteRejected(
+                err.trim()
+                    .trim_start_matches("hil-suite: error: ")
+                    .to_string(),
+            )
+            .into());
         }
         if code != 0 {
-            anyhow::bail!("{}: hil-suite --list-json failed (status {code}): {}", self.spec.name, err.trim());
+            anyhow::bail!(
+                "{}: hil-suite --list-json failed (status {code}): {}",
+                self.spec.name,
+                err.trim()
+            );
         }
         out.lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).with_context(|| format!("unreadable case listing line: {l}")))
+            .map(|l| {
+                serde_json::from_str(l)
+                    .with_context(|| format!("unreadable case listing line: {l}"))
+            })
             .collect()
     }
 
     fn start(&mut self, cases: &[String], attempt: u32) -> anyhow::Result<Box<dyn Running>> {
         let list = format!("{}/cases-{attempt}.txt", self.run_dir);
-        let tmp = std::env::temp_dir().join(format!("hil-cases-{}-{}-{attempt}", self.spec.name, std::process::id()));
+        let tmp = std::env::temp_dir().join(format!(
+            "hil-cases-{}-{}-{attempt}",
+            self.spec.name,
+            std::process::id()
+        ));
         std::fs::write(&tmp, cases.join("\n") + "\n")?;
         self.conn.with(|s| upload(s, &tmp, &list, 0o644))?;
         let _ = std::fs::remove_file(&tmp);
@@ -349,7 +432,12 @@ impl Transport for SshBoard {
             quote(&self.run_dir),
             quote(&inner)
         );
-        let pid: u32 = self.conn.exec_ok(&cmd)?.trim().parse().context("remote pid")?;
+        let pid: u32 = self
+            .conn
+            .exec_ok(&cmd)?
+            .trim()
+            .parse()
+            .context("remote pid")?;
         Ok(Box::new(SshRun {
             conn: Conn::new(self.spec.clone(), self.accept_new),
             dir: self.run_dir.clone(),
@@ -419,7 +507,9 @@ impl Running for SshRun {
         match self.conn.with(|s| exec(s, &cmd)) {
             Ok((_, out, _)) => Ok(match out.trim() {
                 "running" => None,
-                "gone" => Some(ExitInfo::Lost("the remote suite vanished without an exit status".into())),
+                "gone" => Some(ExitInfo::Lost(
+                    "the remote suite vanished without an exit status".into(),
+                )),
                 n => match n.parse::<i32>() {
                     Ok(c) if c > 128 => Some(ExitInfo::Signal(c - 128)),
                     Ok(c) => Some(ExitInfo::Code(c)),
@@ -434,17 +524,26 @@ impl Running for SshRun {
     }
 
     fn kill(&mut self) {
-        let cmd = format!("kill -9 -- -{p} 2>/dev/null; kill -9 {p} 2>/dev/null; true", p = self.pid);
+        let cmd = format!(
+            "kill -9 -- -{p} 2>/dev/null; kill -9 {p} 2>/dev/null; true",
+            p = self.pid
+        );
         let _ = self.conn.with(|s| exec(s, &cmd));
     }
 
     fn output_tail(&self, lines: usize) -> String {
-        let cmd = format!("tail -n {lines} {}/suite-{}.log", quote(&self.dir), self.attempt);
+        let cmd = format!(
+            "tail -n {lines} {}/suite-{}.log",
+            quote(&self.dir),
+            self.attempt
+        );
         // A fresh, single-try connection: the run may have lost the board.
         let mut spec = self.conn.spec.clone();
         spec.reconnect_timeout_s = 0;
         let mut c = Conn::new(spec, false);
-        c.with(|s| exec(s, &cmd)).map(|(_, out, _)| out).unwrap_or_else(|e| format!("(suite log unavailable: {e})"))
+        c.with(|s| exec(s, &cmd))
+            .map(|(_, out, _)| out)
+            .unwrap_or_else(|e| format!("(suite log unavailable: {e})"))
     }
 
     fn poll_interval(&self) -> Duration {
@@ -461,7 +560,11 @@ mod tests {
         assert_eq!(quote("plain"), "'plain'");
         assert_eq!(quote("a'b"), r"'a'\''b'");
         let hostile = "$(touch /tmp/x); `id` & rm -rf / 'q'";
-        let out = std::process::Command::new("sh").arg("-c").arg(format!("printf %s {}", quote(hostile))).output().unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {}", quote(hostile)))
+            .output()
+            .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), hostile);
     }
 

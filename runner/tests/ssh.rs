@@ -1,0 +1,554 @@
+//! `hil-run` against real OpenSSH: each test starts its own `sshd` on 127.0.0.1 with its
+//! own host key and authorized_keys, writes an inventory, and injects faults for real
+//! (sshd killed, wrong host key, wrong client key, hostile names, a board that never
+//! comes back). No mocked transport.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+fn bin(name: &str) -> PathBuf {
+    let run = PathBuf::from(env!("CARGO_BIN_EXE_hil-run"));
+    let p = run.parent().unwrap().join(name);
+    assert!(
+        p.is_file(),
+        "{} missing: run `cargo test --workspace`",
+        p.display()
+    );
+    p
+}
+
+fn require_openssh() {
+    let ok = Path::new(SSHD).is_file() && Command::new("ssh-keygen").arg("-?").output().is_ok();
+    assert!(ok, "SSH tests need OpenSSH: apt-get install -y openssh-server (provides {SSHD} and ssh-keygen)");
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hil-ssh-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn keygen(path: &Path) {
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+fn user() -> String {
+    let out = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+struct Sshd {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Sshd {
+    fn start(dir: &Path) -> Sshd {
+        require_openssh();
+        std::fs::create_dir_all("/run/sshd").ok(); // privilege separation directory
+        keygen(&dir.join("host_key"));
+        keygen(&dir.join("client_key"));
+        std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.display();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+             AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n\
+             Subsystem sftp internal-sftp\nLogLevel ERROR\n"
+        );
+        std::fs::write(dir.join("sshd_config"), config).unwrap();
+        let host_pub = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
+        let key: Vec<&str> = host_pub.split_whitespace().take(2).collect();
+        std::fs::write(
+            dir.join("known_hosts"),
+            format!("[127.0.0.1]:{port} {}\n", key.join(" ")),
+        )
+        .unwrap();
+        let mut s = Sshd {
+            dir: dir.to_path_buf(),
+            port,
+            child: None,
+        };
+        s.restart();
+        s
+    }
+
+    fn restart(&mut self) {
+        let log = std::fs::File::create(self.dir.join("sshd.log")).unwrap();
+        let child = Command::new(SSHD)
+            .args(["-D", "-e", "-f"])
+            .arg(self.dir.join("sshd_config"))
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not start: {}",
+                std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the daemon and every session it started (as a crashed board would). The
+    /// suite itself was detached with setsid and re-parented, so it runs on, as on a board.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            for pid in descendants(c.id()) {
+                unsafe { kill(pid as i32, 9) };
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Every process below `root`, from /proc (children first).
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent = BTreeMap::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if let Some(pp) = ppid {
+            parent.insert(pid, pp);
+        }
+    }
+    let mut out = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(p) = frontier.pop() {
+        for (c, pp) in &parent {
+            if *pp == p {
+                out.push(*c);
+                frontier.push(*c);
+            }
+        }
+    }
+    out.reverse();
+    out
+}
+
+extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+struct BoardOpts<'a> {
+    name: &'a str,
+    workdir: String,
+    key: PathBuf,
+    extra: &'a str,
+}
+
+fn inventory(sshd: &Sshd, boards: &[BoardOpts]) -> PathBuf {
+    let mut y = String::from("boards:\n");
+    for b in boards {
+        y.push_str(&format!(
+            "  - name: {:?}\n    host: 127.0.0.1\n    port: {}\n    user: {}\n    key: {}\n    known_hosts: {}\n    suite: {}\n    workdir: {:?}\n    connect_timeout_s: 5\n{}",
+            b.name,
+            sshd.port,
+            user(),
+            b.key.display(),
+            sshd.dir.join("known_hosts").display(),
+            bin("hil-suite").display(),
+            b.workdir,
+            b.extra
+        ));
+    }
+    let p = sshd.dir.join("boards.yaml");
+    std::fs::write(&p, y).unwrap();
+    p
+}
+
+fn board<'a>(sshd: &Sshd, name: &'a str) -> BoardOpts<'a> {
+    BoardOpts {
+        name,
+        workdir: sshd
+            .dir
+            .join(format!("remote-{name}"))
+            .display()
+            .to_string(),
+        key: sshd.dir.join("client_key"),
+        extra: "",
+    }
+}
+
+fn hil_run(results: &Path, inv: &Path, args: &[&str]) -> Output {
+    Command::new(bin("hil-run"))
+        .arg("--results")
+        .arg(results)
+        .arg("--inventory")
+        .arg(inv)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn selftest_tables() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../suite/tests/tables")
+        .display()
+        .to_string()
+}
+
+fn outcomes(journal: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(journal)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["record"] == "result")
+        .map(|v| {
+            (
+                v["case"].as_str().unwrap().to_string(),
+                v["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+const SELFTEST_EXPECTED: [(&str, &str); 13] = [
+    ("selftest.a_ok", "pass"),
+    ("selftest.b_check_fails", "fail"),
+    ("selftest.c_expected_error", "pass"),
+    ("selftest.d_unexpected_error", "fail"),
+    ("selftest.e_abort", "crash"),
+    ("selftest.f_after_abort", "pass"),
+    ("selftest.g_hang", "timeout"),
+    ("selftest.h_after_hang", "pass"),
+    ("selftest.ub_segv", "flagged"),
+    ("selftest.ub_hang", "flagged"),
+    ("selftest.ub_silent", "flagged"),
+    ("selftest.ub_error", "flagged"),
+    ("selftest.z_last", "pass"),
+];
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn a_board_over_ssh_runs_the_suite_like_local_and_deploys_only_once() {
+    let dir = scratch("basic");
+    let sshd = Sshd::start(&dir);
+    let inv = inventory(&sshd, &[board(&sshd, "b1")]);
+    let res = dir.join("results");
+    let out = hil_run(
+        &res,
+        &inv,
+        &["--board", "b1", "--tables", &selftest_tables()],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("uploaded suite"), "{all}");
+    let got = outcomes(&res.join("b1/journal.jsonl"));
+    for (case, want) in SELFTEST_EXPECTED {
+        assert_eq!(
+            got.get(case).map(String::as_str),
+            Some(want),
+            "{case}: {all}"
+        );
+    }
+    let xml = std::fs::read_to_string(res.join("b1/junit.xml")).unwrap();
+    assert!(
+        xml.contains("killed by signal 6 (SIGABRT)"),
+        "remote crash attributed with its signal"
+    );
+    assert!(xml.contains(r#"<property name="board" value="b1"/>"#));
+
+    let again = hil_run(&res, &inv, &["--board", "b1", "--filter", "host.info"]);
+    let all = text(&again);
+    assert_eq!(again.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("suite up to date") && !all.contains("uploaded suite"),
+        "unchanged suite is not re-sent: {all}"
+    );
+}
+
+#[test]
+fn unknown_and_changed_host_keys_are_refused_with_the_fingerprint() {
+    let dir = scratch("hostkey");
+    let sshd = Sshd::start(&dir);
+    let inv = inventory(&sshd, &[board(&sshd, "b1")]);
+    let kh = dir.join("known_hosts");
+    let good = std::fs::read_to_string(&kh).unwrap();
+    let res = dir.join("results");
+
+    std::fs::write(&kh, "").unwrap();
+    let out = hil_run(&res, &inv, &["--board", "b1", "--filter", "host.info"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("is not in") && all.contains("SHA256:") && all.contains("ssh-keyscan -p"),
+        "{all}"
+    );
+    assert!(all.contains("--accept-new-host-keys"), "{all}");
+
+    let out = hil_run(
+        &res,
+        &inv,
+        &[
+            "--board",
+            "b1",
+            "--filter",
+            "host.info",
+            "--accept-new-host-keys",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(std::fs::read_to_string(&kh)
+        .unwrap()
+        .contains(&format!("[127.0.0.1]:{}", sshd.port)));
+
+    // Another key recorded for this host: a changed key is refused even with accept-new.
+    keygen(&dir.join("other_host_key"));
+    let other = std::fs::read_to_string(dir.join("other_host_key.pub")).unwrap();
+    let other: Vec<&str> = other.split_whitespace().take(2).collect();
+    std::fs::write(
+        &kh,
+        format!("[127.0.0.1]:{} {}\n", sshd.port, other.join(" ")),
+    )
+    .unwrap();
+    let out = hil_run(
+        &res,
+        &inv,
+        &[
+            "--board",
+            "b1",
+            "--filter",
+            "host.info",
+            "--accept-new-host-keys",
+        ],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("HAS CHANGED") && all.contains("ssh-keygen -R"),
+        "{all}"
+    );
+    std::fs::write(&kh, good).unwrap();
+}
+
+#[test]
+fn a_client_key_the_board_does_not_know_is_refused() {
+    let dir = scratch("badkey");
+    let sshd = Sshd::start(&dir);
+    keygen(&dir.join("stranger_key"));
+    let mut b = board(&sshd, "b1");
+    b.key = dir.join("stranger_key");
+    let inv = inventory(&sshd, &[b]);
+    let out = hil_run(&dir.join("results"), &inv, &["--board", "b1"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains(&format!("authentication as `{}` failed", user()))
+            && all.contains("stranger_key"),
+        "{all}"
+    );
+}
+
+#[test]
+fn names_and_paths_from_the_inventory_never_reach_the_shell() {
+    let dir = scratch("hostile");
+    let sshd = Sshd::start(&dir);
+    let canary = dir.join("pwned");
+    let mut b = board(&sshd, "b1");
+    b.workdir = format!(
+        "{}/w $(touch {}) `touch {}`",
+        dir.display(),
+        canary.display(),
+        canary.display()
+    );
+    let extra = format!(
+        "    env: {{HIL_X: \"$(touch {}); rm -rf /nonexistent\"}}\n",
+        canary.display()
+    );
+    b.extra = &extra;
+    let inv = inventory(&sshd, &[b]);
+    let out = hil_run(
+        &dir.join("results"),
+        &inv,
+        &["--board", "b1", "--filter", "host.info"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !canary.exists(),
+        "a command substitution from the inventory was executed"
+    );
+    assert!(
+        dir.join(format!(
+            "w $(touch {}) `touch {}`",
+            canary.display(),
+            canary.display()
+        ))
+        .is_dir(),
+        "the odd directory name was used literally"
+    );
+
+    // A board name that is shell or path syntax is refused before anything runs.
+    let inv = inventory(&sshd, &[board(&sshd, "b1;touch x")]);
+    let out = hil_run(&dir.join("results"), &inv, &["--board", "b1;touch x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("invalid board name"), "{}", text(&out));
+}
+
+#[test]
+fn sshd_killed_mid_run_the_runner_reconnects_and_loses_nothing() {
+    let dir = scratch("reconnect");
+    let mut sshd = Sshd::start(&dir);
+    let inv = inventory(&sshd, &[board(&sshd, "b1")]);
+    let res = dir.join("results");
+    let child = Command::new(bin("hil-run"))
+        .arg("--results")
+        .arg(&res)
+        .arg("--inventory")
+        .arg(&inv)
+        .args(["--board", "b1", "--tables", &selftest_tables(), "-q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let journal = res.join("b1/journal.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !outcomes(&journal).contains_key("selftest.f_after_abort") {
+        assert!(Instant::now() < deadline, "no progress before the fault");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sshd.kill(); // the board's sshd and the runner's sessions die; the suite runs on (setsid)
+    std::thread::sleep(Duration::from_millis(1500));
+    sshd.restart();
+    let out = child.wait_with_output().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("reconnecting"), "{all}");
+    let got = outcomes(&journal);
+    for (case, want) in SELFTEST_EXPECTED {
+        assert_eq!(
+            got.get(case).map(String::as_str),
+            Some(want),
+            "{case}: {all}"
+        );
+    }
+}
+
+#[test]
+fn a_board_that_never_comes_back_ends_with_its_cases_marked() {
+    let dir = scratch("gone");
+    let mut sshd = Sshd::start(&dir);
+    let mut b = board(&sshd, "b1");
+    b.extra = "    reconnect_timeout_s: 2\n";
+    let inv = inventory(&sshd, &[b]);
+    let res = dir.join("results");
+    let mut child = Command::new(bin("hil-run"))
+        .arg("--results")
+        .arg(&res)
+        .arg("--inventory")
+        .arg(&inv)
+        .args(["--board", "b1", "--tables", &selftest_tables(), "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal = res.join("b1/journal.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !outcomes(&journal).contains_key("selftest.c_expected_error") {
+        assert!(Instant::now() < deadline, "no progress before the fault");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sshd.kill();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let got = outcomes(&journal);
+    assert_eq!(got.len(), 13, "every planned case has a result: {got:?}");
+    assert!(got.values().any(|o| o == "crash"), "{got:?}");
+    let xml = std::fs::read_to_string(res.join("b1/junit.xml")).unwrap();
+    assert!(
+        xml.contains("connection lost") || xml.contains("could not start hil-suite on the board"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn several_boards_run_in_parallel_with_a_merged_report() {
+    let dir = scratch("farm");
+    let sshd = Sshd::start(&dir);
+    let inv = inventory(
+        &sshd,
+        &[board(&sshd, "b1"), board(&sshd, "b2"), board(&sshd, "b3")],
+    );
+    let mut f = std::fs::OpenOptions::new().append(true).open(&inv).unwrap();
+    // Tag two of them; select one by name and two by tag.
+    drop(f.flush());
+    let text_inv = std::fs::read_to_string(&inv)
+        .unwrap()
+        .replace("name: \"b2\"", "name: \"b2\"\n    tags: [nightly]")
+        .replace("name: \"b3\"", "name: \"b3\"\n    tags: [nightly]");
+    std::fs::write(&inv, text_inv).unwrap();
+    let res = dir.join("results");
+    let out = hil_run(
+        &res,
+        &inv,
+        &[
+            "--board",
+            "b1",
+            "--tag",
+            "nightly",
+            "--filter",
+            "host.info",
+            "-q",
+        ],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let merged = std::fs::read_to_string(res.join("junit.xml")).unwrap();
+    for b in ["b1", "b2", "b3"] {
+        assert!(
+            merged.contains(&format!("<testsuite name=\"hil.{b}\"")),
+            "{b} missing from merged JUnit"
+        );
+        assert!(res.join(b).join("junit.xml").is_file());
+    }
+    assert!(
+        std::fs::read_to_string(res.join("summary.txt"))
+            .unwrap()
+            .lines()
+            .count()
+            >= 4
+    );
+}
