@@ -253,8 +253,43 @@ fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)>
         junit_path.display(),
         journal_path.display()
     );
+    if let BoardKind::Ssh(spec) = &b.kind {
+        reset_if_needed(spec, &state);
+    }
     outcome?;
     Ok((summary::exit_code(&state), state))
+}
+
+/// A device left unusable (health probe after an undefined-behaviour case): run the
+/// inventory's reset command, here on the runner host, so the next run finds a working board.
+fn reset_if_needed(spec: &hil_run::inventory::BoardSpec, state: &State) {
+    let needs = state.results.values().any(|r| {
+        r.observations
+            .iter()
+            .any(|o| o.key == "board_needs_reset" && o.value == "true")
+    });
+    match (&spec.reset, needs) {
+        (Some(cmd), true) => {
+            let st = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(cmd)
+                .status();
+            match st {
+                Ok(s) if s.success() => {
+                    println!("hil-run: {}: board needed a reset; ran `{cmd}`", spec.name)
+                }
+                other => eprintln!(
+                    "hil-run: {}: board needs a reset; `{cmd}` failed: {other:?}",
+                    spec.name
+                ),
+            }
+        }
+        (None, true) => eprintln!(
+            "hil-run: {}: board needs a reset and the inventory has no `reset` command",
+            spec.name
+        ),
+        _ => {}
+    }
 }
 
 /// A new run starts with an empty journal; the previous one is kept beside it.

@@ -1,29 +1,14 @@
 //! `hil-run --board local` end to end: real hil-suite processes, real files, xmllint.
 
+mod common;
+
+use common::{bin, scratch};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn bin(name: &str) -> PathBuf {
-    let run = PathBuf::from(env!("CARGO_BIN_EXE_hil-run"));
-    let p = run.parent().unwrap().join(name);
-    assert!(
-        p.is_file(),
-        "{} missing: run the tests with `cargo test --workspace` so hil-suite is built",
-        p.display()
-    );
-    p
-}
-
 fn selftest_tables() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../suite/tests/tables")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hil-run-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn hil_run(results: &Path, args: &[&str]) -> Output {

@@ -3,168 +3,14 @@
 //! (sshd killed, wrong host key, wrong client key, hostile names, a board that never
 //! comes back). No mocked transport.
 
+mod common;
+
+use common::{bin, keygen, scratch, user, Sshd};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-const SSHD: &str = "/usr/sbin/sshd";
-
-fn bin(name: &str) -> PathBuf {
-    let run = PathBuf::from(env!("CARGO_BIN_EXE_hil-run"));
-    let p = run.parent().unwrap().join(name);
-    assert!(
-        p.is_file(),
-        "{} missing: run `cargo test --workspace`",
-        p.display()
-    );
-    p
-}
-
-fn require_openssh() {
-    let ok = Path::new(SSHD).is_file() && Command::new("ssh-keygen").arg("-?").output().is_ok();
-    assert!(ok, "SSH tests need OpenSSH: apt-get install -y openssh-server (provides {SSHD} and ssh-keygen)");
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hil-ssh-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn keygen(path: &Path) {
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
-
-fn user() -> String {
-    let out = Command::new("id").arg("-un").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-struct Sshd {
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Sshd {
-    fn start(dir: &Path) -> Sshd {
-        require_openssh();
-        std::fs::create_dir_all("/run/sshd").ok(); // privilege separation directory
-        keygen(&dir.join("host_key"));
-        keygen(&dir.join("client_key"));
-        std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let d = dir.display();
-        let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
-             AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n\
-             Subsystem sftp internal-sftp\nLogLevel ERROR\n"
-        );
-        std::fs::write(dir.join("sshd_config"), config).unwrap();
-        let host_pub = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
-        let key: Vec<&str> = host_pub.split_whitespace().take(2).collect();
-        std::fs::write(
-            dir.join("known_hosts"),
-            format!("[127.0.0.1]:{port} {}\n", key.join(" ")),
-        )
-        .unwrap();
-        let mut s = Sshd {
-            dir: dir.to_path_buf(),
-            port,
-            child: None,
-        };
-        s.restart();
-        s
-    }
-
-    fn restart(&mut self) {
-        let log = std::fs::File::create(self.dir.join("sshd.log")).unwrap();
-        let child = Command::new(SSHD)
-            .args(["-D", "-e", "-f"])
-            .arg(self.dir.join("sshd_config"))
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "sshd did not start: {}",
-                std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Kills the daemon and every session it started (as a crashed board would). The
-    /// suite itself was detached with setsid and re-parented, so it runs on, as on a board.
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            for pid in descendants(c.id()) {
-                unsafe { kill(pid as i32, 9) };
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// Every process below `root`, from /proc (children first).
-fn descendants(root: u32) -> Vec<u32> {
-    let mut parent = BTreeMap::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
-        if let Some(pp) = ppid {
-            parent.insert(pid, pp);
-        }
-    }
-    let mut out = Vec::new();
-    let mut frontier = vec![root];
-    while let Some(p) = frontier.pop() {
-        for (c, pp) in &parent {
-            if *pp == p {
-                out.push(*c);
-                frontier.push(*c);
-            }
-        }
-    }
-    out.reverse();
-    out
-}
-
-extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 struct BoardOpts<'a> {
     name: &'a str,
@@ -551,4 +397,93 @@ fn several_boards_run_in_parallel_with_a_merged_report() {
             .count()
             >= 4
     );
+}
+
+#[test]
+fn a_remote_suite_killed_from_outside_is_a_crash_and_the_rest_still_runs() {
+    let dir = scratch("killsuite");
+    let sshd = Sshd::start(&dir);
+    let inv = inventory(&sshd, &[board(&sshd, "b1")]);
+    let tables = dir.join("tables");
+    std::fs::create_dir_all(&tables).unwrap();
+    std::fs::write(
+        tables.join("k.yaml"),
+        "name: k\nbackend: host\ndoc: d\nrows:\n  - id: a_ok\n    op: selftest_ok\n  - id: b_long\n    op: selftest_hang\n    timeout_s: 60\n  - id: c_after\n    op: selftest_ok\n",
+    )
+    .unwrap();
+    let res = dir.join("results");
+    let child = Command::new(bin("hil-run"))
+        .arg("--results")
+        .arg(&res)
+        .arg("--inventory")
+        .arg(&inv)
+        .args(["--board", "b1", "--tables", tables.to_str().unwrap(), "-q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let journal = res.join("b1/journal.jsonl");
+    // While b_long sleeps on the board, kill the suite process there (as an OOM killer would).
+    let pattern = format!(
+        "{}/suite-.*/hil-suite .*--cases-from",
+        sshd.dir.join("remote-b1").display()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let started = outcomes(&journal).contains_key("k.a_ok");
+        if started
+            && Command::new("pkill")
+                .args(["-9", "-f", &pattern])
+                .status()
+                .unwrap()
+                .success()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the remote suite never ran b_long"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let got = outcomes(&journal);
+    assert_eq!(
+        got.get("k.b_long").map(String::as_str),
+        Some("crash"),
+        "{got:?} {}",
+        text(&out)
+    );
+    assert_eq!(
+        got.get("k.c_after").map(String::as_str),
+        Some("pass"),
+        "the rest ran after the restart"
+    );
+    let xml = std::fs::read_to_string(res.join("b1/junit.xml")).unwrap();
+    assert!(xml.contains("killed by signal 9"), "{xml}");
+}
+
+#[test]
+fn a_board_left_unusable_is_reset_with_the_inventory_command() {
+    let dir = scratch("reset");
+    let sshd = Sshd::start(&dir);
+    let marker = dir.join("reset-ran");
+    let mut b = board(&sshd, "b1");
+    // The board's health probe reports a wedged device; the runner then resets the board.
+    let extra = format!(
+        "    env: {{HIL_HEALTH_PROBE_CMD: \"echo device {{devices}} wedged >&2; exit 1\"}}\n    reset: \"touch {}\"\n",
+        marker.display()
+    );
+    b.extra = &extra;
+    let inv = inventory(&sshd, &[b]);
+    let tables = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suite/tests/tables-health");
+    let out = hil_run(
+        &dir.join("results"),
+        &inv,
+        &["--board", "b1", "--tables", tables.to_str().unwrap()],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("board needed a reset"), "{all}");
+    assert!(marker.exists(), "reset command did not run");
 }

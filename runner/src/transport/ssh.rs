@@ -98,6 +98,7 @@ pub fn connect(spec: &BoardSpec, accept_new: bool) -> Result<Session, SshError> 
         .ok_or_else(|| connect_err("no address".into()))?;
     let timeout = Duration::from_secs(spec.connect_timeout_s.max(1));
     let tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| connect_err(e.to_string()))?;
+    tcp_keepalive(&tcp);
     let mut sess = Session::new()?;
     sess.set_tcp_stream(tcp);
     sess.set_timeout(timeout.as_millis() as u32);
@@ -128,10 +129,31 @@ pub fn connect(spec: &BoardSpec, accept_new: bool) -> Result<Session, SshError> 
             why: e.message().to_string(),
         });
     }
-    // Detect dead links between polls; blocking calls give up after 15 s.
-    sess.set_keepalive(true, 5);
+    // Blocking calls give up after 15 s. No libssh2 keepalive: in blocking mode it cuts
+    // waits short at the next keepalive and reports "Timed out waiting on socket"
+    // (seen under load with 16 boards); TCP keepalive finds dead links instead.
     sess.set_timeout(15_000);
     Ok(sess)
+}
+
+/// Kernel keepalive probes after 10 s idle, every 5 s, 3 tries: a dead board is noticed
+/// by the socket even when no SSH request is in flight.
+fn tcp_keepalive(tcp: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let fd = tcp.as_raw_fd();
+    let set = |level, name, v: libc::c_int| unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            &v as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as u32,
+        )
+    };
+    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, 10);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, 5);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3);
 }
 
 fn check_host_key(sess: &Session, spec: &BoardSpec, accept_new: bool) -> Result<(), SshError> {
@@ -206,6 +228,8 @@ pub struct Conn {
     spec: BoardSpec,
     accept_new: bool,
     sess: Option<Session>,
+    /// One SFTP channel kept open: opening one per poll costs the board a process.
+    sftp: Option<ssh2::Sftp>,
 }
 
 impl Conn {
@@ -214,7 +238,28 @@ impl Conn {
             spec,
             accept_new,
             sess: None,
+            sftp: None,
         }
+    }
+
+    /// Like `with`, on the connection's SFTP channel.
+    pub fn with_sftp<R>(
+        &mut self,
+        mut f: impl FnMut(&ssh2::Sftp) -> Result<R, SshError>,
+    ) -> Result<R, SshError> {
+        let mut cached = self.sftp.take();
+        let r = self.with(|s| {
+            if cached.is_none() {
+                cached = Some(s.sftp()?);
+            }
+            let r = f(cached.as_ref().expect("just set"));
+            if r.is_err() {
+                cached = None; // reopen after any failure
+            }
+            r
+        });
+        self.sftp = cached;
+        r
     }
 
     pub fn with<R>(
@@ -236,6 +281,7 @@ impl Conn {
                 Ok(r) => return Ok(r),
                 Err(e) if e.is_fatal() || Instant::now() >= deadline => return Err(e),
                 Err(e) => {
+                    self.sftp = None;
                     if self.sess.take().is_some() {
                         eprintln!(
                             "hil-run: {}: connection lost ({e}); reconnecting",
@@ -260,10 +306,20 @@ impl Conn {
     }
 }
 
+/// One connection per board, shared by the board and its runs.
+#[derive(Clone)]
+struct Shared(std::sync::Arc<std::sync::Mutex<Conn>>);
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Conn> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 pub struct SshBoard {
     pub spec: BoardSpec,
     pub accept_new: bool,
-    conn: Conn,
+    conn: Shared,
     /// Local tables to upload (`--tables`).
     tables: Option<PathBuf>,
     remote_suite: String,
@@ -272,7 +328,10 @@ pub struct SshBoard {
 
 impl SshBoard {
     pub fn new(spec: BoardSpec, accept_new: bool, tables: Option<PathBuf>) -> SshBoard {
-        let conn = Conn::new(spec.clone(), accept_new);
+        let conn = Shared(std::sync::Arc::new(std::sync::Mutex::new(Conn::new(
+            spec.clone(),
+            accept_new,
+        ))));
         SshBoard {
             spec,
             accept_new,
@@ -306,8 +365,7 @@ pub fn file_hash(p: &Path) -> std::io::Result<String> {
 }
 
 /// Uploads `local` to `remote` atomically: a temporary name, then rename.
-fn upload(sess: &Session, local: &Path, remote: &str, mode: u32) -> Result<u64, SshError> {
-    let sftp = sess.sftp()?;
+fn upload(sftp: &ssh2::Sftp, local: &Path, remote: &str, mode: u32) -> Result<u64, SshError> {
     let tmp = format!("{remote}.part-{}", std::process::id());
     let mut src = std::fs::File::open(local)?;
     let mut dst = sftp.create(Path::new(&tmp))?;
@@ -342,26 +400,29 @@ impl Transport for SshBoard {
             .map(|d| d.as_millis())
             .unwrap_or(0);
         self.run_dir = format!("{}/runs/{}-{stamp}", self.spec.workdir, self.spec.name);
-        let present = self
-            .conn
-            .with(|s| exec(s, &format!("test -x {}", quote(&self.remote_suite))))?
-            .0
-            == 0;
-        self.conn.exec_ok(&format!(
-            "mkdir -p {} {}",
+        // One round trip: create the directories and ask whether this suite is there.
+        let probe = format!(
+            "mkdir -p {} {} && if test -x {}; then echo present; else echo absent; fi",
             quote(&dir),
-            quote(&self.run_dir)
-        ))?;
+            quote(&self.run_dir),
+            quote(&self.remote_suite)
+        );
+        let present = self.conn.lock().exec_ok(&probe)?.trim() == "present";
         let mut note = if present {
             format!("suite up to date ({})", self.remote_suite)
         } else {
             let (suite, remote) = (self.spec.suite.clone(), self.remote_suite.clone());
-            let n = self.conn.with(|s| upload(s, &suite, &remote, 0o755))?;
+            let n = self
+                .conn
+                .lock()
+                .with_sftp(|s| upload(s, &suite, &remote, 0o755))?;
             format!("uploaded suite, {n} bytes -> {remote}")
         };
         if let Some(t) = &self.tables {
             let tdir = format!("{}/tables", self.run_dir);
-            self.conn.exec_ok(&format!("mkdir -p {}", quote(&tdir)))?;
+            self.conn
+                .lock()
+                .exec_ok(&format!("mkdir -p {}", quote(&tdir)))?;
             let mut files: Vec<_> = std::fs::read_dir(t)?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .collect();
@@ -373,7 +434,9 @@ impl Transport for SshBoard {
                     .unwrap_or("table.yaml")
                     .to_string();
                 let remote = format!("{tdir}/{name}");
-                self.conn.with(|s| upload(s, f, &remote, 0o644))?;
+                self.conn
+                    .lock()
+                    .with_sftp(|s| upload(s, f, &remote, 0o644))?;
             }
             note.push_str(&format!("; {} table file(s)", files.len()));
         }
@@ -386,7 +449,7 @@ impl Transport for SshBoard {
             quote(&self.run_dir),
             self.suite_cmd()
         );
-        let (code, out, err) = self.conn.with(|s| exec(s, &cmd))?;
+        let (code, out, err) = self.conn.lock().with(|s| exec(s, &cmd))?;
         if code == 2 {
             return Err(super::SuiteRejected(
                 err.trim()
@@ -419,7 +482,9 @@ impl Transport for SshBoard {
             std::process::id()
         ));
         std::fs::write(&tmp, cases.join("\n") + "\n")?;
-        self.conn.with(|s| upload(s, &tmp, &list, 0o644))?;
+        self.conn
+            .lock()
+            .with_sftp(|s| upload(s, &tmp, &list, 0o644))?;
         let _ = std::fs::remove_file(&tmp);
         // The suite runs detached in its own session (setsid): a dropped connection does
         // not stop it, and its process group can be killed as a whole.
@@ -428,18 +493,23 @@ impl Transport for SshBoard {
             self.suite_cmd()
         );
         let cmd = format!(
-            "cd {} && setsid sh -c {} < /dev/null > /dev/null 2>&1 & echo $!",
+            // Only setsid goes to the background: `cd X && setsid … &` would background a
+            // subshell holding the channel open until the suite ends.
+            "cd {} || exit 1; setsid sh -c {} < /dev/null > /dev/null 2>&1 & echo $!",
             quote(&self.run_dir),
             quote(&inner)
         );
         let pid: u32 = self
             .conn
+            .lock()
             .exec_ok(&cmd)?
             .trim()
             .parse()
             .context("remote pid")?;
         Ok(Box::new(SshRun {
-            conn: Conn::new(self.spec.clone(), self.accept_new),
+            conn: self.conn.clone(),
+            spec: self.spec.clone(),
+            last_alive_check: Instant::now(),
             dir: self.run_dir.clone(),
             attempt,
             pid,
@@ -450,7 +520,10 @@ impl Transport for SshBoard {
 }
 
 struct SshRun {
-    conn: Conn,
+    conn: Shared,
+    spec: BoardSpec,
+    /// `kill -0` costs a remote process: only every few seconds.
+    last_alive_check: Instant,
     dir: String,
     attempt: u32,
     pid: u32,
@@ -474,19 +547,12 @@ impl Running for SshRun {
         }
         let path = format!("{}/events-{}.jsonl", self.dir, self.attempt);
         let offset = self.tail.offset();
-        let r = self.conn.with(|s| {
-            let sftp = s.sftp()?;
-            let mut f = match sftp.open(Path::new(&path)) {
-                Ok(f) => f,
-                Err(_) => return Ok(Vec::new()), // not created yet
-            };
-            f.seek(SeekFrom::Start(offset))?;
-            let mut buf = Vec::new();
-            f.read_to_end(&mut buf)?;
-            Ok(buf)
-        });
+        let r = self
+            .conn
+            .lock()
+            .with_sftp(|sftp| read_from(sftp, &path, offset));
         match r {
-            Ok(buf) => Ok(self.tail.feed(&buf)),
+            Ok(buf) => Ok(self.tail.feed(&buf.unwrap_or_default())),
             Err(e) => {
                 self.note_loss(e);
                 Ok(vec![])
@@ -498,24 +564,51 @@ impl Running for SshRun {
         if let Some(why) = &self.lost {
             return Ok(Some(ExitInfo::Lost(why.clone())));
         }
+        let exit_file = format!("{}/exit-{}", self.dir, self.attempt);
+        let read = self
+            .conn
+            .lock()
+            .with_sftp(|sftp| read_from(sftp, &exit_file, 0));
+        let status = match read {
+            Ok(s) => s,
+            Err(e) => {
+                self.note_loss(e);
+                return Ok(self.lost.clone().map(ExitInfo::Lost));
+            }
+        };
+        if let Some(bytes) = status.filter(|b| b.ends_with(b"\n")) {
+            let n = String::from_utf8_lossy(&bytes).trim().to_string();
+            return Ok(Some(match n.parse::<i32>() {
+                Ok(c) if c > 128 => ExitInfo::Signal(c - 128),
+                Ok(c) => ExitInfo::Code(c),
+                Err(_) => ExitInfo::Lost(format!("unreadable exit status `{n}`")),
+            }));
+        }
+        // No exit file yet: is the suite's shell still there (killed -9, board rebooted)?
+        if self.last_alive_check.elapsed() < Duration::from_secs(2) {
+            return Ok(None);
+        }
+        self.last_alive_check = Instant::now();
         let cmd = format!(
-            "cat {d}/exit-{a} 2>/dev/null || {{ kill -0 {p} 2>/dev/null && echo running || echo gone; }}",
-            d = quote(&self.dir),
-            a = self.attempt,
-            p = self.pid
+            "kill -0 {} 2>/dev/null && echo running || echo gone",
+            self.pid
         );
-        match self.conn.with(|s| exec(s, &cmd)) {
-            Ok((_, out, _)) => Ok(match out.trim() {
-                "running" => None,
-                "gone" => Some(ExitInfo::Lost(
-                    "the remote suite vanished without an exit status".into(),
-                )),
-                n => match n.parse::<i32>() {
-                    Ok(c) if c > 128 => Some(ExitInfo::Signal(c - 128)),
-                    Ok(c) => Some(ExitInfo::Code(c)),
-                    Err(_) => Some(ExitInfo::Lost(format!("unreadable exit status `{n}`"))),
-                },
-            }),
+        let alive = self.conn.lock().with(|s| exec(s, &cmd));
+        match alive {
+            Ok((_, out, _)) if out.trim() == "gone" => {
+                // It may have finished between the two checks.
+                let again = self
+                    .conn
+                    .lock()
+                    .with_sftp(|sftp| read_from(sftp, &exit_file, 0));
+                Ok(match again {
+                    Ok(Some(b)) if b.ends_with(b"\n") => None, // read next poll
+                    _ => Some(ExitInfo::Lost(
+                        "the remote suite vanished without an exit status".into(),
+                    )),
+                })
+            }
+            Ok(_) => Ok(None),
             Err(e) => {
                 self.note_loss(e);
                 Ok(self.lost.clone().map(ExitInfo::Lost))
@@ -528,7 +621,7 @@ impl Running for SshRun {
             "kill -9 -- -{p} 2>/dev/null; kill -9 {p} 2>/dev/null; true",
             p = self.pid
         );
-        let _ = self.conn.with(|s| exec(s, &cmd));
+        let _ = self.conn.lock().with(|s| exec(s, &cmd));
     }
 
     fn output_tail(&self, lines: usize) -> String {
@@ -538,7 +631,7 @@ impl Running for SshRun {
             self.attempt
         );
         // A fresh, single-try connection: the run may have lost the board.
-        let mut spec = self.conn.spec.clone();
+        let mut spec = self.spec.clone();
         spec.reconnect_timeout_s = 0;
         let mut c = Conn::new(spec, false);
         c.with(|s| exec(s, &cmd))
@@ -549,6 +642,20 @@ impl Running for SshRun {
     fn poll_interval(&self) -> Duration {
         Duration::from_millis(200)
     }
+}
+
+/// Bytes of a remote file from `offset`; `None` if it does not exist (yet).
+fn read_from(sftp: &ssh2::Sftp, path: &str, offset: u64) -> Result<Option<Vec<u8>>, SshError> {
+    let mut f = match sftp.open(Path::new(path)) {
+        Ok(f) => f,
+        // SFTP "no such file" (2): not written yet. Anything else is a real error.
+        Err(e) if matches!(e.code(), ssh2::ErrorCode::SFTP(2)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    f.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    Ok(Some(buf))
 }
 
 #[cfg(test)]

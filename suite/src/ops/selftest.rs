@@ -42,6 +42,14 @@ pub static OPS: &[OpDef] = &[
         },
     },
     OpDef {
+        name: "selftest_sleep",
+        doc: "Sleeps param `ms` then succeeds: a case of realistic length (benchmarks).",
+        run: |c| {
+            std::thread::sleep(std::time::Duration::from_millis(c.param_u64("ms", 20)?));
+            Ok(vec![])
+        },
+    },
+    OpDef {
         name: "selftest_hang",
         doc: "Sleeps param `seconds` (default 3600) (harness self-test).",
         run: hang,

@@ -1,0 +1,168 @@
+//! A real OpenSSH daemon on 127.0.0.1 with its own host key, client key and
+//! authorized_keys, for tests and benchmarks (no mocked transport).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// A binary built next to hil-run (hil-suite, the model library, …).
+pub fn bin(name: &str) -> PathBuf {
+    let run = PathBuf::from(env!("CARGO_BIN_EXE_hil-run"));
+    let p = run.parent().unwrap().join(name);
+    assert!(
+        p.is_file(),
+        "{} missing: run `cargo test --workspace`",
+        p.display()
+    );
+    p
+}
+
+pub fn require_openssh() {
+    let ok = Path::new(SSHD).is_file() && Command::new("ssh-keygen").arg("-?").output().is_ok();
+    assert!(ok, "SSH tests need OpenSSH: apt-get install -y openssh-server (provides {SSHD} and ssh-keygen)");
+}
+
+pub fn keygen(path: &Path) {
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+pub fn user() -> String {
+    let out = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub struct Sshd {
+    pub dir: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Sshd {
+    pub fn start(dir: &Path) -> Sshd {
+        require_openssh();
+        std::fs::create_dir_all("/run/sshd").ok(); // privilege separation directory
+        std::fs::create_dir_all(dir).unwrap();
+        keygen(&dir.join("host_key"));
+        keygen(&dir.join("client_key"));
+        std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.display();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+             AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n\
+             Subsystem sftp internal-sftp\nMaxStartups 100\nLogLevel ERROR\n"
+        );
+        std::fs::write(dir.join("sshd_config"), config).unwrap();
+        let host_pub = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
+        let key: Vec<&str> = host_pub.split_whitespace().take(2).collect();
+        std::fs::write(
+            dir.join("known_hosts"),
+            format!("[127.0.0.1]:{port} {}\n", key.join(" ")),
+        )
+        .unwrap();
+        let mut s = Sshd {
+            dir: dir.to_path_buf(),
+            port,
+            child: None,
+        };
+        s.restart();
+        s
+    }
+
+    pub fn restart(&mut self) {
+        let log = std::fs::File::create(self.dir.join("sshd.log")).unwrap();
+        let child = Command::new(SSHD)
+            .args(["-D", "-e", "-f"])
+            .arg(self.dir.join("sshd_config"))
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not start: {}",
+                std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the daemon and every session it started (as a crashed board would). The
+    /// suite itself was detached with setsid and re-parented, so it runs on, as on a board.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            for pid in descendants(c.id()) {
+                unsafe { kill(pid as i32, 9) };
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Every process below `root`, from /proc (children first).
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent = BTreeMap::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if let Some(pp) = ppid {
+            parent.insert(pid, pp);
+        }
+    }
+    let mut out = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(p) = frontier.pop() {
+        for (c, pp) in &parent {
+            if *pp == p {
+                out.push(*c);
+                frontier.push(*c);
+            }
+        }
+    }
+    out.reverse();
+    out
+}
+
+extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hil-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
