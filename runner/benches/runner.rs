@@ -4,6 +4,7 @@
 //! 1. hil-run --board local vs hil-suite directly, same cases     (target <= 1.05x)
 //! 2. repeat deploy of an unchanged suite over SSH                 (target: no upload)
 //! 3. 16 loopback SSH boards in parallel vs one board              (target <= 1.3x)
+//!
 //! Needs OpenSSH (`apt-get install -y openssh-server`); starts its own sshd on 127.0.0.1.
 
 #[path = "../tests/common/mod.rs"]
@@ -62,7 +63,7 @@ fn timed(mut cmd: Command) -> (Duration, String) {
 fn sleep_table(dir: &Path, n: usize, ms: u64) -> PathBuf {
     let t = dir.join("tables");
     std::fs::create_dir_all(&t).unwrap();
-    let mut y = format!("name: bench\nbackend: host\ndoc: benchmark cases\nrows:\n");
+    let mut y = String::from("name: bench\nbackend: host\ndoc: benchmark cases\nrows:\n");
     for i in 0..n {
         y.push_str(&format!(
             "  - id: c{i:04}\n    op: selftest_sleep\n    params: {{ms: {ms}}}\n"
@@ -72,7 +73,7 @@ fn sleep_table(dir: &Path, n: usize, ms: u64) -> PathBuf {
     t
 }
 
-fn inventory(sshd: &Sshd, n: usize, tables_note: &str) -> PathBuf {
+fn inventory(sshd: &Sshd, n: usize) -> PathBuf {
     let mut y = String::from("boards:\n");
     for i in 0..n {
         y.push_str(&format!(
@@ -86,7 +87,6 @@ fn inventory(sshd: &Sshd, n: usize, tables_note: &str) -> PathBuf {
             if i == 0 { "one, farm" } else { "farm" }
         ));
     }
-    let _ = tables_note;
     let p = sshd.dir.join("boards.yaml");
     std::fs::write(&p, y).unwrap();
     p
@@ -128,7 +128,7 @@ fn main() {
     // 2. Repeat deploy over SSH.
     let sshd = Sshd::start(&dir.join("sshd"));
     let small = sleep_table(&dir.join("small"), 10, 50);
-    let inv = inventory(&sshd, 16, "");
+    let inv = inventory(&sshd, 16);
     let run = |args: &[&str], res: &str| {
         let mut c = Command::new(bin("hil-run"));
         c.arg("--inventory")
