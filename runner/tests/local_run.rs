@@ -291,7 +291,7 @@ fn a_device_left_unusable_stops_later_device_cases_with_board_needs_reset() {
 #[test]
 fn nvscisync_cpu_rows_run_against_the_reference_model_and_say_so() {
     let dir = scratch("nvsci");
-    let model = bin("libnvscisync.so");
+    let model = common::model_library();
     let libdir = dir.join("lib");
     std::fs::create_dir_all(&libdir).unwrap();
     std::os::unix::fs::symlink(&model, libdir.join("libnvscisync.so.1")).unwrap();
