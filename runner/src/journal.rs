@@ -33,6 +33,17 @@ pub struct CaseResult {
     pub implementation: String,
     #[serde(default)]
     pub observations: Vec<Observation>,
+    /// Earlier attempts of this case in this run (`--retry`); non-empty with `pass` = flaky.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<EarlierRun>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EarlierRun {
+    pub outcome: Outcome,
+    #[serde(default)]
+    pub message: String,
+    pub duration_s: f64,
 }
 
 pub struct Journal {

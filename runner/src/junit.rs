@@ -8,7 +8,9 @@
 
 use crate::journal::{CaseResult, State};
 use hil_proto::Outcome;
-use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{
+    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
+};
 use std::time::Duration;
 
 /// One board's report.
@@ -67,6 +69,20 @@ fn case(r: &CaseResult, d: Duration) -> TestCase {
             s
         }
     };
+    let mut status = status;
+    // Earlier attempts (--retry): flakyFailure on a pass, rerunFailure on a failure.
+    for e in &r.earlier {
+        let kind = if e.outcome == Outcome::Fail {
+            NonSuccessKind::Failure
+        } else {
+            NonSuccessKind::Error
+        };
+        let mut rerun = TestRerun::new(kind);
+        rerun.set_type(e.outcome.as_str());
+        rerun.set_message(e.message.lines().next().unwrap_or(""));
+        rerun.set_time(Duration::from_secs_f64(e.duration_s.max(0.0)));
+        status.add_rerun(rerun);
+    }
     let mut tc = TestCase::new(r.case.as_str(), status);
     let classname = r.case.rsplit_once('.').map(|(c, _)| c).unwrap_or(&r.case);
     tc.set_classname(classname);
@@ -128,6 +144,7 @@ mod tests {
                 // Board logs carry colour codes and CDATA terminators.
                 Observation::new("output_tail", "\u{1b}[31merror\u{1b}[0m ]]> <&>"),
             ],
+            earlier: vec![],
         }
     }
 

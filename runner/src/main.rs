@@ -60,6 +60,18 @@ struct Cli {
     /// Cases the suite runs at once (1 keeps crash attribution exact).
     #[arg(long, value_name = "N", default_value_t = 1)]
     test_threads: u32,
+    /// Expected results (YAML `expect: {case: outcome}`): the exit status then reports
+    /// regressions only, and the summary lists fixes and expected failures.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Re-run failing cases up to N more times; a case that then passes is `flaky`
+    /// (listed, and a flakyFailure in JUnit), never silently green.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    retry: u32,
+    /// Run shard K of N (1-based): every N-th case of the list, for splitting a run across
+    /// jobs or boards deterministically.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
     /// Print only the summary, not a line per case.
     #[arg(short, long)]
     quiet: bool,
@@ -165,6 +177,11 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
 }
 
 fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)> {
+    // Configuration first: a bad baseline must not surface after an hour of testing.
+    let baseline = match &cli.baseline {
+        Some(p) => Some(hil_run::baseline::load(p).map_err(ConfigError)?),
+        None => None,
+    };
     let dir = cli.results.join(&b.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let journal_path = dir.join("journal.jsonl");
@@ -205,6 +222,15 @@ fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)>
     } else {
         start_fresh(&dir)?;
         let mut cases = transport.list_cases()?;
+        if let Some(sh) = &cli.shard {
+            let shard = hil_run::baseline::parse_shard(sh).map_err(ConfigError)?;
+            cases = cases
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| hil_run::baseline::in_shard(*i, shard))
+                .map(|(_, c)| c)
+                .collect();
+        }
         if !cli.filters.is_empty() {
             cases.retain(|c| cli.filters.iter().any(|f| c.name.contains(f.as_str())));
             if cases.is_empty() {
@@ -239,12 +265,31 @@ fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)>
         done: state.results.len(),
     };
     println!("hil-run: board {}: {} cases", b.name, state.cases.len());
-    let outcome = session::run(transport.as_mut(), &mut journal, &mut state, &mut progress);
+    let mut outcome = session::run(transport.as_mut(), &mut journal, &mut state, &mut progress);
+    for round in 1..=cli.retry {
+        if outcome.is_err() {
+            break;
+        }
+        outcome = retry_failures(
+            transport.as_mut(),
+            &mut journal,
+            &mut state,
+            &mut progress,
+            round,
+        );
+    }
+    let cmp = hil_run::baseline::compare(baseline.as_ref(), &state);
+    let baseline_name = cli.baseline.as_ref().map(|p| p.display().to_string());
     // Whatever happened, report what we have: nothing reported is ever dropped.
     let junit_path = dir.join("junit.xml");
     junit::write(&junit::build(&state), &junit_path)
         .with_context(|| format!("writing {}", junit_path.display()))?;
-    let text = summary::render(&state, started.elapsed().as_secs_f64());
+    let text = summary::render(
+        &state,
+        started.elapsed().as_secs_f64(),
+        &cmp,
+        baseline_name.as_deref(),
+    );
     std::fs::write(dir.join("summary.txt"), &text)?;
     std::fs::write(dir.join("flagged.md"), summary::flagged_table(&state))?;
     println!("\n{text}");
@@ -257,7 +302,61 @@ fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)>
         reset_if_needed(spec, &state);
     }
     outcome?;
-    Ok((summary::exit_code(&state), state))
+    Ok((summary::exit_code(&state, &cmp), state))
+}
+
+/// One `--retry` round: re-runs the cases that failed, crashed or timed out, and records
+/// each with its earlier attempts (a pass after a failure is flaky).
+fn retry_failures(
+    transport: &mut dyn Transport,
+    journal: &mut Journal,
+    state: &mut State,
+    progress: &mut Progress,
+    round: u32,
+) -> anyhow::Result<()> {
+    let failing: Vec<_> = state
+        .cases
+        .iter()
+        .filter(|c| {
+            state
+                .results
+                .get(&c.name)
+                .is_some_and(|r| r.outcome.is_failure())
+        })
+        .cloned()
+        .collect();
+    if failing.is_empty() {
+        return Ok(());
+    }
+    println!(
+        "hil-run: {}: retry round {round}: {} case(s)",
+        state.board,
+        failing.len()
+    );
+    let mut sub = State {
+        board: state.board.clone(),
+        cases: failing.clone(),
+        facts: state.facts.clone(),
+        ..State::default()
+    };
+    progress.total += failing.len();
+    let r = session::run(transport, journal, &mut sub, progress);
+    for c in &failing {
+        let (Some(prev), Some(new)) = (state.results.get(&c.name), sub.results.get(&c.name)) else {
+            continue;
+        };
+        let mut merged = new.clone();
+        merged.earlier = prev.earlier.clone();
+        merged.earlier.push(hil_run::journal::EarlierRun {
+            outcome: prev.outcome,
+            message: prev.message.clone(),
+            duration_s: prev.duration_s,
+        });
+        // Last record wins on replay, so the journal keeps the whole history.
+        journal.append(&Record::Result(merged.clone()))?;
+        state.results.insert(c.name.clone(), merged);
+    }
+    r
 }
 
 /// A device left unusable (health probe after an undefined-behaviour case): run the

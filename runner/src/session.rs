@@ -83,6 +83,7 @@ pub fn run(
                         message: message.clone(),
                         implementation: String::new(),
                         observations: vec![],
+                        earlier: vec![],
                     };
                     record(journal, state, progress, r)?;
                 }
@@ -116,6 +117,7 @@ pub fn run(
                     "output_tail",
                     run.output_tail(OUTPUT_TAIL_LINES),
                 )],
+                earlier: vec![],
             };
             record(journal, state, progress, r)?;
         }
@@ -134,6 +136,7 @@ pub fn run(
                     message: why.clone(),
                     implementation: String::new(),
                     observations: vec![],
+                    earlier: vec![],
                 };
                 record(journal, state, progress, r)?;
             }
@@ -193,6 +196,7 @@ fn drive(
                         message,
                         implementation,
                         observations,
+                        earlier: vec![],
                     };
                     record(journal, state, progress, r)?;
                 }

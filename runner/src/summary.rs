@@ -15,7 +15,12 @@ pub fn counts(state: &State) -> BTreeMap<Outcome, usize> {
 
 const MAX_LISTED: usize = 12;
 
-pub fn render(state: &State, elapsed_s: f64) -> String {
+pub fn render(
+    state: &State,
+    elapsed_s: f64,
+    cmp: &crate::baseline::Comparison,
+    baseline: Option<&str>,
+) -> String {
     let c = counts(state);
     let mut s = String::new();
     let facts = state.facts.as_ref();
@@ -67,6 +72,40 @@ pub fn render(state: &State, elapsed_s: f64) -> String {
             let _ = writeln!(s, "  {n:>4}  {why}");
         }
     }
+    if let Some(name) = baseline {
+        let _ = writeln!(
+            s,
+            "against baseline {name}: {} regression(s), {} fixed, {} expected failure(s), {} flaky",
+            cmp.regressions.len(),
+            cmp.fixes.len(),
+            cmp.expected_failures.len(),
+            cmp.flaky.len()
+        );
+        for (case, want, got) in cmp.regressions.iter().take(MAX_LISTED) {
+            let want = want.map(|w| w.as_str()).unwrap_or("pass");
+            let _ = writeln!(s, "  REGRESSION {case}: {got} (expected {want})");
+        }
+        for (case, was) in cmp.fixes.iter().take(MAX_LISTED) {
+            let _ = writeln!(
+                s,
+                "  fixed      {case}: pass (baseline says {was}; update the baseline)"
+            );
+        }
+        if !cmp.unknown.is_empty() {
+            let _ = writeln!(
+                s,
+                "  the baseline names {} case(s) not in this run, e.g. {}",
+                cmp.unknown.len(),
+                cmp.unknown[0]
+            );
+        }
+    }
+    if !cmp.flaky.is_empty() {
+        let _ = writeln!(s, "flaky ({}): passed only on retry", cmp.flaky.len());
+        for (case, n) in cmp.flaky.iter().take(MAX_LISTED) {
+            let _ = writeln!(s, "  {case}  (failed {n} time(s) first)");
+        }
+    }
     for o in [
         Outcome::Fail,
         Outcome::Crash,
@@ -93,10 +132,10 @@ pub fn render(state: &State, elapsed_s: f64) -> String {
     s
 }
 
-/// 0: every result acceptable; 1: a fail, crash or timeout, or cases left without result.
-pub fn exit_code(state: &State) -> i32 {
-    let bad = state.results.values().any(|r| r.outcome.is_failure());
-    if bad || !state.remaining().is_empty() {
+/// 0: no regression (without a baseline: no fail, crash or timeout); 1: a regression, or
+/// cases left without a result.
+pub fn exit_code(state: &State, cmp: &crate::baseline::Comparison) -> i32 {
+    if !cmp.regressions.is_empty() || !state.remaining().is_empty() {
         1
     } else {
         0

@@ -377,6 +377,114 @@ fn nvscisync_cpu_rows_run_against_the_reference_model_and_say_so() {
     );
 }
 
+#[test]
+fn baseline_retry_and_shard_judge_a_run_by_what_changed() {
+    let dir = scratch("baseline");
+    let tables = dir.join("tables");
+    std::fs::create_dir_all(&tables).unwrap();
+    std::fs::write(
+        tables.join("r.yaml"),
+        "name: r\nbackend: host\ndoc: d\nrows:\n  - id: a_ok\n    op: selftest_ok\n  - id: b_known_fail\n    op: selftest_check_fails\n  - id: c_flaky\n    op: selftest_flaky\n    params: {marker: flaky.marker}\n  - id: d_new_fail\n    op: selftest_api_error\n    params: {code: 999}\n",
+    )
+    .unwrap();
+    let baseline = dir.join("baseline.yaml");
+    std::fs::write(
+        &baseline,
+        "board: test\nexpect:\n  r.b_known_fail: fail   # known\n  r.gone: crash\n",
+    )
+    .unwrap();
+    let run_in = |results: &str, extra: &[&str]| {
+        Command::new(bin("hil-run"))
+            .current_dir(&dir)
+            .arg("--suite")
+            .arg(bin("hil-suite"))
+            .args(["--results", results, "--tables", "tables", "-q"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let run = |extra: &[&str]| run_in("res", extra);
+    let out = run(&["--baseline", "baseline.yaml", "--retry", "1"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a new failure is a regression: {stdout}"
+    );
+    assert!(
+        stdout.contains("1 regression(s), 0 fixed, 1 expected failure(s), 1 flaky"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("REGRESSION r.d_new_fail: fail (expected pass)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("r.c_flaky  (failed 1 time(s) first)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the baseline names 1 case(s) not in this run"),
+        "{stdout}"
+    );
+    let xml = std::fs::read_to_string(dir.join("res/local/junit.xml")).unwrap();
+    assert!(
+        xml.contains("<flakyFailure"),
+        "flaky pass keeps its failed attempt: {xml}"
+    );
+    assert!(
+        xml.contains("<rerunFailure"),
+        "a failure retried and failed again shows its reruns"
+    );
+
+    // The new failure accepted into the baseline: the run is green, the failures still listed.
+    std::fs::write(
+        &baseline,
+        "expect:\n  r.b_known_fail: fail\n  r.d_new_fail: fail\n",
+    )
+    .unwrap();
+    std::fs::remove_file(dir.join("flaky.marker")).unwrap();
+    let out = run(&["--baseline", "baseline.yaml"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "without --retry the flaky case fails, unexpected: {stdout}"
+    );
+    let out = run(&["--baseline", "baseline.yaml", "--retry", "2"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Shards split the same list disjointly and completely.
+    let mut all = Vec::new();
+    for k in ["1/3", "2/3", "3/3"] {
+        let out = run_in("shard", &["--shard", k]);
+        assert!(out.status.code().is_some());
+        all.extend(
+            journal_outcomes(&dir.join("shard/local/journal.jsonl"))
+                .into_iter()
+                .map(|(c, _)| c),
+        );
+    }
+    all.sort();
+    assert_eq!(
+        all,
+        ["r.a_ok", "r.b_known_fail", "r.c_flaky", "r.d_new_fail"]
+    );
+    let bad = run(&["--shard", "4/3"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let bad = run(&["--baseline", "nope.yaml"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a missing baseline fails before running"
+    );
+}
+
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;

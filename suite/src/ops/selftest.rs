@@ -50,6 +50,22 @@ pub static OPS: &[OpDef] = &[
         },
     },
     OpDef {
+        name: "selftest_flaky",
+        doc:
+            "Fails the first time (creating file param `marker`), passes afterwards (retry tests).",
+        run: |c| {
+            let marker = c.param_str("marker", "selftest-flaky.marker")?;
+            if std::path::Path::new(marker).exists() {
+                return Ok(vec![]);
+            }
+            std::fs::write(marker, b"")
+                .map_err(|e| OpError::Row(format!("marker {marker}: {e}")))?;
+            Err(OpError::Check(
+                "selftest: fails on the first attempt only".into(),
+            ))
+        },
+    },
+    OpDef {
         name: "selftest_hang",
         doc: "Sleeps param `seconds` (default 3600) (harness self-test).",
         run: hang,

@@ -1,0 +1,186 @@
+//! Expected results per board or board class, as deqp-runner keeps them: a run is judged
+//! by what changed against the baseline (regressions, fixes), not by raw failures.
+//!
+//! ```yaml
+//! # results expected on H200 boards, driver 580
+//! expect:
+//!   vulkan.import_errors.closed_fd.dev0: fail   # returns 999, undocumented (hardware-results.md)
+//! ```
+
+use crate::journal::State;
+use hil_proto::Outcome;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    /// Informational: which board or class this describes.
+    #[serde(default)]
+    pub board: Option<String>,
+    /// case name -> outcome expected there. Cases not listed are expected to pass (or be
+    /// not-supported / flagged, which are never judged).
+    #[serde(default)]
+    pub expect: BTreeMap<String, Outcome>,
+}
+
+pub fn load(path: &Path) -> Result<Baseline, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    hil_proto::yaml::from_str(&path.display().to_string(), &text).map_err(|e| e.to_string())
+}
+
+/// How a run compares with its baseline (or with "everything passes" without one).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Comparison {
+    /// A fail/crash/timeout the baseline does not expect (or a different one than expected).
+    pub regressions: Vec<(String, Option<Outcome>, Outcome)>,
+    /// Expected to fail, passed now: time to update the baseline.
+    pub fixes: Vec<(String, Outcome)>,
+    /// Failed exactly as the baseline expects.
+    pub expected_failures: Vec<String>,
+    /// Passed only on retry.
+    pub flaky: Vec<(String, usize)>,
+    /// Baseline entries naming no case of this run (renamed or removed cases).
+    pub unknown: Vec<String>,
+}
+
+pub fn compare(baseline: Option<&Baseline>, state: &State) -> Comparison {
+    let empty = Baseline::default();
+    let b = baseline.unwrap_or(&empty);
+    let mut c = Comparison::default();
+    for r in state.ordered_results() {
+        let expected = b.expect.get(&r.case).copied();
+        if r.outcome == Outcome::Pass && !r.earlier.is_empty() {
+            c.flaky.push((r.case.clone(), r.earlier.len()));
+        }
+        match (r.outcome.is_failure(), expected) {
+            (true, Some(e)) if e == r.outcome => c.expected_failures.push(r.case.clone()),
+            (true, e) => c.regressions.push((r.case.clone(), e, r.outcome)),
+            (false, Some(e)) if e.is_failure() && r.outcome == Outcome::Pass => {
+                c.fixes.push((r.case.clone(), e))
+            }
+            _ => {}
+        }
+    }
+    let planned: std::collections::BTreeSet<&str> =
+        state.cases.iter().map(|c| c.name.as_str()).collect();
+    c.unknown = b
+        .expect
+        .keys()
+        .filter(|k| !planned.contains(k.as_str()))
+        .cloned()
+        .collect();
+    c
+}
+
+/// `K/N` (1-based): this run takes every N-th case starting at the K-th, in plan order,
+/// so N runners over the same case list cover it exactly once.
+pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("--shard `{s}`: expected K/N with 1 <= K <= N, e.g. 2/4");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+pub fn in_shard(index: usize, (k, n): (usize, usize)) -> bool {
+    index % n == k - 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{CaseResult, EarlierRun};
+    use hil_proto::CaseInfo;
+
+    fn state(results: &[(&str, Outcome, usize)]) -> State {
+        let mut st = State::default();
+        for (name, o, retries) in results {
+            st.cases.push(CaseInfo {
+                name: name.to_string(),
+                table: "t".into(),
+                backend: "host".into(),
+                timeout_s: 1.0,
+                ub: None,
+            });
+            st.results.insert(
+                name.to_string(),
+                CaseResult {
+                    case: name.to_string(),
+                    outcome: *o,
+                    duration_s: 0.1,
+                    message: String::new(),
+                    implementation: String::new(),
+                    observations: vec![],
+                    earlier: (0..*retries)
+                        .map(|_| EarlierRun {
+                            outcome: Outcome::Fail,
+                            message: "x".into(),
+                            duration_s: 0.1,
+                        })
+                        .collect(),
+                },
+            );
+        }
+        st
+    }
+
+    #[test]
+    fn regressions_fixes_and_expected_failures_are_told_apart() {
+        let b: Baseline = hil_proto::yaml::from_str(
+            "b.yaml",
+            "expect:\n  t.known_fail: fail   # driver bug\n  t.known_crash: crash\n  t.fixed: fail\n  t.gone: fail\n",
+        )
+        .unwrap();
+        let st = state(&[
+            ("t.known_fail", Outcome::Fail, 0),
+            ("t.known_crash", Outcome::Fail, 0), // failed differently than expected
+            ("t.fixed", Outcome::Pass, 0),
+            ("t.new_fail", Outcome::Timeout, 0),
+            ("t.flaky", Outcome::Pass, 2),
+            ("t.ns", Outcome::NotSupported, 0),
+        ]);
+        let c = compare(Some(&b), &st);
+        assert_eq!(c.expected_failures, ["t.known_fail"]);
+        assert_eq!(
+            c.regressions,
+            [
+                (
+                    "t.known_crash".to_string(),
+                    Some(Outcome::Crash),
+                    Outcome::Fail
+                ),
+                ("t.new_fail".to_string(), None, Outcome::Timeout)
+            ]
+        );
+        assert_eq!(c.fixes, [("t.fixed".to_string(), Outcome::Fail)]);
+        assert_eq!(c.flaky, [("t.flaky".to_string(), 2)]);
+        assert_eq!(c.unknown, ["t.gone"]);
+        // Without a baseline every failure is a regression.
+        assert_eq!(compare(None, &st).regressions.len(), 3);
+    }
+
+    #[test]
+    fn shards_cover_every_case_exactly_once() {
+        assert_eq!(parse_shard("2/4"), Ok((2, 4)));
+        for bad in ["0/4", "5/4", "1/0", "x", "1-2"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+        let n = 4;
+        let mut seen = vec![0; 103];
+        for k in 1..=n {
+            for (i, s) in seen.iter_mut().enumerate() {
+                if in_shard(i, (k, n)) {
+                    *s += 1;
+                }
+            }
+        }
+        assert!(seen.iter().all(|&s| s == 1));
+    }
+}
