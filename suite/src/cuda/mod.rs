@@ -231,6 +231,67 @@ impl Drop for Stream {
     }
 }
 
+impl Stream {
+    /// Makes later work on this stream wait for `ev` (recorded on any stream).
+    pub fn wait_event(&self, ev: &Event) -> Result<(), OpError> {
+        cu("cuStreamWaitEvent", unsafe {
+            sys::cuStreamWaitEvent(self.raw, ev.raw, 0)
+        })
+    }
+}
+
+/// A CUDA event with timing; destroyed on drop.
+pub struct Event {
+    raw: sys::CUevent,
+}
+
+impl Event {
+    pub fn new(ctx: &Context) -> Result<Event, OpError> {
+        ctx.make_current()?;
+        let mut raw = std::ptr::null_mut();
+        cu("cuEventCreate", unsafe { sys::cuEventCreate(&mut raw, 0) })?;
+        Ok(Event { raw })
+    }
+
+    pub fn record(&self, stream: &Stream) -> Result<(), OpError> {
+        cu("cuEventRecord", unsafe {
+            sys::cuEventRecord(self.raw, stream.raw)
+        })
+    }
+
+    pub fn synchronize(&self) -> Result<(), OpError> {
+        cu("cuEventSynchronize", unsafe {
+            sys::cuEventSynchronize(self.raw)
+        })
+    }
+
+    /// Done yet? (cuEventQuery: 0 done, 600 CUDA_ERROR_NOT_READY).
+    pub fn is_done(&self) -> Result<bool, OpError> {
+        match unsafe { sys::cuEventQuery(self.raw) } as i32 {
+            0 => Ok(true),
+            600 => Ok(false),
+            code => Err(OpError::cuda("cuEventQuery", code)),
+        }
+    }
+
+    /// Milliseconds from `start` to `self`, both completed.
+    pub fn elapsed_since(&self, start: &Event) -> Result<f32, OpError> {
+        let mut ms = 0f32;
+        cu("cuEventElapsedTime", unsafe {
+            sys::cuEventElapsedTime_v2(&mut ms, start.raw, self.raw)
+        })?;
+        Ok(ms)
+    }
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        unsafe {
+            sys::cuEventDestroy_v2(self.raw);
+        }
+    }
+}
+
 /// Allocates, fills and reads back a small buffer: proof the device executes work.
 pub fn memset_roundtrip(ctx: &Context, value: u32) -> Result<(), OpError> {
     ctx.make_current()?;
