@@ -3,6 +3,7 @@
 
 pub mod baseline;
 pub mod board;
+pub mod bundle;
 pub mod inventory;
 pub mod journal;
 pub mod junit;
@@ -10,3 +11,10 @@ pub mod session;
 pub mod summary;
 pub mod tail;
 pub mod transport;
+
+/// This runner host's name, for lock owners and reports.
+pub fn facts_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}

@@ -4,7 +4,7 @@ use hil_run::board::{self, Board, BoardKind};
 use hil_run::journal::{self, Journal, Record, State};
 use hil_run::session::{self, Progress};
 use hil_run::transport::local::Local;
-use hil_run::transport::ssh::{SshBoard, SshError};
+use hil_run::transport::ssh::{LockPolicy, SshBoard, SshError};
 use hil_run::transport::Transport;
 use hil_run::{junit, summary};
 use std::path::{Path, PathBuf};
@@ -27,8 +27,10 @@ use std::time::Instant;
 /// Exit status: 0 every result acceptable, 1 a fail/crash/timeout (or cases left
 /// unfinished), 2 usage or configuration error, 130 interrupted.
 #[derive(Parser)]
-#[command(name = "hil-run", version, after_help = EXAMPLES)]
+#[command(name = "hil-run", version, after_help = EXAMPLES, args_conflicts_with_subcommands = true, verbatim_doc_comment)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Board to run on (repeatable; several run in parallel). `local` (the default) is
     /// built in; other names come from the inventory.
     #[arg(long = "board", value_name = "NAME")]
@@ -42,6 +44,12 @@ struct Cli {
     /// Trust and record host keys not yet in known_hosts (never a changed key).
     #[arg(long)]
     accept_new_host_keys: bool,
+    /// Wait up to SECS for a board that another run holds (default: fail at once).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    lock_wait: u64,
+    /// Remove a board lock left behind by a run that is gone.
+    #[arg(long)]
+    break_lock: bool,
     /// Where results go: RESULTS/<board>/.
     #[arg(long, value_name = "DIR", default_value = "results")]
     results: PathBuf,
@@ -72,9 +80,23 @@ struct Cli {
     /// jobs or boards deterministically.
     #[arg(long, value_name = "K/N")]
     shard: Option<String>,
+    /// Also write a conformance bundle (tar): every board's results, logs, facts, suite
+    /// version and table hashes, pinned by SHA-256 in a manifest.
+    #[arg(long, value_name = "FILE")]
+    bundle: Option<PathBuf>,
     /// Print only the summary, not a line per case.
     #[arg(short, long)]
     quiet: bool,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Check a conformance bundle: every file against the manifest's SHA-256, nothing
+    /// missing or added; prints the boards, drivers and counts it vouches for.
+    VerifyBundle {
+        /// The bundle (.tar) written by --bundle.
+        file: PathBuf,
+    },
 }
 
 const EXAMPLES: &str = "Examples:
@@ -83,7 +105,9 @@ const EXAMPLES: &str = "Examples:
   hil-run --resume                          finish a run that was interrupted
   hil-run --suite ./hil-suite --tables fixtures/tables
   hil-run --board orin01 --inventory boards.yaml   a board over SSH (deploys hil-suite)
-  hil-run --tag nightly                     every board tagged `nightly`, in parallel";
+  hil-run --tag nightly                     every board tagged `nightly`, in parallel
+  hil-run --baseline expected.yaml --retry 2 --bundle conformance.tar
+  hil-run verify-bundle conformance.tar";
 
 fn main() {
     let cli = Cli::parse();
@@ -119,6 +143,20 @@ fn is_config_error(e: &anyhow::Error) -> bool {
 struct ConfigError(String);
 
 fn run(cli: &Cli) -> anyhow::Result<i32> {
+    if let Some(Command::VerifyBundle { file }) = &cli.command {
+        return Ok(match hil_run::bundle::verify(file) {
+            Ok(report) => {
+                print!("{report}");
+                0
+            }
+            Err(errors) => {
+                for e in errors {
+                    eprintln!("hil-run: verify-bundle: {e}");
+                }
+                1
+            }
+        });
+    }
     let mut names = cli.boards.clone();
     if names.is_empty() && cli.tags.is_empty() {
         names.push("local".into());
@@ -126,7 +164,9 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     let boards = board::resolve(&names, &cli.tags, cli.inventory.as_deref())
         .map_err(|e| ConfigError(e.to_string()))?;
     if let [b] = boards.as_slice() {
-        return run_board(cli, b, "").map(|(code, _)| code);
+        let (code, st) = run_board(cli, b, "")?;
+        write_bundle(cli, &[&st])?;
+        return Ok(code);
     }
     // Several boards: one thread each, then a merged report.
     let results: Vec<(String, anyhow::Result<(i32, State)>)> = std::thread::scope(|scope| {
@@ -173,7 +213,24 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     junit::write(&junit::merged(&states, "hil"), &merged)?;
     std::fs::write(cli.results.join("summary.txt"), &text)?;
     println!("\n{text}merged junit: {}", merged.display());
+    write_bundle(cli, &states)?;
     Ok(worst)
+}
+
+fn write_bundle(cli: &Cli, states: &[&State]) -> anyhow::Result<()> {
+    if let Some(out) = &cli.bundle {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        hil_run::bundle::write(out, &cli.results, states)
+            .with_context(|| format!("writing bundle {}", out.display()))?;
+        println!(
+            "bundle: {} (check with `hil-run verify-bundle {}`)",
+            out.display(),
+            out.display()
+        );
+    }
+    Ok(())
 }
 
 fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)> {
@@ -192,11 +249,18 @@ fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)>
             dir: dir.clone(),
             test_threads: cli.test_threads.max(1),
         }),
-        BoardKind::Ssh(spec) => Box::new(SshBoard::new(
-            (**spec).clone(),
-            cli.accept_new_host_keys,
-            cli.tables.clone(),
-        )),
+        BoardKind::Ssh(spec) => {
+            let mut ssh = SshBoard::new(
+                (**spec).clone(),
+                cli.accept_new_host_keys,
+                cli.tables.clone(),
+            );
+            ssh.lock = LockPolicy {
+                wait_s: cli.lock_wait,
+                break_stale: cli.break_lock,
+            };
+            Box::new(ssh)
+        }
     };
     if let Some(note) = transport.prepare()? {
         println!("hil-run: {}: {note}", b.name);

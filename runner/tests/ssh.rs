@@ -487,3 +487,69 @@ fn a_board_left_unusable_is_reset_with_the_inventory_command() {
     assert!(all.contains("board needed a reset"), "{all}");
     assert!(marker.exists(), "reset command did not run");
 }
+
+#[test]
+fn a_board_in_use_by_another_run_is_refused_until_its_lock_goes() {
+    let dir = scratch("lock");
+    let sshd = Sshd::start(&dir);
+    let b = board(&sshd, "b1");
+    let lock = PathBuf::from(&b.workdir).join("lock");
+    let inv = inventory(&sshd, &[b]);
+    std::fs::create_dir_all(&lock).unwrap();
+    std::fs::write(lock.join("owner"), "runner=ci-7 pid=4242 since_unix=1").unwrap();
+    let res = dir.join("results");
+    let out = hil_run(&res, &inv, &["--board", "b1", "--filter", "host.info"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("is locked by another run (runner=ci-7 pid=4242")
+            && all.contains("--break-lock"),
+        "{all}"
+    );
+    let out = hil_run(
+        &res,
+        &inv,
+        &["--board", "b1", "--filter", "host.info", "--break-lock"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!lock.exists(), "the lock is released when the run ends");
+    // While a run holds the board, a second one waits (--lock-wait) and then gets it.
+    let first = Command::new(bin("hil-run"))
+        .arg("--results")
+        .arg(dir.join("r1"))
+        .arg("--inventory")
+        .arg(&inv)
+        .args([
+            "--board",
+            "b1",
+            "--tables",
+            &selftest_tables(),
+            "--filter",
+            "g_hang",
+            "-q",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !lock.exists() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = hil_run(
+        &dir.join("r2"),
+        &inv,
+        &[
+            "--board",
+            "b1",
+            "--filter",
+            "host.info",
+            "--lock-wait",
+            "60",
+        ],
+    );
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(1), "g_hang times out");
+}

@@ -77,6 +77,24 @@ pub fn collect() -> Facts {
                 .insert("cuda".into(), format!("none: {e}"));
         }
     }
+    // Which tables produced the results: a conformance bundle pins them by hash.
+    if let Ok(sources) = crate::table::sources(crate::tables_dir().map(|p| p.as_path())) {
+        use sha2::{Digest, Sha256};
+        let mut all = Sha256::new();
+        for (file, text) in &sources {
+            let h: String = Sha256::digest(text.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            all.update(file.as_bytes());
+            all.update(h.as_bytes());
+            p.insert(format!("table.{file}.sha256"), h);
+        }
+        p.insert(
+            "tables.sha256".into(),
+            all.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        );
+    }
     for (backend, imp) in crate::backend::implementations() {
         f.implementations.insert(backend.into(), imp);
     }

@@ -358,8 +358,32 @@ pub fn embedded() -> Result<Vec<Table>, TableError> {
         .collect()
 }
 
-/// Every `*.yaml` table in `dir`, sorted by file name.
-pub fn load_dir(dir: &Path) -> Result<Vec<Table>, TableError> {
+/// (file name, text) of the tables in use: `--tables DIR` or the embedded ones.
+pub fn sources(dir: Option<&Path>) -> Result<Vec<(String, String)>, TableError> {
+    match dir {
+        None => Ok(EMBEDDED
+            .iter()
+            .map(|(f, t)| (f.to_string(), t.to_string()))
+            .collect()),
+        Some(dir) => table_files(dir)?
+            .into_iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(&p).map_err(|source| TableError::Io {
+                    path: p.clone(),
+                    source,
+                })?;
+                Ok((
+                    p.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    text,
+                ))
+            })
+            .collect(),
+    }
+}
+
+fn table_files(dir: &Path) -> Result<Vec<PathBuf>, TableError> {
     let io = |source| TableError::Io {
         path: dir.to_path_buf(),
         source,
@@ -370,6 +394,12 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Table>, TableError> {
         .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
         .collect();
     paths.sort();
+    Ok(paths)
+}
+
+/// Every `*.yaml` table in `dir`, sorted by file name.
+pub fn load_dir(dir: &Path) -> Result<Vec<Table>, TableError> {
+    let paths = table_files(dir)?;
     if paths.is_empty() {
         return Err(TableError::Invalid {
             file: dir.display().to_string(),

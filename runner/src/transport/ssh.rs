@@ -316,9 +316,32 @@ impl Shared {
     }
 }
 
+/// How `prepare` treats another run's lock on the board.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LockPolicy {
+    /// Seconds to wait for the lock (0: fail at once).
+    pub wait_s: u64,
+    /// Remove a lock left by a run that is gone.
+    pub break_stale: bool,
+}
+
+/// The board is in use by another run.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "board `{board}` is locked by another run ({owner}); wait with --lock-wait SECS, or if that run is \
+     gone, rerun with --break-lock (lock: {path})"
+)]
+pub struct BoardLocked {
+    pub board: String,
+    pub owner: String,
+    pub path: String,
+}
+
 pub struct SshBoard {
     pub spec: BoardSpec,
     pub accept_new: bool,
+    pub lock: LockPolicy,
+    locked: bool,
     conn: Shared,
     /// Local tables to upload (`--tables`).
     tables: Option<PathBuf>,
@@ -335,10 +358,62 @@ impl SshBoard {
         SshBoard {
             spec,
             accept_new,
+            lock: LockPolicy::default(),
+            locked: false,
             conn,
             tables,
             remote_suite: String::new(),
             run_dir: String::new(),
+        }
+    }
+
+    fn lock_path(&self) -> String {
+        format!("{}/lock", self.spec.workdir)
+    }
+
+    /// Takes the board: `mkdir` is atomic on the board's filesystem, whoever runs it.
+    fn acquire(&mut self) -> anyhow::Result<()> {
+        let path = self.lock_path();
+        let host = crate::facts_host();
+        let owner = format!(
+            "runner={host} pid={} since_unix={}",
+            std::process::id(),
+            now_ms() / 1000
+        );
+        let cmd = format!(
+            "mkdir -p {wd} && if mkdir {l} 2>/dev/null; then printf %s {o} > {l}/owner; echo acquired; else cat {l}/owner 2>/dev/null || echo unknown; fi",
+            wd = quote(&self.spec.workdir),
+            l = quote(&path),
+            o = quote(&owner)
+        );
+        let deadline = Instant::now() + Duration::from_secs(self.lock.wait_s);
+        loop {
+            let out = self.conn.lock().exec_ok(&cmd)?;
+            if out.trim() == "acquired" {
+                self.locked = true;
+                return Ok(());
+            }
+            if self.lock.break_stale {
+                eprintln!(
+                    "hil-run: {}: breaking the lock held by {}",
+                    self.spec.name,
+                    out.trim()
+                );
+                self.conn
+                    .lock()
+                    .exec_ok(&format!("rm -rf {}", quote(&path)))?;
+                self.lock.break_stale = false;
+                continue;
+            }
+            if Instant::now() >= deadline {
+                return Err(BoardLocked {
+                    board: self.spec.name.clone(),
+                    owner: out.trim().to_string(),
+                    path,
+                }
+                .into());
+            }
+            std::thread::sleep(Duration::from_secs(2));
         }
     }
 
@@ -389,8 +464,25 @@ fn upload(sftp: &ssh2::Sftp, local: &Path, remote: &str, mode: u32) -> Result<u6
     Ok(n)
 }
 
+impl Drop for SshBoard {
+    fn drop(&mut self) {
+        if self.locked {
+            let cmd = format!("rm -rf {}", quote(&self.lock_path()));
+            let _ = self.conn.lock().with(|s| exec(s, &cmd));
+        }
+    }
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
 impl Transport for SshBoard {
     fn prepare(&mut self) -> anyhow::Result<Option<String>> {
+        self.acquire()?;
         let hash = file_hash(&self.spec.suite)
             .with_context(|| format!("reading suite {}", self.spec.suite.display()))?;
         let dir = format!("{}/suite-{}", self.spec.workdir, &hash[..16]);
