@@ -75,19 +75,7 @@ pub fn run(
             Err(e) => {
                 // A board that cannot be reached again: its unfinished cases are marked, not dropped.
                 let message = format!("could not start hil-suite on the board: {e:#}");
-                for case in remaining {
-                    let r = CaseResult {
-                        case,
-                        outcome: Outcome::Crash,
-                        duration_s: 0.0,
-                        message: message.clone(),
-                        implementation: String::new(),
-                        observations: vec![],
-                        earlier: vec![],
-                    };
-                    record(journal, state, progress, r)?;
-                }
-                return Ok(());
+                return crash_all(journal, state, progress, remaining, &message);
             }
         };
         let ended = drive(run.as_mut(), journal, state, progress, &timeouts)?;
@@ -128,19 +116,7 @@ pub fn run(
                 ended.exit,
                 run.output_tail(OUTPUT_TAIL_LINES)
             );
-            for case in remaining {
-                let r = CaseResult {
-                    case,
-                    outcome: Outcome::Crash,
-                    duration_s: 0.0,
-                    message: why.clone(),
-                    implementation: String::new(),
-                    observations: vec![],
-                    earlier: vec![],
-                };
-                record(journal, state, progress, r)?;
-            }
-            return Ok(());
+            return crash_all(journal, state, progress, remaining, &why);
         }
     }
 }
@@ -225,6 +201,29 @@ fn drive(
         }
         std::thread::sleep(run.poll_interval());
     }
+}
+
+/// Records every case in `cases` as a crash with `message` (nothing is ever dropped).
+fn crash_all(
+    journal: &mut Journal,
+    state: &mut State,
+    progress: &mut Progress,
+    cases: Vec<String>,
+    message: &str,
+) -> anyhow::Result<()> {
+    for case in cases {
+        let r = CaseResult {
+            case,
+            outcome: Outcome::Crash,
+            duration_s: 0.0,
+            message: message.to_string(),
+            implementation: String::new(),
+            observations: vec![],
+            earlier: vec![],
+        };
+        record(journal, state, progress, r)?;
+    }
+    Ok(())
 }
 
 fn record(

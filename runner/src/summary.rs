@@ -5,6 +5,16 @@ use hil_proto::Outcome;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+/// A board fact from the suite's facts event, `?` when unknown.
+pub fn fact<'a>(state: &'a State, key: &str) -> &'a str {
+    state
+        .facts
+        .as_ref()
+        .and_then(|f| f.properties.get(key))
+        .map(String::as_str)
+        .unwrap_or("?")
+}
+
 pub fn counts(state: &State) -> BTreeMap<Outcome, usize> {
     let mut c: BTreeMap<Outcome, usize> = Outcome::ALL.iter().map(|o| (*o, 0)).collect();
     for r in state.results.values() {
@@ -23,13 +33,7 @@ pub fn render(
 ) -> String {
     let c = counts(state);
     let mut s = String::new();
-    let facts = state.facts.as_ref();
-    let prop = |k: &str| {
-        facts
-            .and_then(|f| f.properties.get(k))
-            .map(String::as_str)
-            .unwrap_or("?")
-    };
+    let prop = |k: &str| fact(state, k);
     let _ = writeln!(
         s,
         "board {}: {} cases in {:.1}s  (arch {}, driver {}, CUDA {})",
@@ -52,7 +56,7 @@ pub fn render(
             "  {missing} planned case(s) have no result yet: `hil-run --resume` completes them"
         );
     }
-    if let Some(f) = facts {
+    if let Some(f) = &state.facts {
         for (backend, imp) in &f.implementations {
             let _ = writeln!(s, "  {backend:<10} {imp}");
         }
@@ -145,13 +149,7 @@ pub fn exit_code(state: &State, cmp: &crate::baseline::Comparison) -> i32 {
 /// Every flagged (undefined-behaviour) scenario and what this board did, as Markdown.
 pub fn flagged_table(state: &State) -> String {
     let mut s = String::new();
-    let facts = state.facts.as_ref();
-    let prop = |k: &str| {
-        facts
-            .and_then(|f| f.properties.get(k))
-            .map(String::as_str)
-            .unwrap_or("?")
-    };
+    let prop = |k: &str| fact(state, k);
     let _ = writeln!(
         s,
         "# Flagged scenarios on `{}` (driver {}, CUDA {}, {})\n",

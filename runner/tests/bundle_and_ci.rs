@@ -10,16 +10,10 @@ use std::process::Command;
 fn a_bundle_verifies_and_any_modified_byte_is_caught() {
     let dir = scratch("bundle");
     let tar = dir.join("conformance.tar");
-    let out = Command::new(bin("hil-run"))
-        .arg("--suite")
-        .arg(bin("hil-suite"))
-        .arg("--results")
-        .arg(dir.join("results"))
-        .arg("--bundle")
-        .arg(&tar)
-        .arg("-q")
-        .output()
-        .unwrap();
+    let out = common::hil_run_local(
+        &dir.join("results"),
+        &["--bundle", tar.to_str().unwrap(), "-q"],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),

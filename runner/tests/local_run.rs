@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{bin, scratch};
+use common::{bin, journal_outcomes, scratch};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -12,14 +12,7 @@ fn selftest_tables() -> PathBuf {
 }
 
 fn hil_run(results: &Path, args: &[&str]) -> Output {
-    Command::new(bin("hil-run"))
-        .arg("--suite")
-        .arg(bin("hil-suite"))
-        .arg("--results")
-        .arg(results)
-        .args(args)
-        .output()
-        .expect("hil-run starts")
+    common::hil_run_local(results, args)
 }
 
 fn xmllint(path: &Path) {
@@ -58,21 +51,6 @@ fn summary_counts(summary: &str) -> std::collections::BTreeMap<String, usize> {
             (
                 it.next().unwrap().to_string(),
                 it.next().unwrap().parse().unwrap(),
-            )
-        })
-        .collect()
-}
-
-fn journal_outcomes(path: &Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["record"] == "result")
-        .map(|v| {
-            (
-                v["case"].as_str().unwrap().to_string(),
-                v["outcome"].as_str().unwrap().to_string(),
             )
         })
         .collect()

@@ -71,18 +71,21 @@ fn selftest_tables() -> String {
 }
 
 fn outcomes(journal: &Path) -> BTreeMap<String, String> {
-    std::fs::read_to_string(journal)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["record"] == "result")
-        .map(|v| {
-            (
-                v["case"].as_str().unwrap().to_string(),
-                v["outcome"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    common::journal_outcomes(journal).into_iter().collect()
+}
+
+/// hil-run over the inventory in the background (for faults injected while it runs).
+fn spawn_hil_run(results: &Path, inv: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(bin("hil-run"))
+        .arg("--results")
+        .arg(results)
+        .arg("--inventory")
+        .arg(inv)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 const SELFTEST_EXPECTED: [(&str, &str); 13] = [
@@ -280,16 +283,11 @@ fn sshd_killed_mid_run_the_runner_reconnects_and_loses_nothing() {
     let mut sshd = Sshd::start(&dir);
     let inv = inventory(&sshd, &[board(&sshd, "b1")]);
     let res = dir.join("results");
-    let child = Command::new(bin("hil-run"))
-        .arg("--results")
-        .arg(&res)
-        .arg("--inventory")
-        .arg(&inv)
-        .args(["--board", "b1", "--tables", &selftest_tables(), "-q"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_hil_run(
+        &res,
+        &inv,
+        &["--board", "b1", "--tables", &selftest_tables(), "-q"],
+    );
     let journal = res.join("b1/journal.jsonl");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !outcomes(&journal).contains_key("selftest.f_after_abort") {
@@ -321,16 +319,11 @@ fn a_board_that_never_comes_back_ends_with_its_cases_marked() {
     b.extra = "    reconnect_timeout_s: 2\n";
     let inv = inventory(&sshd, &[b]);
     let res = dir.join("results");
-    let mut child = Command::new(bin("hil-run"))
-        .arg("--results")
-        .arg(&res)
-        .arg("--inventory")
-        .arg(&inv)
-        .args(["--board", "b1", "--tables", &selftest_tables(), "-q"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_hil_run(
+        &res,
+        &inv,
+        &["--board", "b1", "--tables", &selftest_tables(), "-q"],
+    );
     let journal = res.join("b1/journal.jsonl");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !outcomes(&journal).contains_key("selftest.c_expected_error") {
@@ -412,16 +405,11 @@ fn a_remote_suite_killed_from_outside_is_a_crash_and_the_rest_still_runs() {
     )
     .unwrap();
     let res = dir.join("results");
-    let child = Command::new(bin("hil-run"))
-        .arg("--results")
-        .arg(&res)
-        .arg("--inventory")
-        .arg(&inv)
-        .args(["--board", "b1", "--tables", tables.to_str().unwrap(), "-q"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_hil_run(
+        &res,
+        &inv,
+        &["--board", "b1", "--tables", tables.to_str().unwrap(), "-q"],
+    );
     let journal = res.join("b1/journal.jsonl");
     // While b_long sleeps on the board, kill the suite process there (as an OOM killer would).
     let pattern = format!(

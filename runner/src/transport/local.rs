@@ -47,14 +47,7 @@ impl Transport for Local {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                serde_json::from_str(l)
-                    .with_context(|| format!("unreadable case listing line: {l}"))
-            })
-            .collect()
+        super::parse_case_listing(&String::from_utf8_lossy(&out.stdout))
     }
 
     fn start(&mut self, cases: &[String], attempt: u32) -> anyhow::Result<Box<dyn Running>> {

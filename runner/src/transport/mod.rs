@@ -46,6 +46,18 @@ fn signal_suffix(s: i32) -> &'static str {
 #[error("hil-suite rejected its configuration: {0}")]
 pub struct SuiteRejected(pub String);
 
+/// `hil-suite --list-json` output: one case per line.
+pub fn parse_case_listing(stdout: &str) -> anyhow::Result<Vec<CaseInfo>> {
+    use anyhow::Context as _;
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).with_context(|| format!("unreadable case listing line: {l}"))
+        })
+        .collect()
+}
+
 pub trait Transport {
     /// Gets the board ready (deploy); returns a line for the user, if any.
     fn prepare(&mut self) -> anyhow::Result<Option<String>> {

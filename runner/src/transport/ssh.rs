@@ -557,13 +557,7 @@ impl Transport for SshBoard {
                 err.trim()
             );
         }
-        out.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                serde_json::from_str(l)
-                    .with_context(|| format!("unreadable case listing line: {l}"))
-            })
-            .collect()
+        super::parse_case_listing(&out)
     }
 
     fn start(&mut self, cases: &[String], attempt: u32) -> anyhow::Result<Box<dyn Running>> {

@@ -182,3 +182,31 @@ pub fn model_library() -> PathBuf {
     assert!(lib.is_file(), "{} not built", lib.display());
     lib
 }
+
+/// (case, outcome) of every result record in a journal, in order (repeats kept).
+pub fn journal_outcomes(path: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["record"] == "result")
+        .map(|v| {
+            (
+                v["case"].as_str().unwrap_or_default().to_string(),
+                v["outcome"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// hil-run on the built-in board with the hil-suite built beside it.
+pub fn hil_run_local(results: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(bin("hil-run"))
+        .arg("--suite")
+        .arg(bin("hil-suite"))
+        .arg("--results")
+        .arg(results)
+        .args(args)
+        .output()
+        .expect("hil-run starts")
+}

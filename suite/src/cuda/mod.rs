@@ -367,38 +367,12 @@ impl ExternalSemaphore {
 
     /// Enqueues a signal of `value` (ignored for binary semaphores).
     pub fn signal(&self, stream: &Stream, value: u64) -> Result<(), OpError> {
-        let fns = ext_fns()?;
-        let p = ffi::SignalParams {
-            value,
-            nvsci_fence: 0,
-            key: 0,
-            reserved: [0; 12],
-            flags: 0,
-            reserved2: [0; 16],
-        };
-        match unsafe { (fns.signal)(&self.raw, &p, 1, stream.raw as ffi::CUstream) } {
-            0 => Ok(()),
-            code => Err(OpError::cuda("cuSignalExternalSemaphoresAsync", code)),
-        }
+        self.signal_raw(stream, value, 0)
     }
 
     /// Enqueues a wait for `value` (ignored for binary semaphores).
     pub fn wait(&self, stream: &Stream, value: u64) -> Result<(), OpError> {
-        let fns = ext_fns()?;
-        let p = ffi::WaitParams {
-            value,
-            nvsci_fence: 0,
-            key: 0,
-            timeout_ms: 0,
-            _pad: 0,
-            reserved: [0; 10],
-            flags: 0,
-            reserved2: [0; 16],
-        };
-        match unsafe { (fns.wait)(&self.raw, &p, 1, stream.raw as ffi::CUstream) } {
-            0 => Ok(()),
-            code => Err(OpError::cuda("cuWaitExternalSemaphoresAsync", code)),
-        }
+        self.wait_raw(stream, value, 0)
     }
 
     /// Enqueues a signal of an imported NvSciSync object; CUDA fills `fence`.
@@ -407,10 +381,19 @@ impl ExternalSemaphore {
         stream: &Stream,
         fence: *mut nvsci_abi::Fence,
     ) -> Result<(), OpError> {
+        self.signal_raw(stream, 0, fence as u64)
+    }
+
+    /// Enqueues a wait on `fence` of an imported NvSciSync object.
+    pub fn wait_nvsci(&self, stream: &Stream, fence: *mut nvsci_abi::Fence) -> Result<(), OpError> {
+        self.wait_raw(stream, 0, fence as u64)
+    }
+
+    fn signal_raw(&self, stream: &Stream, value: u64, nvsci_fence: u64) -> Result<(), OpError> {
         let fns = ext_fns()?;
         let p = ffi::SignalParams {
-            value: 0,
-            nvsci_fence: fence as u64,
+            value,
+            nvsci_fence,
             key: 0,
             reserved: [0; 12],
             flags: 0,
@@ -422,12 +405,11 @@ impl ExternalSemaphore {
         }
     }
 
-    /// Enqueues a wait on `fence` of an imported NvSciSync object.
-    pub fn wait_nvsci(&self, stream: &Stream, fence: *mut nvsci_abi::Fence) -> Result<(), OpError> {
+    fn wait_raw(&self, stream: &Stream, value: u64, nvsci_fence: u64) -> Result<(), OpError> {
         let fns = ext_fns()?;
         let p = ffi::WaitParams {
-            value: 0,
-            nvsci_fence: fence as u64,
+            value,
+            nvsci_fence,
             key: 0,
             timeout_ms: 0,
             _pad: 0,
