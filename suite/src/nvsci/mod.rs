@@ -369,3 +369,10 @@ pub fn ub_alloc_from_freed_list(list: AttrList) -> Result<(), OpError> {
         (l.fns.ObjAlloc)(raw, &mut out)
     })
 }
+
+/// Undefined behaviour on purpose (a `ub` row): frees the object now but keeps the
+/// handle usable by the caller, as an application that frees it too early would.
+pub fn ub_free_now(obj: Obj) -> std::mem::ManuallyDrop<Obj> {
+    unsafe { (obj.l.fns.ObjFree)(obj.raw) };
+    std::mem::ManuallyDrop::new(obj)
+}

@@ -439,6 +439,21 @@ fn pair_roundtrip(c: &Ctx) -> OpResult {
     };
     let sig = gpu(s_side)?;
     let wai = gpu(w_side)?;
+    // UB row: the object freed while CUDA's imports of it live; the rounds below observe it.
+    let (owned, freed);
+    let obj: &Obj = if c
+        .case
+        .params
+        .get("free_obj_early")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+    {
+        freed = nvsci::ub_free_now(obj);
+        &freed
+    } else {
+        owned = obj;
+        &owned
+    };
     for i in 1..=count {
         let mut fence = match &sig {
             None => {
