@@ -108,6 +108,8 @@ pub struct State {
     pub facts: Option<Facts>,
     pub results: BTreeMap<String, CaseResult>,
     pub started_unix: u64,
+    /// Suite starts so far in this invocation; numbers each start's files uniquely.
+    pub attempts: u32,
 }
 
 impl State {

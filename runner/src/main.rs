@@ -401,10 +401,12 @@ fn retry_failures(
         board: state.board.clone(),
         cases: failing.clone(),
         facts: state.facts.clone(),
+        attempts: state.attempts,
         ..State::default()
     };
     progress.total += failing.len();
     let r = session::run(transport, journal, &mut sub, progress);
+    state.attempts = sub.attempts;
     for c in &failing {
         let (Some(prev), Some(new)) = (state.results.get(&c.name), sub.results.get(&c.name)) else {
             continue;

@@ -62,13 +62,14 @@ pub fn run(
         .iter()
         .map(|c| (c.name.clone(), c.timeout_s))
         .collect();
-    let mut attempt = 0;
     loop {
         let remaining: Vec<String> = state.remaining().into_iter().map(|c| c.name).collect();
         if remaining.is_empty() {
             return Ok(());
         }
-        attempt += 1;
+        // Unique across retry rounds too: each start's files must never be reused.
+        state.attempts += 1;
+        let attempt = state.attempts;
         let before = state.results.len();
         let mut run = match transport.start(&remaining, attempt) {
             Ok(run) => run,

@@ -541,3 +541,36 @@ fn a_board_in_use_by_another_run_is_refused_until_its_lock_goes() {
     let first = first.wait_with_output().unwrap();
     assert_eq!(first.status.code(), Some(1), "g_hang times out");
 }
+
+#[test]
+fn retries_on_a_remote_board_read_their_own_events() {
+    let dir = scratch("retry");
+    let sshd = Sshd::start(&dir);
+    let inv = inventory(&sshd, &[board(&sshd, "b1")]);
+    let tables = dir.join("tables");
+    std::fs::create_dir_all(&tables).unwrap();
+    std::fs::write(
+        tables.join("r.yaml"),
+        "name: r\nbackend: host\ndoc: d\nrows:\n  - id: a_flaky\n    op: selftest_flaky\n    params: {marker: flaky.marker}\n  - id: b_fails\n    op: selftest_check_fails\n",
+    )
+    .unwrap();
+    let res = dir.join("results");
+    let out = hil_run(
+        &res,
+        &inv,
+        &[
+            "--board",
+            "b1",
+            "--tables",
+            tables.to_str().unwrap(),
+            "--retry",
+            "1",
+        ],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let got = outcomes(&res.join("b1/journal.jsonl"));
+    assert_eq!(got["r.a_flaky"], "pass", "{all}");
+    assert_eq!(got["r.b_fails"], "fail", "{all}");
+    assert!(all.contains("r.a_flaky  (failed 1 time(s) first)"), "{all}");
+}

@@ -51,6 +51,11 @@ impl Transport for Local {
     }
 
     fn start(&mut self, cases: &[String], attempt: u32) -> anyhow::Result<Box<dyn Running>> {
+        // After --resume the directory holds the earlier invocation's files: keep them.
+        let mut attempt = attempt;
+        while self.dir.join(format!("suite-{attempt}.log")).exists() {
+            attempt += 1;
+        }
         let list = self.dir.join(format!("cases-{attempt}.txt"));
         std::fs::write(&list, cases.join("\n") + "\n")
             .with_context(|| format!("writing {}", list.display()))?;
