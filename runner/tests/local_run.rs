@@ -358,13 +358,7 @@ fn nvscisync_cpu_rows_run_against_the_reference_model_and_say_so() {
 #[test]
 fn baseline_retry_and_shard_judge_a_run_by_what_changed() {
     let dir = scratch("baseline");
-    let tables = dir.join("tables");
-    std::fs::create_dir_all(&tables).unwrap();
-    std::fs::write(
-        tables.join("r.yaml"),
-        "name: r\nbackend: host\ndoc: d\nrows:\n  - id: a_ok\n    op: selftest_ok\n  - id: b_known_fail\n    op: selftest_check_fails\n  - id: c_flaky\n    op: selftest_flaky\n    params: {marker: flaky.marker}\n  - id: d_new_fail\n    op: selftest_api_error\n    params: {code: 999}\n",
-    )
-    .unwrap();
+    common::write_table(&dir, "r.yaml", "name: r\nbackend: host\ndoc: d\nrows:\n  - id: a_ok\n    op: selftest_ok\n  - id: b_known_fail\n    op: selftest_check_fails\n  - id: c_flaky\n    op: selftest_flaky\n    params: {marker: flaky.marker}\n  - id: d_new_fail\n    op: selftest_api_error\n    params: {code: 999}\n");
     let baseline = dir.join("baseline.yaml");
     std::fs::write(
         &baseline,

@@ -397,13 +397,7 @@ fn a_remote_suite_killed_from_outside_is_a_crash_and_the_rest_still_runs() {
     let dir = scratch("killsuite");
     let sshd = Sshd::start(&dir);
     let inv = inventory(&sshd, &[board(&sshd, "b1")]);
-    let tables = dir.join("tables");
-    std::fs::create_dir_all(&tables).unwrap();
-    std::fs::write(
-        tables.join("k.yaml"),
-        "name: k\nbackend: host\ndoc: d\nrows:\n  - id: a_ok\n    op: selftest_ok\n  - id: b_long\n    op: selftest_hang\n    timeout_s: 60\n  - id: c_after\n    op: selftest_ok\n",
-    )
-    .unwrap();
+    let tables = common::write_table(&dir, "k.yaml", "name: k\nbackend: host\ndoc: d\nrows:\n  - id: a_ok\n    op: selftest_ok\n  - id: b_long\n    op: selftest_hang\n    timeout_s: 60\n  - id: c_after\n    op: selftest_ok\n");
     let res = dir.join("results");
     let child = spawn_hil_run(
         &res,
@@ -547,13 +541,7 @@ fn retries_on_a_remote_board_read_their_own_events() {
     let dir = scratch("retry");
     let sshd = Sshd::start(&dir);
     let inv = inventory(&sshd, &[board(&sshd, "b1")]);
-    let tables = dir.join("tables");
-    std::fs::create_dir_all(&tables).unwrap();
-    std::fs::write(
-        tables.join("r.yaml"),
-        "name: r\nbackend: host\ndoc: d\nrows:\n  - id: a_flaky\n    op: selftest_flaky\n    params: {marker: flaky.marker}\n  - id: b_fails\n    op: selftest_check_fails\n",
-    )
-    .unwrap();
+    let tables = common::write_table(&dir, "r.yaml", "name: r\nbackend: host\ndoc: d\nrows:\n  - id: a_flaky\n    op: selftest_flaky\n    params: {marker: flaky.marker}\n  - id: b_fails\n    op: selftest_check_fails\n");
     let res = dir.join("results");
     let out = hil_run(
         &res,

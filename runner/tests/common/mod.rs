@@ -210,3 +210,11 @@ pub fn hil_run_local(results: &Path, args: &[&str]) -> std::process::Output {
         .output()
         .expect("hil-run starts")
 }
+
+/// `dir/tables/<file>` holding `yaml`; returns the tables directory.
+pub fn write_table(dir: &Path, file: &str, yaml: &str) -> PathBuf {
+    let tables = dir.join("tables");
+    std::fs::create_dir_all(&tables).unwrap();
+    std::fs::write(tables.join(file), yaml).unwrap();
+    tables
+}
