@@ -562,3 +562,66 @@ fn retries_on_a_remote_board_read_their_own_events() {
     assert_eq!(got["r.b_fails"], "fail", "{all}");
     assert!(all.contains("r.a_flaky  (failed 1 time(s) first)"), "{all}");
 }
+
+#[test]
+fn a_wedged_remote_suite_is_killed_by_the_runner_and_the_case_times_out() {
+    let dir = scratch("wedged");
+    let sshd = Sshd::start(&dir);
+    let inv = inventory(&sshd, &[board(&sshd, "b1")]);
+    let yaml = "name: w\nbackend: host\ndoc: d\nrows:\n  - id: a_ok\n    op: selftest_ok\n  - id: b_hang\n    op: selftest_hang\n    timeout_s: 2\n  - id: c_after\n    op: selftest_ok\n";
+    let tables = common::write_table(&dir, "w.yaml", yaml);
+    let res = dir.join("results");
+    let child = spawn_hil_run(
+        &res,
+        &inv,
+        &["--board", "b1", "--tables", tables.to_str().unwrap(), "-q"],
+    );
+    // Stop the whole remote suite (its watchdog thread too) while b_hang runs: only the
+    // runner's backstop can end it, by killing the process group on the board.
+    let pattern = format!(
+        "{}/suite-.*/hil-suite .*--cases-from",
+        sshd.dir.join("remote-b1").display()
+    );
+    let journal = res.join("b1/journal.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let started = outcomes(&journal).contains_key("w.a_ok");
+        if started
+            && Command::new("pkill")
+                .args(["-STOP", "-f", &pattern])
+                .status()
+                .unwrap()
+                .success()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the remote suite never ran b_hang"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let got = outcomes(&journal);
+    assert_eq!(
+        got.get("w.b_hang").map(String::as_str),
+        Some("timeout"),
+        "{got:?} {}",
+        text(&out)
+    );
+    assert_eq!(
+        got.get("w.c_after").map(String::as_str),
+        Some("pass"),
+        "the run went on after the kill"
+    );
+    let xml = std::fs::read_to_string(res.join("b1/junit.xml")).unwrap();
+    assert!(xml.contains("the runner killed the suite"), "{xml}");
+    let left = Command::new("pgrep")
+        .args(["-f", &pattern])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "the stopped suite was left on the board"
+    );
+}
