@@ -344,6 +344,13 @@ fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)>
     }
     let cmp = hil_run::baseline::compare(baseline.as_ref(), &state);
     let baseline_name = cli.baseline.as_ref().map(|p| p.display().to_string());
+    // Remote logs come home with the results (a lost board keeps what it had sent).
+    if let Err(e) = transport.collect_logs(&dir) {
+        eprintln!(
+            "hil-run: {}: could not copy the suite logs from the board: {e:#}",
+            b.name
+        );
+    }
     // Whatever happened, report what we have: nothing reported is ever dropped.
     let junit_path = dir.join("junit.xml");
     junit::write(&junit::build(&state), &junit_path)

@@ -140,6 +140,13 @@ fn a_board_over_ssh_runs_the_suite_like_local_and_deploys_only_once() {
         "remote crash attributed with its signal"
     );
     assert!(xml.contains(r#"<property name="board" value="b1"/>"#));
+    let log =
+        std::fs::read_to_string(res.join("b1/suite-1.log")).expect("remote suite log copied home");
+    assert!(log.contains("selftest: about to abort"), "{log}");
+    assert!(
+        res.join("b1/events-2.jsonl").is_file(),
+        "every attempt's event stream comes home"
+    );
 
     let again = hil_run(&res, &inv, &["--board", "b1", "--filter", "host.info"]);
     let all = text(&again);

@@ -63,6 +63,10 @@ pub trait Transport {
     fn prepare(&mut self) -> anyhow::Result<Option<String>> {
         Ok(None)
     }
+    /// Copies the board's suite logs and event streams into `dir` (local: already there).
+    fn collect_logs(&mut self, _dir: &std::path::Path) -> anyhow::Result<usize> {
+        Ok(0)
+    }
     /// `hil-suite --list-json` on the board.
     fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>>;
     /// Starts `hil-suite` on exactly these cases; `attempt` numbers its log.

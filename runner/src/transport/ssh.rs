@@ -535,6 +535,37 @@ impl Transport for SshBoard {
         Ok(Some(note))
     }
 
+    fn collect_logs(&mut self, dir: &Path) -> anyhow::Result<usize> {
+        if self.run_dir.is_empty() {
+            return Ok(0);
+        }
+        let run_dir = self.run_dir.clone();
+        // The run is over: a board that is gone gets a few seconds, not another full wait.
+        self.conn.lock().spec.reconnect_timeout_s = self.spec.reconnect_timeout_s.min(5);
+        let files = self.conn.lock().with_sftp(|sftp| {
+            let mut out = Vec::new();
+            for (path, _) in sftp.readdir(Path::new(&run_dir))? {
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+                    .to_string();
+                let wanted = (name.starts_with("suite-") && name.ends_with(".log"))
+                    || (name.starts_with("events-") && name.ends_with(".jsonl"));
+                if wanted {
+                    let mut data = Vec::new();
+                    sftp.open(&path)?.read_to_end(&mut data)?;
+                    out.push((name, data));
+                }
+            }
+            Ok(out)
+        })?;
+        for (name, data) in &files {
+            std::fs::write(dir.join(name), data)?;
+        }
+        Ok(files.len())
+    }
+
     fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>> {
         let cmd = format!(
             "cd {} && {} --list-json",
