@@ -74,6 +74,37 @@ fn outcomes(journal: &Path) -> BTreeMap<String, String> {
     common::journal_outcomes(journal).into_iter().collect()
 }
 
+/// The board's running hil-suite process, for pkill/pgrep.
+fn suite_pattern(sshd: &Sshd, board: &str) -> String {
+    format!(
+        "{}/suite-.*/hil-suite .*--cases-from",
+        sshd.dir.join(format!("remote-{board}")).display()
+    )
+}
+
+/// Once `first_case` is journaled (the suite is then in the next case), sends `signal`
+/// (a pkill option such as -9 or -STOP) to the suite on the board.
+fn signal_suite_after(journal: &Path, first_case: &str, pattern: &str, signal: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let started = outcomes(journal).contains_key(first_case);
+        if started
+            && Command::new("pkill")
+                .args([signal, "-f", pattern])
+                .status()
+                .unwrap()
+                .success()
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the remote suite never got past {first_case}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// hil-run over the inventory in the background (for faults injected while it runs).
 fn spawn_hil_run(results: &Path, inv: &Path, args: &[&str]) -> std::process::Child {
     Command::new(bin("hil-run"))
@@ -413,28 +444,8 @@ fn a_remote_suite_killed_from_outside_is_a_crash_and_the_rest_still_runs() {
     );
     let journal = res.join("b1/journal.jsonl");
     // While b_long sleeps on the board, kill the suite process there (as an OOM killer would).
-    let pattern = format!(
-        "{}/suite-.*/hil-suite .*--cases-from",
-        sshd.dir.join("remote-b1").display()
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let started = outcomes(&journal).contains_key("k.a_ok");
-        if started
-            && Command::new("pkill")
-                .args(["-9", "-f", &pattern])
-                .status()
-                .unwrap()
-                .success()
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the remote suite never ran b_long"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let pattern = suite_pattern(&sshd, "b1");
+    signal_suite_after(&journal, "k.a_ok", &pattern, "-9");
     let out = child.wait_with_output().unwrap();
     let got = outcomes(&journal);
     assert_eq!(
@@ -585,29 +596,9 @@ fn a_wedged_remote_suite_is_killed_by_the_runner_and_the_case_times_out() {
     );
     // Stop the whole remote suite (its watchdog thread too) while b_hang runs: only the
     // runner's backstop can end it, by killing the process group on the board.
-    let pattern = format!(
-        "{}/suite-.*/hil-suite .*--cases-from",
-        sshd.dir.join("remote-b1").display()
-    );
+    let pattern = suite_pattern(&sshd, "b1");
     let journal = res.join("b1/journal.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let started = outcomes(&journal).contains_key("w.a_ok");
-        if started
-            && Command::new("pkill")
-                .args(["-STOP", "-f", &pattern])
-                .status()
-                .unwrap()
-                .success()
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the remote suite never ran b_hang"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    signal_suite_after(&journal, "w.a_ok", &pattern, "-STOP");
     let out = child.wait_with_output().unwrap();
     let got = outcomes(&journal);
     assert_eq!(
