@@ -8,6 +8,7 @@ pub mod cuda;
 pub mod events;
 pub mod facts;
 pub mod harness;
+pub mod latency;
 pub mod nvsci;
 pub mod ops;
 pub mod table;
