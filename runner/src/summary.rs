@@ -130,7 +130,12 @@ pub fn render(
             let _ = writeln!(s, "  {}  {}", r.case, first);
         }
         if list.len() > MAX_LISTED {
-            let _ = writeln!(s, "  … {} more in junit.xml", list.len() - MAX_LISTED);
+            // flagged.md holds every flagged case with its observations.
+            let whole = match o {
+                Outcome::Flagged => "flagged.md",
+                _ => "junit.xml",
+            };
+            let _ = writeln!(s, "  … {} more in {whole}", list.len() - MAX_LISTED);
         }
     }
     s
