@@ -22,6 +22,7 @@ pub struct Stats {
     pub p90_us: f64,
     pub p99_us: f64,
     pub min_us: f64,
+    pub max_us: f64,
     /// Share of rounds that took 1 ms or more, in percent: shows a bimodal path.
     pub over_1ms_pct: f64,
 }
@@ -40,6 +41,7 @@ pub fn stats(mut samples: Vec<Duration>) -> Option<Stats> {
         p90_us: at(90),
         p99_us: at(99),
         min_us: us(samples[0]),
+        max_us: us(samples[samples.len() - 1]),
         over_1ms_pct: 100.0 * slow as f64 / samples.len() as f64,
     })
 }
@@ -154,15 +156,6 @@ impl Bench {
             })
             .collect()
     }
-}
-
-/// This machine's CUDA devices as `(index, name)`; `Err` is why there are none to use.
-pub fn devices() -> Result<Vec<(u32, String)>, OpError> {
-    Ok(cuda::driver()?
-        .devices
-        .iter()
-        .map(|d| (d.index, d.name.clone()))
-        .collect())
 }
 
 /// Times every path for CUDA device `sig` signalling and `wait` waiting.
@@ -379,6 +372,7 @@ mod tests {
         let s = stats(v).unwrap();
         assert_eq!((s.min_us, s.p50_us, s.p90_us), (1.0, 51.0, 91.0));
         assert_eq!((s.p99_us, s.over_1ms_pct), (10_000.0, 1.0));
+        assert_eq!(s.max_us, 10_000.0);
         let one = stats(vec![Duration::from_micros(7)]).unwrap();
         assert_eq!((one.p50_us, one.p99_us), (7.0, 7.0));
         assert!(stats(Vec::new()).is_none());

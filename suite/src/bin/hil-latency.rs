@@ -83,7 +83,7 @@ fn run(args: &Args) -> Result<(), (i32, String)> {
         OpError::NotSupported(r) => (EXIT_NOT_SUPPORTED, format!("not supported: {r}")),
         other => (EXIT_FAILED, other.to_string()),
     };
-    let devices = latency::devices().map_err(not_supported)?;
+    let devices = &hil_suite::cuda::driver().map_err(not_supported)?.devices;
     let n = devices.len() as u32;
     let pairs: Vec<(u32, u32)> = if args.all_pairs {
         (0..n).flat_map(|s| (0..n).map(move |w| (s, w))).collect()
@@ -91,7 +91,7 @@ fn run(args: &Args) -> Result<(), (i32, String)> {
         if let Some(d) = [args.signal, args.wait].into_iter().find(|&d| d >= n) {
             let have: Vec<String> = devices
                 .iter()
-                .map(|(i, name)| format!("{i}: {name}"))
+                .map(|d| format!("{}: {}", d.index, d.name))
                 .collect();
             return Err((
                 EXIT_USAGE,

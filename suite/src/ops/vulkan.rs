@@ -5,6 +5,7 @@
 use super::{check, Ctx, OpDef, OpError, OpResult};
 use crate::cuda::ffi::{HANDLE_TYPE_OPAQUE_FD, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD};
 use crate::cuda::{Context, ExternalSemaphore, ImportDesc, Stream};
+use crate::latency;
 use crate::vulkan::{self, Device, SemKind, Semaphore};
 use hil_proto::Observation;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
@@ -244,13 +245,12 @@ pub fn roundtrip_on(exporter: u32, importer: u32, kind: SemKind, ty: u32, count:
         rtt.push(t.elapsed());
     }
     ext.destroy()?;
-    rtt.sort();
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let st = latency::stats(rtt).ok_or_else(|| OpError::Check("no round trips ran".into()))?;
     Ok(vec![
         Observation::new("rounds", count),
-        Observation::new("rtt_min_us", format!("{:.1}", us(rtt[0]))),
-        Observation::new("rtt_p50_us", format!("{:.1}", us(rtt[rtt.len() / 2]))),
-        Observation::new("rtt_max_us", format!("{:.1}", us(rtt[rtt.len() - 1]))),
+        Observation::new("rtt_min_us", format!("{:.1}", st.min_us)),
+        Observation::new("rtt_p50_us", format!("{:.1}", st.p50_us)),
+        Observation::new("rtt_max_us", format!("{:.1}", st.max_us)),
     ])
 }
 
