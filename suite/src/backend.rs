@@ -2,7 +2,7 @@
 //! or devices are missing is not-supported with the probed reason.
 
 use crate::case::Case;
-use crate::ops::OpError;
+use crate::error::OpError;
 use crate::table::Backend;
 
 /// Checks the case's backend and devices; `Ok` is the implementation that will produce

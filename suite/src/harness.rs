@@ -78,7 +78,7 @@ pub fn run_op(case: &Case) -> Verdict {
         None => {
             return judge(
                 &case.expect,
-                Err(crate::ops::OpError::Row(format!(
+                Err(crate::error::OpError::Row(format!(
                     "unknown op `{}`",
                     case.op
                 ))),

@@ -9,7 +9,7 @@
 
 use crate::cuda::ffi::HANDLE_TYPE_TIMELINE_SEMAPHORE_FD;
 use crate::cuda::{self, Context, Event, ExternalSemaphore, ImportDesc, Stream};
-use crate::ops::OpError;
+use crate::error::OpError;
 use crate::vulkan::{self, Device, SemKind, Semaphore};
 use serde::Serialize;
 use std::os::fd::IntoRawFd;

@@ -97,24 +97,7 @@ pub enum Expect {
     Error { api: Api, codes: Vec<i64> },
 }
 
-/// Which API a code belongs to, so 1 from CUDA is never confused with 1 from NvSciSync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Api {
-    Cuda,
-    Vulkan,
-    Nvsci,
-}
-
-impl fmt::Display for Api {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Api::Cuda => "CUDA",
-            Api::Vulkan => "Vulkan",
-            Api::Nvsci => "NvSci",
-        })
-    }
-}
+pub use crate::error::Api;
 
 impl<'de> Deserialize<'de> for Expect {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -210,7 +210,7 @@ struct ChildVerdict {
 pub fn child_main(case: &Case) -> ! {
     let result = match crate::ops::find(&case.op) {
         Some(op) => (op.run)(&crate::ops::Ctx { case }),
-        None => Err(crate::ops::OpError::Row(format!(
+        None => Err(crate::error::OpError::Row(format!(
             "unknown op `{}`",
             case.op
         ))),
@@ -223,7 +223,7 @@ pub fn child_main(case: &Case) -> ! {
         },
         Err(e) => {
             let observations = match &e {
-                crate::ops::OpError::Api { call, code, .. } => {
+                crate::error::OpError::Api { call, code, .. } => {
                     vec![
                         Observation::new("call", call),
                         Observation::new("code", code),
@@ -291,7 +291,7 @@ pub fn health_main(devices: &str) -> ! {
     for d in devices.split(',').filter(|s| !s.is_empty()) {
         let r = d
             .parse::<u32>()
-            .map_err(|e| crate::ops::OpError::Row(format!("device `{d}`: {e}")))
+            .map_err(|e| crate::error::OpError::Row(format!("device `{d}`: {e}")))
             .and_then(|d| {
                 let ctx = crate::cuda::Context::primary(d)?;
                 let s = crate::cuda::Stream::new(&ctx)?;

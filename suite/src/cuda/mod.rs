@@ -1,10 +1,10 @@
 //! Safe layer over the CUDA driver API (cudarc's dynamically loaded `sys`, plus `ffi`
 //! for what cudarc leaves out). Every handle is owned and released on drop.
 
-pub mod error;
+
 pub mod ffi;
 
-use crate::ops::OpError;
+use crate::error::OpError;
 use cudarc::driver::sys;
 use std::ffi::c_void;
 use std::sync::OnceLock;
@@ -306,7 +306,7 @@ pub fn memset_roundtrip(ctx: &Context, value: u32) -> Result<(), OpError> {
                 "cuMemcpyDtoH",
                 sys::cuMemcpyDtoH_v2(host.as_mut_ptr() as *mut c_void, ptr, N * 4),
             )?;
-            crate::ops::check(host.iter().all(|&x| x == value), || {
+            crate::error::check(host.iter().all(|&x| x == value), || {
                 format!("device memory read back wrong values after cuMemsetD32({value:#x})")
             })
         })();

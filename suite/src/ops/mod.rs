@@ -9,7 +9,8 @@ mod selftest;
 pub mod vulkan;
 
 use crate::case::Case;
-use crate::table::{Api, AxisValue};
+use crate::table::AxisValue;
+pub use crate::error::{check, OpError};
 use hil_proto::Observation;
 
 pub type OpResult = Result<Vec<Observation>, OpError>;
@@ -18,33 +19,6 @@ pub struct OpDef {
     pub name: &'static str,
     pub doc: &'static str,
     pub run: fn(&Ctx) -> OpResult,
-}
-
-/// Why an op did not simply succeed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum OpError {
-    /// The platform lacks something; the text is the probed reason.
-    #[error("{0}")]
-    NotSupported(String),
-    /// An API call returned an error code (compared with the row's `expect`).
-    #[error("{call} returned {code}{}", crate::cuda::error::suffix(*.api, *.code))]
-    Api { api: Api, call: String, code: i64 },
-    /// The op's own check did not hold.
-    #[error("{0}")]
-    Check(String),
-    /// The row is wrong for this op (missing param, wrong axis kind).
-    #[error("bad row: {0}")]
-    Row(String),
-}
-
-impl OpError {
-    pub fn cuda(call: &str, code: i32) -> OpError {
-        OpError::Api {
-            api: Api::Cuda,
-            call: call.to_string(),
-            code: code.into(),
-        }
-    }
 }
 
 /// What an op may know about its case.
@@ -95,15 +69,6 @@ impl Ctx<'_> {
                 .as_str()
                 .ok_or_else(|| OpError::Row(format!("param `{name}` must be a string, got {v}"))),
         }
-    }
-}
-
-/// Turns a boolean check into an op error with a message saying what was expected.
-pub fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), OpError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(OpError::Check(msg()))
     }
 }
 

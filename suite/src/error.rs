@@ -1,7 +1,66 @@
-//! Names for the error codes the suite meets, so messages read `999 (CUDA_ERROR_UNKNOWN)`.
-//! Values from CUDA's cuda.h (CUresult) and vulkan_core.h (VkResult).
+//! The error every check and binding reports, and the API a code belongs to. It lives
+//! below the bindings (`cuda/`, `vulkan/`, `nvsci/`) and the ops, so both can name it
+//! without the bindings depending on the ops.
 
-use crate::table::Api;
+use serde::Deserialize;
+use std::fmt;
+
+/// Which API a code belongs to, so 1 from CUDA is never confused with 1 from NvSciSync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    Cuda,
+    Vulkan,
+    Nvsci,
+}
+
+impl fmt::Display for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Api::Cuda => "CUDA",
+            Api::Vulkan => "Vulkan",
+            Api::Nvsci => "NvSci",
+        })
+    }
+}
+
+/// Why an op did not simply succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OpError {
+    /// The platform lacks something; the text is the probed reason.
+    #[error("{0}")]
+    NotSupported(String),
+    /// An API call returned an error code (compared with the row's `expect`).
+    #[error("{call} returned {code}{}", suffix(*.api, *.code))]
+    Api { api: Api, call: String, code: i64 },
+    /// The op's own check did not hold.
+    #[error("{0}")]
+    Check(String),
+    /// The row is wrong for this op (missing param, wrong axis kind).
+    #[error("bad row: {0}")]
+    Row(String),
+}
+
+impl OpError {
+    pub fn cuda(call: &str, code: i32) -> OpError {
+        OpError::Api {
+            api: Api::Cuda,
+            call: call.to_string(),
+            code: code.into(),
+        }
+    }
+}
+
+/// Turns a boolean check into an op error with a message saying what was expected.
+pub fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), OpError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(OpError::Check(msg()))
+    }
+}
+
+
 
 pub fn cuda_name(code: i64) -> Option<&'static str> {
     Some(match code {
