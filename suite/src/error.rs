@@ -9,7 +9,10 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Api {
+    /// The CUDA driver API (`cu*`, CUresult).
     Cuda,
+    /// The CUDA runtime API (`cuda*`, cudaError_t).
+    Cudart,
     Vulkan,
     Nvsci,
 }
@@ -18,6 +21,7 @@ impl fmt::Display for Api {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Api::Cuda => "CUDA",
+            Api::Cudart => "CUDA runtime",
             Api::Vulkan => "Vulkan",
             Api::Nvsci => "NvSci",
         })
@@ -42,6 +46,14 @@ pub enum OpError {
 }
 
 impl OpError {
+    pub fn cudart(call: &str, code: i32) -> OpError {
+        OpError::Api {
+            api: Api::Cudart,
+            call: call.to_string(),
+            code: code.into(),
+        }
+    }
+
     pub fn cuda(call: &str, code: i32) -> OpError {
         OpError::Api {
             api: Api::Cuda,
@@ -93,6 +105,37 @@ pub fn cuda_name(code: i64) -> Option<&'static str> {
     })
 }
 
+/// cudaError_t names (driver_types.h). Where a driver error has a runtime twin the
+/// number is the same (1, 101, 304, 400, 801, 999), which tables rely on.
+pub fn cudart_name(code: i64) -> Option<&'static str> {
+    Some(match code {
+        0 => "cudaSuccess",
+        1 => "cudaErrorInvalidValue",
+        2 => "cudaErrorMemoryAllocation",
+        3 => "cudaErrorInitializationError",
+        4 => "cudaErrorCudartUnloading",
+        35 => "cudaErrorInsufficientDriver",
+        34 => "cudaErrorStubLibrary",
+        100 => "cudaErrorNoDevice",
+        101 => "cudaErrorInvalidDevice",
+        201 => "cudaErrorDeviceUninitialized",
+        304 => "cudaErrorOperatingSystem",
+        400 => "cudaErrorInvalidResourceHandle",
+        401 => "cudaErrorIllegalState",
+        500 => "cudaErrorSymbolNotFound",
+        600 => "cudaErrorNotReady",
+        700 => "cudaErrorIllegalAddress",
+        719 => "cudaErrorLaunchFailure",
+        800 => "cudaErrorNotPermitted",
+        801 => "cudaErrorNotSupported",
+        802 => "cudaErrorSystemNotReady",
+        803 => "cudaErrorSystemDriverMismatch",
+        909 => "cudaErrorTimeout",
+        999 => "cudaErrorUnknown",
+        _ => return None,
+    })
+}
+
 pub fn vk_name(code: i64) -> Option<&'static str> {
     Some(match code {
         0 => "VK_SUCCESS",
@@ -114,6 +157,7 @@ pub fn vk_name(code: i64) -> Option<&'static str> {
 pub fn suffix(api: Api, code: i64) -> String {
     let name = match api {
         Api::Cuda => cuda_name(code),
+        Api::Cudart => cudart_name(code),
         Api::Vulkan => vk_name(code),
         Api::Nvsci => nvsci_abi::err::name(code as i32),
     };
