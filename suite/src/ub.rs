@@ -36,6 +36,7 @@ fn child_command() -> Command {
     if let Some(dir) = crate::tables_dir() {
         cmd.arg("--tables").arg(dir);
     }
+    cmd.arg("--devices").arg(crate::listed_devices().to_string());
     cmd
 }
 
@@ -113,20 +114,22 @@ fn tail(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Runs a `ub` case in a child and classifies what happened. Always `flagged`.
-pub fn run_isolated(case: &Case) -> Verdict {
+/// Runs `case`'s op in a child process (`--ub-child`) under the case's time limit.
+fn run_case_child(case: &Case) -> Result<ChildEnd, Verdict> {
     let mut cmd = child_command();
     cmd.arg("--ub-child").arg(&case.name);
-    let limit = Duration::from_secs_f64(case.timeout_s);
-    let end = match run_with_limit(cmd, limit) {
+    run_with_limit(cmd, Duration::from_secs_f64(case.timeout_s)).map_err(|e| Verdict {
+        outcome: Outcome::Fail,
+        message: format!("could not start the isolation child: {e}"),
+        observations: vec![],
+    })
+}
+
+/// Runs a `ub` case in a child and classifies what happened. Always `flagged`.
+pub fn run_isolated(case: &Case) -> Verdict {
+    let end = match run_case_child(case) {
         Ok(end) => end,
-        Err(e) => {
-            return Verdict {
-                outcome: Outcome::Fail,
-                message: format!("could not start the isolation child: {e}"),
-                observations: vec![],
-            }
-        }
+        Err(v) => return v,
     };
     let mut v = classify(&end);
     if let Some(rule) = &case.ub {
@@ -203,6 +206,69 @@ struct ChildVerdict {
     outcome: Outcome,
     message: String,
     observations: Vec<hil_proto::Observation>,
+    /// The op's own error, so an isolated (non-UB) case is judged as in-process.
+    #[serde(default)]
+    error: Option<crate::error::OpError>,
+}
+
+/// Runs an `isolate` row in a child and judges its result against the row, as if it had
+/// run here; a child that dies is that case's crash, one that hangs its timeout.
+pub fn run_judged_child(case: &Case) -> Verdict {
+    let end = match run_case_child(case) {
+        Ok(end) => end,
+        Err(v) => return v,
+    };
+    let out = tail(&format!("{}{}", end.stdout, end.stderr), TAIL_LINES);
+    let with_tail = |mut v: Verdict| {
+        if !out.is_empty() && v.outcome != Outcome::Pass {
+            v.observations.push(Observation::new("output_tail", &out));
+        }
+        v
+    };
+    if let Some(after) = end.killed_after {
+        return with_tail(Verdict {
+            outcome: Outcome::Timeout,
+            message: format!(
+                "no result within {:.1}s; its process was killed",
+                after.as_secs_f64()
+            ),
+            observations: vec![],
+        });
+    }
+    let reported = end
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(RESULT_MARK))
+        .map(serde_json::from_str::<ChildVerdict>);
+    match reported {
+        Some(Ok(cv)) => {
+            let result = match cv.error {
+                Some(e) => Err(e),
+                None if cv.outcome == Outcome::Pass => Ok(cv.observations),
+                None => Err(crate::error::OpError::Check(cv.message)),
+            };
+            with_tail(crate::verdict::judge(&case.expect, result))
+        }
+        Some(Err(e)) => with_tail(Verdict {
+            outcome: Outcome::Crash,
+            message: format!("unreadable result from the case's process ({e})"),
+            observations: vec![],
+        }),
+        None => {
+            let how = match end.status {
+                Some(st) if st.signal().is_some() => {
+                    format!("killed by {}", signal_name(st.signal().unwrap_or(0)))
+                }
+                Some(st) => format!("exit status {}", st.code().unwrap_or(-1)),
+                None => "vanished".into(),
+            };
+            with_tail(Verdict {
+                outcome: Outcome::Crash,
+                message: format!("the case's process ended without a result ({how})"),
+                observations: vec![],
+            })
+        }
+    }
 }
 
 /// `hil-suite --ub-child CASE`: run the op here, print the verdict line, exit 0.
@@ -220,6 +286,7 @@ pub fn child_main(case: &Case) -> ! {
             outcome: Outcome::Pass,
             message: String::new(),
             observations,
+            error: None,
         },
         Err(e) => {
             let observations = match &e {
@@ -235,6 +302,7 @@ pub fn child_main(case: &Case) -> ! {
                 outcome: Outcome::Fail,
                 message: e.to_string(),
                 observations,
+                error: Some(e),
             }
         }
     };
@@ -299,6 +367,7 @@ pub fn health_main(devices: &str) -> ! {
                 s.synchronize()?;
                 if crate::vulkan::instance().is_ok() {
                     crate::ops::vulkan::roundtrip_on(
+                        crate::table::CudaApi::Driver,
                         d,
                         d,
                         crate::vulkan::SemKind::Timeline,
