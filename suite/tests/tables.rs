@@ -280,7 +280,7 @@ fn shipped_case_names_match_the_committed_list() {
     assert_eq!(
         got, want,
         "case names changed. If intended (renamed or added rows), regenerate with\n  \
-         cargo run -p hil-suite -- --list | sed 's/: test$//' > fixtures/case-names.txt\n\
+         cargo run -p hil-suite --bin hil-suite -- --list | sed 's/: test$//' > fixtures/case-names.txt\n\
          and mention it in the change: baselines and CI history key on these names."
     );
 }
