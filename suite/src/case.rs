@@ -2,7 +2,9 @@
 //! axes, on how many CUDA devices the board has (at least two are always listed), so a
 //! board lists the same cases every time, and boards with 0, 1 or 2 GPUs list the same.
 
-use crate::table::{AxisItem, AxisValue, Backend, CudaApi, DeviceFilter, Expect, Table, TableError};
+use crate::table::{
+    AxisItem, AxisValue, Backend, CudaApi, DeviceFilter, Expect, Table, TableError,
+};
 use std::collections::BTreeMap;
 
 /// A `gpus` axis lists at least this many devices, so GPU-less and one-GPU machines list
@@ -90,8 +92,7 @@ pub fn expand(tables: &[Table], devices: u32) -> Result<Vec<Case>, TableError> {
                     base = format!("{base}.{}", labels.join("_"));
                 }
                 // A point with only CPU sides touches no CUDA API: one case, no frontends.
-                let cpu_only = !point.is_empty()
-                    && point.iter().all(|(_, v)| *v == AxisValue::Cpu);
+                let cpu_only = !point.is_empty() && point.iter().all(|(_, v)| *v == AxisValue::Cpu);
                 for (ai, &api) in apis.iter().enumerate() {
                     if cpu_only && ai > 0 {
                         break;

@@ -43,7 +43,10 @@ pub fn supported() -> Result<(), &'static str> {
         }
         let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let d = r.try_clone().map_err(|e| format!("dup: {e}"))?;
-        match (kcmp_file(r.as_raw_fd(), d.as_raw_fd()), kcmp_file(r.as_raw_fd(), w.as_raw_fd())) {
+        match (
+            kcmp_file(r.as_raw_fd(), d.as_raw_fd()),
+            kcmp_file(r.as_raw_fd(), w.as_raw_fd()),
+        ) {
             (Ok(true), Ok(false)) => Ok(()),
             (Err(e), _) | (_, Err(e)) => Err(format!("kcmp(KCMP_FILE) unavailable: {e}")),
             _ => Err("kcmp(KCMP_FILE) gave wrong answers on a pipe".into()),
@@ -98,7 +101,10 @@ mod tests {
         let other = std::fs::File::open("/proc/self/stat").unwrap();
         let other_raw = other.as_raw_fd();
         if other_raw == raw {
-            assert!(!w.still_open(), "reused fd number judged to be the original file");
+            assert!(
+                !w.still_open(),
+                "reused fd number judged to be the original file"
+            );
         }
         drop(other);
         assert!(!w.still_open());

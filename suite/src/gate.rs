@@ -140,7 +140,11 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        assert_eq!(max_a.load(Ordering::SeqCst), 1, "two exclusive holders of one device");
+        assert_eq!(
+            max_a.load(Ordering::SeqCst),
+            1,
+            "two exclusive holders of one device"
+        );
         assert_eq!(both.load(Ordering::SeqCst), 4);
     }
 
@@ -156,7 +160,11 @@ mod tests {
             g2.store(1, Ordering::SeqCst);
         });
         std::thread::sleep(std::time::Duration::from_millis(50));
-        assert_eq!(got.load(Ordering::SeqCst), 0, "exclusive entered beside sharers");
+        assert_eq!(
+            got.load(Ordering::SeqCst),
+            0,
+            "exclusive entered beside sharers"
+        );
         drop(shared);
         drop(shared2);
         t.join().unwrap();

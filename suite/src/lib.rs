@@ -9,8 +9,8 @@ pub mod cudart;
 pub mod error;
 pub mod events;
 pub mod facts;
-pub mod frontend;
 pub mod fdcheck;
+pub mod frontend;
 pub mod gate;
 pub mod harness;
 pub mod latency;
@@ -46,11 +46,8 @@ pub fn set_devices(n: u32) {
 /// How many devices `gpus` axes expand to: `--devices N`, or the CUDA devices this
 /// board has; at least `case::MIN_LISTED_DEVICES` either way.
 pub fn listed_devices() -> u32 {
-    let present = *DEVICES.get_or_init(|| {
-        cuda::driver()
-            .map(|d| d.devices.len() as u32)
-            .unwrap_or(0)
-    });
+    let present =
+        *DEVICES.get_or_init(|| cuda::driver().map(|d| d.devices.len() as u32).unwrap_or(0));
     case::listed_devices(present)
 }
 

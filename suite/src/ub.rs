@@ -36,7 +36,8 @@ fn child_command() -> Command {
     if let Some(dir) = crate::tables_dir() {
         cmd.arg("--tables").arg(dir);
     }
-    cmd.arg("--devices").arg(crate::listed_devices().to_string());
+    cmd.arg("--devices")
+        .arg(crate::listed_devices().to_string());
     cmd
 }
 

@@ -1,7 +1,7 @@
 //! Compares what an op observed with what its row expects.
 
-use crate::ops::{OpError, OpResult};
 use crate::error::Api;
+use crate::ops::{OpError, OpResult};
 use crate::table::Expect;
 use hil_proto::{Observation, Outcome};
 

@@ -237,7 +237,12 @@ fn boards_with_0_1_or_2_gpus_list_the_same_cases_and_4_gpus_list_more() {
     }
     let extra: Vec<_> = four.iter().filter(|n| !two.contains(n)).collect();
     assert!(!extra.is_empty());
-    assert!(extra.iter().all(|n| n.contains("dev2") || n.contains("dev3")), "{extra:?}");
+    assert!(
+        extra
+            .iter()
+            .all(|n| n.contains("dev2") || n.contains("dev3")),
+        "{extra:?}"
+    );
     for pair in ["dev0_dev3", "dev3_dev0", "dev2_dev2"] {
         assert!(
             four.contains(&format!("nvscisync.seed.roundtrip.{pair}.runtime")),

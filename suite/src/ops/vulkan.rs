@@ -5,8 +5,8 @@
 use super::{check, Ctx, OpDef, OpError, OpResult};
 use crate::cuda::ffi::{HANDLE_TYPE_OPAQUE_FD, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD};
 use crate::frontend::{Gpu, ImportDesc, Semaphore as CudaSemaphore};
-use crate::table::CudaApi;
 use crate::latency;
+use crate::table::CudaApi;
 use crate::vulkan::{self, Device, SemKind, Semaphore};
 use hil_proto::Observation;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
@@ -104,7 +104,7 @@ fn import_fd(
     let watched = crate::fdcheck::watch(raw);
     let t = Instant::now();
     let r = gpu.import(ImportDesc {
-            handle_type,
+        handle_type,
         handle: raw as u32 as u64,
         flags,
     });
@@ -268,7 +268,8 @@ fn import_invalid(c: &Ctx) -> OpResult {
     let defect = c.param_str("defect", "")?;
     if !c.case.in_child() {
         return Err(OpError::Row(
-            "vk_import_invalid counts the process's open fds: set `isolate: true` on the row".into(),
+            "vk_import_invalid counts the process's open fds: set `isolate: true` on the row"
+                .into(),
         ));
     }
     let vkdev = vk_device(dev)?;
@@ -302,10 +303,10 @@ fn import_invalid(c: &Ctx) -> OpResult {
         }
     };
     let r = gpu.import(ImportDesc {
-            handle_type,
-            handle,
-            flags,
-        });
+        handle_type,
+        handle,
+        flags,
+    });
     let after = open_fd_count();
     match r {
         Ok(sem) => {
@@ -390,10 +391,10 @@ fn ub_close_owned_fd(c: &Ctx) -> OpResult {
     let stream = gpu.stream()?;
     let fd = sem.export_fd()?.into_raw_fd();
     let ext = gpu.import(ImportDesc {
-            handle_type: HANDLE_TYPE_TIMELINE_SEMAPHORE_FD,
-            handle: fd as u32 as u64,
-            flags: 0,
-        })?;
+        handle_type: HANDLE_TYPE_TIMELINE_SEMAPHORE_FD,
+        handle: fd as u32 as u64,
+        flags: 0,
+    })?;
     let rc = unsafe { libc::close(fd) };
     let errno = std::io::Error::last_os_error();
     let mut obs = vec![Observation::new(
