@@ -5,6 +5,7 @@ pub mod backend;
 pub mod case;
 pub mod cli;
 pub mod cuda;
+pub mod cudart;
 pub mod error;
 pub mod events;
 pub mod facts;
