@@ -8,7 +8,7 @@
 
 pub mod ffi;
 
-use crate::error::OpError;
+use crate::error::{suffix, Api, OpError};
 use std::ffi::{c_void, OsStr};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -159,12 +159,18 @@ fn open(target: &OsStr, soname: String) -> Result<Runtime, String> {
     // SAFETY: the signatures come from cuda_runtime_api.h; both only write an int.
     let r = unsafe { (fns.runtime_get_version)(&mut version) };
     if r != 0 {
-        return Err(format!("cudaRuntimeGetVersion returned {r}"));
+        return Err(format!(
+            "loaded, but cudaRuntimeGetVersion returned {r}{}",
+            suffix(Api::Cudart, r.into())
+        ));
     }
     let mut driver_version = 0;
     let r = unsafe { (fns.driver_get_version)(&mut driver_version) };
     if r != 0 {
-        return Err(format!("cudaDriverGetVersion returned {r}"));
+        return Err(format!(
+            "loaded, but cudaDriverGetVersion returned {r}{}",
+            suffix(Api::Cudart, r.into())
+        ));
     }
     let path = loaded_path(fns.runtime_get_version as *const c_void)
         .unwrap_or_else(|| target.to_string_lossy().into_owned());
