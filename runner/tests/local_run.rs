@@ -221,18 +221,36 @@ fn serial_and_parallel_runs_give_the_same_outcome_for_every_case() {
     rows.push_str(
         "  - id: pair\n    op: selftest_device_alone\n    matrix: {a: [0, 1], b: [2, 3]}\n",
     );
+    // A UB child that reports a step, then none: a hang after stall_s, not timeout_s.
+    rows.push_str(
+        "  - id: stall\n    op: selftest_hang\n    ub: 'self-test: stops making progress'\n    stall_s: 1\n    timeout_s: 120\n",
+    );
     common::write_table(
         &dir,
         "devices.yaml",
         &format!("name: gate\nbackend: host\ndoc: d\nmatrix:\n  dev: [0, 1, 2]\nrows:\n{rows}"),
     );
+    let t = Instant::now();
     let serial = outcomes_with(&dir.join("serial"), &tables, Some("1"), &[]);
-    assert_eq!(serial.len(), 13 + 6 * 3 + 4);
+    assert_eq!(serial.len(), 13 + 6 * 3 + 4 + 3);
+    // Three stalled children at 1 s each, not 120 s each.
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+    let journal = std::fs::read_to_string(dir.join("serial/local/journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("hang: no progress for 1.")
+            && journal.contains("in step `selftest sleep`"),
+        "stalled child not reported as such"
+    );
     assert!(
         serial
             .iter()
             .filter(|(c, _)| c.starts_with("gate."))
-            .all(|(_, o)| o == "pass"),
+            .all(|(c, o)| o
+                == if c.contains("stall") {
+                    "flagged"
+                } else {
+                    "pass"
+                }),
         "{serial:?}"
     );
     for threads in [None, Some("4"), Some("16")] {

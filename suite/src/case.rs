@@ -32,6 +32,8 @@ pub struct Case {
     pub api: CudaApi,
     /// Runs in its own process even though it is not a `ub` row.
     pub isolate: bool,
+    /// Seconds without a reported step after which a child-process case is a hang.
+    pub stall_s: Option<f64>,
 }
 
 impl Case {
@@ -134,6 +136,7 @@ pub fn expand(tables: &[Table], devices: u32) -> Result<Vec<Case>, TableError> {
                         timeout_s: row.timeout_s.unwrap_or(t.timeout_s),
                         api: if cpu_only { CudaApi::Driver } else { api },
                         isolate: row.isolate,
+                        stall_s: row.stall_s,
                     });
                 }
             }

@@ -67,6 +67,7 @@ impl Gpu {
 
     /// cuImportExternalSemaphore / cudaImportExternalSemaphore on this device.
     pub fn import(&self, desc: ImportDesc) -> Result<Semaphore, OpError> {
+        crate::progress::step(Call::Import.name(self.api()));
         match self {
             Gpu::Driver(ctx) => Ok(Semaphore::Driver(cuda::ExternalSemaphore::import(
                 ctx, desc,
@@ -139,6 +140,7 @@ impl Call {
 
 impl Stream {
     pub fn synchronize(&self) -> Result<(), OpError> {
+        crate::progress::step("stream synchronize");
         match self {
             Stream::Driver(s) => s.synchronize(),
             Stream::Runtime(dev, s) => {
@@ -166,14 +168,23 @@ macro_rules! same_frontend {
 }
 
 impl Semaphore {
+    pub fn api(&self) -> CudaApi {
+        match self {
+            Semaphore::Driver(_) => CudaApi::Driver,
+            Semaphore::Runtime(..) => CudaApi::Runtime,
+        }
+    }
+
     /// Enqueues a signal of `value` (ignored for binary semaphores).
     pub fn signal(&self, stream: &Stream, value: u64) -> Result<(), OpError> {
+        crate::progress::step(Call::Signal.name(self.api()));
         same_frontend!(self, stream, |s, st| s.signal(st, value), |dev, s, st| s
             .signal(st, value))
     }
 
     /// Enqueues a wait for `value` (ignored for binary semaphores).
     pub fn wait(&self, stream: &Stream, value: u64) -> Result<(), OpError> {
+        crate::progress::step(Call::Wait.name(self.api()));
         same_frontend!(self, stream, |s, st| s.wait(st, value), |dev, s, st| s
             .wait(st, value))
     }
@@ -204,6 +215,7 @@ impl Semaphore {
 
     /// Destroys now, reporting the result (drop ignores it).
     pub fn destroy(self) -> Result<(), OpError> {
+        crate::progress::step(Call::Destroy.name(self.api()));
         match self {
             Semaphore::Driver(s) => s.destroy(),
             Semaphore::Runtime(dev, s) => {

@@ -16,6 +16,7 @@ pub mod harness;
 pub mod latency;
 pub mod nvsci;
 pub mod ops;
+pub mod progress;
 pub mod table;
 pub mod ub;
 pub mod verdict;

@@ -115,6 +115,11 @@ pub struct Row {
     pub ub: Option<String>,
     #[serde(default)]
     pub timeout_s: Option<f64>,
+    /// For cases in a child process (`ub`, `isolate`): once the op has reported a step,
+    /// this many seconds without another is a hang (killed and reported at once, naming
+    /// the step), rather than waiting out `timeout_s`.
+    #[serde(default)]
+    pub stall_s: Option<f64>,
     /// Replaces the table's matrix for this row (`matrix: {}` for none).
     #[serde(default)]
     pub matrix: Option<Matrix>,
@@ -484,6 +489,14 @@ fn validate(t: &Table) -> Result<(), TableError> {
             if !(limit > 0.0 && limit.is_finite()) {
                 return Err(invalid(format!(
                     "row `{}`: timeout_s must be a positive number of seconds",
+                    r.id
+                )));
+            }
+        }
+        if let Some(stall) = r.stall_s {
+            if !(stall > 0.0 && stall.is_finite()) || !(r.ub.is_some() || r.isolate) {
+                return Err(invalid(format!(
+                    "row `{}`: stall_s must be a positive number of seconds, on a `ub` or `isolate` row (only a child process reports progress)",
                     r.id
                 )));
             }

@@ -112,6 +112,7 @@ fn api_error(c: &Ctx) -> OpResult {
 
 fn hang(c: &Ctx) -> OpResult {
     let s = c.param_u64("seconds", 3600)?;
+    crate::progress::step("selftest sleep");
     std::thread::sleep(std::time::Duration::from_secs(s));
     Ok(vec![])
 }
