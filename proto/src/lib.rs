@@ -8,3 +8,7 @@ pub mod yaml;
 
 pub use event::{CaseInfo, Event, Facts, Observation};
 pub use outcome::Outcome;
+
+/// Seconds the suite allows the health probe that follows an undefined-behaviour case on a
+/// GPU; the runner's backstop adds it to such a case's own limit.
+pub const HEALTH_PROBE_LIMIT_S: u64 = 60;

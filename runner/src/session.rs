@@ -62,7 +62,15 @@ pub fn run(
     let timeouts: BTreeMap<String, f64> = state
         .cases
         .iter()
-        .map(|c| (c.name.clone(), c.timeout_s))
+        .map(|c| {
+            // A UB case on a GPU is followed by a health probe before its result.
+            let probe = if c.ub.is_some() && !c.devices.is_empty() {
+                hil_proto::HEALTH_PROBE_LIMIT_S as f64
+            } else {
+                0.0
+            };
+            (c.name.clone(), c.timeout_s + probe)
+        })
         .collect();
     // Cases in flight when a parallel suite died, to run again serially.
     let mut suspects: Vec<String> = Vec::new();

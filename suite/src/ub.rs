@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// Marks the child's verdict line on its stdout.
 pub const RESULT_MARK: &str = "HIL-UB-RESULT ";
 const TAIL_LINES: usize = 12;
-const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(hil_proto::HEALTH_PROBE_LIMIT_S);
 
 fn reset_reason() -> &'static Mutex<Option<String>> {
     static R: OnceLock<Mutex<Option<String>>> = OnceLock::new();
