@@ -67,6 +67,11 @@ pub trait Transport {
     fn collect_logs(&mut self, _dir: &std::path::Path) -> anyhow::Result<usize> {
         Ok(0)
     }
+    /// Removes what the run leaves on the board beyond what the board keeps (see
+    /// docs/boards.md); returns a line for the user, if any. Called once, at the end.
+    fn clean_up(&mut self) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
     /// `hil-suite --list-json` on the board.
     fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>>;
     /// Starts `hil-suite` on exactly these cases; `attempt` numbers its log.

@@ -46,6 +46,19 @@ pub enum SshError {
         fingerprint: String,
         known_hosts: String,
     },
+    /// The board was never reached in this run: not waited for (a typo in the inventory or
+    /// a board that is off does not come back by itself within a reconnect window).
+    #[error(
+        "board `{board}` cannot be reached at {addr}: {why}. Nothing was run. Check `host` and \
+         `port` in the inventory and that the board is up and runs sshd"
+    )]
+    Unreachable {
+        board: String,
+        addr: String,
+        why: String,
+    },
+    #[error("interrupted (SIGINT/SIGTERM)")]
+    Interrupted,
     #[error("authentication as `{user}` failed ({how}): {why}")]
     Auth {
         user: String,
@@ -66,6 +79,7 @@ impl SshError {
             SshError::HostKeyUnknown { .. }
                 | SshError::HostKeyChanged { .. }
                 | SshError::Auth { .. }
+                | SshError::Unreachable { .. }
         )
     }
 }
@@ -222,12 +236,15 @@ pub fn exec(sess: &Session, cmd: &str) -> Result<(i32, String, String), SshError
     Ok((ch.exit_status()?, out, err))
 }
 
-/// A connection that comes back: on failure it reconnects with backoff for up to the
-/// board's `reconnect_timeout_s`, then gives up.
+/// A connection that comes back: once the board has been reached, a failure reconnects
+/// with backoff for up to the board's `reconnect_timeout_s`, then gives up. A board never
+/// reached is not waited for, and a signal ends every wait.
 pub struct Conn {
     spec: BoardSpec,
     accept_new: bool,
     sess: Option<Session>,
+    /// Connected at least once: a later failure is a drop worth waiting out.
+    reached: bool,
     /// One SFTP channel kept open: opening one per poll costs the board a process.
     sftp: Option<ssh2::Sftp>,
 }
@@ -238,6 +255,7 @@ impl Conn {
             spec,
             accept_new,
             sess: None,
+            reached: false,
             sftp: None,
         }
     }
@@ -271,15 +289,27 @@ impl Conn {
         loop {
             let attempt = match &self.sess {
                 Some(s) => f(s),
-                None => connect(&self.spec, self.accept_new).and_then(|s| {
-                    let r = f(&s);
-                    self.sess = Some(s);
-                    r
-                }),
+                None => match connect(&self.spec, self.accept_new) {
+                    Ok(s) => {
+                        self.reached = true;
+                        let r = f(&s);
+                        self.sess = Some(s);
+                        r
+                    }
+                    Err(SshError::Connect { addr, why }) if !self.reached => {
+                        return Err(SshError::Unreachable {
+                            board: self.spec.name.clone(),
+                            addr,
+                            why,
+                        })
+                    }
+                    Err(e) => Err(e),
+                },
             };
             match attempt {
                 Ok(r) => return Ok(r),
                 Err(e) if e.is_fatal() || Instant::now() >= deadline => return Err(e),
+                Err(_) if crate::interrupt::interrupted() => return Err(SshError::Interrupted),
                 Err(e) => {
                     self.sftp = None;
                     if self.sess.take().is_some() {
@@ -288,9 +318,10 @@ impl Conn {
                             self.spec.name
                         );
                     }
-                    std::thread::sleep(
+                    crate::interrupt::sleep(
                         backoff.min(deadline.saturating_duration_since(Instant::now())),
-                    );
+                    )
+                    .map_err(|_| SshError::Interrupted)?;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
@@ -413,7 +444,7 @@ impl SshBoard {
                 }
                 .into());
             }
-            std::thread::sleep(Duration::from_secs(2));
+            crate::interrupt::sleep(Duration::from_secs(2))?;
         }
     }
 
