@@ -378,6 +378,10 @@ pub struct SshBoard {
     tables: Option<PathBuf>,
     remote_suite: String,
     run_dir: String,
+    /// A suite was started in `run_dir` (its logs are worth keeping until they are home).
+    started: bool,
+    /// `collect_logs` copied `run_dir`'s logs into the results.
+    logs_home: bool,
 }
 
 impl SshBoard {
@@ -395,6 +399,8 @@ impl SshBoard {
             tables,
             remote_suite: String::new(),
             run_dir: String::new(),
+            started: false,
+            logs_home: false,
         }
     }
 
@@ -522,13 +528,19 @@ impl Transport for SshBoard {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
-        self.run_dir = format!("{}/runs/{}-{stamp}", self.spec.workdir, self.spec.name);
-        // One round trip: create the directories and ask whether this suite is there.
+        self.run_dir = format!(
+            "{}/runs/{}",
+            self.spec.workdir,
+            super::keep::run_dir_name(&self.spec.name, stamp)
+        );
+        // One round trip: create the directories, drop uploads a dead run left half done
+        // (we hold the lock: none is in progress), mark the suite used (`clean_up` keeps
+        // the last used), and ask whether it is there.
         let probe = format!(
-            "mkdir -p {} {} && if test -x {}; then echo present; else echo absent; fi",
-            quote(&dir),
-            quote(&self.run_dir),
-            quote(&self.remote_suite)
+            "mkdir -p {d} {r} && rm -f {d}/hil-suite.part-* && touch {d} && if test -x {s}; then echo present; else echo absent; fi",
+            d = quote(&dir),
+            r = quote(&self.run_dir),
+            s = quote(&self.remote_suite)
         );
         let present = self.conn.lock().exec_ok(&probe)?.trim() == "present";
         let mut note = if present {
@@ -594,7 +606,69 @@ impl Transport for SshBoard {
         for (name, data) in &files {
             std::fs::write(dir.join(name), data)?;
         }
+        self.logs_home = true;
         Ok(files.len())
+    }
+
+    fn clean_up(&mut self) -> anyhow::Result<Option<String>> {
+        // Only under our own lock: another run's files are never ours to remove.
+        if !self.locked || self.run_dir.is_empty() {
+            return Ok(None);
+        }
+        let workdir = self.spec.workdir.clone();
+        let runs_dir = format!("{workdir}/runs");
+        let (runs, suites) = self.conn.lock().with_sftp(|sftp| {
+            let names = |dir: &str| -> Result<Vec<(String, u64)>, SshError> {
+                Ok(sftp
+                    .readdir(Path::new(dir))?
+                    .into_iter()
+                    .filter(|(_, st)| st.is_dir())
+                    .filter_map(|(p, st)| {
+                        let n = p.file_name()?.to_str()?.to_string();
+                        Some((n, st.mtime.unwrap_or(0)))
+                    })
+                    .collect())
+            };
+            Ok((names(&runs_dir)?, names(&workdir)?))
+        })?;
+        let current = self.run_dir.rsplit('/').next().unwrap_or_default();
+        let needed = (self.started && !self.logs_home).then_some(current);
+        // A run that never started the suite (bad tables, interrupted) left nothing to keep.
+        let run_names: Vec<String> = runs
+            .into_iter()
+            .map(|(n, _)| n)
+            .filter(|n| self.started || n != current)
+            .collect();
+        let mut old_runs =
+            super::keep::stale_runs(&run_names, &self.spec.name, self.spec.keep_runs, needed);
+        if !self.started {
+            old_runs.push(current.to_string());
+        }
+        let suite_dir = Path::new(&self.remote_suite)
+            .parent()
+            .and_then(|d| d.file_name())
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let old_suites = super::keep::stale_suites(&suites, &suite_dir);
+        if old_runs.is_empty() && old_suites.is_empty() {
+            return Ok(None);
+        }
+        let paths: Vec<String> = old_runs
+            .iter()
+            .map(|n| quote(&format!("{runs_dir}/{n}")))
+            .chain(old_suites.iter().map(|n| quote(&format!("{workdir}/{n}"))))
+            .collect();
+        self.conn
+            .lock()
+            .exec_ok(&format!("rm -rf {}", paths.join(" ")))?;
+        Ok(Some(format!(
+            "removed {} old run director{} and {} old suite(s) from the board (keep_runs: {})",
+            old_runs.len(),
+            if old_runs.len() == 1 { "y" } else { "ies" },
+            old_suites.len(),
+            self.spec.keep_runs
+        )))
     }
 
     fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>> {
@@ -612,6 +686,17 @@ impl Transport for SshBoard {
             )
             .into());
         }
+        if code == 126 || code == 127 {
+            // The shell could not run it: a build for another arch, or a missing library.
+            return Err(super::SuiteRejected(format!(
+                "{} cannot run on board `{}` (status {code}: {}); check `suite` and `arch` in the \
+                 inventory, and `env` for library paths",
+                self.spec.suite.display(),
+                self.spec.name,
+                err.trim()
+            ))
+            .into());
+        }
         if code != 0 {
             anyhow::bail!(
                 "{}: hil-suite --list-json failed (status {code}): {}",
@@ -623,6 +708,7 @@ impl Transport for SshBoard {
     }
 
     fn start(&mut self, cases: &[String], attempt: u32) -> anyhow::Result<Box<dyn Running>> {
+        self.started = true;
         let list = format!("{}/cases-{attempt}.txt", self.run_dir);
         let tmp = std::env::temp_dir().join(format!(
             "hil-cases-{}-{}-{attempt}",
