@@ -119,7 +119,11 @@ pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&path.display().to_string(), &text, path.parent().unwrap_or(Path::new(".")))
+    parse(
+        &path.display().to_string(),
+        &text,
+        path.parent().unwrap_or(Path::new(".")),
+    )
 }
 
 /// Parses and checks an inventory; relative paths in it are relative to `base`.
@@ -136,7 +140,10 @@ fn parse(file: &str, text: &str, base: &Path) -> Result<Inventory, InventoryErro
                 "name",
                 &b.name,
                 2,
-                format!("board `{}` is defined twice; board names must be unique", b.name),
+                format!(
+                    "board `{}` is defined twice; board names must be unique",
+                    b.name
+                ),
             ));
         }
     }
@@ -186,7 +193,9 @@ mod checked {
     pub fn host<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         let h = String::deserialize(d)?;
         if h.is_empty() {
-            return Err(D::Error::custom("`host` is empty: give a name or an address"));
+            return Err(D::Error::custom(
+                "`host` is empty: give a name or an address",
+            ));
         }
         if h.starts_with('-') || h.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(D::Error::custom(format!(
@@ -344,7 +353,12 @@ mod tests {
         let inv = parse(ONE).unwrap();
         let b = &inv.boards[0];
         assert_eq!(
-            (b.port, b.workdir.as_str(), b.reconnect_timeout_s, b.keep_runs),
+            (
+                b.port,
+                b.workdir.as_str(),
+                b.reconnect_timeout_s,
+                b.keep_runs
+            ),
             (22, "/tmp/hil", 120, 3)
         );
         assert_eq!(inv.select(&[], &["orin".into()]).unwrap().len(), 1);
@@ -357,7 +371,10 @@ mod tests {
     #[test]
     fn hostile_or_mistyped_entries_are_refused_with_location() {
         let e = err(&ONE.replace("name: orin01", "name: 'x; rm -rf /'"));
-        assert!(e.starts_with("inv.yaml:2:12: ") && e.contains("not allowed"), "{e}");
+        assert!(
+            e.starts_with("inv.yaml:2:12: ") && e.contains("not allowed"),
+            "{e}"
+        );
         let e = err(&ONE.replace("user: ci", "usr: ci"));
         assert!(
             e.starts_with("inv.yaml:4:5: ") && e.contains("unknown field `usr`"),
@@ -369,14 +386,20 @@ mod tests {
             "{e}"
         );
         let e = err(&format!("{ONE}    workdir: /tmp/../etc\n"));
-        assert!(e.starts_with("inv.yaml:7:14: ") && e.contains("`..`"), "{e}");
+        assert!(
+            e.starts_with("inv.yaml:7:14: ") && e.contains("`..`"),
+            "{e}"
+        );
         let e = err(&format!("{ONE}    env: {{\"A=1; id\": x}}\n"));
         assert!(
             e.starts_with("inv.yaml:7:12: ") && e.contains("invalid environment variable name"),
             "{e}"
         );
         let e = err(&ONE.replace("10.1.2.3", "-oProxyCommand=sh"));
-        assert!(e.starts_with("inv.yaml:3:11: ") && e.contains("invalid host"), "{e}");
+        assert!(
+            e.starts_with("inv.yaml:3:11: ") && e.contains("invalid host"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -417,7 +440,10 @@ mod tests {
         let inv = parse(&other).unwrap();
         assert!(inv.select(&["a".into()], &[]).is_ok());
         let e = inv.select(&["b10".into()], &[]).unwrap_err();
-        assert!(e.contains("missing") && e.starts_with("inv.yaml:10:10: "), "{e}");
+        assert!(
+            e.contains("missing") && e.starts_with("inv.yaml:10:10: "),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -173,27 +173,26 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         return Ok(code);
     }
     // Several boards: one thread each, then a merged report.
-    let results: Vec<(String, (Option<State>, anyhow::Result<i32>))> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = boards
-                .iter()
-                .map(|b| {
-                    (
-                        b.name.clone(),
-                        scope.spawn(move || run_board(cli, b, &format!("{}: ", b.name))),
-                    )
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|(n, h)| {
-                    let r = h.join().unwrap_or_else(|_| {
-                        (None, Err(anyhow::anyhow!("runner thread panicked")))
-                    });
-                    (n, r)
-                })
-                .collect()
-        });
+    let results: Vec<(String, BoardRun)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = boards
+            .iter()
+            .map(|b| {
+                (
+                    b.name.clone(),
+                    scope.spawn(move || run_board(cli, b, &format!("{}: ", b.name))),
+                )
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(n, h)| {
+                let r = h
+                    .join()
+                    .unwrap_or_else(|_| (None, Err(anyhow::anyhow!("runner thread panicked"))));
+                (n, r)
+            })
+            .collect()
+    });
     let mut worst = 0;
     let mut states = Vec::new();
     let mut text = String::from("all boards:\n");
@@ -215,7 +214,11 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     if states.is_empty() {
         // No board got as far as a plan: the merged report of an earlier run stays as it was.
         print!("\n{text}");
-        return Ok(if hil_run::interrupt::interrupted() { 130 } else { worst });
+        return Ok(if hil_run::interrupt::interrupted() {
+            130
+        } else {
+            worst
+        });
     }
     std::fs::create_dir_all(&cli.results)?;
     let merged = cli.results.join("junit.xml");
@@ -245,9 +248,11 @@ fn write_bundle(cli: &Cli, states: &[&State]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One board's run. The state comes back whenever a plan was made, even on error, so
-/// the merged report and an interrupted run still show what was reported.
-fn run_board(cli: &Cli, b: &Board, prefix: &str) -> (Option<State>, anyhow::Result<i32>) {
+/// A board's state (whenever a plan was made, even on error, so the merged report and an
+/// interrupted run still show what was reported) and its exit status or error.
+type BoardRun = (Option<State>, anyhow::Result<i32>);
+
+fn run_board(cli: &Cli, b: &Board, prefix: &str) -> BoardRun {
     let mut transport = match open_board(cli, b) {
         Ok(t) => t,
         Err(e) => return (None, Err(e)),
@@ -320,7 +325,11 @@ fn plan(
     if let Some(st) = resumed {
         let known: std::collections::BTreeSet<&str> =
             listed.iter().map(|c| c.name.as_str()).collect();
-        if let Some(gone) = st.remaining().iter().find(|c| !known.contains(c.name.as_str())) {
+        if let Some(gone) = st
+            .remaining()
+            .iter()
+            .find(|c| !known.contains(c.name.as_str()))
+        {
             return Err(ConfigError(format!(
                 "cannot resume: case `{}` of the plan in {} is not in the tables any more; \
                  pass the tables the run started with, or start a new run without --resume",
@@ -359,12 +368,7 @@ fn plan(
     })
 }
 
-fn run_on_board(
-    cli: &Cli,
-    b: &Board,
-    prefix: &str,
-    transport: &mut dyn Transport,
-) -> (Option<State>, anyhow::Result<i32>) {
+fn run_on_board(cli: &Cli, b: &Board, prefix: &str, transport: &mut dyn Transport) -> BoardRun {
     // Configuration first: a bad baseline must not surface after an hour of testing.
     let baseline = match &cli.baseline {
         Some(p) => match hil_run::baseline::load(p) {

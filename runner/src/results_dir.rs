@@ -5,9 +5,13 @@ use std::path::Path;
 
 /// Files of one suite start: `suite-N.log`, `events-N.jsonl`, `cases-N.txt`.
 fn attempt_of(name: &str) -> Option<u32> {
-    let (stem, ext) = [("suite-", ".log"), ("events-", ".jsonl"), ("cases-", ".txt")]
-        .into_iter()
-        .find(|(p, x)| name.starts_with(p) && name.ends_with(x))?;
+    let (stem, ext) = [
+        ("suite-", ".log"),
+        ("events-", ".jsonl"),
+        ("cases-", ".txt"),
+    ]
+    .into_iter()
+    .find(|(p, x)| name.starts_with(p) && name.ends_with(x))?;
     name[stem.len()..name.len() - ext.len()].parse().ok()
 }
 

@@ -109,9 +109,14 @@ fn a_resume_with_a_bad_table_records_nothing_and_the_fixed_resume_finishes() {
     assert!(results.iter().all(|(_, o)| o == "pass"), "{results:?}");
     // The resume's suite logs are numbered after the first run's: none overwritten.
     assert!(
-        before.contains_key(&res.join("local/suite-1.log")) && res.join("local/suite-2.log").is_file(),
+        before.contains_key(&res.join("local/suite-1.log"))
+            && res.join("local/suite-2.log").is_file(),
         "{:?}",
-        std::fs::read_dir(res.join("local")).unwrap().flatten().map(|e| e.file_name()).collect::<Vec<_>>()
+        std::fs::read_dir(res.join("local"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect::<Vec<_>>()
     );
     assert_eq!(
         std::fs::read(res.join("local/suite-1.log")).unwrap(),
@@ -128,7 +133,12 @@ fn a_fresh_run_with_bad_input_leaves_the_previous_run_untouched() {
     let out = hil_run_local(&res, &["--tables", good.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let before = snapshot(&res);
-    for name in ["journal.jsonl", "suite-1.log", "events-1.jsonl", "cases-1.txt"] {
+    for name in [
+        "journal.jsonl",
+        "suite-1.log",
+        "events-1.jsonl",
+        "cases-1.txt",
+    ] {
         assert!(before.contains_key(&res.join("local").join(name)), "{name}");
     }
     let attempts: [(&[&str], &str); 4] = [
@@ -142,7 +152,12 @@ fn a_fresh_run_with_bad_input_leaves_the_previous_run_untouched() {
             "--shard",
         ),
         (
-            &["--tables", good.to_str().unwrap(), "--baseline", "missing.yaml"],
+            &[
+                "--tables",
+                good.to_str().unwrap(),
+                "--baseline",
+                "missing.yaml",
+            ],
             "missing.yaml",
         ),
     ];

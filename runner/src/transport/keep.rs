@@ -61,7 +61,9 @@ mod tests {
 
     #[test]
     fn only_the_newest_runs_of_this_board_are_kept() {
-        let dirs = names(&["b1-100", "b1-300", "b1-200", "b1-x-50", "b10-1", "b1-", "b1-400"]);
+        let dirs = names(&[
+            "b1-100", "b1-300", "b1-200", "b1-x-50", "b10-1", "b1-", "b1-400",
+        ]);
         assert_eq!(stale_runs(&dirs, "b1", 2, None), ["b1-200", "b1-100"]);
         assert_eq!(stale_runs(&dirs, "b1", 0, None).len(), 4);
         // The run whose logs are still on the board stays, even with keep 0.
