@@ -54,12 +54,49 @@ pub fn sleep(d: Duration) -> Result<(), Interrupted> {
     }
 }
 
+/// How a waited-for child process ended.
+#[derive(Debug)]
+pub enum ChildEnd {
+    Exited(std::process::ExitStatus),
+    /// Killed (with its process group) after `limit`.
+    TimedOut,
+    /// Killed (with its process group) because a signal came.
+    Interrupted,
+}
+
+/// Waits for `child` (started in its own process group) for at most `limit`, checking
+/// for signals; a child past its limit or outliving a signal is killed with its group.
+pub fn wait_child(child: &mut std::process::Child, limit: Duration) -> std::io::Result<ChildEnd> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait()? {
+            return Ok(ChildEnd::Exited(st));
+        }
+        let why = if interrupted() {
+            ChildEnd::Interrupted
+        } else if Instant::now() >= end {
+            ChildEnd::TimedOut
+        } else {
+            std::thread::sleep(SLICE);
+            continue;
+        };
+        // SAFETY: signalling the child's own process group.
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        child.wait()?;
+        return Ok(why);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The flag is process-wide: tests that raise or read it take turns.
+    static FLAG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn a_signal_cuts_a_long_sleep_short() {
+        let _turn = FLAG.lock().unwrap_or_else(|e| e.into_inner());
         install();
         let t = Instant::now();
         assert!(sleep(Duration::from_millis(30)).is_ok());
@@ -71,5 +108,21 @@ mod tests {
         assert!(sleep(Duration::from_secs(60)).is_err());
         assert!(t.elapsed() < Duration::from_secs(10));
         INTERRUPTED.store(false, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn a_child_past_its_limit_is_killed_with_its_group() {
+        use std::os::unix::process::CommandExt as _;
+        let _turn = FLAG.lock().unwrap_or_else(|e| e.into_inner());
+        let mut quick = std::process::Command::new("true").spawn().unwrap();
+        let r = wait_child(&mut quick, Duration::from_secs(60)).unwrap();
+        assert!(matches!(r, ChildEnd::Exited(s) if s.success()), "{r:?}");
+        let mut slow = std::process::Command::new("/bin/sh")
+            .args(["-c", "sleep 60; true"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let r = wait_child(&mut slow, Duration::from_millis(200)).unwrap();
+        assert!(matches!(r, ChildEnd::TimedOut), "{r:?}");
     }
 }

@@ -534,6 +534,9 @@ fn retry_failures(
     r
 }
 
+/// Longest a board's `reset` command may take (a power cycle and boot fit well inside).
+const RESET_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// A device left unusable (health probe after an undefined-behaviour case): run the
 /// inventory's reset command, here on the runner host, so the next run finds a working board.
 fn reset_if_needed(spec: &hil_run::inventory::BoardSpec, state: &State) {
@@ -544,17 +547,29 @@ fn reset_if_needed(spec: &hil_run::inventory::BoardSpec, state: &State) {
     });
     match (&spec.reset, needs) {
         (Some(cmd), true) => {
-            let st = std::process::Command::new("/bin/sh")
+            use hil_run::interrupt::{wait_child, ChildEnd};
+            use std::os::unix::process::CommandExt as _;
+            // Its own process group: a hung PDU command is killed whole, not waited for forever.
+            let ended = std::process::Command::new("/bin/sh")
                 .arg("-c")
                 .arg(cmd)
-                .status();
-            match st {
-                Ok(s) if s.success() => {
+                .process_group(0)
+                .spawn()
+                .and_then(|mut child| wait_child(&mut child, RESET_LIMIT));
+            match ended {
+                Ok(ChildEnd::Exited(s)) if s.success() => {
                     println!("hil-run: {}: board needed a reset; ran `{cmd}`", spec.name)
                 }
                 other => eprintln!(
-                    "hil-run: {}: board needs a reset; `{cmd}` failed: {other:?}",
-                    spec.name
+                    "hil-run: {}: board needs a reset; `{cmd}` failed: {}",
+                    spec.name,
+                    match other {
+                        Ok(ChildEnd::Exited(s)) => s.to_string(),
+                        Ok(ChildEnd::TimedOut) =>
+                            format!("no exit within {} s; killed", RESET_LIMIT.as_secs()),
+                        Ok(ChildEnd::Interrupted) => "interrupted; killed".into(),
+                        Err(e) => e.to_string(),
+                    }
                 ),
             }
         }
