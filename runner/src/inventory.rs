@@ -403,6 +403,13 @@ mod tests {
     }
 
     #[test]
+    fn the_example_inventory_parses() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/inventories/farm.yaml");
+        let inv = load(&p).unwrap();
+        assert_eq!(inv.boards[0].keep_runs, 3);
+    }
+
+    #[test]
     fn port_zero_and_duplicate_names_point_at_the_line() {
         // `b10` holds a `0` before the port line: the location must still be the port.
         let e = err(&TWO.replace("  - name: b10\n", "  - name: b10\n    port: 0\n"));
