@@ -25,7 +25,8 @@ use std::time::Instant;
 /// flagged, crash, timeout (docs/outcomes.md).
 ///
 /// Exit status: 0 every result acceptable, 1 a fail/crash/timeout (or cases left
-/// unfinished), 2 usage or configuration error, 130 interrupted.
+/// unfinished), 2 nothing tested: usage or configuration error, or a board never reached
+/// (the results directory is left as it was), 130 interrupted (SIGINT/SIGTERM).
 #[derive(Parser)]
 #[command(name = "hil-run", version, after_help = EXAMPLES, args_conflicts_with_subcommands = true, verbatim_doc_comment)]
 struct Cli {

@@ -84,6 +84,16 @@ impl SshError {
     }
 }
 
+impl SshError {
+    /// The board answered and said no (an SFTP status such as permission denied): the
+    /// connection is fine, so reconnecting would only repeat the answer.
+    pub fn is_refusal(&self) -> bool {
+        // SSH_FX_NO_CONNECTION (6) and SSH_FX_CONNECTION_LOST (7) are drops, not answers.
+        matches!(self, SshError::Ssh(e)
+            if matches!(e.code(), ssh2::ErrorCode::SFTP(c) if c != 6 && c != 7))
+    }
+}
+
 fn b64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
@@ -308,7 +318,9 @@ impl Conn {
             };
             match attempt {
                 Ok(r) => return Ok(r),
-                Err(e) if e.is_fatal() || Instant::now() >= deadline => return Err(e),
+                Err(e) if e.is_fatal() || e.is_refusal() || Instant::now() >= deadline => {
+                    return Err(e)
+                }
                 Err(_) if crate::interrupt::interrupted() => return Err(SshError::Interrupted),
                 Err(e) => {
                     self.sftp = None;
@@ -481,7 +493,20 @@ fn upload(sftp: &ssh2::Sftp, local: &Path, remote: &str, mode: u32) -> Result<u6
     let tmp = format!("{remote}.part-{}", std::process::id());
     let mut src = std::fs::File::open(local)?;
     let mut dst = sftp.create(Path::new(&tmp))?;
-    let n = std::io::copy(&mut src, &mut dst)?;
+    // In pieces, so a signal does not wait for a large suite to cross a slow link.
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        if crate::interrupt::interrupted() {
+            return Err(SshError::Interrupted);
+        }
+        let got = src.read(&mut buf)?;
+        if got == 0 {
+            break;
+        }
+        dst.write_all(&buf[..got])?;
+        n += got as u64;
+    }
     dst.flush()?;
     drop(dst);
     sftp.setstat(
