@@ -105,6 +105,15 @@ fn signal_suite_after(journal: &Path, first_case: &str, pattern: &str, signal: &
     }
 }
 
+/// Waits (up to a minute) until `case` has a result in the journal: the fault comes next.
+fn wait_for_result(journal: &Path, case: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !outcomes(journal).contains_key(case) {
+        assert!(Instant::now() < deadline, "no progress before the fault");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// hil-run over the inventory in the background (for faults injected while it runs).
 fn spawn_hil_run(results: &Path, inv: &Path, args: &[&str]) -> std::process::Child {
     Command::new(bin("hil-run"))
@@ -327,11 +336,7 @@ fn sshd_killed_mid_run_the_runner_reconnects_and_loses_nothing() {
         &["--board", "b1", "--tables", &selftest_tables(), "-q"],
     );
     let journal = res.join("b1/journal.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !outcomes(&journal).contains_key("selftest.f_after_abort") {
-        assert!(Instant::now() < deadline, "no progress before the fault");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_result(&journal, "selftest.f_after_abort");
     sshd.kill(); // the board's sshd and the runner's sessions die; the suite runs on (setsid)
     std::thread::sleep(Duration::from_millis(1500));
     sshd.restart();
@@ -363,11 +368,7 @@ fn a_board_that_never_comes_back_ends_with_its_cases_marked() {
         &["--board", "b1", "--tables", &selftest_tables(), "-q"],
     );
     let journal = res.join("b1/journal.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !outcomes(&journal).contains_key("selftest.c_expected_error") {
-        assert!(Instant::now() < deadline, "no progress before the fault");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_result(&journal, "selftest.c_expected_error");
     sshd.kill();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1));
@@ -689,11 +690,7 @@ fn sigterm_ends_the_reconnect_wait_with_journal_and_junit_and_resume_finishes() 
         &["--board", "b1", "--tables", &selftest_tables(), "-q"],
     );
     let journal = res.join("b1/journal.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !outcomes(&journal).contains_key("selftest.c_expected_error") {
-        assert!(Instant::now() < deadline, "no progress before the fault");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_result(&journal, "selftest.c_expected_error");
     sshd.kill(); // the runner now waits for the board to come back (up to 600 s)
     std::thread::sleep(Duration::from_millis(1500));
     let t = Instant::now();
