@@ -860,7 +860,7 @@ fn a_board_keeps_only_the_newest_runs_and_suites() {
     }
     let res = dir.join("results");
     let mut kept = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..3 {
         let out = hil_run(&res, &inv, &["--board", "b1", "--filter", "host.info"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         let runs = remote_runs(&workdir);
