@@ -3,8 +3,8 @@
 
 pub mod ffi;
 
-use crate::error::OpError;
 use crate::error::Api;
+use crate::error::OpError;
 use nvsci_abi::{key, Fence as RawFence, KeyValuePair, NvSciError};
 use std::ffi::c_void;
 use std::sync::OnceLock;
