@@ -687,7 +687,15 @@ fn sigterm_ends_the_reconnect_wait_with_journal_and_junit_and_resume_finishes() 
     let child = spawn_hil_run(
         &res,
         &inv,
-        &["--board", "b1", "--tables", &selftest_tables(), "-q"],
+        &[
+            "--board",
+            "b1",
+            "--tables",
+            &selftest_tables(),
+            "--test-threads",
+            "1",
+            "-q",
+        ],
     );
     let journal = res.join("b1/journal.jsonl");
     wait_for_result(&journal, "selftest.c_expected_error");
