@@ -83,8 +83,8 @@ pub fn run(
         let before = state.results.len();
         let mut run = match transport.start(&cases, attempt, threads) {
             Ok(run) => run,
-            // A signal cut the start short: that is no verdict on the cases.
-            Err(e) if interrupted() => return Err(e),
+            // A signal, or an error that is not a lost board: no verdict on the cases.
+            Err(e) if interrupted() || !crate::transport::board_lost(&e) => return Err(e),
             Err(e) => {
                 // A board that cannot be reached again: its unfinished cases are marked, not dropped.
                 let message = format!("could not start hil-suite on the board: {e:#}");

@@ -47,6 +47,15 @@ fn signal_suffix(s: i32) -> &'static str {
 #[error("hil-suite rejected its configuration: {0}")]
 pub struct SuiteRejected(pub String);
 
+/// The board went away (a dropped connection that did not come back): the one failure to
+/// start the suite that marks unfinished cases `crash`. Any other (a refused upload, a
+/// local I/O error, a signal) is an error that leaves them for `--resume`, never a result.
+pub fn board_lost(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<ssh::SshError>())
+        .any(ssh::SshError::is_drop)
+}
+
 /// `hil-suite --list-json` output: one case per line.
 pub fn parse_case_listing(stdout: &str) -> anyhow::Result<Vec<CaseInfo>> {
     use anyhow::Context as _;

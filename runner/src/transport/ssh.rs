@@ -85,6 +85,12 @@ impl SshError {
 }
 
 impl SshError {
+    /// The connection failed (and reconnecting did not help): not an answer from the board,
+    /// not the user's configuration, not a signal.
+    pub fn is_drop(&self) -> bool {
+        !self.is_fatal() && !self.is_refusal() && !matches!(self, SshError::Interrupted)
+    }
+
     /// The board answered and said no (an SFTP status such as permission denied): the
     /// connection is fine, so reconnecting would only repeat the answer.
     pub fn is_refusal(&self) -> bool {
