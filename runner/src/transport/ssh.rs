@@ -947,6 +947,29 @@ mod tests {
     }
 
     #[test]
+    fn only_a_dropped_connection_counts_as_a_lost_board() {
+        let connect = SshError::Connect {
+            addr: "h:22".into(),
+            why: "refused".into(),
+        };
+        assert!(connect.is_drop());
+        let never = SshError::Unreachable {
+            board: "b".into(),
+            addr: "h:22".into(),
+            why: "refused".into(),
+        };
+        assert!(never.is_fatal() && !never.is_drop());
+        assert!(!SshError::Interrupted.is_drop());
+        let denied = SshError::Ssh(ssh2::Error::new(ssh2::ErrorCode::SFTP(3), "denied"));
+        assert!(denied.is_refusal() && !denied.is_drop());
+        let lost = SshError::Ssh(ssh2::Error::new(ssh2::ErrorCode::SFTP(7), "lost"));
+        assert!(!lost.is_refusal() && lost.is_drop());
+        let e = anyhow::Error::from(connect).context("starting the suite");
+        assert!(crate::transport::board_lost(&e));
+        assert!(!crate::transport::board_lost(&anyhow::anyhow!("disk full")));
+    }
+
+    #[test]
     fn fingerprints_are_unpadded_base64() {
         assert_eq!(b64(b"f"), "Zg");
         assert_eq!(b64(b"fo"), "Zm8");
