@@ -108,6 +108,9 @@ mod tests {
                 backend: "host".into(),
                 timeout_s: 1.0,
                 ub: None,
+                devices: vec![],
+                cuda_api: String::new(),
+                isolated: false,
             });
             st.results.insert(
                 name.to_string(),

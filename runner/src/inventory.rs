@@ -10,19 +10,33 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields)]
 pub struct Inventory {
     pub boards: Vec<BoardSpec>,
+    /// File name and text, for locating errors found after parsing.
+    #[serde(skip)]
+    source: Source,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Source {
+    file: String,
+    text: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BoardSpec {
+    #[serde(deserialize_with = "checked::name")]
     pub name: String,
+    #[serde(deserialize_with = "checked::host")]
     pub host: String,
-    #[serde(default = "default_port")]
+    #[serde(default = "default_port", deserialize_with = "checked::port")]
     pub port: u16,
     pub user: String,
     /// Private key file; without it the SSH agent is used.
     #[serde(default)]
     pub key: Option<PathBuf>,
+    /// `key` as the inventory writes it, to point at it in errors.
+    #[serde(skip)]
+    key_written: Option<PathBuf>,
     /// known_hosts file checked strictly (default ~/.ssh/known_hosts).
     #[serde(default)]
     pub known_hosts: Option<PathBuf>,
@@ -32,10 +46,10 @@ pub struct BoardSpec {
     /// The hil-suite binary to deploy (built for the board's arch).
     pub suite: PathBuf,
     /// Remote directory for deployed suites and run files.
-    #[serde(default = "default_workdir")]
+    #[serde(default = "default_workdir", deserialize_with = "checked::workdir")]
     pub workdir: String,
     /// Environment for the remote suite (e.g. LD_LIBRARY_PATH).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "checked::env")]
     pub env: BTreeMap<String, String>,
     #[serde(default)]
     pub tags: Vec<String>,
@@ -47,6 +61,10 @@ pub struct BoardSpec {
     pub connect_timeout_s: u64,
     #[serde(default = "default_reconnect")]
     pub reconnect_timeout_s: u64,
+    /// Run directories of this board kept on the board (`<workdir>/runs/`), newest first;
+    /// older ones are removed when a run ends (docs/boards.md).
+    #[serde(default = "default_keep_runs")]
+    pub keep_runs: usize,
 }
 
 fn default_port() -> u16 {
@@ -61,13 +79,14 @@ fn default_connect() -> u64 {
 fn default_reconnect() -> u64 {
     120
 }
+fn default_keep_runs() -> usize {
+    3
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
     #[error("{0}")]
     Yaml(#[from] hil_proto::yaml::YamlError),
-    #[error("{file}: {message}")]
-    Invalid { file: String, message: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -100,13 +119,38 @@ pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let file = path.display().to_string();
-    let mut inv: Inventory = hil_proto::yaml::from_str(&file, &text)?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    validate(&file, &inv)?;
+    parse(
+        &path.display().to_string(),
+        &text,
+        path.parent().unwrap_or(Path::new(".")),
+    )
+}
+
+/// Parses and checks an inventory; relative paths in it are relative to `base`.
+fn parse(file: &str, text: &str, base: &Path) -> Result<Inventory, InventoryError> {
+    let mut inv: Inventory = hil_proto::yaml::from_str(file, text)?;
+    inv.source = Source {
+        file: file.to_string(),
+        text: text.to_string(),
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for b in &inv.boards {
+        if !seen.insert(&b.name) {
+            return Err(inv.located(
+                "name",
+                &b.name,
+                2,
+                format!(
+                    "board `{}` is defined twice; board names must be unique",
+                    b.name
+                ),
+            ));
+        }
+    }
     for b in &mut inv.boards {
         // Relative paths are relative to the inventory file, ~ to $HOME.
         b.suite = resolve(base, &b.suite);
+        b.key_written = b.key.clone();
         b.key = b.key.as_ref().map(|k| resolve(base, k));
         b.known_hosts = Some(match &b.known_hosts {
             Some(k) => resolve(base, k),
@@ -129,50 +173,119 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
     }
 }
 
-fn validate(file: &str, inv: &Inventory) -> Result<(), InventoryError> {
-    let bad = |message: String| InventoryError::Invalid {
-        file: file.to_string(),
-        message,
-    };
-    let mut seen = std::collections::BTreeSet::new();
-    for b in &inv.boards {
-        if !crate::board::valid_name(&b.name) || b.name == "local" {
-            return Err(bad(format!(
-                "board name `{}` is not allowed: use letters, digits, `-`, `_`, `.` (and not `local`, which is built in)",
-                b.name
+/// Field checks run while parsing, so serde_norway locates their errors (file, line,
+/// column). Each message quotes the offending text first: the location is refined to it.
+mod checked {
+    use serde::de::{Deserialize, Deserializer, Error};
+    use std::collections::BTreeMap;
+
+    pub fn name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let n = String::deserialize(d)?;
+        if !crate::board::valid_name(&n) || n == "local" {
+            return Err(D::Error::custom(format!(
+                "`{n}`: board name not allowed; use letters, digits, `-`, `_`, `.` (it names a \
+                 results directory; `local` is built in)"
             )));
         }
-        if !seen.insert(&b.name) {
-            return Err(bad(format!("board `{}` is defined twice", b.name)));
+        Ok(n)
+    }
+
+    pub fn host<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let h = String::deserialize(d)?;
+        if h.is_empty() {
+            return Err(D::Error::custom(
+                "`host` is empty: give a name or an address",
+            ));
         }
-        if b.host.is_empty() || b.host.starts_with('-') || b.host.chars().any(|c| c.is_whitespace())
-        {
-            return Err(bad(format!(
-                "board `{}`: invalid host `{}`",
-                b.name, b.host
+        if h.starts_with('-') || h.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(D::Error::custom(format!(
+                "`{h}`: invalid host (a name or an address; no spaces, no leading `-`)"
             )));
         }
-        if !b.workdir.starts_with('/') {
-            return Err(bad(format!(
-                "board `{}`: workdir `{}` must be an absolute path",
-                b.name, b.workdir
-            )));
+        Ok(h)
+    }
+
+    pub fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+        let p = u16::deserialize(d)?;
+        if p == 0 {
+            return Err(D::Error::custom(
+                "`port` 0 is not a TCP port: give the board's sshd port (1-65535; 22 if omitted)",
+            ));
         }
-        for k in b.env.keys() {
+        Ok(p)
+    }
+
+    pub fn workdir<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let w = String::deserialize(d)?;
+        let why = if !w.starts_with('/') {
+            Some("must be an absolute path")
+        } else if w.trim_end_matches('/').is_empty() {
+            Some("must not be `/` itself: the runner creates and removes files in it")
+        } else if w.split('/').any(|part| part == "..") {
+            Some("must not contain `..`")
+        } else if w.chars().any(char::is_control) {
+            Some("must not contain control characters")
+        } else {
+            None
+        };
+        match why {
+            Some(why) => Err(D::Error::custom(format!("`{w}`: workdir {why}"))),
+            None => Ok(w),
+        }
+    }
+
+    pub fn env<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+        let env = BTreeMap::<String, String>::deserialize(d)?;
+        for k in env.keys() {
             let ok = k
                 .chars()
                 .next()
                 .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !ok {
-                return Err(bad(format!(
-                    "board `{}`: invalid environment variable name `{k}`",
-                    b.name
+                return Err(D::Error::custom(format!(
+                    "`{k}`: invalid environment variable name (letters, digits, `_`)"
                 )));
             }
         }
+        Ok(env)
     }
-    Ok(())
+}
+
+/// OpenSSH ignores a private key that others can read ("UNPROTECTED PRIVATE KEY FILE");
+/// so does hil-run, before connecting anywhere.
+fn key_problem(key: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = match std::fs::metadata(key) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("private key {}: {e}", key.display())),
+    };
+    // SAFETY: getuid has no preconditions.
+    let mine = meta.uid() == unsafe { libc::getuid() };
+    let mode = meta.mode() & 0o777;
+    (mine && mode & 0o077 != 0).then(|| {
+        format!(
+            "UNPROTECTED PRIVATE KEY FILE: permissions {mode:04o} for {} are too open; a private \
+             key must not be accessible by others, so it is refused. Fix: chmod 600 {}",
+            key.display(),
+            key.display()
+        )
+    })
+}
+
+/// Line and column (1-based) of the value in the `n`-th line reading `key: value`
+/// (block style, value plain or quoted).
+fn find_entry(text: &str, key: &str, value: &str, n: usize) -> Option<(usize, usize)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let body = l.trim_start().trim_start_matches("- ").trim_start();
+            let rest = body.strip_prefix(key)?.trim_start().strip_prefix(':')?;
+            let v = rest.split(" #").next().unwrap_or("").trim();
+            let unquoted = v.trim_matches(|c| c == '"' || c == '\'');
+            (unquoted == value).then(|| (i + 1, l.len() - rest.trim_start().len() + 1))
+        })
+        .nth(n.saturating_sub(1))
 }
 
 impl Inventory {
@@ -196,7 +309,27 @@ impl Inventory {
         if picked.is_empty() && !tags.is_empty() {
             return Err(format!("no board has tag(s) {tags:?}"));
         }
+        // Only the boards this run uses: another board's key is not this run's business.
+        for b in &picked {
+            if let (Some(key), Some(written)) = (&b.key, &b.key_written) {
+                if let Some(why) = key_problem(key) {
+                    let token = written.display().to_string();
+                    return Err(self.located("key", &token, 1, why).to_string());
+                }
+            }
+        }
         Ok(picked)
+    }
+
+    /// An error at the `n`-th `key: value` line of the inventory (or its first line).
+    fn located(&self, key: &str, value: &str, n: usize, message: String) -> InventoryError {
+        let (line, column) = find_entry(&self.source.text, key, value, n).unwrap_or((1, 1));
+        InventoryError::Yaml(hil_proto::yaml::YamlError {
+            file: self.source.file.clone(),
+            line,
+            column,
+            message,
+        })
     }
 }
 
@@ -205,20 +338,28 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Inventory, InventoryError> {
-        let inv: Inventory = hil_proto::yaml::from_str("inv.yaml", text)?;
-        validate("inv.yaml", &inv)?;
-        Ok(inv)
+        super::parse("inv.yaml", text, Path::new("/base"))
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
     }
 
     const ONE: &str = "boards:\n  - name: orin01\n    host: 10.1.2.3\n    user: ci\n    suite: hil-suite\n    tags: [orin]\n";
+    const TWO: &str = "boards:\n  - name: a\n    host: h\n    user: ci\n    suite: s\n  - name: b10\n    host: h\n    user: ci\n    suite: s\n";
 
     #[test]
     fn a_minimal_board_gets_defaults() {
         let inv = parse(ONE).unwrap();
         let b = &inv.boards[0];
         assert_eq!(
-            (b.port, b.workdir.as_str(), b.reconnect_timeout_s),
-            (22, "/tmp/hil", 120)
+            (
+                b.port,
+                b.workdir.as_str(),
+                b.reconnect_timeout_s,
+                b.keep_runs
+            ),
+            (22, "/tmp/hil", 120, 3)
         );
         assert_eq!(inv.select(&[], &["orin".into()]).unwrap().len(), 1);
         assert!(inv
@@ -229,28 +370,87 @@ mod tests {
 
     #[test]
     fn hostile_or_mistyped_entries_are_refused_with_location() {
-        let e = parse(&ONE.replace("name: orin01", "name: 'x; rm -rf /'"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("not allowed"), "{e}");
-        let e = parse(&ONE.replace("user: ci", "usr: ci"))
-            .unwrap_err()
-            .to_string();
+        let e = err(&ONE.replace("name: orin01", "name: 'x; rm -rf /'"));
+        assert!(
+            e.starts_with("inv.yaml:2:12: ") && e.contains("not allowed"),
+            "{e}"
+        );
+        let e = err(&ONE.replace("user: ci", "usr: ci"));
         assert!(
             e.starts_with("inv.yaml:4:5: ") && e.contains("unknown field `usr`"),
             "{e}"
         );
-        let e = parse(&format!("{ONE}    workdir: relative/dir\n"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("must be an absolute path"), "{e}");
-        let e = parse(&format!("{ONE}    env: {{\"A=1; id\": x}}\n"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("invalid environment variable name"), "{e}");
-        let e = parse(&ONE.replace("10.1.2.3", "-oProxyCommand=sh"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("invalid host"), "{e}");
+        let e = err(&format!("{ONE}    workdir: relative/dir\n"));
+        assert!(
+            e.starts_with("inv.yaml:7:14: ") && e.contains("must be an absolute path"),
+            "{e}"
+        );
+        let e = err(&format!("{ONE}    workdir: /tmp/../etc\n"));
+        assert!(
+            e.starts_with("inv.yaml:7:14: ") && e.contains("`..`"),
+            "{e}"
+        );
+        let e = err(&format!("{ONE}    env: {{\"A=1; id\": x}}\n"));
+        assert!(
+            e.starts_with("inv.yaml:7:12: ") && e.contains("invalid environment variable name"),
+            "{e}"
+        );
+        let e = err(&ONE.replace("10.1.2.3", "-oProxyCommand=sh"));
+        assert!(
+            e.starts_with("inv.yaml:3:11: ") && e.contains("invalid host"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_example_inventory_parses() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/inventories/farm.yaml");
+        let inv = load(&p).unwrap();
+        assert_eq!(inv.boards[0].keep_runs, 3);
+    }
+
+    #[test]
+    fn port_zero_and_duplicate_names_point_at_the_line() {
+        // `b10` holds a `0` before the port line: the location must still be the port.
+        let e = err(&TWO.replace("  - name: b10\n", "  - name: b10\n    port: 0\n"));
+        assert!(
+            e.starts_with("inv.yaml:7:5: ") && e.contains("0 is not a TCP port"),
+            "{e}"
+        );
+        let e = err(&TWO.replace("name: b10", "name: \"a\""));
+        assert!(
+            e.starts_with("inv.yaml:6:11: ") && e.contains("board `a` is defined twice"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_private_key_others_can_read_is_refused_like_openssh_does() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("hil-inv-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("id");
+        std::fs::write(&key, "not really a key").unwrap();
+        let text = format!("{ONE}    key: {}\n", key.display());
+        for (mode, refused) in [(0o644, true), (0o640, true), (0o600, false), (0o400, false)] {
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+            let r = parse(&text).unwrap().select(&["orin01".into()], &[]);
+            assert_eq!(r.is_err(), refused, "{mode:o}: {r:?}");
+            if let Err(e) = r {
+                let want = format!("permissions {mode:04o} for {} are too open", key.display());
+                assert!(e.starts_with("inv.yaml:7:10: ") && e.contains(&want), "{e}");
+                assert!(e.contains("UNPROTECTED PRIVATE KEY FILE"), "{e}");
+            }
+        }
+        // Another board's key is not checked when that board is not used.
+        let other = format!("{TWO}    key: {}\n", dir.join("missing").display());
+        let inv = parse(&other).unwrap();
+        assert!(inv.select(&["a".into()], &[]).is_ok());
+        let e = inv.select(&["b10".into()], &[]).unwrap_err();
+        assert!(
+            e.contains("missing") && e.starts_with("inv.yaml:10:10: "),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

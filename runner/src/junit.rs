@@ -169,6 +169,9 @@ mod tests {
                 backend: "host".into(),
                 timeout_s: 1.0,
                 ub: None,
+                devices: vec![],
+                cuda_api: String::new(),
+                isolated: false,
             });
             st.results.insert(case.into(), result(case, o, msg));
         }

@@ -4,9 +4,11 @@
 pub mod baseline;
 pub mod board;
 pub mod bundle;
+pub mod interrupt;
 pub mod inventory;
 pub mod journal;
 pub mod junit;
+pub mod results_dir;
 pub mod session;
 pub mod summary;
 pub mod tail;

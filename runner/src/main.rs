@@ -25,7 +25,8 @@ use std::time::Instant;
 /// flagged, crash, timeout (docs/outcomes.md).
 ///
 /// Exit status: 0 every result acceptable, 1 a fail/crash/timeout (or cases left
-/// unfinished), 2 usage or configuration error, 130 interrupted.
+/// unfinished), 2 nothing tested: usage or configuration error, or a board never reached
+/// (the results directory is left as it was), 130 interrupted (SIGINT/SIGTERM).
 #[derive(Parser)]
 #[command(name = "hil-run", version, after_help = EXAMPLES, args_conflicts_with_subcommands = true, verbatim_doc_comment)]
 struct Cli {
@@ -114,15 +115,15 @@ const EXAMPLES: &str = "Examples:
 
 fn main() {
     let cli = Cli::parse();
-    hil_run::session::install_interrupt_handler();
+    hil_run::interrupt::install();
     let code = match run(&cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("hil-run: error: {e:#}");
-            if is_config_error(&e) {
-                2
-            } else if hil_run::session::interrupted() {
+            if hil_run::interrupt::interrupted() {
                 130
+            } else if is_config_error(&e) {
+                2
             } else {
                 1
             }
@@ -131,8 +132,9 @@ fn main() {
     std::process::exit(code);
 }
 
-/// Exit status 2: the user must fix something (arguments, tables, inventory, host keys,
-/// credentials); retrying as is cannot help.
+/// Exit status 2: nothing was tested and the user must fix something (arguments, tables,
+/// inventory, host keys, credentials, a board that cannot be reached at all); retrying
+/// as is cannot help.
 fn is_config_error(e: &anyhow::Error) -> bool {
     e.downcast_ref::<ConfigError>().is_some()
         || e.downcast_ref::<hil_run::transport::SuiteRejected>()
@@ -167,12 +169,15 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     let boards = board::resolve(&names, &cli.tags, cli.inventory.as_deref())
         .map_err(|e| ConfigError(e.to_string()))?;
     if let [b] = boards.as_slice() {
-        let (code, st) = run_board(cli, b, "")?;
-        write_bundle(cli, &[&st])?;
+        let (state, code) = run_board(cli, b, "");
+        let code = code?;
+        if let Some(st) = &state {
+            write_bundle(cli, &[st])?;
+        }
         return Ok(code);
     }
     // Several boards: one thread each, then a merged report.
-    let results: Vec<(String, anyhow::Result<(i32, State)>)> = std::thread::scope(|scope| {
+    let results: Vec<(String, BoardRun)> = std::thread::scope(|scope| {
         let handles: Vec<_> = boards
             .iter()
             .map(|b| {
@@ -185,37 +190,48 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         handles
             .into_iter()
             .map(|(n, h)| {
-                (
-                    n,
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("runner thread panicked"))),
-                )
+                let r = h
+                    .join()
+                    .unwrap_or_else(|_| (None, Err(anyhow::anyhow!("runner thread panicked"))));
+                (n, r)
             })
             .collect()
     });
     let mut worst = 0;
     let mut states = Vec::new();
     let mut text = String::from("all boards:\n");
-    for (name, r) in &results {
+    for (name, (state, r)) in &results {
         match r {
-            Ok((code, st)) => {
-                worst = worst.max(*code);
-                let c = summary::counts(st);
-                let line: Vec<String> = c.iter().map(|(o, n)| format!("{o} {n}")).collect();
-                text.push_str(&format!("  {name:<16} {}\n", line.join(" · ")));
-                states.push(st);
-            }
+            Ok(code) => worst = worst.max(*code),
             Err(e) => {
                 worst = worst.max(if is_config_error(e) { 2 } else { 1 });
                 text.push_str(&format!("  {name:<16} ERROR: {e:#}\n"));
             }
         }
+        if let Some(st) = state {
+            let c = summary::counts(st);
+            let line: Vec<String> = c.iter().map(|(o, n)| format!("{o} {n}")).collect();
+            text.push_str(&format!("  {name:<16} {}\n", line.join(" · ")));
+            states.push(st);
+        }
+    }
+    if states.is_empty() {
+        // No board got as far as a plan: the merged report of an earlier run stays as it was.
+        print!("\n{text}");
+        return Ok(if hil_run::interrupt::interrupted() {
+            130
+        } else {
+            worst
+        });
     }
     std::fs::create_dir_all(&cli.results)?;
     let merged = cli.results.join("junit.xml");
     junit::write(&junit::merged(&states, "hil"), &merged)?;
     std::fs::write(cli.results.join("summary.txt"), &text)?;
     println!("\n{text}merged junit: {}", merged.display());
+    if hil_run::interrupt::interrupted() {
+        return Ok(130);
+    }
     write_bundle(cli, &states)?;
     Ok(worst)
 }
@@ -236,20 +252,31 @@ fn write_bundle(cli: &Cli, states: &[&State]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)> {
-    // Configuration first: a bad baseline must not surface after an hour of testing.
-    let baseline = match &cli.baseline {
-        Some(p) => Some(hil_run::baseline::load(p).map_err(ConfigError)?),
-        None => None,
+/// A board's state (whenever a plan was made, even on error, so the merged report and an
+/// interrupted run still show what was reported) and its exit status or error.
+type BoardRun = (Option<State>, anyhow::Result<i32>);
+
+fn run_board(cli: &Cli, b: &Board, prefix: &str) -> BoardRun {
+    let mut transport = match open_board(cli, b) {
+        Ok(t) => t,
+        Err(e) => return (None, Err(e)),
     };
-    let dir = cli.results.join(&b.name);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let journal_path = dir.join("journal.jsonl");
-    let mut transport: Box<dyn Transport> = match &b.kind {
+    let r = run_on_board(cli, b, prefix, transport.as_mut());
+    // Whatever happened, the board is left tidy (before its lock goes with the transport).
+    match transport.clean_up() {
+        Ok(Some(note)) => println!("hil-run: {}: {note}", b.name),
+        Ok(None) => {}
+        Err(e) => eprintln!("hil-run: {}: could not clean up the board: {e:#}", b.name),
+    }
+    r
+}
+
+fn open_board(cli: &Cli, b: &Board) -> anyhow::Result<Box<dyn Transport>> {
+    Ok(match &b.kind {
         BoardKind::Local => Box::new(Local {
             suite: board::find_suite(cli.suite.clone()).map_err(ConfigError)?,
             tables: cli.tables.clone(),
-            dir: dir.clone(),
+            dir: cli.results.join(&b.name),
         }),
         BoardKind::Ssh(spec) => {
             let mut ssh = SshBoard::new(
@@ -263,17 +290,53 @@ fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)>
             };
             Box::new(ssh)
         }
+    })
+}
+
+/// The plan: everything the user gave (baseline, shard, journal to resume, tables, filters)
+/// is checked before any file of an earlier run is touched; a bad input is exit 2 with
+/// the results directory exactly as it was.
+fn plan(
+    cli: &Cli,
+    b: &Board,
+    transport: &mut dyn Transport,
+    journal_path: &Path,
+) -> anyhow::Result<State> {
+    let shard = match &cli.shard {
+        Some(sh) => Some(hil_run::baseline::parse_shard(sh).map_err(ConfigError)?),
+        None => None,
+    };
+    let resumed = if cli.resume {
+        let st =
+            journal::read(journal_path).map_err(|e| ConfigError(format!("cannot resume: {e}")))?;
+        if st.cases.is_empty() {
+            return Err(ConfigError(format!(
+                "cannot resume: {} holds no plan",
+                journal_path.display()
+            ))
+            .into());
+        }
+        Some(st)
+    } else {
+        None
     };
     if let Some(note) = transport.prepare()? {
         println!("hil-run: {}: {note}", b.name);
     }
-    let started = Instant::now();
-    let mut state = if cli.resume {
-        let st =
-            journal::read(&journal_path).map_err(|e| ConfigError(format!("cannot resume: {e}")))?;
-        if st.cases.is_empty() {
+    // Listing is how the suite validates its tables (exit 2: SuiteRejected).
+    let listed = transport.list_cases()?;
+    if let Some(st) = resumed {
+        let known: std::collections::BTreeSet<&str> =
+            listed.iter().map(|c| c.name.as_str()).collect();
+        if let Some(gone) = st
+            .remaining()
+            .iter()
+            .find(|c| !known.contains(c.name.as_str()))
+        {
             return Err(ConfigError(format!(
-                "cannot resume: {} holds no plan",
+                "cannot resume: case `{}` of the plan in {} is not in the tables any more; \
+                 pass the tables the run started with, or start a new run without --resume",
+                gone.name,
                 journal_path.display()
             ))
             .into());
@@ -284,35 +347,93 @@ fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)>
             st.results.len(),
             st.cases.len()
         );
-        st
-    } else {
-        start_fresh(&dir)?;
-        let mut cases = transport.list_cases()?;
-        if let Some(sh) = &cli.shard {
-            let shard = hil_run::baseline::parse_shard(sh).map_err(ConfigError)?;
-            cases = cases
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| hil_run::baseline::in_shard(*i, shard))
-                .map(|(_, c)| c)
-                .collect();
+        return Ok(st);
+    }
+    let mut cases = listed;
+    if let Some(shard) = shard {
+        cases = cases
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| hil_run::baseline::in_shard(*i, shard))
+            .map(|(_, c)| c)
+            .collect();
+    }
+    if !cli.filters.is_empty() {
+        cases.retain(|c| cli.filters.iter().any(|f| c.name.contains(f.as_str())));
+        if cases.is_empty() {
+            return Err(ConfigError(format!("no case matches --filter {:?}", cli.filters)).into());
         }
-        if !cli.filters.is_empty() {
-            cases.retain(|c| cli.filters.iter().any(|f| c.name.contains(f.as_str())));
-            if cases.is_empty() {
-                return Err(
-                    ConfigError(format!("no case matches --filter {:?}", cli.filters)).into(),
-                );
-            }
-        }
-        State {
-            board: b.name.clone(),
-            cases,
-            ..State::default()
-        }
+    }
+    Ok(State {
+        board: b.name.clone(),
+        cases,
+        ..State::default()
+    })
+}
+
+fn run_on_board(cli: &Cli, b: &Board, prefix: &str, transport: &mut dyn Transport) -> BoardRun {
+    // Configuration first: a bad baseline must not surface after an hour of testing.
+    let baseline = match &cli.baseline {
+        Some(p) => match hil_run::baseline::load(p) {
+            Ok(b) => Some(b),
+            Err(e) => return (None, Err(ConfigError(e).into())),
+        },
+        None => None,
     };
-    let mut journal = Journal::open(&journal_path)
-        .with_context(|| format!("opening {}", journal_path.display()))?;
+    let dir = cli.results.join(&b.name);
+    let journal_path = dir.join("journal.jsonl");
+    let mut state = match plan(cli, b, transport, &journal_path) {
+        Ok(st) => st,
+        Err(e) => return (None, Err(e)),
+    };
+    // Validated: only now does the results directory change.
+    let journal = std::fs::create_dir_all(&dir)
+        .and_then(|()| {
+            if cli.resume {
+                state.attempts = hil_run::results_dir::last_attempt(&dir);
+                Ok(())
+            } else {
+                hil_run::results_dir::start_fresh(&dir)
+            }
+        })
+        .with_context(|| format!("preparing {}", dir.display()))
+        .and_then(|()| {
+            Journal::open(&journal_path)
+                .with_context(|| format!("opening {}", journal_path.display()))
+        });
+    let mut journal = match journal {
+        Ok(j) => j,
+        Err(e) => return (None, Err(e)),
+    };
+    let started = Instant::now();
+    let outcome = execute(cli, b, prefix, transport, &mut journal, &mut state);
+    let cmp = hil_run::baseline::compare(baseline.as_ref(), &state);
+    let baseline_name = cli.baseline.as_ref().map(|p| p.display().to_string());
+    // Remote logs come home with the results (a lost board keeps what it had sent).
+    if let Err(e) = transport.collect_logs(&dir) {
+        eprintln!(
+            "hil-run: {}: could not copy the suite logs from the board: {e:#}",
+            b.name
+        );
+    }
+    // Whatever happened, report what we have: nothing reported is ever dropped.
+    let written = write_reports(&dir, &state, started, &cmp, baseline_name.as_deref());
+    if let BoardKind::Ssh(spec) = &b.kind {
+        reset_if_needed(spec, &state);
+    }
+    let code = summary::exit_code(&state, &cmp);
+    (Some(state), outcome.and(written).map(|()| code))
+}
+
+/// The plan into the journal, then the cases and any `--retry` rounds.
+fn execute(
+    cli: &Cli,
+    b: &Board,
+    prefix: &str,
+    transport: &mut dyn Transport,
+    journal: &mut Journal,
+    state: &mut State,
+) -> anyhow::Result<()> {
     if !cli.resume {
         let started_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -331,57 +452,33 @@ fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)>
         done: state.results.len(),
     };
     println!("hil-run: board {}: {} cases", b.name, state.cases.len());
-    let mut outcome = session::run(
-        transport.as_mut(),
-        &mut journal,
-        &mut state,
-        &mut progress,
-        cli.test_threads,
-    );
+    session::run(transport, journal, state, &mut progress, cli.test_threads)?;
     for round in 1..=cli.retry {
-        if outcome.is_err() {
-            break;
-        }
-        outcome = retry_failures(
-            transport.as_mut(),
-            &mut journal,
-            &mut state,
-            &mut progress,
-            round,
-        );
+        retry_failures(transport, journal, state, &mut progress, round)?;
     }
-    let cmp = hil_run::baseline::compare(baseline.as_ref(), &state);
-    let baseline_name = cli.baseline.as_ref().map(|p| p.display().to_string());
-    // Remote logs come home with the results (a lost board keeps what it had sent).
-    if let Err(e) = transport.collect_logs(&dir) {
-        eprintln!(
-            "hil-run: {}: could not copy the suite logs from the board: {e:#}",
-            b.name
-        );
-    }
-    // Whatever happened, report what we have: nothing reported is ever dropped.
+    Ok(())
+}
+
+fn write_reports(
+    dir: &Path,
+    state: &State,
+    started: Instant,
+    cmp: &hil_run::baseline::Comparison,
+    baseline_name: Option<&str>,
+) -> anyhow::Result<()> {
     let junit_path = dir.join("junit.xml");
-    junit::write(&junit::build(&state), &junit_path)
+    junit::write(&junit::build(state), &junit_path)
         .with_context(|| format!("writing {}", junit_path.display()))?;
-    let text = summary::render(
-        &state,
-        started.elapsed().as_secs_f64(),
-        &cmp,
-        baseline_name.as_deref(),
-    );
+    let text = summary::render(state, started.elapsed().as_secs_f64(), cmp, baseline_name);
     std::fs::write(dir.join("summary.txt"), &text)?;
-    std::fs::write(dir.join("flagged.md"), summary::flagged_table(&state))?;
+    std::fs::write(dir.join("flagged.md"), summary::flagged_table(state))?;
     println!("\n{text}");
     println!(
         "junit: {}\njournal: {}",
         junit_path.display(),
-        journal_path.display()
+        dir.join("journal.jsonl").display()
     );
-    if let BoardKind::Ssh(spec) = &b.kind {
-        reset_if_needed(spec, &state);
-    }
-    outcome?;
-    Ok((summary::exit_code(&state, &cmp), state))
+    Ok(())
 }
 
 /// One `--retry` round: re-runs the cases that failed, crashed or timed out, and records
@@ -441,6 +538,9 @@ fn retry_failures(
     r
 }
 
+/// Longest a board's `reset` command may take (a power cycle and boot fit well inside).
+const RESET_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// A device left unusable (health probe after an undefined-behaviour case): run the
 /// inventory's reset command, here on the runner host, so the next run finds a working board.
 fn reset_if_needed(spec: &hil_run::inventory::BoardSpec, state: &State) {
@@ -451,17 +551,29 @@ fn reset_if_needed(spec: &hil_run::inventory::BoardSpec, state: &State) {
     });
     match (&spec.reset, needs) {
         (Some(cmd), true) => {
-            let st = std::process::Command::new("/bin/sh")
+            use hil_run::interrupt::{wait_child, ChildEnd};
+            use std::os::unix::process::CommandExt as _;
+            // Its own process group: a hung PDU command is killed whole, not waited for forever.
+            let ended = std::process::Command::new("/bin/sh")
                 .arg("-c")
                 .arg(cmd)
-                .status();
-            match st {
-                Ok(s) if s.success() => {
+                .process_group(0)
+                .spawn()
+                .and_then(|mut child| wait_child(&mut child, RESET_LIMIT));
+            match ended {
+                Ok(ChildEnd::Exited(s)) if s.success() => {
                     println!("hil-run: {}: board needed a reset; ran `{cmd}`", spec.name)
                 }
                 other => eprintln!(
-                    "hil-run: {}: board needs a reset; `{cmd}` failed: {other:?}",
-                    spec.name
+                    "hil-run: {}: board needs a reset; `{cmd}` failed: {}",
+                    spec.name,
+                    match other {
+                        Ok(ChildEnd::Exited(s)) => s.to_string(),
+                        Ok(ChildEnd::TimedOut) =>
+                            format!("no exit within {} s; killed", RESET_LIMIT.as_secs()),
+                        Ok(ChildEnd::Interrupted) => "interrupted; killed".into(),
+                        Err(e) => e.to_string(),
+                    }
                 ),
             }
         }
@@ -471,24 +583,4 @@ fn reset_if_needed(spec: &hil_run::inventory::BoardSpec, state: &State) {
         ),
         _ => {}
     }
-}
-
-/// A new run starts with an empty journal; the previous one is kept beside it.
-fn start_fresh(dir: &Path) -> anyhow::Result<()> {
-    let j = dir.join("journal.jsonl");
-    if j.exists() {
-        std::fs::rename(&j, dir.join("journal.prev.jsonl"))?;
-    }
-    for entry in std::fs::read_dir(dir)? {
-        let p = entry?.path();
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let stale = (name.starts_with("events-")
-            || name.starts_with("suite-")
-            || name.starts_with("cases-"))
-            && p.is_file();
-        if stale {
-            std::fs::remove_file(&p)?;
-        }
-    }
-    Ok(())
 }

@@ -91,6 +91,8 @@ pub fn run(
         let before = state.results.len();
         let mut run = match transport.start(&cases, attempt, threads) {
             Ok(run) => run,
+            // A signal, or an error that is not a lost board: no verdict on the cases.
+            Err(e) if interrupted() || !crate::transport::board_lost(&e) => return Err(e),
             Err(e) => {
                 // A board that cannot be reached again: its unfinished cases are marked, not dropped.
                 let message = format!("could not start hil-suite on the board: {e:#}");
@@ -98,6 +100,9 @@ pub fn run(
             }
         };
         let ended = drive(run.as_mut(), journal, state, progress, &timeouts)?;
+        if let Some(e) = rejected(&ended, state.results.len() == before, run.as_ref()) {
+            return Err(e.into());
+        }
         let (blamed, others) = attribute(&ended, &timeouts);
         // Cases that were only running beside the one that took the suite down are not
         // blamed: they run again, one at a time, so each gets its own verdict.
@@ -144,6 +149,18 @@ pub fn run(
             return crash_all(journal, state, progress, remaining, &why);
         }
     }
+}
+
+/// Exit status 2 before any case started is the suite refusing its configuration
+/// (tables, arguments): a user error, never a result for the cases it did not run.
+fn rejected(
+    ended: &Ended,
+    nothing_reported: bool,
+    run: &dyn Running,
+) -> Option<crate::transport::SuiteRejected> {
+    let refused = matches!(ended.exit, ExitInfo::Code(2)) && nothing_reported;
+    (refused && ended.inflight.is_empty())
+        .then(|| crate::transport::SuiteRejected(run.output_tail(OUTPUT_TAIL_LINES)))
 }
 
 struct Ended {
@@ -235,7 +252,7 @@ fn drive(
         }
         if interrupted() {
             run.kill();
-            anyhow::bail!("interrupted: reported results are in the journal; `hil-run --resume` runs the rest");
+            return Err(crate::interrupt::Interrupted.into());
         }
         if let Some(exit) = exit {
             return Ok(Ended {
@@ -295,21 +312,5 @@ fn record(
     Ok(())
 }
 
-static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-extern "C" fn on_interrupt(_: libc::c_int) {
-    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-}
-
-/// Ctrl-C / SIGTERM stop the suite and still write JUnit from the journal.
-pub fn install_interrupt_handler() {
-    let handler: extern "C" fn(libc::c_int) = on_interrupt;
-    unsafe {
-        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
-    }
-}
-
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
-}
+// The flag lives in `crate::interrupt` (transports wait on it too); these names stay for callers.
+pub use crate::interrupt::{install as install_interrupt_handler, interrupted};

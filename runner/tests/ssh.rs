@@ -105,6 +105,15 @@ fn signal_suite_after(journal: &Path, first_case: &str, pattern: &str, signal: &
     }
 }
 
+/// Waits (up to a minute) until `case` has a result in the journal: the fault comes next.
+fn wait_for_result(journal: &Path, case: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !outcomes(journal).contains_key(case) {
+        assert!(Instant::now() < deadline, "no progress before the fault");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// hil-run over the inventory in the background (for faults injected while it runs).
 fn spawn_hil_run(results: &Path, inv: &Path, args: &[&str]) -> std::process::Child {
     Command::new(bin("hil-run"))
@@ -327,11 +336,7 @@ fn sshd_killed_mid_run_the_runner_reconnects_and_loses_nothing() {
         &["--board", "b1", "--tables", &selftest_tables(), "-q"],
     );
     let journal = res.join("b1/journal.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !outcomes(&journal).contains_key("selftest.f_after_abort") {
-        assert!(Instant::now() < deadline, "no progress before the fault");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_result(&journal, "selftest.f_after_abort");
     sshd.kill(); // the board's sshd and the runner's sessions die; the suite runs on (setsid)
     std::thread::sleep(Duration::from_millis(1500));
     sshd.restart();
@@ -363,11 +368,7 @@ fn a_board_that_never_comes_back_ends_with_its_cases_marked() {
         &["--board", "b1", "--tables", &selftest_tables(), "-q"],
     );
     let journal = res.join("b1/journal.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !outcomes(&journal).contains_key("selftest.c_expected_error") {
-        assert!(Instant::now() < deadline, "no progress before the fault");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_result(&journal, "selftest.c_expected_error");
     sshd.kill();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1));
@@ -621,5 +622,307 @@ fn a_wedged_remote_suite_is_killed_by_the_runner_and_the_case_times_out() {
     assert!(
         left.stdout.is_empty(),
         "the stopped suite was left on the board"
+    );
+}
+
+/// An inventory of one board `b1` at `host:port` that nothing answers for.
+fn unreachable_inventory(dir: &Path, host: &str, port: u16) -> PathBuf {
+    let p = dir.join("boards.yaml");
+    let y = format!(
+        "boards:\n  - name: b1\n    host: {host}\n    port: {port}\n    user: ci\n    known_hosts: {}\n    suite: {}\n    workdir: /tmp/hil-never\n    reconnect_timeout_s: 600\n",
+        dir.join("known_hosts").display(),
+        bin("hil-suite").display()
+    );
+    std::fs::write(&p, y).unwrap();
+    p
+}
+
+#[test]
+fn a_board_never_reached_fails_at_once_with_exit_2_and_records_nothing() {
+    let dir = scratch("never");
+    // A loopback port nothing listens on (refused), and a name that cannot resolve.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for (host, port, why) in [
+        ("no-such-host.invalid", 22, "no-such-host.invalid:22"),
+        ("127.0.0.1", free, "refused"),
+    ] {
+        let inv = unreachable_inventory(&dir, host, port);
+        let res = dir.join(format!("results-{port}"));
+        let t = Instant::now();
+        let out = hil_run(&res, &inv, &["--board", "b1"]);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{all}");
+        assert!(
+            all.contains("board `b1` cannot be reached") && all.contains(why),
+            "{all}"
+        );
+        // Not the 600 s reconnect window a board that dropped mid-run gets.
+        assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+        assert!(!res.join("b1/journal.jsonl").exists(), "nothing recorded");
+    }
+}
+
+/// Sends `sig` to a process.
+fn signal(child: &std::process::Child, sig: i32) {
+    unsafe { common_kill(child.id() as i32, sig) };
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn common_kill(pid: i32, sig: i32) -> i32;
+}
+
+#[test]
+fn sigterm_ends_the_reconnect_wait_with_journal_and_junit_and_resume_finishes() {
+    let dir = scratch("sigterm");
+    let mut sshd = Sshd::start(&dir);
+    let mut b = board(&sshd, "b1");
+    b.extra = "    reconnect_timeout_s: 600\n";
+    let inv = inventory(&sshd, &[b]);
+    let res = dir.join("results");
+    let child = spawn_hil_run(
+        &res,
+        &inv,
+        &[
+            "--board",
+            "b1",
+            "--tables",
+            &selftest_tables(),
+            "--test-threads",
+            "1",
+            "-q",
+        ],
+    );
+    let journal = res.join("b1/journal.jsonl");
+    wait_for_result(&journal, "selftest.c_expected_error");
+    sshd.kill(); // the runner now waits for the board to come back (up to 600 s)
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = Instant::now();
+    signal(&child, 15);
+    let out = child.wait_with_output().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{all}");
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+    assert!(all.contains("reconnecting"), "{all}");
+    assert!(res.join("b1/junit.xml").is_file(), "{all}");
+    // What was reported is kept; the interruption itself is no verdict on any case.
+    let got = outcomes(&journal);
+    let expected: BTreeMap<&str, &str> = SELFTEST_EXPECTED.into_iter().collect();
+    assert!(got.len() >= 3 && got.len() < 13, "{got:?}");
+    for (case, outcome) in &got {
+        assert_eq!(expected[case.as_str()], outcome, "{case}: {all}");
+    }
+
+    // The board comes back: the resume (taking over the lock the interrupted run could
+    // not release) runs exactly the rest.
+    sshd.restart();
+    let out = hil_run(
+        &res,
+        &inv,
+        &[
+            "--board",
+            "b1",
+            "--tables",
+            &selftest_tables(),
+            "--resume",
+            "--break-lock",
+            "-q",
+        ],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let records = common::journal_outcomes(&journal);
+    assert_eq!(records.len(), 13, "each case once: {records:?}");
+    for (case, outcome) in records {
+        assert_eq!(expected[case.as_str()], outcome, "{case}: {all}");
+    }
+}
+
+#[test]
+fn sigint_ends_a_wait_for_a_locked_board() {
+    let dir = scratch("lockint");
+    let sshd = Sshd::start(&dir);
+    let b = board(&sshd, "b1");
+    let lock = PathBuf::from(&b.workdir).join("lock");
+    let inv = inventory(&sshd, &[b]);
+    std::fs::create_dir_all(&lock).unwrap();
+    std::fs::write(lock.join("owner"), "runner=ci-7 pid=4242 since_unix=1").unwrap();
+    let child = spawn_hil_run(
+        &dir.join("results"),
+        &inv,
+        &[
+            "--board",
+            "b1",
+            "--lock-wait",
+            "600",
+            "--filter",
+            "host.info",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let t = Instant::now();
+    signal(&child, 2);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+    assert!(
+        lock.join("owner").is_file(),
+        "another run's lock is left alone"
+    );
+}
+
+#[test]
+fn inventory_mistakes_are_exit_2_with_file_line_and_column() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = scratch("invcheck");
+    let sshd = Sshd::start(&dir);
+    let inv = inventory(&sshd, &[board(&sshd, "b1")]);
+    let good = std::fs::read_to_string(&inv).unwrap();
+    let port_line = good.lines().position(|l| l.contains("port:")).unwrap() + 1;
+    let workdir_line = good.lines().position(|l| l.contains("workdir:")).unwrap() + 1;
+    let res = dir.join("results");
+    let file = inv.display().to_string();
+    let port = format!("port: {}", sshd.port);
+    let cases = [
+        (
+            good.replace(&port, "port: 0"),
+            format!("{file}:{port_line}:5: "),
+            "0 is not a TCP port",
+        ),
+        (
+            good.replace("workdir: \"/", "workdir: \"relative/"),
+            format!("{file}:{workdir_line}:15: "),
+            "must be an absolute path",
+        ),
+        (
+            format!("{good}  - name: \"b1\"\n    host: h\n    user: u\n    suite: s\n"),
+            format!("{file}:{}:11: ", good.lines().count() + 1),
+            "board `b1` is defined twice",
+        ),
+    ];
+    for (yaml, at, want) in cases {
+        std::fs::write(&inv, &yaml).unwrap();
+        let out = hil_run(&res, &inv, &["--board", "b1", "--filter", "host.info"]);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{yaml}\n{all}");
+        assert!(
+            all.contains(&at) && all.contains(want),
+            "{at} {want}: {all}"
+        );
+    }
+    std::fs::write(&inv, &good).unwrap();
+
+    // A private key others can read is refused as OpenSSH refuses it, before connecting.
+    let key = dir.join("client_key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = hil_run(&res, &inv, &["--board", "b1", "--filter", "host.info"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("UNPROTECTED PRIVATE KEY FILE")
+            && all.contains("permissions 0644")
+            && all.contains("chmod 600"),
+        "{all}"
+    );
+    assert!(!res.join("b1").exists(), "refused before anything ran");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = hil_run(&res, &inv, &["--board", "b1", "--filter", "host.info"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// This board's run directories on the board, oldest first.
+fn remote_runs(workdir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(workdir.join("runs"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_board_keeps_only_the_newest_runs_and_suites() {
+    let dir = scratch("keep");
+    let sshd = Sshd::start(&dir);
+    let mut b = board(&sshd, "b1");
+    b.extra = "    keep_runs: 2\n";
+    let workdir = PathBuf::from(&b.workdir);
+    let inv = inventory(&sshd, &[b]);
+    // Suites deployed by earlier builds, the newer one used last.
+    for (i, old) in ["suite-00000000000000a1", "suite-00000000000000a2"]
+        .iter()
+        .enumerate()
+    {
+        std::fs::create_dir_all(workdir.join(old)).unwrap();
+        std::fs::write(workdir.join(old).join("hil-suite"), "old").unwrap();
+        let t = std::time::SystemTime::now() - Duration::from_secs(3600 * (2 - i as u64));
+        let f = std::fs::File::open(workdir.join(old)).unwrap();
+        f.set_modified(t).unwrap();
+    }
+    let res = dir.join("results");
+    let mut kept = Vec::new();
+    for _ in 0..3 {
+        let out = hil_run(&res, &inv, &["--board", "b1", "--filter", "host.info"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let runs = remote_runs(&workdir);
+        assert!(runs.len() <= 2, "{runs:?}");
+        kept.extend(runs);
+    }
+    kept.sort();
+    kept.dedup();
+    let left = remote_runs(&workdir);
+    assert_eq!(left, kept[kept.len() - 2..], "the newest two are kept");
+    let suites: Vec<String> = std::fs::read_dir(&workdir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("suite-"))
+        .collect();
+    assert_eq!(
+        suites.len(),
+        2,
+        "the current suite and the last other: {suites:?}"
+    );
+    assert!(
+        suites.contains(&"suite-00000000000000a2".to_string()),
+        "{suites:?}"
+    );
+
+    // A run refused for its tables leaves no run directory behind.
+    let bad = common::write_table(
+        &dir,
+        "x.yaml",
+        "name: x\nbackend: host\ndoc: d\nrows:\n  - id: a\n    op: nope\n",
+    );
+    let out = hil_run(
+        &res,
+        &inv,
+        &["--board", "b1", "--tables", bad.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(remote_runs(&workdir), left);
+
+    // keep_runs: 0 removes a run's directory once its logs are home.
+    let text_inv = std::fs::read_to_string(&inv)
+        .unwrap()
+        .replace("keep_runs: 2", "keep_runs: 0");
+    std::fs::write(&inv, text_inv).unwrap();
+    let out = hil_run(&res, &inv, &["--board", "b1", "--filter", "host.info"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        remote_runs(&workdir).is_empty(),
+        "{:?}",
+        remote_runs(&workdir)
+    );
+    assert!(
+        res.join("b1/suite-1.log").is_file(),
+        "the logs came home first"
     );
 }

@@ -1,6 +1,7 @@
 //! How the runner reaches a board's `hil-suite`: here as a child process (`local`);
 //! the session logic above it is the same for every transport.
 
+pub mod keep;
 pub mod local;
 pub mod ssh;
 
@@ -46,6 +47,15 @@ fn signal_suffix(s: i32) -> &'static str {
 #[error("hil-suite rejected its configuration: {0}")]
 pub struct SuiteRejected(pub String);
 
+/// The board went away (a dropped connection that did not come back): the one failure to
+/// start the suite that marks unfinished cases `crash`. Any other (a refused upload, a
+/// local I/O error, a signal) is an error that leaves them for `--resume`, never a result.
+pub fn board_lost(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<ssh::SshError>())
+        .any(ssh::SshError::is_drop)
+}
+
 /// `hil-suite --list-json` output: one case per line.
 pub fn parse_case_listing(stdout: &str) -> anyhow::Result<Vec<CaseInfo>> {
     use anyhow::Context as _;
@@ -74,6 +84,11 @@ pub trait Transport {
     /// Copies the board's suite logs and event streams into `dir` (local: already there).
     fn collect_logs(&mut self, _dir: &std::path::Path) -> anyhow::Result<usize> {
         Ok(0)
+    }
+    /// Removes what the run leaves on the board beyond what the board keeps (see
+    /// docs/boards.md); returns a line for the user, if any. Called once, at the end.
+    fn clean_up(&mut self) -> anyhow::Result<Option<String>> {
+        Ok(None)
     }
     /// `hil-suite --list-json` on the board.
     fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>>;

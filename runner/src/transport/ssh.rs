@@ -46,6 +46,19 @@ pub enum SshError {
         fingerprint: String,
         known_hosts: String,
     },
+    /// The board was never reached in this run: not waited for (a typo in the inventory or
+    /// a board that is off does not come back by itself within a reconnect window).
+    #[error(
+        "board `{board}` cannot be reached at {addr}: {why}. Nothing was run. Check `host` and \
+         `port` in the inventory and that the board is up and runs sshd"
+    )]
+    Unreachable {
+        board: String,
+        addr: String,
+        why: String,
+    },
+    #[error("interrupted (SIGINT/SIGTERM)")]
+    Interrupted,
     #[error("authentication as `{user}` failed ({how}): {why}")]
     Auth {
         user: String,
@@ -66,7 +79,24 @@ impl SshError {
             SshError::HostKeyUnknown { .. }
                 | SshError::HostKeyChanged { .. }
                 | SshError::Auth { .. }
+                | SshError::Unreachable { .. }
         )
+    }
+}
+
+impl SshError {
+    /// The connection failed (and reconnecting did not help): not an answer from the board,
+    /// not the user's configuration, not a signal.
+    pub fn is_drop(&self) -> bool {
+        !self.is_fatal() && !self.is_refusal() && !matches!(self, SshError::Interrupted)
+    }
+
+    /// The board answered and said no (an SFTP status such as permission denied): the
+    /// connection is fine, so reconnecting would only repeat the answer.
+    pub fn is_refusal(&self) -> bool {
+        // SSH_FX_NO_CONNECTION (6) and SSH_FX_CONNECTION_LOST (7) are drops, not answers.
+        matches!(self, SshError::Ssh(e)
+            if matches!(e.code(), ssh2::ErrorCode::SFTP(c) if c != 6 && c != 7))
     }
 }
 
@@ -222,12 +252,15 @@ pub fn exec(sess: &Session, cmd: &str) -> Result<(i32, String, String), SshError
     Ok((ch.exit_status()?, out, err))
 }
 
-/// A connection that comes back: on failure it reconnects with backoff for up to the
-/// board's `reconnect_timeout_s`, then gives up.
+/// A connection that comes back: once the board has been reached, a failure reconnects
+/// with backoff for up to the board's `reconnect_timeout_s`, then gives up. A board never
+/// reached is not waited for, and a signal ends every wait.
 pub struct Conn {
     spec: BoardSpec,
     accept_new: bool,
     sess: Option<Session>,
+    /// Connected at least once: a later failure is a drop worth waiting out.
+    reached: bool,
     /// One SFTP channel kept open: opening one per poll costs the board a process.
     sftp: Option<ssh2::Sftp>,
 }
@@ -238,6 +271,7 @@ impl Conn {
             spec,
             accept_new,
             sess: None,
+            reached: false,
             sftp: None,
         }
     }
@@ -271,15 +305,29 @@ impl Conn {
         loop {
             let attempt = match &self.sess {
                 Some(s) => f(s),
-                None => connect(&self.spec, self.accept_new).and_then(|s| {
-                    let r = f(&s);
-                    self.sess = Some(s);
-                    r
-                }),
+                None => match connect(&self.spec, self.accept_new) {
+                    Ok(s) => {
+                        self.reached = true;
+                        let r = f(&s);
+                        self.sess = Some(s);
+                        r
+                    }
+                    Err(SshError::Connect { addr, why }) if !self.reached => {
+                        return Err(SshError::Unreachable {
+                            board: self.spec.name.clone(),
+                            addr,
+                            why,
+                        })
+                    }
+                    Err(e) => Err(e),
+                },
             };
             match attempt {
                 Ok(r) => return Ok(r),
-                Err(e) if e.is_fatal() || Instant::now() >= deadline => return Err(e),
+                Err(e) if e.is_fatal() || e.is_refusal() || Instant::now() >= deadline => {
+                    return Err(e)
+                }
+                Err(_) if crate::interrupt::interrupted() => return Err(SshError::Interrupted),
                 Err(e) => {
                     self.sftp = None;
                     if self.sess.take().is_some() {
@@ -288,9 +336,10 @@ impl Conn {
                             self.spec.name
                         );
                     }
-                    std::thread::sleep(
+                    crate::interrupt::sleep(
                         backoff.min(deadline.saturating_duration_since(Instant::now())),
-                    );
+                    )
+                    .map_err(|_| SshError::Interrupted)?;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
@@ -347,6 +396,10 @@ pub struct SshBoard {
     tables: Option<PathBuf>,
     remote_suite: String,
     run_dir: String,
+    /// A suite was started in `run_dir` (its logs are worth keeping until they are home).
+    started: bool,
+    /// `collect_logs` copied `run_dir`'s logs into the results.
+    logs_home: bool,
 }
 
 impl SshBoard {
@@ -364,6 +417,8 @@ impl SshBoard {
             tables,
             remote_suite: String::new(),
             run_dir: String::new(),
+            started: false,
+            logs_home: false,
         }
     }
 
@@ -413,7 +468,7 @@ impl SshBoard {
                 }
                 .into());
             }
-            std::thread::sleep(Duration::from_secs(2));
+            crate::interrupt::sleep(Duration::from_secs(2))?;
         }
     }
 
@@ -444,7 +499,20 @@ fn upload(sftp: &ssh2::Sftp, local: &Path, remote: &str, mode: u32) -> Result<u6
     let tmp = format!("{remote}.part-{}", std::process::id());
     let mut src = std::fs::File::open(local)?;
     let mut dst = sftp.create(Path::new(&tmp))?;
-    let n = std::io::copy(&mut src, &mut dst)?;
+    // In pieces, so a signal does not wait for a large suite to cross a slow link.
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        if crate::interrupt::interrupted() {
+            return Err(SshError::Interrupted);
+        }
+        let got = src.read(&mut buf)?;
+        if got == 0 {
+            break;
+        }
+        dst.write_all(&buf[..got])?;
+        n += got as u64;
+    }
     dst.flush()?;
     drop(dst);
     sftp.setstat(
@@ -491,13 +559,19 @@ impl Transport for SshBoard {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
-        self.run_dir = format!("{}/runs/{}-{stamp}", self.spec.workdir, self.spec.name);
-        // One round trip: create the directories and ask whether this suite is there.
+        self.run_dir = format!(
+            "{}/runs/{}",
+            self.spec.workdir,
+            super::keep::run_dir_name(&self.spec.name, stamp)
+        );
+        // One round trip: create the directories, drop uploads a dead run left half done
+        // (we hold the lock: none is in progress), mark the suite used (`clean_up` keeps
+        // the last used), and ask whether it is there.
         let probe = format!(
-            "mkdir -p {} {} && if test -x {}; then echo present; else echo absent; fi",
-            quote(&dir),
-            quote(&self.run_dir),
-            quote(&self.remote_suite)
+            "mkdir -p {d} {r} && rm -f {d}/hil-suite.part-* && touch {d} && if test -x {s}; then echo present; else echo absent; fi",
+            d = quote(&dir),
+            r = quote(&self.run_dir),
+            s = quote(&self.remote_suite)
         );
         let present = self.conn.lock().exec_ok(&probe)?.trim() == "present";
         let mut note = if present {
@@ -563,7 +637,69 @@ impl Transport for SshBoard {
         for (name, data) in &files {
             std::fs::write(dir.join(name), data)?;
         }
+        self.logs_home = true;
         Ok(files.len())
+    }
+
+    fn clean_up(&mut self) -> anyhow::Result<Option<String>> {
+        // Only under our own lock: another run's files are never ours to remove.
+        if !self.locked || self.run_dir.is_empty() {
+            return Ok(None);
+        }
+        let workdir = self.spec.workdir.clone();
+        let runs_dir = format!("{workdir}/runs");
+        let (runs, suites) = self.conn.lock().with_sftp(|sftp| {
+            let names = |dir: &str| -> Result<Vec<(String, u64)>, SshError> {
+                Ok(sftp
+                    .readdir(Path::new(dir))?
+                    .into_iter()
+                    .filter(|(_, st)| st.is_dir())
+                    .filter_map(|(p, st)| {
+                        let n = p.file_name()?.to_str()?.to_string();
+                        Some((n, st.mtime.unwrap_or(0)))
+                    })
+                    .collect())
+            };
+            Ok((names(&runs_dir)?, names(&workdir)?))
+        })?;
+        let current = self.run_dir.rsplit('/').next().unwrap_or_default();
+        let needed = (self.started && !self.logs_home).then_some(current);
+        // A run that never started the suite (bad tables, interrupted) left nothing to keep.
+        let run_names: Vec<String> = runs
+            .into_iter()
+            .map(|(n, _)| n)
+            .filter(|n| self.started || n != current)
+            .collect();
+        let mut old_runs =
+            super::keep::stale_runs(&run_names, &self.spec.name, self.spec.keep_runs, needed);
+        if !self.started {
+            old_runs.push(current.to_string());
+        }
+        let suite_dir = Path::new(&self.remote_suite)
+            .parent()
+            .and_then(|d| d.file_name())
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let old_suites = super::keep::stale_suites(&suites, &suite_dir);
+        if old_runs.is_empty() && old_suites.is_empty() {
+            return Ok(None);
+        }
+        let paths: Vec<String> = old_runs
+            .iter()
+            .map(|n| quote(&format!("{runs_dir}/{n}")))
+            .chain(old_suites.iter().map(|n| quote(&format!("{workdir}/{n}"))))
+            .collect();
+        self.conn
+            .lock()
+            .exec_ok(&format!("rm -rf {}", paths.join(" ")))?;
+        Ok(Some(format!(
+            "removed {} old run director{} and {} old suite(s) from the board (keep_runs: {})",
+            old_runs.len(),
+            if old_runs.len() == 1 { "y" } else { "ies" },
+            old_suites.len(),
+            self.spec.keep_runs
+        )))
     }
 
     fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>> {
@@ -579,6 +715,17 @@ impl Transport for SshBoard {
                     .trim_start_matches("hil-suite: error: ")
                     .to_string(),
             )
+            .into());
+        }
+        if code == 126 || code == 127 {
+            // The shell could not run it: a build for another arch, or a missing library.
+            return Err(super::SuiteRejected(format!(
+                "{} cannot run on board `{}` (status {code}: {}); check `suite` and `arch` in the \
+                 inventory, and `env` for library paths",
+                self.spec.suite.display(),
+                self.spec.name,
+                err.trim()
+            ))
             .into());
         }
         if code != 0 {
@@ -597,6 +744,7 @@ impl Transport for SshBoard {
         attempt: u32,
         threads: Option<u32>,
     ) -> anyhow::Result<Box<dyn Running>> {
+        self.started = true;
         let list = format!("{}/cases-{attempt}.txt", self.run_dir);
         let tmp = std::env::temp_dir().join(format!(
             "hil-cases-{}-{}-{attempt}",
@@ -796,6 +944,29 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), hostile);
+    }
+
+    #[test]
+    fn only_a_dropped_connection_counts_as_a_lost_board() {
+        let connect = SshError::Connect {
+            addr: "h:22".into(),
+            why: "refused".into(),
+        };
+        assert!(connect.is_drop());
+        let never = SshError::Unreachable {
+            board: "b".into(),
+            addr: "h:22".into(),
+            why: "refused".into(),
+        };
+        assert!(never.is_fatal() && !never.is_drop());
+        assert!(!SshError::Interrupted.is_drop());
+        let denied = SshError::Ssh(ssh2::Error::new(ssh2::ErrorCode::SFTP(3), "denied"));
+        assert!(denied.is_refusal() && !denied.is_drop());
+        let lost = SshError::Ssh(ssh2::Error::new(ssh2::ErrorCode::SFTP(7), "lost"));
+        assert!(!lost.is_refusal() && lost.is_drop());
+        let e = anyhow::Error::from(connect).context("starting the suite");
+        assert!(crate::transport::board_lost(&e));
+        assert!(!crate::transport::board_lost(&anyhow::anyhow!("disk full")));
     }
 
     #[test]

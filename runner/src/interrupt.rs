@@ -1,0 +1,128 @@
+//! Ctrl-C and SIGTERM (a CI cancel): one process-wide flag that every wait in the runner
+//! checks, so a run ends within a poll interval with its journal and JUnit written.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// How often an interruptible sleep looks at the flag.
+const SLICE: Duration = Duration::from_millis(50);
+
+/// The run was interrupted (SIGINT / SIGTERM) while it waited.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted: reported results are in the journal; `hil-run --resume` runs the rest")]
+pub struct Interrupted;
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Routes SIGINT and SIGTERM to the flag (call once, from `main`).
+pub fn install() {
+    let handler: extern "C" fn(libc::c_int) = on_signal;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+    }
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// `Err(Interrupted)` once a signal has come.
+pub fn check() -> Result<(), Interrupted> {
+    if interrupted() {
+        Err(Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
+/// Sleeps `d`, or less if a signal comes: every wait in the runner goes through here.
+pub fn sleep(d: Duration) -> Result<(), Interrupted> {
+    let end = Instant::now() + d;
+    loop {
+        check()?;
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        std::thread::sleep(left.min(SLICE));
+    }
+}
+
+/// How a waited-for child process ended.
+#[derive(Debug)]
+pub enum ChildEnd {
+    Exited(std::process::ExitStatus),
+    /// Killed (with its process group) after `limit`.
+    TimedOut,
+    /// Killed (with its process group) because a signal came.
+    Interrupted,
+}
+
+/// Waits for `child` (started in its own process group) for at most `limit`, checking
+/// for signals; a child past its limit or outliving a signal is killed with its group.
+pub fn wait_child(child: &mut std::process::Child, limit: Duration) -> std::io::Result<ChildEnd> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait()? {
+            return Ok(ChildEnd::Exited(st));
+        }
+        let why = if interrupted() {
+            ChildEnd::Interrupted
+        } else if Instant::now() >= end {
+            ChildEnd::TimedOut
+        } else {
+            std::thread::sleep(SLICE);
+            continue;
+        };
+        // SAFETY: signalling the child's own process group.
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        child.wait()?;
+        return Ok(why);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flag is process-wide: tests that raise or read it take turns.
+    static FLAG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[test]
+    fn a_signal_cuts_a_long_sleep_short() {
+        let _turn = FLAG.lock().unwrap_or_else(|e| e.into_inner());
+        install();
+        let t = Instant::now();
+        assert!(sleep(Duration::from_millis(30)).is_ok());
+        std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_millis(100));
+            // SAFETY: raising a signal we handle.
+            unsafe { libc::raise(libc::SIGTERM) };
+        });
+        assert!(sleep(Duration::from_secs(60)).is_err());
+        assert!(t.elapsed() < Duration::from_secs(10));
+        INTERRUPTED.store(false, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn a_child_past_its_limit_is_killed_with_its_group() {
+        use std::os::unix::process::CommandExt as _;
+        let _turn = FLAG.lock().unwrap_or_else(|e| e.into_inner());
+        let mut quick = std::process::Command::new("true").spawn().unwrap();
+        let r = wait_child(&mut quick, Duration::from_secs(60)).unwrap();
+        assert!(matches!(r, ChildEnd::Exited(s) if s.success()), "{r:?}");
+        let mut slow = std::process::Command::new("/bin/sh")
+            .args(["-c", "sleep 60; true"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let r = wait_child(&mut slow, Duration::from_millis(200)).unwrap();
+        assert!(matches!(r, ChildEnd::TimedOut), "{r:?}");
+    }
+}
