@@ -27,6 +27,7 @@ pub fn preflight(case: &Case) -> Result<String, OpError> {
         }
         Backend::Nvscisync => {
             let l = crate::nvsci::lib()?;
+            crate::nvsci::needs::check(l.version, &case.nvscisync_needs)?;
             // Cases with a CUDA device on an axis need the driver too.
             if !case.devices().is_empty() {
                 let d = crate::cuda::driver()?;

@@ -16,6 +16,7 @@ pub struct Case {
     pub expect: Expect,
     pub ub: Option<String>,
     pub timeout_s: f64,
+    pub nvscisync_needs: Vec<crate::nvsci::needs::Need>,
 }
 
 impl Case {
@@ -82,6 +83,7 @@ pub fn expand(tables: &[Table]) -> Result<Vec<Case>, TableError> {
                     expect: row.expect.clone(),
                     ub: row.ub.clone(),
                     timeout_s: row.timeout_s.unwrap_or(t.timeout_s),
+                    nvscisync_needs: row.nvscisync_needs.clone(),
                 });
             }
         }

@@ -76,6 +76,9 @@ pub struct Row {
     /// Keeps only matrix points whose device axes are all `same` or not all `different`.
     #[serde(default)]
     pub devices: DeviceFilter,
+    /// NvSciSync keys / entry points newer than 2.0 the row uses (C names); see nvsci/needs.rs.
+    #[serde(default)]
+    pub nvscisync_needs: Vec<crate::nvsci::needs::Need>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
