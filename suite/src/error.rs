@@ -72,6 +72,8 @@ pub fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), OpError> {
     }
 }
 
+
+
 pub fn cuda_name(code: i64) -> Option<&'static str> {
     Some(match code {
         0 => "CUDA_SUCCESS",

@@ -1,6 +1,7 @@
 //! Safe layer over the CUDA driver API (cudarc's dynamically loaded `sys`, plus `ffi`
 //! for what cudarc leaves out). Every handle is owned and released on drop.
 
+
 pub mod ffi;
 
 use crate::error::OpError;
