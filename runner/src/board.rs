@@ -37,12 +37,7 @@ pub const MODEL_ENV: &str = "HIL_NVSCISYNC_MODEL";
 /// hil's NvSciSync reference model for the `model` board: `$HIL_NVSCISYNC_MODEL`, else
 /// `libnvscisync.so` next to hil-run (`cargo build --release` builds both there).
 pub fn find_model() -> Result<PathBuf, String> {
-    let candidate = std::env::var_os(MODEL_ENV).map(PathBuf::from).or_else(|| {
-        std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(|d| d.join("libnvscisync.so")))
-    });
-    match candidate {
+    match env_or_beside_hil_run(MODEL_ENV, "libnvscisync.so") {
         Some(p) if p.is_file() => Ok(p),
         Some(p) => Err(format!(
             "board `model` needs hil's NvSciSync reference model, not found at {}: build it with \
@@ -51,6 +46,15 @@ pub fn find_model() -> Result<PathBuf, String> {
         )),
         None => Err(format!("cannot locate hil's NvSciSync reference model: set {MODEL_ENV}")),
     }
+}
+
+/// `$env` when set, else `file` in the directory of the running hil-run.
+fn env_or_beside_hil_run(env: &str, file: &str) -> Option<PathBuf> {
+    std::env::var_os(env).map(PathBuf::from).or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join(file)))
+    })
 }
 
 /// A name safe to use as a directory and in logs.
@@ -112,14 +116,7 @@ pub fn resolve(
 
 /// The `hil-suite` binary to run locally: explicit path, `$HIL_SUITE`, or next to `hil-run`.
 pub fn find_suite(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
-    let candidate = explicit
-        .or_else(|| std::env::var_os("HIL_SUITE").map(PathBuf::from))
-        .or_else(|| {
-            std::env::current_exe()
-                .ok()
-                .and_then(|p| p.parent().map(|d| d.join("hil-suite")))
-        });
-    match candidate {
+    match explicit.or_else(|| env_or_beside_hil_run("HIL_SUITE", "hil-suite")) {
         Some(p) if p.is_file() => Ok(p),
         Some(p) => Err(format!(
             "hil-suite not found at {}: build it with `cargo build --release` (it sits next to hil-run), \

@@ -472,18 +472,7 @@ fn pair_roundtrip(c: &Ctx) -> OpResult {
         &owned
     };
     for i in 1..=count {
-        let mut fence = match &sig {
-            None => {
-                let f = obj.generate_fence()?;
-                obj.signal()?;
-                f
-            }
-            Some(g) => {
-                let mut f = Fence::cleared(nvsci::lib()?);
-                cuda_signal(g, &mut f)?;
-                f
-            }
-        };
+        let mut fence = signal_once(obj, sig.as_ref())?;
         match &wai {
             None => fence
                 .wait(&ctx, 5_000_000)
@@ -565,18 +554,7 @@ fn deterministic(c: &Ctx) -> OpResult {
     };
     let mut prev: Option<(u64, u64)> = None;
     for i in 1..=count {
-        let fence = match &gpu {
-            None => {
-                let f = obj.generate_fence()?;
-                obj.signal()?;
-                f
-            }
-            Some(g) => {
-                let mut f = Fence::cleared(nvsci::lib()?);
-                cuda_signal(g, &mut f)?;
-                f
-            }
-        };
+        let fence = signal_once(&obj, gpu.as_ref())?;
         let (id, value) = fence.extract()?;
         if let Some((pid, pvalue)) = prev {
             // "the Signaler will increment the instance 0 of the primitive … by 1 at each submission"
@@ -660,21 +638,15 @@ fn cuda_cleanup(c: &Ctx) -> OpResult {
     }
     let cycle = || -> Result<(), OpError> {
         let m = Module::open()?;
-        let s = party_list(&m, AxisValue::Device(dev), true)?;
-        let w = cpu_list(&m, perm::WAIT_ONLY)?;
-        let r = nvsci::reconcile(&[&s, &w]).map_err(|f| f.error)?;
-        let obj = Obj::alloc(&r)?;
+        let (lists, obj) = gpu_signals_cpu_waits(&m, dev)?;
         let ctx = m.cpu_wait_context()?;
         let g = cuda_import(dev, &obj)?;
-        let mut f = Fence::cleared(nvsci::lib()?);
-        cuda_signal(&g, &mut f)?;
-        cpu_wait(&f, &ctx)?;
-        drop(f);
+        cpu_wait(&signal_once(&obj, Some(&g))?, &ctx)?;
         // The documented order: destroy the semaphore, free the object, free the lists,
         // close the module.
         cuda_destroy(g)?;
         drop(obj);
-        drop((r, w, s));
+        drop(lists);
         drop(ctx);
         drop(m);
         Ok(())
@@ -697,24 +669,44 @@ fn cuda_cleanup(c: &Ctx) -> OpResult {
 fn cuda_import_twice(c: &Ctx) -> OpResult {
     let dev = c.device("dev")?;
     let m = Module::open()?;
-    let s = party_list(&m, AxisValue::Device(dev), true)?;
-    let w = cpu_list(&m, perm::WAIT_ONLY)?;
-    let r = nvsci::reconcile(&[&s, &w]).map_err(|f| f.error)?;
-    let obj = Obj::alloc(&r)?;
+    let (_lists, obj) = gpu_signals_cpu_waits(&m, dev)?;
     let ctx = m.cpu_wait_context()?;
     let first = cuda_import(dev, &obj)?;
     let second = cuda_import(dev, &obj)?;
     for (which, g) in [("first", &first), ("second", &second)] {
-        let mut f = Fence::cleared(nvsci::lib()?);
-        cuda_signal(g, &mut f)?;
-        cpu_wait(&f, &ctx).map_err(|e| OpError::Check(format!("{which} import: {e}")))?;
+        cpu_wait(&signal_once(&obj, Some(g))?, &ctx)
+            .map_err(|e| OpError::Check(format!("{which} import: {e}")))?;
     }
     cuda_destroy(first)?;
-    let mut f = Fence::cleared(nvsci::lib()?);
-    cuda_signal(&second, &mut f)?;
-    cpu_wait(&f, &ctx)
+    cpu_wait(&signal_once(&obj, Some(&second))?, &ctx)
         .map_err(|e| OpError::Check(format!("second import after the first was destroyed: {e}")))?;
     Ok(vec![])
+}
+
+/// An object the GPU `dev` signals and the CPU waits on, with its lists (signaler's,
+/// waiter's, reconciled), which the caller frees after the object.
+fn gpu_signals_cpu_waits(m: &Module, dev: u32) -> Result<([AttrList; 3], Obj), OpError> {
+    let s = party_list(m, AxisValue::Device(dev), true)?;
+    let w = cpu_list(m, perm::WAIT_ONLY)?;
+    let r = nvsci::reconcile(&[&s, &w]).map_err(|f| f.error)?;
+    let obj = Obj::alloc(&r)?;
+    Ok(([s, w, r], obj))
+}
+
+/// One signal by the signaler, the CPU (`None`) or a GPU, and the fence that waits for it.
+fn signal_once(obj: &Obj, gpu: Option<&GpuSide>) -> Result<Fence, OpError> {
+    match gpu {
+        None => {
+            let f = obj.generate_fence()?;
+            obj.signal()?;
+            Ok(f)
+        }
+        Some(g) => {
+            let mut f = Fence::cleared(nvsci::lib()?);
+            cuda_signal(g, &mut f)?;
+            Ok(f)
+        }
+    }
 }
 
 fn cpu_wait(f: &Fence, ctx: &CpuWaitContext) -> Result<(), OpError> {
