@@ -64,6 +64,15 @@ pub struct CaseInfo {
     /// The rule that makes the scenario undefined, for `ub` rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ub: Option<String>,
+    /// CUDA devices the case touches: cases on disjoint devices may run at once.
+    #[serde(default)]
+    pub devices: Vec<u32>,
+    /// `driver` or `runtime`: the CUDA frontend the case goes through.
+    #[serde(default)]
+    pub cuda_api: String,
+    /// Runs in a process of its own (UB and `isolate` rows).
+    #[serde(default)]
+    pub isolated: bool,
 }
 
 impl Event {

@@ -65,9 +65,12 @@ struct Cli {
     /// Case tables to use instead of those built into hil-suite.
     #[arg(long, value_name = "DIR")]
     tables: Option<PathBuf>,
-    /// Cases the suite runs at once (1 keeps crash attribution exact).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    test_threads: u32,
+    /// Cases the suite runs at once. Default: one per CPU of the board; a case running in
+    /// the suite's process still has its GPUs to itself, and cases in flight when the suite
+    /// dies run again one at a time, so verdicts and crash attribution do not depend on
+    /// this. 1 runs everything serially.
+    #[arg(long, value_name = "N")]
+    test_threads: Option<u32>,
     /// Expected results (YAML `expect: {case: outcome}`): the exit status then reports
     /// regressions only, and the summary lists fixes and expected failures.
     #[arg(long, value_name = "FILE")]
@@ -247,7 +250,6 @@ fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)>
             suite: board::find_suite(cli.suite.clone()).map_err(ConfigError)?,
             tables: cli.tables.clone(),
             dir: dir.clone(),
-            test_threads: cli.test_threads.max(1),
         }),
         BoardKind::Ssh(spec) => {
             let mut ssh = SshBoard::new(
@@ -329,7 +331,13 @@ fn run_board(cli: &Cli, b: &Board, prefix: &str) -> anyhow::Result<(i32, State)>
         done: state.results.len(),
     };
     println!("hil-run: board {}: {} cases", b.name, state.cases.len());
-    let mut outcome = session::run(transport.as_mut(), &mut journal, &mut state, &mut progress);
+    let mut outcome = session::run(
+        transport.as_mut(),
+        &mut journal,
+        &mut state,
+        &mut progress,
+        cli.test_threads,
+    );
     for round in 1..=cli.retry {
         if outcome.is_err() {
             break;
@@ -412,7 +420,8 @@ fn retry_failures(
         ..State::default()
     };
     progress.total += failing.len();
-    let r = session::run(transport, journal, &mut sub, progress);
+    // Few cases: one at a time, so a retry never overlaps another failing case.
+    let r = session::run(transport, journal, &mut sub, progress, Some(1));
     state.attempts = sub.attempts;
     for c in &failing {
         let (Some(prev), Some(new)) = (state.results.get(&c.name), sub.results.get(&c.name)) else {

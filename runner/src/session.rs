@@ -51,27 +51,37 @@ impl Progress {
 }
 
 /// Runs every remaining case of `state` on `transport`, journaling as it goes.
+/// `threads`: the suite's `--test-threads` (None: the suite's default, parallel).
 pub fn run(
     transport: &mut dyn Transport,
     journal: &mut Journal,
     state: &mut State,
     progress: &mut Progress,
+    threads: Option<u32>,
 ) -> anyhow::Result<()> {
     let timeouts: BTreeMap<String, f64> = state
         .cases
         .iter()
         .map(|c| (c.name.clone(), c.timeout_s))
         .collect();
+    // Cases in flight when a parallel suite died, to run again serially.
+    let mut suspects: Vec<String> = Vec::new();
     loop {
         let remaining: Vec<String> = state.remaining().into_iter().map(|c| c.name).collect();
         if remaining.is_empty() {
             return Ok(());
         }
+        suspects.retain(|c| remaining.contains(c));
+        let (cases, threads) = if suspects.is_empty() {
+            (remaining.clone(), threads)
+        } else {
+            (suspects.clone(), Some(1))
+        };
         // Unique across retry rounds too: each start's files must never be reused.
         state.attempts += 1;
         let attempt = state.attempts;
         let before = state.results.len();
-        let mut run = match transport.start(&remaining, attempt) {
+        let mut run = match transport.start(&cases, attempt, threads) {
             Ok(run) => run,
             Err(e) => {
                 // A board that cannot be reached again: its unfinished cases are marked, not dropped.
@@ -80,8 +90,11 @@ pub fn run(
             }
         };
         let ended = drive(run.as_mut(), journal, state, progress, &timeouts)?;
-        // Whatever started and never reported died with the suite.
-        for (case, started) in ended.inflight {
+        let (blamed, others) = attribute(&ended, &timeouts);
+        // Cases that were only running beside the one that took the suite down are not
+        // blamed: they run again, one at a time, so each gets its own verdict.
+        suspects = others;
+        for (case, started) in blamed {
             let message = match &ended.exit {
                 ExitInfo::Killed => format!(
                     "no result within {:.0}s (limit {:.0}s + {}s grace); the runner killed the suite",
@@ -110,6 +123,9 @@ pub fn run(
             };
             record(journal, state, progress, r)?;
         }
+        if !suspects.is_empty() {
+            continue;
+        }
         if state.results.len() == before {
             // The suite ran nothing at all: retrying would loop forever.
             let why = format!(
@@ -126,6 +142,36 @@ struct Ended {
     exit: ExitInfo,
     inflight: Vec<(String, Instant)>,
 }
+
+/// Which of the cases without a result caused the suite's end, and which only ran beside
+/// it. A lone case is blamed, as with one thread. Of several, only one the runner killed
+/// for being overdue is blamed; a suite whose watchdog exited (124) already reported the
+/// case that timed out; otherwise nobody can tell which case crashed, so none is blamed
+/// and all run again one at a time.
+fn attribute(
+    ended: &Ended,
+    timeouts: &BTreeMap<String, f64>,
+) -> (Vec<(String, Instant)>, Vec<String>) {
+    let watchdog_exit = matches!(ended.exit, ExitInfo::Code(c) if c == WATCHDOG_EXIT);
+    if ended.inflight.len() == 1 && !watchdog_exit {
+        return (ended.inflight.clone(), vec![]);
+    }
+    let mut blamed = Vec::new();
+    let mut others = Vec::new();
+    for (case, started) in &ended.inflight {
+        let limit = Duration::from_secs_f64(timeouts.get(case).copied().unwrap_or(60.0));
+        let overdue = started.elapsed() > limit + BACKSTOP_GRACE;
+        if matches!(ended.exit, ExitInfo::Killed) && overdue {
+            blamed.push((case.clone(), *started));
+        } else {
+            others.push(case.clone());
+        }
+    }
+    (blamed, others)
+}
+
+/// hil-suite's exit status after its watchdog recorded a timeout (as `timeout(1)`).
+const WATCHDOG_EXIT: i32 = 124;
 
 fn drive(
     run: &mut dyn Running,

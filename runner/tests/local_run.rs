@@ -168,6 +168,124 @@ fn crashes_hangs_and_ub_are_classified_and_the_run_completes() {
     );
 }
 
+/// Every case's outcome, from a run with `threads` (None: the default, parallel).
+fn outcomes_with(
+    dir: &Path,
+    tables: &Path,
+    threads: Option<&str>,
+    env: &[(&str, &Path)],
+) -> Vec<(String, String)> {
+    let mut cmd = Command::new(bin("hil-run"));
+    cmd.arg("--suite")
+        .arg(bin("hil-suite"))
+        .arg("--results")
+        .arg(dir)
+        .arg("--tables")
+        .arg(tables)
+        .arg("-q");
+    if let Some(n) = threads {
+        cmd.args(["--test-threads", n]);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got = journal_outcomes(&dir.join("local/journal.jsonl"));
+    got.sort();
+    got
+}
+
+#[test]
+fn serial_and_parallel_runs_give_the_same_outcome_for_every_case() {
+    // The self-test table (crash, hang, UB children among passing cases) plus in-process
+    // cases that share devices and fail if the gate ever lets two of them overlap.
+    let dir = scratch("parallel");
+    let tables = dir.join("tables");
+    std::fs::create_dir_all(&tables).unwrap();
+    std::fs::copy(
+        selftest_tables().join("selftest.yaml"),
+        tables.join("selftest.yaml"),
+    )
+    .unwrap();
+    let mut rows = String::new();
+    for i in 0..6 {
+        rows.push_str(&format!(
+            "  - id: alone{i}\n    op: selftest_device_alone\n    params: {{ms: 40}}\n"
+        ));
+    }
+    rows.push_str(
+        "  - id: pair\n    op: selftest_device_alone\n    matrix: {a: [0, 1], b: [2, 3]}\n",
+    );
+    // A UB child that reports a step, then none: a hang after stall_s, not timeout_s.
+    rows.push_str(
+        "  - id: stall\n    op: selftest_hang\n    ub: 'self-test: stops making progress'\n    stall_s: 1\n    timeout_s: 120\n",
+    );
+    common::write_table(
+        &dir,
+        "devices.yaml",
+        &format!("name: gate\nbackend: host\ndoc: d\nmatrix:\n  dev: [0, 1, 2]\nrows:\n{rows}"),
+    );
+    let t = Instant::now();
+    let serial = outcomes_with(&dir.join("serial"), &tables, Some("1"), &[]);
+    assert_eq!(serial.len(), 13 + 6 * 3 + 4 + 3);
+    // Three stalled children at 1 s each, not 120 s each.
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+    let journal = std::fs::read_to_string(dir.join("serial/local/journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("hang: no progress for 1.")
+            && journal.contains("in step `selftest sleep`"),
+        "stalled child not reported as such"
+    );
+    assert!(
+        serial
+            .iter()
+            .filter(|(c, _)| c.starts_with("gate."))
+            .all(|(c, o)| o
+                == if c.contains("stall") {
+                    "flagged"
+                } else {
+                    "pass"
+                }),
+        "{serial:?}"
+    );
+    for threads in [None, Some("4"), Some("16")] {
+        let par = outcomes_with(&dir.join(format!("t{threads:?}")), &tables, threads, &[]);
+        assert_eq!(par, serial, "--test-threads {threads:?} changed a verdict");
+    }
+    // The NvSciSync model's rows, CPU sides running, GPU sides not-supported, UB children.
+    let model = common::model_library();
+    let libdir = dir.join("lib");
+    std::fs::create_dir_all(&libdir).unwrap();
+    std::os::unix::fs::symlink(&model, libdir.join("libnvscisync.so.1")).unwrap();
+    let nvsci = dir.join("nvsci-tables");
+    std::fs::create_dir_all(&nvsci).unwrap();
+    for f in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/tables")).unwrap()
+    {
+        let p = f.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("nvscisync")
+        {
+            std::fs::copy(&p, nvsci.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let env = [("LD_LIBRARY_PATH", libdir.as_path())];
+    let serial = outcomes_with(&dir.join("nvsci-serial"), &nvsci, Some("1"), &env);
+    assert!(serial.iter().any(|(_, o)| o == "pass") && serial.iter().any(|(_, o)| o == "flagged"));
+    let par = outcomes_with(&dir.join("nvsci-par"), &nvsci, Some("8"), &env);
+    assert_eq!(
+        par, serial,
+        "NvSciSync model rows changed verdict in parallel"
+    );
+}
+
 #[test]
 fn interrupted_run_keeps_results_and_resume_finishes_it() {
     let dir = scratch("resume");

@@ -3,41 +3,44 @@
 
 use crate::case::Case;
 use crate::error::OpError;
-use crate::table::Backend;
+use crate::table::{Backend, CudaApi};
 
-/// Checks the case's backend and devices; `Ok` is the implementation that will produce
-/// the result, named in the event stream.
+/// Checks the case's backend, devices and CUDA frontend; `Ok` is the implementation that
+/// will produce the result, named in the event stream.
 pub fn preflight(case: &Case) -> Result<String, OpError> {
     match case.backend {
         Backend::Host => Ok("host OS".into()),
-        Backend::Cuda => {
-            let d = crate::cuda::driver()?;
-            for dev in case.devices() {
-                d.device(dev)?;
-            }
-            Ok(d.implementation())
-        }
+        Backend::Cuda => cuda_side(case),
         Backend::Vulkan => {
-            let d = crate::cuda::driver()?;
-            for dev in case.devices() {
-                d.device(dev)?;
-            }
+            let cuda = cuda_side(case)?;
             let vk = crate::vulkan::instance()?;
-            Ok(format!("{} + {}", vk.implementation(), d.implementation()))
+            Ok(format!("{} + {cuda}", vk.implementation()))
         }
         Backend::Nvscisync => {
             let l = crate::nvsci::lib()?;
             crate::nvsci::needs::check(l.version, &case.nvscisync_needs)?;
-            // Cases with a CUDA device on an axis need the driver too.
-            if !case.devices().is_empty() {
-                let d = crate::cuda::driver()?;
-                for dev in case.devices() {
-                    d.device(dev)?;
-                }
-                return Ok(format!("{} + {}", l.implementation, d.implementation()));
+            // Cases with a CUDA device on an axis need CUDA too.
+            if case.devices().is_empty() {
+                return Ok(l.implementation.clone());
             }
-            Ok(l.implementation.clone())
+            Ok(format!("{} + {}", l.implementation, cuda_side(case)?))
         }
+    }
+}
+
+/// The driver (always: devices are enumerated through it) and, for runtime cases, libcudart.
+fn cuda_side(case: &Case) -> Result<String, OpError> {
+    let d = crate::cuda::driver()?;
+    for dev in case.devices() {
+        d.device(dev)?;
+    }
+    match case.api {
+        CudaApi::Driver => Ok(d.implementation()),
+        CudaApi::Runtime => Ok(format!(
+            "{} over {}",
+            crate::frontend::implementation(CudaApi::Runtime)?,
+            d.implementation()
+        )),
     }
 }
 
@@ -52,8 +55,13 @@ pub fn implementations() -> Vec<(&'static str, String)> {
         Ok(v) => v.implementation(),
         Err(e) => format!("none: {e}"),
     };
+    let cudart = match crate::cudart::runtime() {
+        Ok(r) => r.implementation(),
+        Err(e) => format!("none: {e}"),
+    };
     vec![
         ("host", "host OS".to_string()),
+        ("cudart", cudart),
         ("vulkan", vk),
         (
             "nvscisync",

@@ -24,6 +24,11 @@ struct Cli {
     /// shows not-supported and flagged cases as passed, set HIL_EVENTS to keep real outcomes.
     #[arg(long, value_name = "FILE", env = "HIL_EVENTS")]
     events: Option<PathBuf>,
+    /// List and run cases as for a board with N CUDA devices (`gpus` axes in the tables).
+    /// Default: the devices this board has, and at least 2, so machines with 0, 1 or 2
+    /// GPUs list the same cases. Use it to list another board's cases from here.
+    #[arg(long, value_name = "N", env = "HIL_DEVICES")]
+    devices: Option<u32>,
     /// Run only the cases named in FILE (one exact name a line); used to resume.
     #[arg(long, value_name = "FILE")]
     cases_from: Option<PathBuf>,
@@ -73,6 +78,9 @@ fn real_main() -> anyhow::Result<i32> {
     let cli = Cli::from_arg_matches(&cmd.get_matches())?;
     if let Some(dir) = &cli.tables {
         crate::set_tables_dir(dir.clone());
+    }
+    if let Some(n) = cli.devices {
+        crate::set_devices(n);
     }
     if let Some(devs) = &cli.health_probe {
         ub::health_main(devs);
@@ -124,6 +132,7 @@ fn real_main() -> anyhow::Result<i32> {
             events::emit(&Event::Facts(facts::collect()));
         }
     }
-    let conclusion = libtest_mimic::run(&cli.libtest, harness::trials(cases));
+    let reorder = !cli.libtest.list && cli.libtest.test_threads != Some(1);
+    let conclusion = libtest_mimic::run(&cli.libtest, harness::trials(cases, reorder));
     Ok(if conclusion.has_failed() { 101 } else { 0 })
 }

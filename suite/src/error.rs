@@ -2,11 +2,11 @@
 //! below the bindings (`cuda/`, `vulkan/`, `nvsci/`) and the ops, so both can name it
 //! without the bindings depending on the ops.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Which API a code belongs to, so 1 from CUDA is never confused with 1 from NvSciSync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Api {
     /// The CUDA driver API (`cu*`, CUresult).
@@ -28,8 +28,10 @@ impl fmt::Display for Api {
     }
 }
 
-/// Why an op did not simply succeed.
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why an op did not simply succeed. Serializable: a case isolated in a child process
+/// sends it to the parent, which judges it exactly as an in-process result.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OpError {
     /// The platform lacks something; the text is the probed reason.
     #[error("{0}")]
@@ -71,8 +73,6 @@ pub fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), OpError> {
         Err(OpError::Check(msg()))
     }
 }
-
-
 
 pub fn cuda_name(code: i64) -> Option<&'static str> {
     Some(match code {

@@ -77,6 +77,25 @@ pub fn collect() -> Facts {
                 .insert("cuda".into(), format!("none: {e}"));
         }
     }
+    match crate::cudart::runtime() {
+        Ok(rt) => {
+            p.insert(
+                "cudart.version".into(),
+                crate::cuda::fmt_cuda_version(rt.version),
+            );
+            p.insert(
+                "cudart.semaphore_entry_points".into(),
+                rt.semaphore_entry_points(),
+            );
+            f.implementations
+                .insert("cudart".into(), rt.implementation());
+        }
+        Err(e) => {
+            p.insert("cudart.version".into(), "none".into());
+            f.implementations
+                .insert("cudart".into(), format!("none: {e}"));
+        }
+    }
     // Which tables produced the results: a conformance bundle pins them by hash.
     if let Ok(sources) = crate::table::sources(crate::tables_dir().map(|p| p.as_path())) {
         use sha2::{Digest, Sha256};

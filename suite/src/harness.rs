@@ -1,5 +1,7 @@
 //! Turns cases into libtest-mimic trials. Each trial: `start` event, preflight probe,
-//! the op (in-process, or isolated in a child for `ub` rows), verdict, `result` event.
+//! the op (in-process, or isolated in a child for `ub` and `isolate` rows), verdict,
+//! `result` event. Trials run on libtest's threads; `gate` keeps an in-process case
+//! alone on its devices, so a verdict never depends on what runs beside it.
 
 use crate::case::Case;
 use crate::ops::Ctx;
@@ -9,7 +11,13 @@ use hil_proto::{Event, Outcome};
 use libtest_mimic::{Completion, Failed, Trial};
 use std::time::Instant;
 
-pub fn trials(cases: Vec<Case>) -> Vec<Trial> {
+/// `reorder`: start the cases in child processes (long: UB hangs, process start-up)
+/// first and spread in-process cases over their devices, so threads rarely wait on the
+/// gate. Listing keeps table order.
+pub fn trials(mut cases: Vec<Case>, reorder: bool) -> Vec<Trial> {
+    if reorder {
+        cases = run_order(cases);
+    }
     cases
         .into_iter()
         // No `with_kind`: it prefixes `--list` lines, which cargo-nextest cannot parse.
@@ -17,7 +25,44 @@ pub fn trials(cases: Vec<Case>) -> Vec<Trial> {
         .collect()
 }
 
+/// Children first (longest limit first), then in-process cases round-robin over their
+/// device sets.
+pub fn run_order(cases: Vec<Case>) -> Vec<Case> {
+    let (mut children, local): (Vec<Case>, Vec<Case>) =
+        cases.into_iter().partition(|c| c.in_child());
+    children.sort_by(|a, b| b.timeout_s.total_cmp(&a.timeout_s));
+    let mut groups: Vec<(Vec<u32>, std::collections::VecDeque<Case>)> = Vec::new();
+    for c in local {
+        let key = c.devices();
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, g)) => g.push_back(c),
+            None => groups.push((key, [c].into())),
+        }
+    }
+    let mut out = children;
+    while groups.iter().any(|(_, g)| !g.is_empty()) {
+        for (_, g) in groups.iter_mut() {
+            out.extend(g.pop_front());
+        }
+    }
+    out
+}
+
+/// What a case holds while it runs (see `gate`).
+fn enter_gate(case: &Case) -> crate::gate::Pass {
+    use crate::gate::{self, Mode};
+    let mut keys: Vec<u64> = case.devices().into_iter().map(gate::device).collect();
+    if case.in_child() {
+        return gate::enter(&keys, Mode::Shared);
+    }
+    if crate::fdcheck::supported().is_err() {
+        keys.push(gate::PROCESS);
+    }
+    gate::enter(&keys, Mode::Exclusive)
+}
+
 fn run_trial(case: &Case) -> Result<Completion, Failed> {
+    let _pass = enter_gate(case);
     events::emit(&Event::Start {
         case: case.name.clone(),
     });
@@ -64,6 +109,8 @@ pub fn run_case(case: &Case) -> (Verdict, String) {
     };
     let verdict = if case.ub.is_some() {
         ub::run_isolated(case)
+    } else if case.isolate {
+        ub::run_judged_child(case)
     } else {
         let _guard = watchdog::watch(case);
         run_op(case)

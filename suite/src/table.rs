@@ -47,7 +47,52 @@ pub struct Table {
     /// Default time limit of each case, seconds.
     #[serde(default = "default_timeout")]
     pub timeout_s: f64,
+    /// CUDA frontends each case goes through (default `[driver]`): `driver` (`cu*`) keeps
+    /// the plain case name, `runtime` (`cuda*`, libcudart) adds a `.runtime` segment.
+    #[serde(default = "default_cuda_api")]
+    pub cuda_api: Vec<CudaApi>,
     pub rows: Vec<Row>,
+    /// Where the table came from, for errors found after parsing (duplicate case names).
+    #[serde(skip)]
+    pub source: Source,
+}
+
+/// The file a table was parsed from and the lines of its `name:` and row ids.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    pub file: String,
+    pub name_line: usize,
+    /// (line, column) of each row's `id`, in row order.
+    pub row_at: Vec<(usize, usize)>,
+}
+
+impl Source {
+    pub fn row(&self, i: usize) -> (usize, usize) {
+        self.row_at.get(i).copied().unwrap_or((0, 0))
+    }
+}
+
+/// Which CUDA API a case uses to import, signal and wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CudaApi {
+    /// The driver API (libcuda, `cuImportExternalSemaphore`).
+    Driver,
+    /// The runtime API the CUDA guide shows (libcudart, `cudaImportExternalSemaphore`).
+    Runtime,
+}
+
+impl CudaApi {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CudaApi::Driver => "driver",
+            CudaApi::Runtime => "runtime",
+        }
+    }
+}
+
+fn default_cuda_api() -> Vec<CudaApi> {
+    vec![CudaApi::Driver]
 }
 
 fn default_timeout() -> f64 {
@@ -70,12 +115,25 @@ pub struct Row {
     pub ub: Option<String>,
     #[serde(default)]
     pub timeout_s: Option<f64>,
+    /// For cases in a child process (`ub`, `isolate`): once the op has reported a step,
+    /// this many seconds without another is a hang (killed and reported at once, naming
+    /// the step), rather than waiting out `timeout_s`.
+    #[serde(default)]
+    pub stall_s: Option<f64>,
     /// Replaces the table's matrix for this row (`matrix: {}` for none).
     #[serde(default)]
     pub matrix: Option<Matrix>,
     /// Keeps only matrix points whose device axes are all `same` or not all `different`.
     #[serde(default)]
     pub devices: DeviceFilter,
+    /// Replaces the table's `cuda_api` for this row.
+    #[serde(default)]
+    pub cuda_api: Option<Vec<CudaApi>>,
+    /// Runs the case in its own process (judged as usual): for checks that look at
+    /// process-wide state such as the fd table, which other cases running at the same
+    /// time would disturb.
+    #[serde(default)]
+    pub isolate: bool,
     /// NvSciSync keys / entry points newer than 2.0 the row uses (C names); see nvsci/needs.rs.
     #[serde(default)]
     pub nvscisync_needs: Vec<crate::nvsci::needs::Need>,
@@ -116,7 +174,7 @@ impl<'de> Deserialize<'de> for Expect {
             Word(String),
             Map(BTreeMap<Api, Codes>),
         }
-        const HELP: &str = "`expect`: expected `ok` or a map like `{cuda: 801}` / `{cuda: [1, 999]}` (apis: cuda, vulkan, nvsci)";
+        const HELP: &str = "`expect`: expected `ok` or a map like `{cuda: 801}` / `{cuda: [1, 999]}` (apis: cuda, cudart, vulkan, nvsci)";
         let repr = Repr::deserialize(d).map_err(|_| de::Error::custom(HELP))?;
         match repr {
             Repr::Word(w) if w == "ok" => Ok(Expect::Ok),
@@ -199,6 +257,33 @@ impl<'de> Deserialize<'de> for OpName {
     }
 }
 
+/// One entry of a matrix axis as written: a value, or `gpus` (every CUDA device of the
+/// board, at least devices 0 and 1; see `case::listed_devices`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AxisItem {
+    Value(AxisValue),
+    AllGpus,
+}
+
+impl<'de> Deserialize<'de> for AxisItem {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            N(u32),
+            S(String),
+        }
+        match Repr::deserialize(d) {
+            Ok(Repr::N(n)) => Ok(AxisItem::Value(AxisValue::Device(n))),
+            Ok(Repr::S(s)) if s == "cpu" => Ok(AxisItem::Value(AxisValue::Cpu)),
+            Ok(Repr::S(s)) if s == "gpus" => Ok(AxisItem::AllGpus),
+            _ => Err(de::Error::custom(
+                "axis value must be a CUDA device index (0, 1, …), `cpu`, or `gpus` (every CUDA device of the board)",
+            )),
+        }
+    }
+}
+
 /// One value on a matrix axis: a CUDA device index or the CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AxisValue {
@@ -236,7 +321,7 @@ impl<'de> Deserialize<'de> for AxisValue {
 
 /// Ordered axes; the order fixes the case-name suffix (`dev0_dev1`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Matrix(pub Vec<(String, Vec<AxisValue>)>);
+pub struct Matrix(pub Vec<(String, Vec<AxisItem>)>);
 
 impl<'de> Deserialize<'de> for Matrix {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -247,7 +332,7 @@ impl<'de> Deserialize<'de> for Matrix {
                 f.write_str("a map of axis name to a list of values, e.g. `{signaler: [0, 1], waiter: [cpu, 0, 1]}`")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Matrix, A::Error> {
-                let mut axes: Vec<(String, Vec<AxisValue>)> = Vec::new();
+                let mut axes: Vec<(String, Vec<AxisItem>)> = Vec::new();
                 while let Some(name) = m.next_key::<String>()? {
                     if !DottedName::is_valid(&name) || name.contains('.') {
                         return Err(de::Error::custom(format!("invalid axis name `{name}`")));
@@ -255,9 +340,28 @@ impl<'de> Deserialize<'de> for Matrix {
                     if axes.iter().any(|(n, _)| *n == name) {
                         return Err(de::Error::custom(format!("axis `{name}` given twice")));
                     }
-                    let values: Vec<AxisValue> = m.next_value()?;
+                    let values: Vec<AxisItem> = m.next_value()?;
                     if values.is_empty() {
                         return Err(de::Error::custom(format!("axis `{name}` has no values")));
+                    }
+                    // A value listed twice would produce the same case twice.
+                    for (i, v) in values.iter().enumerate() {
+                        if values[..i].contains(v) {
+                            let what = match v {
+                                AxisItem::Value(x) => format!("`{}`", x.label()),
+                                AxisItem::AllGpus => "`gpus`".into(),
+                            };
+                            return Err(de::Error::custom(format!(
+                                "axis `{name}` lists {what} twice: each value makes its own cases, remove one"
+                            )));
+                        }
+                        if let (AxisItem::Value(AxisValue::Device(n)), true) =
+                            (v, values.contains(&AxisItem::AllGpus))
+                        {
+                            return Err(de::Error::custom(format!(
+                                "axis `{name}` lists device {n} and `gpus`, which already includes every device: remove {n}"
+                            )));
+                        }
                     }
                     axes.push((name, values));
                 }
@@ -280,6 +384,14 @@ pub enum TableError {
     },
     #[error("{file}: {message}")]
     Invalid { file: String, message: String },
+    /// A semantic error with the place it comes from.
+    #[error("{file}:{line}:{column}: {message}")]
+    Located {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -290,36 +402,104 @@ pub enum TableError {
 
 /// Parses one table's text; `file` is only used to name it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Table, TableError> {
-    let table: Table = hil_proto::yaml::from_str(file, text).map_err(|e| TableError::Syntax {
-        file: e.file,
-        line: e.line,
-        column: e.column,
-        message: e.message,
-    })?;
-    validate(file, &table)?;
+    let mut table: Table =
+        hil_proto::yaml::from_str(file, text).map_err(|e| TableError::Syntax {
+            file: e.file,
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        })?;
+    table.source = locate(file, text, &table);
+    validate(&table)?;
     Ok(table)
 }
 
-fn validate(file: &str, t: &Table) -> Result<(), TableError> {
-    let invalid = |message: String| TableError::Invalid {
+/// Finds the `name:` line and each row's `id:` in the text, in order, so that errors
+/// found after parsing still point at a line.
+fn locate(file: &str, text: &str, t: &Table) -> Source {
+    let mut src = Source {
         file: file.to_string(),
-        message,
+        ..Source::default()
     };
-    if t.rows.is_empty() {
-        return Err(invalid(format!("table `{}` has no rows", t.name)));
+    let lines: Vec<&str> = text.lines().collect();
+    src.name_line = lines
+        .iter()
+        .position(|l| l.starts_with("name:"))
+        .map_or(0, |i| i + 1);
+    let mut from = 0;
+    for row in &t.rows {
+        let found = lines.iter().enumerate().skip(from).find_map(|(i, l)| {
+            let c = l.find("id:")?;
+            let rest = l[c + 3..].trim().trim_matches(|ch| ch == '"' || ch == '\'');
+            (rest == row.id.0).then_some((i, c))
+        });
+        match found {
+            Some((i, c)) => {
+                src.row_at.push((i + 1, c + 1));
+                from = i + 1;
+            }
+            None => src.row_at.push((0, 0)),
+        }
     }
-    let mut seen = std::collections::BTreeSet::new();
-    for r in &t.rows {
-        if !seen.insert(&r.id) {
+    src
+}
+
+impl Table {
+    /// An error at row `i` (its `id:` line).
+    pub fn row_error(&self, i: usize, message: String) -> TableError {
+        let (line, column) = self.source.row(i);
+        TableError::Located {
+            file: self.source.file.clone(),
+            line,
+            column,
+            message,
+        }
+    }
+}
+
+fn validate(t: &Table) -> Result<(), TableError> {
+    if t.rows.is_empty() {
+        return Err(TableError::Located {
+            file: t.source.file.clone(),
+            line: t.source.name_line,
+            column: 1,
+            message: format!("table `{}` has no rows", t.name),
+        });
+    }
+    if t.cuda_api.is_empty() {
+        return Err(TableError::Invalid {
+            file: t.source.file.clone(),
+            message: "`cuda_api` is empty: list `driver`, `runtime` or both".into(),
+        });
+    }
+    let mut seen = BTreeMap::new();
+    for (i, r) in t.rows.iter().enumerate() {
+        let invalid = |message: String| t.row_error(i, message);
+        if let Some(first) = seen.insert(&r.id, i) {
+            let (line, _) = t.source.row(first);
             return Err(invalid(format!(
-                "row id `{}` appears twice in table `{}`",
+                "row id `{}` appears twice in table `{}` (first at line {line}): give this row another id",
                 r.id, t.name
+            )));
+        }
+        if r.cuda_api.as_ref().is_some_and(|a| a.is_empty()) {
+            return Err(invalid(format!(
+                "row `{}`: `cuda_api` is empty: list `driver`, `runtime` or both",
+                r.id
             )));
         }
         if let Some(limit) = r.timeout_s.or(Some(t.timeout_s)) {
             if !(limit > 0.0 && limit.is_finite()) {
                 return Err(invalid(format!(
                     "row `{}`: timeout_s must be a positive number of seconds",
+                    r.id
+                )));
+            }
+        }
+        if let Some(stall) = r.stall_s {
+            if !(stall > 0.0 && stall.is_finite()) || !(r.ub.is_some() || r.isolate) {
+                return Err(invalid(format!(
+                    "row `{}`: stall_s must be a positive number of seconds, on a `ub` or `isolate` row (only a child process reports progress)",
                     r.id
                 )));
             }

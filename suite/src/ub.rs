@@ -6,10 +6,10 @@
 use crate::case::Case;
 use crate::verdict::Verdict;
 use hil_proto::{Observation, Outcome};
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Marks the child's verdict line on its stdout.
@@ -36,6 +36,8 @@ fn child_command() -> Command {
     if let Some(dir) = crate::tables_dir() {
         cmd.arg("--tables").arg(dir);
     }
+    cmd.arg("--devices")
+        .arg(crate::listed_devices().to_string());
     cmd
 }
 
@@ -44,12 +46,19 @@ fn child_command() -> Command {
 pub struct ChildEnd {
     pub status: Option<std::process::ExitStatus>,
     pub killed_after: Option<Duration>,
+    /// Killed for making no progress: the last step it reported and for how long.
+    pub stalled: Option<(String, Duration)>,
     pub stdout: String,
     pub stderr: String,
 }
 
-/// Runs `cmd` with a time limit, collecting its output; kills it (and its process group) at the limit.
-pub fn run_with_limit(mut cmd: Command, limit: Duration) -> std::io::Result<ChildEnd> {
+/// Runs `cmd` with a time limit, collecting its output; kills it (and its process group)
+/// at the limit, or once it has reported a step (`progress`) and then none for `stall`.
+pub fn run_with_limit(
+    mut cmd: Command,
+    limit: Duration,
+    stall: Option<Duration>,
+) -> std::io::Result<ChildEnd> {
     use std::os::unix::process::CommandExt;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -58,10 +67,24 @@ pub fn run_with_limit(mut cmd: Command, limit: Duration) -> std::io::Result<Chil
     let mut child = cmd.spawn()?;
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
-    // Drain pipes in threads so a chatty child cannot block on a full pipe.
+    // Drain pipes in threads so a chatty child cannot block on a full pipe; the stdout
+    // reader notes when each step line arrives.
+    let last_step: Arc<Mutex<Option<(Instant, String)>>> = Arc::new(Mutex::new(None));
+    let steps = last_step.clone();
     let t_out = std::thread::spawn(move || {
         let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
+        let mut reader = std::io::BufReader::new(&mut out);
+        let mut line = Vec::new();
+        while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            if let Some(step) = String::from_utf8_lossy(&line)
+                .trim_end()
+                .strip_prefix(crate::progress::STEP_MARK)
+            {
+                *steps.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Instant::now(), step.to_string()));
+            }
+            s.append(&mut line);
+        }
         s
     });
     let t_err = std::thread::spawn(move || {
@@ -71,9 +94,22 @@ pub fn run_with_limit(mut cmd: Command, limit: Duration) -> std::io::Result<Chil
     });
     let start = Instant::now();
     let mut killed_after = None;
+    let mut stalled = None;
     let status = loop {
         if let Some(st) = child.try_wait()? {
             break Some(st);
+        }
+        let stuck = stall.and_then(|stall| {
+            let last = last_step.lock().unwrap_or_else(|p| p.into_inner());
+            let (at, step) = last.as_ref()?;
+            (at.elapsed() >= stall).then(|| (step.clone(), at.elapsed()))
+        });
+        if let Some(stuck) = stuck {
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            killed_after = Some(start.elapsed());
+            stalled = Some(stuck);
+            let _ = child.wait();
+            break None;
         }
         if start.elapsed() >= limit {
             unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
@@ -88,6 +124,7 @@ pub fn run_with_limit(mut cmd: Command, limit: Duration) -> std::io::Result<Chil
     Ok(ChildEnd {
         status,
         killed_after,
+        stalled,
         stdout,
         stderr,
     })
@@ -113,26 +150,30 @@ fn tail(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Runs a `ub` case in a child and classifies what happened. Always `flagged`.
-pub fn run_isolated(case: &Case) -> Verdict {
+/// Runs `case`'s op in a child process (`--ub-child`) under the case's time limit.
+fn run_case_child(case: &Case) -> Result<ChildEnd, Verdict> {
     let mut cmd = child_command();
     cmd.arg("--ub-child").arg(&case.name);
-    let limit = Duration::from_secs_f64(case.timeout_s);
-    let end = match run_with_limit(cmd, limit) {
+    let stall = case.stall_s.map(Duration::from_secs_f64);
+    run_with_limit(cmd, Duration::from_secs_f64(case.timeout_s), stall).map_err(|e| Verdict {
+        outcome: Outcome::Fail,
+        message: format!("could not start the isolation child: {e}"),
+        observations: vec![],
+    })
+}
+
+/// Runs a `ub` case in a child and classifies what happened. Always `flagged`.
+pub fn run_isolated(case: &Case) -> Verdict {
+    let end = match run_case_child(case) {
         Ok(end) => end,
-        Err(e) => {
-            return Verdict {
-                outcome: Outcome::Fail,
-                message: format!("could not start the isolation child: {e}"),
-                observations: vec![],
-            }
-        }
+        Err(v) => return v,
     };
     let mut v = classify(&end);
     if let Some(rule) = &case.ub {
         v.observations.insert(0, Observation::new("ub_rule", rule));
     }
-    if !case.devices().is_empty() {
+    // Host-backend rows (self-tests) name devices without touching a GPU.
+    if !case.devices().is_empty() && case.backend != crate::table::Backend::Host {
         let health = health_check(&case.devices());
         v.observations
             .push(Observation::new("health_after", &health));
@@ -149,7 +190,15 @@ pub fn run_isolated(case: &Case) -> Verdict {
 /// Maps a child's end to a flagged verdict with observations.
 pub fn classify(end: &ChildEnd) -> Verdict {
     let mut obs = Vec::new();
-    let (kind, detail) = if let Some(after) = end.killed_after {
+    let (kind, detail) = if let Some((step, quiet)) = &end.stalled {
+        (
+            "hang",
+            format!(
+                "no progress for {:.1}s in step `{step}`; killed",
+                quiet.as_secs_f64()
+            ),
+        )
+    } else if let Some(after) = end.killed_after {
         (
             "hang",
             format!("no exit within {:.1}s; killed", after.as_secs_f64()),
@@ -203,11 +252,82 @@ struct ChildVerdict {
     outcome: Outcome,
     message: String,
     observations: Vec<hil_proto::Observation>,
+    /// The op's own error, so an isolated (non-UB) case is judged as in-process.
+    #[serde(default)]
+    error: Option<crate::error::OpError>,
+}
+
+/// Runs an `isolate` row in a child and judges its result against the row, as if it had
+/// run here; a child that dies is that case's crash, one that hangs its timeout.
+pub fn run_judged_child(case: &Case) -> Verdict {
+    let end = match run_case_child(case) {
+        Ok(end) => end,
+        Err(v) => return v,
+    };
+    let out = tail(&format!("{}{}", end.stdout, end.stderr), TAIL_LINES);
+    let with_tail = |mut v: Verdict| {
+        if !out.is_empty() && v.outcome != Outcome::Pass {
+            v.observations.push(Observation::new("output_tail", &out));
+        }
+        v
+    };
+    if let Some(after) = end.killed_after {
+        let message = match &end.stalled {
+            Some((step, quiet)) => format!(
+                "no progress for {:.1}s in step `{step}`; its process was killed",
+                quiet.as_secs_f64()
+            ),
+            None => format!(
+                "no result within {:.1}s; its process was killed",
+                after.as_secs_f64()
+            ),
+        };
+        return with_tail(Verdict {
+            outcome: Outcome::Timeout,
+            message,
+            observations: vec![],
+        });
+    }
+    let reported = end
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(RESULT_MARK))
+        .map(serde_json::from_str::<ChildVerdict>);
+    match reported {
+        Some(Ok(cv)) => {
+            let result = match cv.error {
+                Some(e) => Err(e),
+                None if cv.outcome == Outcome::Pass => Ok(cv.observations),
+                None => Err(crate::error::OpError::Check(cv.message)),
+            };
+            with_tail(crate::verdict::judge(&case.expect, result))
+        }
+        Some(Err(e)) => with_tail(Verdict {
+            outcome: Outcome::Crash,
+            message: format!("unreadable result from the case's process ({e})"),
+            observations: vec![],
+        }),
+        None => {
+            let how = match end.status {
+                Some(st) if st.signal().is_some() => {
+                    format!("killed by {}", signal_name(st.signal().unwrap_or(0)))
+                }
+                Some(st) => format!("exit status {}", st.code().unwrap_or(-1)),
+                None => "vanished".into(),
+            };
+            with_tail(Verdict {
+                outcome: Outcome::Crash,
+                message: format!("the case's process ended without a result ({how})"),
+                observations: vec![],
+            })
+        }
+    }
 }
 
 /// `hil-suite --ub-child CASE`: run the op here, print the verdict line, exit 0.
 /// Whatever the op does to this process (signal, hang) is the observation.
 pub fn child_main(case: &Case) -> ! {
+    crate::progress::enable();
     let result = match crate::ops::find(&case.op) {
         Some(op) => (op.run)(&crate::ops::Ctx { case }),
         None => Err(crate::error::OpError::Row(format!(
@@ -220,6 +340,7 @@ pub fn child_main(case: &Case) -> ! {
             outcome: Outcome::Pass,
             message: String::new(),
             observations,
+            error: None,
         },
         Err(e) => {
             let observations = match &e {
@@ -235,6 +356,7 @@ pub fn child_main(case: &Case) -> ! {
                 outcome: Outcome::Fail,
                 message: e.to_string(),
                 observations,
+                error: Some(e),
             }
         }
     };
@@ -268,7 +390,7 @@ pub fn health_check(devices: &[u32]) -> String {
             c
         }
     };
-    match run_with_limit(cmd, HEALTH_TIMEOUT) {
+    match run_with_limit(cmd, HEALTH_TIMEOUT, None) {
         Err(e) => format!("health probe did not start: {e}"),
         Ok(end) if end.killed_after.is_some() => {
             format!("health probe hung for {}s", HEALTH_TIMEOUT.as_secs())
@@ -299,6 +421,7 @@ pub fn health_main(devices: &str) -> ! {
                 s.synchronize()?;
                 if crate::vulkan::instance().is_ok() {
                     crate::ops::vulkan::roundtrip_on(
+                        crate::table::CudaApi::Driver,
                         d,
                         d,
                         crate::vulkan::SemKind::Timeline,

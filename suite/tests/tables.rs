@@ -47,7 +47,7 @@ rows:
 #[test]
 fn a_good_table_expands_in_axis_order_with_stable_names() {
     let t = parse(GOOD).unwrap();
-    let cases = expand(&[t]).unwrap();
+    let cases = expand(&[t], 2).unwrap();
     let names: Vec<_> = cases.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names,
@@ -132,8 +132,11 @@ fn malformed_names_axes_and_expectations_are_located() {
 fn semantic_errors_name_the_table_and_row() {
     let dup = "name: a\nbackend: host\ndoc: d\nrows:\n  - id: x\n    op: host_info\n  - id: x\n    op: host_info\n";
     let e = parse(dup).unwrap_err().to_string();
+    // The second `id: x` is line 7, column 5; the message points back at the first.
     assert!(
-        e.starts_with("t.yaml: ") && e.contains("row id `x` appears twice"),
+        e.starts_with("t.yaml:7:5: ")
+            && e.contains("row id `x` appears twice")
+            && e.contains("first at line 5"),
         "{e}"
     );
     let empty = "name: a\nbackend: host\ndoc: d\nrows: []\n";
@@ -157,11 +160,96 @@ fn the_same_case_name_from_two_tables_is_refused() {
         parse("name: a.b\nbackend: host\ndoc: d\nrows:\n  - id: c\n    op: host_info\n").unwrap();
     let b =
         parse("name: a\nbackend: host\ndoc: d\nrows:\n  - id: b.c\n    op: host_info\n").unwrap();
-    let e = expand(&[a, b]).unwrap_err().to_string();
+    let e = expand(&[a, b], 2).unwrap_err().to_string();
     assert!(
-        e.contains("case `a.b.c` is also produced by table `a.b`"),
+        e.starts_with("t.yaml:5:5: ")
+            && e.contains("case `a.b.c` is also produced by table `a.b` (t.yaml:1)")
+            && e.contains("rename one table"),
         "{e}"
     );
+}
+
+#[test]
+fn an_axis_value_listed_twice_is_located_and_blamed_on_the_axis() {
+    for (axis, want) in [
+        ("[0, 0]", "axis `dev` lists `dev0` twice"),
+        ("[cpu, gpus, cpu]", "axis `dev` lists `cpu` twice"),
+        ("[1, gpus]", "lists device 1 and `gpus`"),
+    ] {
+        let text = format!("name: a\nbackend: host\ndoc: d\nmatrix:\n  dev: {axis}\nrows:\n  - id: x\n    op: host_info\n");
+        let (line, _, msg) = syntax_error(&text);
+        assert_eq!(line, 5, "{msg}");
+        assert!(msg.contains(want), "{axis}: {msg}");
+    }
+    let twice = "name: a\nbackend: cuda\ndoc: d\ncuda_api: [driver, runtime, driver]\nmatrix:\n  dev: [0]\nrows:\n  - id: x\n    op: host_info\n";
+    let e = expand(&[parse(twice).unwrap()], 2).unwrap_err().to_string();
+    assert!(
+        e.starts_with("t.yaml:8:5: ") && e.contains("`cuda_api` lists a frontend twice"),
+        "{e}"
+    );
+}
+
+fn names(text: &str, devices: u32) -> Vec<String> {
+    expand(&[parse(text).unwrap()], devices)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect()
+}
+
+#[test]
+fn gpus_axes_cover_every_device_and_runtime_cases_get_their_own_names() {
+    let t = "name: p\nbackend: nvscisync\ndoc: d\ncuda_api: [driver, runtime]\nmatrix:\n  s: [cpu, gpus]\n  w: [cpu, gpus]\nrows:\n  - id: r\n    op: host_info\n";
+    let four = names(t, 4);
+    // 5 x 5 points; cpu_cpu touches no CUDA (one case), the other 24 go through both APIs.
+    assert_eq!(four.len(), 1 + 24 * 2, "{four:?}");
+    assert_eq!(four[0], "p.r.cpu_cpu");
+    assert!(four.contains(&"p.r.dev3_dev2".to_string()));
+    assert!(four.contains(&"p.r.dev3_dev2.runtime".to_string()));
+    assert!(four.contains(&"p.r.cpu_dev3.runtime".to_string()));
+    assert!(!four.contains(&"p.r.cpu_cpu.runtime".to_string()));
+    // Every ordered GPU pair, i = j included: 16 on a 4-GPU board.
+    let gpu_pairs = four
+        .iter()
+        .filter(|n| n.matches("dev").count() == 2 && !n.ends_with(".runtime"))
+        .count();
+    assert_eq!(gpu_pairs, 16);
+}
+
+#[test]
+fn boards_with_0_1_or_2_gpus_list_the_same_cases_and_4_gpus_list_more() {
+    let tables = table::embedded().unwrap();
+    let list = |present: u32| -> Vec<String> {
+        expand(&tables, hil_suite::case::listed_devices(present))
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect()
+    };
+    let (none, one, two, four) = (list(0), list(1), list(2), list(4));
+    assert_eq!(none, one);
+    assert_eq!(one, two);
+    // Listing again gives the same list (names are the identity of results).
+    assert_eq!(four, list(4));
+    // A 4-GPU board keeps every 2-GPU name (baselines keep working) and adds dev2/dev3.
+    for n in &two {
+        assert!(four.contains(n), "{n} missing on a 4-GPU board");
+    }
+    let extra: Vec<_> = four.iter().filter(|n| !two.contains(n)).collect();
+    assert!(!extra.is_empty());
+    assert!(
+        extra
+            .iter()
+            .all(|n| n.contains("dev2") || n.contains("dev3")),
+        "{extra:?}"
+    );
+    for pair in ["dev0_dev3", "dev3_dev0", "dev2_dev2"] {
+        assert!(
+            four.contains(&format!("nvscisync.seed.roundtrip.{pair}.runtime")),
+            "seed row for {pair}"
+        );
+    }
+    assert!(four.contains(&"vulkan.roundtrip.timeline.dev3_dev3.runtime".to_string()));
 }
 
 #[test]
@@ -188,7 +276,7 @@ fn load_dir_names_the_file_that_is_wrong() {
 #[test]
 fn shipped_case_names_match_the_committed_list() {
     let cases = hil_suite::table::embedded()
-        .and_then(|t| expand(&t))
+        .and_then(|t| expand(&t, 2))
         .expect("shipped tables must parse");
     let got: Vec<_> = cases.iter().map(|c| c.name.clone()).collect();
     let golden_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/case-names.txt");
@@ -197,7 +285,7 @@ fn shipped_case_names_match_the_committed_list() {
     assert_eq!(
         got, want,
         "case names changed. If intended (renamed or added rows), regenerate with\n  \
-         cargo run -p hil-suite -- --list | sed 's/: test$//' > fixtures/case-names.txt\n\
+         cargo run -p hil-suite --bin hil-suite -- --list | sed 's/: test$//' > fixtures/case-names.txt\n\
          and mention it in the change: baselines and CI history key on these names."
     );
 }

@@ -15,7 +15,6 @@ pub struct Local {
     pub tables: Option<PathBuf>,
     /// Per-board results dir: logs and event files go here.
     pub dir: PathBuf,
-    pub test_threads: u32,
 }
 
 /// What the suite reads to load a given NvSciSync library (hil-suite's `nvsci::LIB_ENV`).
@@ -73,7 +72,12 @@ impl Transport for Local {
         Ok(cases)
     }
 
-    fn start(&mut self, cases: &[String], attempt: u32) -> anyhow::Result<Box<dyn Running>> {
+    fn start(
+        &mut self,
+        cases: &[String],
+        attempt: u32,
+        threads: Option<u32>,
+    ) -> anyhow::Result<Box<dyn Running>> {
         // After --resume the directory holds the earlier invocation's files: keep them.
         let mut attempt = attempt;
         while self.dir.join(format!("suite-{attempt}.log")).exists() {
@@ -93,8 +97,7 @@ impl Transport for Local {
             .arg(&list)
             .arg("--events")
             .arg(&events)
-            .arg("--test-threads")
-            .arg(self.test_threads.to_string())
+            .args(super::threads_args(threads))
             .stdin(Stdio::null())
             .stdout(logf.try_clone()?)
             .stderr(logf)

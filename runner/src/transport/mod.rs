@@ -58,6 +58,14 @@ pub fn parse_case_listing(stdout: &str) -> anyhow::Result<Vec<CaseInfo>> {
         .collect()
 }
 
+/// The suite's `--test-threads` arguments (none: its default, one per CPU).
+pub fn threads_args(threads: Option<u32>) -> Vec<String> {
+    match threads {
+        Some(n) => vec!["--test-threads".into(), n.max(1).to_string()],
+        None => vec![],
+    }
+}
+
 pub trait Transport {
     /// Gets the board ready (deploy); returns a line for the user, if any.
     fn prepare(&mut self) -> anyhow::Result<Option<String>> {
@@ -69,8 +77,14 @@ pub trait Transport {
     }
     /// `hil-suite --list-json` on the board.
     fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>>;
-    /// Starts `hil-suite` on exactly these cases; `attempt` numbers its log.
-    fn start(&mut self, cases: &[String], attempt: u32) -> anyhow::Result<Box<dyn Running>>;
+    /// Starts `hil-suite` on exactly these cases; `attempt` numbers its log; `threads`
+    /// is its `--test-threads` (None: the suite's default).
+    fn start(
+        &mut self,
+        cases: &[String],
+        attempt: u32,
+        threads: Option<u32>,
+    ) -> anyhow::Result<Box<dyn Running>>;
 }
 
 pub trait Running {

@@ -591,7 +591,12 @@ impl Transport for SshBoard {
         super::parse_case_listing(&out)
     }
 
-    fn start(&mut self, cases: &[String], attempt: u32) -> anyhow::Result<Box<dyn Running>> {
+    fn start(
+        &mut self,
+        cases: &[String],
+        attempt: u32,
+        threads: Option<u32>,
+    ) -> anyhow::Result<Box<dyn Running>> {
         let list = format!("{}/cases-{attempt}.txt", self.run_dir);
         let tmp = std::env::temp_dir().join(format!(
             "hil-cases-{}-{}-{attempt}",
@@ -606,8 +611,9 @@ impl Transport for SshBoard {
         // The suite runs detached in its own session (setsid): a dropped connection does
         // not stop it, and its process group can be killed as a whole.
         let inner = format!(
-            "{} --cases-from cases-{attempt}.txt --events events-{attempt}.jsonl --test-threads 1 > suite-{attempt}.log 2>&1; echo $? > exit-{attempt}",
-            self.suite_cmd()
+            "{} --cases-from cases-{attempt}.txt --events events-{attempt}.jsonl {} > suite-{attempt}.log 2>&1; echo $? > exit-{attempt}",
+            self.suite_cmd(),
+            super::threads_args(threads).join(" ")
         );
         let cmd = format!(
             // Only setsid goes to the background: `cd X && setsid … &` would background a

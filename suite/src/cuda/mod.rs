@@ -1,7 +1,6 @@
 //! Safe layer over the CUDA driver API (cudarc's dynamically loaded `sys`, plus `ffi`
 //! for what cudarc leaves out). Every handle is owned and released on drop.
 
-
 pub mod ffi;
 
 use crate::error::OpError;
@@ -166,6 +165,7 @@ mod tests {
 
 /// The device's primary context, retained for the guard's life and made current.
 pub struct Context {
+    index: u32,
     dev: sys::CUdevice,
     ctx: sys::CUcontext,
 }
@@ -182,10 +182,15 @@ impl Context {
                 "cuDevicePrimaryCtxRetain",
                 sys::cuDevicePrimaryCtxRetain(&mut ctx, dev),
             )?;
-            let c = Context { dev, ctx };
+            let c = Context { index, dev, ctx };
             c.make_current()?;
             Ok(c)
         }
+    }
+
+    /// The CUDA device ordinal.
+    pub fn index(&self) -> u32 {
+        self.index
     }
 
     pub fn make_current(&self) -> Result<(), OpError> {
@@ -445,19 +450,6 @@ impl Drop for ExternalSemaphore {
     }
 }
 
-/// cuDeviceGetNvSciSyncAttributes(list, dev, flags) with a NULL list or a zeroed
-/// 4 KiB buffer in its place; returns the raw code. Only meaningful without NvSciSync.
-pub fn nvsci_attributes(dev: u32, flags: i32, with_list: bool) -> Result<i32, OpError> {
-    let mut buf = vec![0u8; 4096];
-    let list = if with_list {
-        buf.as_mut_ptr() as *mut c_void
-    } else {
-        std::ptr::null_mut()
-    };
-    // SAFETY: NULL, or a live 4 KiB buffer standing in for a list (no NvSciSync present).
-    unsafe { nvsci_attributes_into(list, dev, flags) }
-}
-
 /// cuDeviceGetNvSciSyncAttributes filling an NvSciSyncAttrList; returns the raw code.
 pub fn fill_nvsci_attributes(
     list: &crate::nvsci::AttrList,
@@ -465,12 +457,16 @@ pub fn fill_nvsci_attributes(
     flags: i32,
 ) -> Result<i32, OpError> {
     // SAFETY: `list` owns a live NvSciSyncAttrList handle.
-    unsafe { nvsci_attributes_into(list.raw, dev, flags) }
+    unsafe { nvsci_attributes_raw(list.raw, dev, flags) }
 }
 
 /// # Safety
 /// `list` must be NULL or point to what the driver may read/write as an NvSciSyncAttrList.
-unsafe fn nvsci_attributes_into(list: *mut c_void, dev: u32, flags: i32) -> Result<i32, OpError> {
+pub unsafe fn nvsci_attributes_raw(
+    list: *mut c_void,
+    dev: u32,
+    flags: i32,
+) -> Result<i32, OpError> {
     driver()?;
     let f: ffi::NvSciAttrsFn = unsafe { ffi::symbol(b"cuDeviceGetNvSciSyncAttributes\0") }
         .ok_or_else(|| {

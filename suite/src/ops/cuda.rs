@@ -2,6 +2,7 @@
 
 use super::{check, Ctx, OpDef, OpResult};
 use crate::cuda::{self, fmt_cuda_version, fmt_uuid, Context};
+use crate::frontend::{Call, Gpu};
 use hil_proto::Observation;
 
 pub static OPS: &[OpDef] = &[
@@ -27,7 +28,7 @@ pub static OPS: &[OpDef] = &[
     },
     OpDef {
         name: "cuda_nvsci_attrs_absent",
-        doc: "Where libnvscisync is absent: cuDeviceGetNvSciSyncAttributes on axis `dev` with param `list` null | buffer and `flags`.",
+        doc: "Where libnvscisync is absent: cu/cudaDeviceGetNvSciSyncAttributes on axis `dev` with param `list` null | buffer and `flags`.",
         run: nvsci_attrs_absent,
     },
     OpDef {
@@ -128,10 +129,18 @@ fn nvsci_attrs_absent(c: &Ctx) -> OpResult {
             )))
         }
     };
-    let _ctx = Context::primary(dev)?;
-    let code = cuda::nvsci_attributes(dev, flags, with_list)?;
+    let gpu = Gpu::open(c.case.api, dev)?;
+    // Without NvSciSync there is no real list to pass: a zeroed 4 KiB buffer stands in.
+    let mut buf = vec![0u8; 4096];
+    let list = if with_list {
+        buf.as_mut_ptr() as *mut std::ffi::c_void
+    } else {
+        std::ptr::null_mut()
+    };
+    // SAFETY: NULL or a live 4 KiB buffer; only called where libnvscisync is absent.
+    let code = unsafe { gpu.nvsci_attributes(list, flags) }?;
     if code != 0 {
-        return Err(super::OpError::cuda("cuDeviceGetNvSciSyncAttributes", code));
+        return Err(gpu.error(Call::NvSciSyncAttributes, code));
     }
     Ok(vec![])
 }

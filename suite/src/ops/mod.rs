@@ -9,8 +9,8 @@ mod selftest;
 pub mod vulkan;
 
 use crate::case::Case;
-use crate::table::AxisValue;
 pub use crate::error::{check, OpError};
+use crate::table::AxisValue;
 use hil_proto::Observation;
 
 pub type OpResult = Result<Vec<Observation>, OpError>;

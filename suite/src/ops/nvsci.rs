@@ -621,8 +621,8 @@ fn cuda_wrong_direction(c: &Ctx) -> OpResult {
     }
 }
 
-/// Open file descriptors of this process (cleanup is judged by growth per cycle, so
-/// other cases running at the same time cannot make it fail).
+/// Open file descriptors of this process. The cleanup row is `isolate` (a child of its
+/// own), and judged by growth per cycle rather than an exact count.
 fn open_fds() -> Result<usize, OpError> {
     std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count())
@@ -734,7 +734,8 @@ fn cuda_attributes_code(list: Option<&AttrList>, dev: u32, flags: i32) -> Result
     let _cx = Context::primary(dev)?;
     match list {
         Some(l) => cuda::fill_nvsci_attributes(l, dev, flags),
-        None => cuda::nvsci_attributes(dev, flags, false),
+        // SAFETY: NULL is a documented input (the invalid-list case).
+        None => unsafe { cuda::nvsci_attributes_raw(std::ptr::null_mut(), dev, flags) },
     }
 }
 

@@ -70,7 +70,37 @@ pub static OPS: &[OpDef] = &[
         doc: "Sleeps param `seconds` (default 3600) (harness self-test).",
         run: hang,
     },
+    OpDef {
+        name: "selftest_device_alone",
+        doc: "Holds the case's devices for param `ms` and fails if another in-process case holds one at the same time (harness self-test of the device gate).",
+        run: device_alone,
+    },
 ];
+
+/// Devices held by in-process self-test cases right now.
+fn held() -> &'static std::sync::Mutex<Vec<u32>> {
+    static H: std::sync::OnceLock<std::sync::Mutex<Vec<u32>>> = std::sync::OnceLock::new();
+    H.get_or_init(Default::default)
+}
+
+fn device_alone(c: &Ctx) -> OpResult {
+    let devs = c.case.devices();
+    {
+        let mut h = held().lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = devs.iter().find(|d| h.contains(d)) {
+            return Err(OpError::Check(format!(
+                "another in-process case was using device {d} at the same time"
+            )));
+        }
+        h.extend(&devs);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(c.param_u64("ms", 30)?));
+    held()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|d| !devs.contains(d));
+    Ok(vec![Observation::new("devices", format!("{devs:?}"))])
+}
 
 fn api_error(c: &Ctx) -> OpResult {
     Err(OpError::Api {
@@ -82,6 +112,7 @@ fn api_error(c: &Ctx) -> OpResult {
 
 fn hang(c: &Ctx) -> OpResult {
     let s = c.param_u64("seconds", 3600)?;
+    crate::progress::step("selftest sleep");
     std::thread::sleep(std::time::Duration::from_secs(s));
     Ok(vec![])
 }

@@ -4,8 +4,9 @@
 
 use super::{check, Ctx, OpDef, OpError, OpResult};
 use crate::cuda::ffi::{HANDLE_TYPE_OPAQUE_FD, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD};
-use crate::cuda::{Context, ExternalSemaphore, ImportDesc, Stream};
+use crate::frontend::{Gpu, ImportDesc, Semaphore as CudaSemaphore};
 use crate::latency;
+use crate::table::CudaApi;
 use crate::vulkan::{self, Device, SemKind, Semaphore};
 use hil_proto::Observation;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
@@ -29,7 +30,7 @@ pub static OPS: &[OpDef] = &[
     },
     OpDef {
         name: "vk_import_invalid",
-        doc: "Import with param `defect` (bad_type, nonzero_flags, closed_fd, negative_fd); the fd stays with the caller and nothing leaks.",
+        doc: "Import with param `defect` (bad_type, nonzero_flags, closed_fd, negative_fd); the fd stays with the caller and nothing leaks. Counts the process's fds: rows must set `isolate: true`.",
         run: import_invalid,
     },
     OpDef {
@@ -84,6 +85,7 @@ fn fd_is_open(fd: RawFd) -> bool {
     unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
 }
 
+/// Process-wide: meaningful only in a case isolated in its own process (`isolate: true`).
 fn open_fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count())
@@ -93,31 +95,29 @@ fn open_fd_count() -> usize {
 /// Imports `fd` (ownership handed over). On success CUDA must have closed it; on
 /// failure it must still be open, and is closed here.
 fn import_fd(
-    ctx: &Context,
+    gpu: &Gpu,
     fd: OwnedFd,
     handle_type: u32,
     flags: u32,
-) -> Result<(ExternalSemaphore, Duration), OpError> {
+) -> Result<(CudaSemaphore, Duration), OpError> {
     let raw = fd.into_raw_fd();
+    let watched = crate::fdcheck::watch(raw);
     let t = Instant::now();
-    let r = ExternalSemaphore::import(
-        ctx,
-        ImportDesc {
-            handle_type,
-            handle: raw as u32 as u64,
-            flags,
-        },
-    );
+    let r = gpu.import(ImportDesc {
+        handle_type,
+        handle: raw as u32 as u64,
+        flags,
+    });
     let took = t.elapsed();
     match r {
         Ok(sem) => {
-            check(!fd_is_open(raw), || {
+            check(!watched.still_open(), || {
                 format!("import succeeded but fd {raw} is still open: CUDA must take ownership of the fd")
             })?;
             Ok((sem, took))
         }
         Err(e) => {
-            check(fd_is_open(raw), || {
+            check(watched.still_open(), || {
                 format!("import failed ({e}) yet fd {raw} was closed: ownership must stay with the caller")
             })?;
             drop(unsafe { OwnedFd::from_raw_fd(raw) });
@@ -185,8 +185,8 @@ fn import(c: &Ctx) -> OpResult {
     let ty = handle_type(c, kind)?;
     let vkdev = vk_device(exporter)?;
     let sem = Semaphore::exportable(&vkdev, kind)?;
-    let ctx = Context::primary(importer)?;
-    let (ext, took) = import_fd(&ctx, sem.export_fd()?, ty, 0)?;
+    let gpu = Gpu::open(c.case.api, importer)?;
+    let (ext, took) = import_fd(&gpu, sem.export_fd()?, ty, 0)?;
     ext.destroy()?;
     Ok(vec![
         Observation::new("import_us", took.as_micros()),
@@ -199,17 +199,24 @@ fn roundtrip(c: &Ctx) -> OpResult {
     let kind = kind(c)?;
     let ty = handle_type(c, kind)?;
     let count = c.param_u64("count", 16)?.max(1);
-    roundtrip_on(exporter, importer, kind, ty, count)
+    roundtrip_on(c.case.api, exporter, importer, kind, ty, count)
 }
 
 /// `count` rounds: CUDA signals and Vulkan observes, then Vulkan signals and CUDA waits.
 /// Also the health probe's signal/wait check after undefined-behaviour cases.
-pub fn roundtrip_on(exporter: u32, importer: u32, kind: SemKind, ty: u32, count: u64) -> OpResult {
+pub fn roundtrip_on(
+    api: CudaApi,
+    exporter: u32,
+    importer: u32,
+    kind: SemKind,
+    ty: u32,
+    count: u64,
+) -> OpResult {
     let vkdev = vk_device(exporter)?;
     let sem = Semaphore::exportable(&vkdev, kind)?;
-    let ctx = Context::primary(importer)?;
-    let stream = Stream::new(&ctx)?;
-    let (ext, _) = import_fd(&ctx, sem.export_fd()?, ty, 0)?;
+    let gpu = Gpu::open(api, importer)?;
+    let stream = gpu.stream()?;
+    let (ext, _) = import_fd(&gpu, sem.export_fd()?, ty, 0)?;
     let mut rtt = Vec::with_capacity(count as usize);
     for i in 1..=count {
         let t = Instant::now();
@@ -259,9 +266,15 @@ fn import_invalid(c: &Ctx) -> OpResult {
     let kind = kind(c)?;
     let ty = handle_type(c, kind)?;
     let defect = c.param_str("defect", "")?;
+    if !c.case.in_child() {
+        return Err(OpError::Row(
+            "vk_import_invalid counts the process's open fds: set `isolate: true` on the row"
+                .into(),
+        ));
+    }
     let vkdev = vk_device(dev)?;
     let sem = Semaphore::exportable(&vkdev, kind)?;
-    let ctx = Context::primary(dev)?;
+    let gpu = Gpu::open(c.case.api, dev)?;
     let fd = sem.export_fd()?;
     let before = open_fd_count();
     let (handle_type, handle, flags, keep_fd) = match defect {
@@ -289,14 +302,11 @@ fn import_invalid(c: &Ctx) -> OpResult {
             )))
         }
     };
-    let r = ExternalSemaphore::import(
-        &ctx,
-        ImportDesc {
-            handle_type,
-            handle,
-            flags,
-        },
-    );
+    let r = gpu.import(ImportDesc {
+        handle_type,
+        handle,
+        flags,
+    });
     let after = open_fd_count();
     match r {
         Ok(sem) => {
@@ -321,10 +331,10 @@ fn reimport(c: &Ctx) -> OpResult {
     let dev = c.device("dev")?;
     let vkdev = vk_device(dev)?;
     let sem = Semaphore::exportable(&vkdev, SemKind::Timeline)?;
-    let ctx = Context::primary(dev)?;
-    let stream = Stream::new(&ctx)?;
-    let (a, _) = import_fd(&ctx, sem.export_fd()?, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD, 0)?;
-    let (b, _) = import_fd(&ctx, sem.export_fd()?, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD, 0)?;
+    let gpu = Gpu::open(c.case.api, dev)?;
+    let stream = gpu.stream()?;
+    let (a, _) = import_fd(&gpu, sem.export_fd()?, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD, 0)?;
+    let (b, _) = import_fd(&gpu, sem.export_fd()?, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD, 0)?;
     a.signal(&stream, 1)?;
     b.wait(&stream, 1)?;
     stream.synchronize()?;
@@ -346,9 +356,9 @@ fn destroy_order(c: &Ctx) -> OpResult {
     let order = c.param_str("order", "cuda_first")?;
     let vkdev = vk_device(dev)?;
     let sem = Semaphore::exportable(&vkdev, SemKind::Timeline)?;
-    let ctx = Context::primary(dev)?;
-    let stream = Stream::new(&ctx)?;
-    let (ext, _) = import_fd(&ctx, sem.export_fd()?, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD, 0)?;
+    let gpu = Gpu::open(c.case.api, dev)?;
+    let stream = gpu.stream()?;
+    let (ext, _) = import_fd(&gpu, sem.export_fd()?, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD, 0)?;
     match order {
         "cuda_first" => {
             ext.destroy()?;
@@ -377,17 +387,14 @@ fn ub_close_owned_fd(c: &Ctx) -> OpResult {
     let dev = c.device("dev")?;
     let vkdev = vk_device(dev)?;
     let sem = Semaphore::exportable(&vkdev, SemKind::Timeline)?;
-    let ctx = Context::primary(dev)?;
-    let stream = Stream::new(&ctx)?;
+    let gpu = Gpu::open(c.case.api, dev)?;
+    let stream = gpu.stream()?;
     let fd = sem.export_fd()?.into_raw_fd();
-    let ext = ExternalSemaphore::import(
-        &ctx,
-        ImportDesc {
-            handle_type: HANDLE_TYPE_TIMELINE_SEMAPHORE_FD,
-            handle: fd as u32 as u64,
-            flags: 0,
-        },
-    )?;
+    let ext = gpu.import(ImportDesc {
+        handle_type: HANDLE_TYPE_TIMELINE_SEMAPHORE_FD,
+        handle: fd as u32 as u64,
+        flags: 0,
+    })?;
     let rc = unsafe { libc::close(fd) };
     let errno = std::io::Error::last_os_error();
     let mut obs = vec![Observation::new(
@@ -409,9 +416,9 @@ fn ub_destroy_pending(c: &Ctx) -> OpResult {
     let dev = c.device("dev")?;
     let vkdev = vk_device(dev)?;
     let sem = Semaphore::exportable(&vkdev, SemKind::Timeline)?;
-    let ctx = Context::primary(dev)?;
-    let stream = Stream::new(&ctx)?;
-    let (ext, _) = import_fd(&ctx, sem.export_fd()?, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD, 0)?;
+    let gpu = Gpu::open(c.case.api, dev)?;
+    let stream = gpu.stream()?;
+    let (ext, _) = import_fd(&gpu, sem.export_fd()?, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD, 0)?;
     ext.wait(&stream, 1)?;
     let destroyed = ext.destroy();
     let mut obs = vec![Observation::new(

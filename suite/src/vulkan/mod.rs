@@ -2,8 +2,8 @@
 //! time by ash), physical devices matched to CUDA by UUID, logical devices with
 //! VK_KHR_external_semaphore_fd, and exportable binary / timeline semaphores.
 
-use crate::error::OpError;
 use crate::error::Api;
+use crate::error::OpError;
 use ash::vk;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::OnceLock;
