@@ -91,6 +91,8 @@ const GATED: &[(&str, u32)] = &[
     ("nvscisync.api.fence.deterministic_cpu_signaler", 3),
     ("nvscisync.cuda.deterministic_fences.dev0", 3),
     ("nvscisync.cuda.deterministic_fences.dev1", 3),
+    ("nvscisync.cuda.deterministic_fences.dev0.runtime", 3),
+    ("nvscisync.cuda.deterministic_fences.dev1.runtime", 3),
     ("nvscisync.keys.primitive_info", 5),
     ("nvscisync.keys.peer_location_info", 5),
     ("nvscisync.keys.gpu_id", 5),

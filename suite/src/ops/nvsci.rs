@@ -3,12 +3,14 @@
 //! lists from cuDeviceGetNvSciSyncAttributes, objects imported into CUDA).
 //!
 //! Every CUDA call of this module is in the few `cuda_*` functions at the end
-//! (attributes, import, signal, wait, destroy), so the API behind them can change in one place.
+//! (attributes, import, signal, wait, destroy); they go through the case's CUDA frontend
+//! (`cuda_api`: the driver API, or the runtime API the CUDA guide shows).
 
 use super::{check, Ctx, OpDef, OpError, OpResult};
 use crate::cuda::ffi::HANDLE_TYPE_NVSCISYNC;
-use crate::cuda::{self, Context, ExternalSemaphore, ImportDesc, Stream};
+use crate::frontend::{Call, Gpu, ImportDesc, Semaphore, Stream};
 use crate::nvsci::{self, pair_bool, pair_u64, AttrList, CpuWaitContext, Fence, Module, Obj};
+use crate::table::CudaApi;
 use crate::table::{Api, AxisValue};
 use hil_proto::Observation;
 use nvsci_abi::{err, key, perm, CUDA_NVSCISYNC_ATTR_SIGNAL, CUDA_NVSCISYNC_ATTR_WAIT};
@@ -394,7 +396,12 @@ fn fence_cpu(c: &Ctx) -> OpResult {
 }
 
 /// One side of a pair: the CPU, or a CUDA device.
-fn party_list(m: &Module, side: AxisValue, signaler: bool) -> Result<AttrList, OpError> {
+fn party_list(
+    api: CudaApi,
+    m: &Module,
+    side: AxisValue,
+    signaler: bool,
+) -> Result<AttrList, OpError> {
     let (cpu_perm, cuda_flag) = if signaler {
         (perm::SIGNAL_ONLY, CUDA_NVSCISYNC_ATTR_SIGNAL)
     } else {
@@ -404,7 +411,7 @@ fn party_list(m: &Module, side: AxisValue, signaler: bool) -> Result<AttrList, O
         AxisValue::Cpu => cpu_list(m, cpu_perm),
         AxisValue::Device(d) => {
             let l = m.attr_list()?;
-            cuda_attributes(&l, d, cuda_flag)?;
+            cuda_attributes(api, &l, d, cuda_flag)?;
             Ok(l)
         }
     }
@@ -422,8 +429,8 @@ fn sides(c: &Ctx) -> Result<(AxisValue, AxisValue), OpError> {
 fn pair_reconcile(c: &Ctx) -> OpResult {
     let (s_side, w_side) = sides(c)?;
     let m = Module::open()?;
-    let s = party_list(&m, s_side, true)?;
-    let w = party_list(&m, w_side, false)?;
+    let s = party_list(c.case.api, &m, s_side, true)?;
+    let w = party_list(c.case.api, &m, w_side, false)?;
     let r = nvsci::reconcile(&[&s, &w]).map_err(|f| f.error)?;
     let actual = r.get_u64(key::ACTUAL_PERM)?.unwrap_or(0);
     check(actual & perm::WAIT_SIGNAL == perm::WAIT_SIGNAL, || {
@@ -444,14 +451,14 @@ fn pair_roundtrip(c: &Ctx) -> OpResult {
     let (s_side, w_side) = sides(c)?;
     let count = c.param_u64("count", 8)?.max(1);
     let m = Module::open()?;
-    let s = party_list(&m, s_side, true)?;
-    let w = party_list(&m, w_side, false)?;
+    let s = party_list(c.case.api, &m, s_side, true)?;
+    let w = party_list(c.case.api, &m, w_side, false)?;
     let r = nvsci::reconcile(&[&s, &w]).map_err(|f| f.error)?;
     let obj = Obj::alloc(&r)?;
     let ctx = m.cpu_wait_context()?;
     // CUDA side: the object imported on each GPU party's device, with a stream.
     let gpu = |side: AxisValue| match side {
-        AxisValue::Device(d) => cuda_import(d, &obj).map(Some),
+        AxisValue::Device(d) => cuda_import(c.case.api, d, &obj).map(Some),
         AxisValue::Cpu => Ok(None),
     };
     let sig = gpu(s_side)?;
@@ -536,7 +543,7 @@ fn deterministic(c: &Ctx) -> OpResult {
     let count = c.param_u64("count", 8)?.max(2);
     let side = c.case.axis("dev").unwrap_or(AxisValue::Cpu);
     let m = Module::open()?;
-    let s = party_list(&m, side, true)?;
+    let s = party_list(c.case.api, &m, side, true)?;
     s.set(&[pair_bool(key::REQUIRE_DETERMINISTIC_FENCES, &true)])?;
     let w = cpu_list(&m, perm::WAIT_ONLY)?;
     let r = nvsci::reconcile(&[&s, &w]).map_err(|f| f.error)?;
@@ -549,7 +556,7 @@ fn deterministic(c: &Ctx) -> OpResult {
     let obj = Obj::alloc(&r)?;
     let ctx = m.cpu_wait_context()?;
     let gpu = match side {
-        AxisValue::Device(d) => Some(cuda_import(d, &obj)?),
+        AxisValue::Device(d) => Some(cuda_import(c.case.api, d, &obj)?),
         AxisValue::Cpu => None,
     };
     let mut prev: Option<(u64, u64)> = None;
@@ -573,20 +580,20 @@ fn deterministic(c: &Ctx) -> OpResult {
 fn cuda_attrs_defect(c: &Ctx) -> OpResult {
     let dev = c.device("dev")?;
     let m = Module::open()?;
-    cuda_support(&m, dev)?;
+    cuda_support(c.case.api, &m, dev)?;
     let l = m.attr_list()?;
     let code = match c.param_str("defect", "")? {
         "required_perm_set" => {
             l.set(&[pair_u64(key::REQUIRED_PERM, &perm::SIGNAL_ONLY)])?;
-            cuda_attributes_code(Some(&l), dev, CUDA_NVSCISYNC_ATTR_SIGNAL)?
+            cuda_attributes_code(c.case.api, Some(&l), dev, CUDA_NVSCISYNC_ATTR_SIGNAL)?
         }
-        "no_flags" => cuda_attributes_code(Some(&l), dev, 0)?,
-        "null_list" => cuda_attributes_code(None, dev, CUDA_NVSCISYNC_ATTR_SIGNAL)?,
+        "no_flags" => cuda_attributes_code(c.case.api, Some(&l), dev, 0)?,
+        "null_list" => cuda_attributes_code(c.case.api, None, dev, CUDA_NVSCISYNC_ATTR_SIGNAL)?,
         other => return Err(OpError::Row(format!("defect `{other}`"))),
     };
     match code {
-        0 => Ok(vec![Observation::new("attributes", "accepted")]),
-        code => Err(OpError::cuda("cuDeviceGetNvSciSyncAttributes", code)),
+        (0, _) => Ok(vec![Observation::new("attributes", "accepted")]),
+        (code, gpu) => Err(gpu.error(Call::NvSciSyncAttributes, code)),
     }
 }
 
@@ -603,11 +610,11 @@ fn cuda_wrong_direction(c: &Ctx) -> OpResult {
     };
     let m = Module::open()?;
     // The GPU list comes from the other flag only; the CPU takes the role the GPU lacks.
-    let gpu_list = party_list(&m, AxisValue::Device(dev), !signal)?;
-    let cpu = party_list(&m, AxisValue::Cpu, signal)?;
+    let gpu_list = party_list(c.case.api, &m, AxisValue::Device(dev), !signal)?;
+    let cpu = party_list(c.case.api, &m, AxisValue::Cpu, signal)?;
     let r = nvsci::reconcile(&[&gpu_list, &cpu]).map_err(|f| f.error)?;
     let obj = Obj::alloc(&r)?;
-    let g = cuda_import(dev, &obj)?;
+    let g = cuda_import(c.case.api, dev, &obj)?;
     let mut fence = Fence::cleared(nvsci::lib()?);
     if signal {
         cuda_signal(&g, &mut fence)?;
@@ -634,13 +641,13 @@ fn cuda_cleanup(c: &Ctx) -> OpResult {
     let cycles = c.param_u64("cycles", 16)?.max(1);
     {
         let m = Module::open()?;
-        cuda_support(&m, dev)?;
+        cuda_support(c.case.api, &m, dev)?;
     }
     let cycle = || -> Result<(), OpError> {
         let m = Module::open()?;
-        let (lists, obj) = gpu_signals_cpu_waits(&m, dev)?;
+        let (lists, obj) = gpu_signals_cpu_waits(c.case.api, &m, dev)?;
         let ctx = m.cpu_wait_context()?;
-        let g = cuda_import(dev, &obj)?;
+        let g = cuda_import(c.case.api, dev, &obj)?;
         cpu_wait(&signal_once(&obj, Some(&g))?, &ctx)?;
         // The documented order: destroy the semaphore, free the object, free the lists,
         // close the module.
@@ -669,10 +676,10 @@ fn cuda_cleanup(c: &Ctx) -> OpResult {
 fn cuda_import_twice(c: &Ctx) -> OpResult {
     let dev = c.device("dev")?;
     let m = Module::open()?;
-    let (_lists, obj) = gpu_signals_cpu_waits(&m, dev)?;
+    let (_lists, obj) = gpu_signals_cpu_waits(c.case.api, &m, dev)?;
     let ctx = m.cpu_wait_context()?;
-    let first = cuda_import(dev, &obj)?;
-    let second = cuda_import(dev, &obj)?;
+    let first = cuda_import(c.case.api, dev, &obj)?;
+    let second = cuda_import(c.case.api, dev, &obj)?;
     for (which, g) in [("first", &first), ("second", &second)] {
         cpu_wait(&signal_once(&obj, Some(g))?, &ctx)
             .map_err(|e| OpError::Check(format!("{which} import: {e}")))?;
@@ -685,8 +692,12 @@ fn cuda_import_twice(c: &Ctx) -> OpResult {
 
 /// An object the GPU `dev` signals and the CPU waits on, with its lists (signaler's,
 /// waiter's, reconciled), which the caller frees after the object.
-fn gpu_signals_cpu_waits(m: &Module, dev: u32) -> Result<([AttrList; 3], Obj), OpError> {
-    let s = party_list(m, AxisValue::Device(dev), true)?;
+fn gpu_signals_cpu_waits(
+    api: CudaApi,
+    m: &Module,
+    dev: u32,
+) -> Result<([AttrList; 3], Obj), OpError> {
+    let s = party_list(api, m, AxisValue::Device(dev), true)?;
     let w = cpu_list(m, perm::WAIT_ONLY)?;
     let r = nvsci::reconcile(&[&s, &w]).map_err(|f| f.error)?;
     let obj = Obj::alloc(&r)?;
@@ -714,78 +725,87 @@ fn cpu_wait(f: &Fence, ctx: &CpuWaitContext) -> Result<(), OpError> {
         .map_err(|e| OpError::Check(format!("CPU wait on the fence: {e}")))
 }
 
-// ---- The CUDA side. Every CUDA call of this module is below.
+// ---- The CUDA side. Every CUDA call of this module is below, through the case's frontend.
 
-/// A CUDA device's view of one NvSciSyncObj. Fields drop in order: semaphore, stream, context.
+/// A CUDA device's view of one NvSciSyncObj. Fields drop in order: semaphore, stream, device.
 struct GpuSide {
-    sem: ExternalSemaphore,
+    sem: Semaphore,
     st: Stream,
-    cx: Context,
+    gpu: Gpu,
 }
 
-fn no_nvscisync_in_driver(dev: u32) -> OpError {
-    OpError::NotSupported(format!(
-        "cuDeviceGetNvSciSyncAttributes(dev {dev}) returned 801 (CUDA_ERROR_NOT_SUPPORTED): this CUDA driver has no NvSciSync support"
-    ))
+/// cuDeviceGetNvSciSyncAttributes / cudaDeviceGetNvSciSyncAttributes on `list` (NULL for
+/// `None`); the raw code, and the device to name an error with.
+fn cuda_attributes_code(
+    api: CudaApi,
+    list: Option<&AttrList>,
+    dev: u32,
+    flags: i32,
+) -> Result<(i32, Gpu), OpError> {
+    let gpu = Gpu::open(api, dev)?;
+    let raw = list.map_or(std::ptr::null_mut(), |l| l.raw);
+    // SAFETY: NULL (a documented input) or a live NvSciSyncAttrList the list owns.
+    let code = unsafe { gpu.nvsci_attributes(raw, flags) }?;
+    Ok((code, gpu))
 }
 
-/// cuDeviceGetNvSciSyncAttributes on `list` (NULL for `None`); the raw code.
-fn cuda_attributes_code(list: Option<&AttrList>, dev: u32, flags: i32) -> Result<i32, OpError> {
-    let _cx = Context::primary(dev)?;
-    match list {
-        Some(l) => cuda::fill_nvsci_attributes(l, dev, flags),
-        // SAFETY: NULL is a documented input (the invalid-list case).
-        None => unsafe { cuda::nvsci_attributes_raw(std::ptr::null_mut(), dev, flags) },
+/// Fills `list` with the device's attributes; a CUDA without NvSciSync (801, NOT_SUPPORTED
+/// in both APIs) is not-supported with that answer.
+fn cuda_attributes(api: CudaApi, list: &AttrList, dev: u32, flags: i32) -> Result<(), OpError> {
+    match cuda_attributes_code(api, Some(list), dev, flags)? {
+        (0, _) => Ok(()),
+        (801, gpu) => Err(OpError::NotSupported(format!(
+            "{} for device {dev}: this CUDA has no NvSciSync support",
+            gpu.error(Call::NvSciSyncAttributes, 801)
+        ))),
+        (code, gpu) => Err(gpu.error(Call::NvSciSyncAttributes, code)),
     }
 }
 
-/// Fills `list` with the device's attributes; a driver without NvSciSync is not-supported.
-fn cuda_attributes(list: &AttrList, dev: u32, flags: i32) -> Result<(), OpError> {
-    match cuda_attributes_code(Some(list), dev, flags)? {
-        0 => Ok(()),
-        801 => Err(no_nvscisync_in_driver(dev)),
-        code => Err(OpError::cuda("cuDeviceGetNvSciSyncAttributes", code)),
+/// Probes that CUDA supports NvSciSync on `dev`, before a row checks its error paths.
+fn cuda_support(api: CudaApi, m: &Module, dev: u32) -> Result<(), OpError> {
+    cuda_attributes(api, &m.attr_list()?, dev, CUDA_NVSCISYNC_ATTR_SIGNAL)
+}
+
+/// Imports `obj` (handle type NvSciSync) on `dev`, with a stream to use it on.
+fn cuda_import(api: CudaApi, dev: u32, obj: &Obj) -> Result<GpuSide, OpError> {
+    let gpu = Gpu::open(api, dev)?;
+    let st = gpu.stream()?;
+    let sem = gpu.import(ImportDesc {
+        handle_type: HANDLE_TYPE_NVSCISYNC,
+        handle: obj.raw as u64,
+        flags: 0,
+    })?;
+    Ok(GpuSide { sem, st, gpu })
+}
+
+/// Pairs use two devices: the driver API acts in the current context (the runtime
+/// frontend sets its device before each call itself).
+fn current(g: &GpuSide) -> Result<(), OpError> {
+    match &g.gpu {
+        Gpu::Driver(cx) => cx.make_current(),
+        Gpu::Runtime(_) => Ok(()),
     }
 }
 
-/// Probes that the driver supports NvSciSync on `dev`, before a row checks its error paths.
-fn cuda_support(m: &Module, dev: u32) -> Result<(), OpError> {
-    cuda_attributes(&m.attr_list()?, dev, CUDA_NVSCISYNC_ATTR_SIGNAL)
-}
-
-/// cuImportExternalSemaphore (type NvSciSync) on `dev`, with a stream to use it on.
-fn cuda_import(dev: u32, obj: &Obj) -> Result<GpuSide, OpError> {
-    let cx = Context::primary(dev)?;
-    let st = Stream::new(&cx)?;
-    let sem = ExternalSemaphore::import(
-        &cx,
-        ImportDesc {
-            handle_type: HANDLE_TYPE_NVSCISYNC,
-            handle: obj.raw as u64,
-            flags: 0,
-        },
-    )?;
-    Ok(GpuSide { sem, st, cx })
-}
-
-/// cuSignalExternalSemaphoresAsync: CUDA fills `fence`.
+/// Enqueues a signal; CUDA fills `fence`.
 fn cuda_signal(g: &GpuSide, fence: &mut Fence) -> Result<(), OpError> {
-    g.cx.make_current()?;
+    current(g)?;
     g.sem.signal_nvsci(&g.st, &mut fence.raw)
 }
 
-/// cuWaitExternalSemaphoresAsync on `fence`, then waits for the stream.
+/// Enqueues a wait on `fence`, then waits for the stream.
 fn cuda_wait(g: &GpuSide, fence: &mut Fence) -> Result<(), OpError> {
-    g.cx.make_current()?;
+    current(g)?;
     g.sem.wait_nvsci(&g.st, &mut fence.raw)?;
     g.st.synchronize()
 }
 
-/// cuDestroyExternalSemaphore, reporting its result.
+/// Destroys the semaphore, reporting the result.
 fn cuda_destroy(g: GpuSide) -> Result<(), OpError> {
-    let GpuSide { sem, st, cx } = g;
-    cx.make_current()?;
+    current(&g)?;
+    let GpuSide { sem, st, gpu } = g;
     let r = sem.destroy();
-    drop(st);
+    drop((st, gpu));
     r
 }
