@@ -1,4 +1,4 @@
-//! A reference model of NvSciSync 2.8's documented CPU semantics, exporting the C ABI
+//! A reference model of NvSciSync 2.x's documented CPU semantics, exporting the C ABI
 //! so it can stand where `libnvscisync.so.1` would for the suite's own tests:
 //! attribute lists (set/get/clone, read-only keys), reconciliation (one signaler, at least
 //! one waiter, ActualPerm = union of RequiredPerm, NeedCpuAccess = OR), validation,
@@ -11,6 +11,10 @@
 //! as a signal rather than as silent memory corruption. It exports
 //! `hil_nvscisync_model_info`, which real NvSciSync does not, so every result the suite
 //! produces with it names the model (docs/nvscisync.md).
+//!
+//! It presents itself as NvSciSync 2.8 unless `HIL_NVSCISYNC_MODEL_VERSION` names another
+//! 2.x minor (e.g. `2.0`, `2.5`): its version answers and the keys it knows then follow that
+//! header (`nvsci_abi::upper_bound`), so CI can show which rows each library version runs.
 #![allow(clippy::missing_safety_doc, non_snake_case)]
 
 use nvsci_abi::{err, key, perm, Fence, KeyValuePair, NvSciError, FENCE_MAX_TIMEOUT_US};
@@ -20,7 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-const INFO: &[u8] = b"hil reference model of NvSciSync 2.8 (CPU semantics only; not hardware)\0";
+/// Selects which 2.x header the model follows (default: the newest, 2.8).
+pub const VERSION_ENV: &str = "HIL_NVSCISYNC_MODEL_VERSION";
 /// Marks a fence filled by this model ("HILF").
 const FENCE_MAGIC: u64 = 0x4849_4C46;
 
@@ -121,11 +126,48 @@ pub struct CtxRec {
     _module: usize,
 }
 
-#[no_mangle]
-pub extern "C" fn hil_nvscisync_model_info() -> *const c_char {
-    INFO.as_ptr() as *const c_char
+/// The minor version the model presents (`Err`: the variable's unusable value).
+fn minor_version() -> Result<u32, &'static str> {
+    static V: OnceLock<Result<u32, String>> = OnceLock::new();
+    V.get_or_init(|| match std::env::var(VERSION_ENV) {
+        Err(_) => Ok(nvsci_abi::NEWEST_MINOR),
+        Ok(text) => parse_version(&text).ok_or(text),
+    })
+    .as_ref()
+    .map(|m| *m)
+    .map_err(|text| text.as_str())
 }
 
+/// `2.N` with N up to the newest header the model knows.
+pub fn parse_version(text: &str) -> Option<u32> {
+    let (major, minor) = text.trim().split_once('.')?;
+    let minor: u32 = minor.parse().ok()?;
+    (major == "2" && minor <= nvsci_abi::NEWEST_MINOR).then_some(minor)
+}
+
+/// The keys this version's header declares end here.
+fn upper_bound() -> i32 {
+    nvsci_abi::upper_bound(minor_version().unwrap_or(nvsci_abi::NEWEST_MINOR))
+}
+
+#[no_mangle]
+pub extern "C" fn hil_nvscisync_model_info() -> *const c_char {
+    static INFO: OnceLock<std::ffi::CString> = OnceLock::new();
+    INFO.get_or_init(|| {
+        let version = match minor_version() {
+            Ok(m) => format!("2.{m}"),
+            Err(bad) => format!("(unusable {VERSION_ENV}={bad:?})"),
+        };
+        std::ffi::CString::new(format!(
+            "hil reference model of NvSciSync {version} (CPU semantics only; not hardware)"
+        ))
+        .unwrap_or_default()
+    })
+    .as_ptr()
+}
+
+/// As the 2.3+ headers document it: compatible if `major` is the library's and `minor` is
+/// at most the library's own (2.0 documents only its own minor as valid, which agrees).
 #[no_mangle]
 pub unsafe extern "C" fn NvSciSyncCheckVersionCompatibility(
     major: u32,
@@ -135,7 +177,18 @@ pub unsafe extern "C" fn NvSciSyncCheckVersionCompatibility(
     if ok.is_null() {
         return err::BAD_PARAMETER;
     }
-    *ok = major == nvsci_abi::MAJOR_VERSION && minor <= nvsci_abi::MINOR_VERSION;
+    let own = match minor_version() {
+        Ok(m) => m,
+        Err(bad) => {
+            eprintln!(
+                "nvscisync model: {VERSION_ENV}={bad:?} is not a version it can present (2.0 … 2.{})",
+                nvsci_abi::NEWEST_MINOR
+            );
+            *ok = false;
+            return err::BAD_PARAMETER;
+        }
+    };
+    *ok = major == nvsci_abi::MAJOR_VERSION && minor <= own;
     err::SUCCESS
 }
 
@@ -214,10 +267,13 @@ pub unsafe extern "C" fn NvSciSyncAttrListSetAttrs(
     // Check everything first: a failed call has no side effects.
     let mut staged = list.clone();
     for (i, p) in pairs.iter().enumerate() {
-        if p.value.is_null() || pairs[..i].iter().any(|q| q.key == p.key) {
+        if p.value.is_null()
+            || p.attr_key >= upper_bound()
+            || pairs[..i].iter().any(|q| q.attr_key == p.attr_key)
+        {
             return err::BAD_PARAMETER;
         }
-        let ok = match p.key {
+        let ok = match p.attr_key {
             key::NEED_CPU_ACCESS => {
                 staged.need_cpu.is_none()
                     && read_bool(p).map(|v| staged.need_cpu = Some(v)).is_some()
@@ -261,12 +317,12 @@ pub unsafe extern "C" fn NvSciSyncAttrListGetAttrs(
     let pairs = std::slice::from_raw_parts_mut(pairs, n);
     if pairs
         .iter()
-        .any(|p| p.key <= key::LOWER_BOUND || p.key >= key::UPPER_BOUND)
+        .any(|p| p.attr_key <= key::LOWER_BOUND || p.attr_key >= upper_bound())
     {
         return err::BAD_PARAMETER;
     }
     for p in pairs {
-        let (ptr, len): (*const c_void, usize) = match p.key {
+        let (ptr, len): (*const c_void, usize) = match p.attr_key {
             key::NEED_CPU_ACCESS => opt_ptr(&list.need_cpu),
             key::REQUIRED_PERM => opt_ptr(&list.required),
             key::ACTUAL_PERM => opt_ptr(&list.actual),
@@ -491,6 +547,25 @@ pub unsafe extern "C" fn NvSciSyncFenceDup(src: *const Fence, dst: *mut Fence) -
         Arc::increment_strong_count(p);
     }
     *dst = s;
+    err::SUCCESS
+}
+
+/// 2.3+: the fence's primitive id and value. The model has one primitive (id 0) whose
+/// value counts signals, so fence N of an object has value N.
+#[no_mangle]
+pub unsafe extern "C" fn NvSciSyncFenceExtractFence(
+    f: *const Fence,
+    id: *mut u64,
+    value: *mut u64,
+) -> NvSciError {
+    if f.is_null() || id.is_null() || value.is_null() {
+        return err::BAD_PARAMETER;
+    }
+    if fence_obj(&*f).is_none() {
+        return err::CLEARED_FENCE;
+    }
+    *id = 0;
+    *value = (*f).payload[3];
     err::SUCCESS
 }
 

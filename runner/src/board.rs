@@ -1,4 +1,6 @@
 //! Boards the runner knows. `local` is built in: this machine, no SSH, no inventory.
+//! `model` is built in too: this machine running only the NvSciSync rows, answered by
+//! hil's NvSciSync reference model (never hardware; every result says so).
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +29,34 @@ pub enum BoardError {
     BadName(String),
 }
 
+/// The built-in board whose NvSciSync is hil's reference model.
+pub const MODEL: &str = "model";
+/// Overrides where the `model` board finds the model library.
+pub const MODEL_ENV: &str = "HIL_NVSCISYNC_MODEL";
+
+/// hil's NvSciSync reference model for the `model` board: `$HIL_NVSCISYNC_MODEL`, else
+/// `libnvscisync.so` next to hil-run (`cargo build --release` builds both there).
+pub fn find_model() -> Result<PathBuf, String> {
+    match env_or_beside_hil_run(MODEL_ENV, "libnvscisync.so") {
+        Some(p) if p.is_file() => Ok(p),
+        Some(p) => Err(format!(
+            "board `model` needs hil's NvSciSync reference model, not found at {}: build it with \
+             `cargo build --release` (it sits next to hil-run as libnvscisync.so), or set {MODEL_ENV}",
+            p.display()
+        )),
+        None => Err(format!("cannot locate hil's NvSciSync reference model: set {MODEL_ENV}")),
+    }
+}
+
+/// `$env` when set, else `file` in the directory of the running hil-run.
+fn env_or_beside_hil_run(env: &str, file: &str) -> Option<PathBuf> {
+    std::env::var_os(env).map(PathBuf::from).or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join(file)))
+    })
+}
+
 /// A name safe to use as a directory and in logs.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -49,13 +79,22 @@ pub fn resolve(
         }
     }
     let mut out = Vec::new();
-    if names.iter().any(|n| n == "local") {
-        out.push(Board {
-            name: "local".into(),
-            kind: BoardKind::Local,
-        });
+    for builtin in ["local", MODEL] {
+        if names.iter().any(|n| n == builtin) {
+            if builtin == MODEL {
+                find_model().map_err(BoardError::Select)?;
+            }
+            out.push(Board {
+                name: builtin.into(),
+                kind: BoardKind::Local,
+            });
+        }
     }
-    let remote: Vec<String> = names.iter().filter(|n| *n != "local").cloned().collect();
+    let remote: Vec<String> = names
+        .iter()
+        .filter(|n| *n != "local" && *n != MODEL)
+        .cloned()
+        .collect();
     if remote.is_empty() && tags.is_empty() {
         return Ok(out);
     }
@@ -77,14 +116,7 @@ pub fn resolve(
 
 /// The `hil-suite` binary to run locally: explicit path, `$HIL_SUITE`, or next to `hil-run`.
 pub fn find_suite(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
-    let candidate = explicit
-        .or_else(|| std::env::var_os("HIL_SUITE").map(PathBuf::from))
-        .or_else(|| {
-            std::env::current_exe()
-                .ok()
-                .and_then(|p| p.parent().map(|d| d.join("hil-suite")))
-        });
-    match candidate {
+    match explicit.or_else(|| env_or_beside_hil_run("HIL_SUITE", "hil-suite")) {
         Some(p) if p.is_file() => Ok(p),
         Some(p) => Err(format!(
             "hil-suite not found at {}: build it with `cargo build --release` (it sits next to hil-run), \

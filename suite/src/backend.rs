@@ -18,6 +18,7 @@ pub fn preflight(case: &Case) -> Result<String, OpError> {
         }
         Backend::Nvscisync => {
             let l = crate::nvsci::lib()?;
+            crate::nvsci::needs::check(l.version, &case.nvscisync_needs)?;
             // Cases with a CUDA device on an axis need CUDA too.
             if case.devices().is_empty() {
                 return Ok(l.implementation.clone());

@@ -34,6 +34,7 @@ pub struct Case {
     pub isolate: bool,
     /// Seconds without a reported step after which a child-process case is a hang.
     pub stall_s: Option<f64>,
+    pub nvscisync_needs: Vec<crate::nvsci::needs::Need>,
 }
 
 impl Case {
@@ -137,6 +138,7 @@ pub fn expand(tables: &[Table], devices: u32) -> Result<Vec<Case>, TableError> {
                         api: if cpu_only { CudaApi::Driver } else { api },
                         isolate: row.isolate,
                         stall_s: row.stall_s,
+                        nvscisync_needs: row.nvscisync_needs.clone(),
                     });
                 }
             }

@@ -114,6 +114,15 @@ pub fn collect() -> Facts {
             all.finalize().iter().map(|b| format!("{b:02x}")).collect(),
         );
     }
+    // The NvSciSync version the library answers (rows are gated by it), and whether it is
+    // hil's model: a model result must never read as a hardware one.
+    let (version, source) = match crate::nvsci::lib() {
+        Ok(l) if l.is_model => (l.version.to_string(), "hil reference model (not hardware)"),
+        Ok(l) => (l.version.to_string(), "library"),
+        Err(_) => ("none".to_string(), "none"),
+    };
+    p.insert("nvscisync.version".into(), version);
+    p.insert("nvscisync.source".into(), source.into());
     for (backend, imp) in crate::backend::implementations() {
         f.implementations.insert(backend.into(), imp);
     }

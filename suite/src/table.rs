@@ -134,6 +134,9 @@ pub struct Row {
     /// time would disturb.
     #[serde(default)]
     pub isolate: bool,
+    /// NvSciSync keys / entry points newer than 2.0 the row uses (C names); see nvsci/needs.rs.
+    #[serde(default)]
+    pub nvscisync_needs: Vec<crate::nvsci::needs::Need>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

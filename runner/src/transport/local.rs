@@ -1,4 +1,6 @@
-//! The built-in `local` board: `hil-suite` as a child process of the runner.
+//! The built-in boards `local` and `model`: `hil-suite` as a child process of the runner.
+//! On `model` the suite loads hil's NvSciSync reference model and runs only the NvSciSync
+//! cases, so nothing the board reports can pass for a hardware result.
 
 use super::{ExitInfo, Running, Transport};
 use crate::tail::Tail;
@@ -15,20 +17,37 @@ pub struct Local {
     pub dir: PathBuf,
 }
 
+/// What the suite reads to load a given NvSciSync library (hil-suite's `nvsci::LIB_ENV`).
+const SUITE_NVSCISYNC_LIB_ENV: &str = "HIL_NVSCISYNC_LIB";
+
 impl Local {
-    fn command(&self) -> Command {
+    /// The model library when this is the `model` board. Results go to `<results>/<board>/`,
+    /// so the directory names the built-in board.
+    fn model(&self) -> anyhow::Result<Option<PathBuf>> {
+        if self.dir.file_name() != Some(std::ffi::OsStr::new(crate::board::MODEL)) {
+            return Ok(None);
+        }
+        crate::board::find_model()
+            .map(Some)
+            .map_err(|e| super::SuiteRejected(e).into())
+    }
+
+    fn command(&self) -> anyhow::Result<Command> {
         let mut c = Command::new(&self.suite);
         if let Some(t) = &self.tables {
             c.arg("--tables").arg(t);
         }
-        c
+        if let Some(model) = self.model()? {
+            c.env(SUITE_NVSCISYNC_LIB_ENV, model);
+        }
+        Ok(c)
     }
 }
 
 impl Transport for Local {
     fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>> {
         let out = self
-            .command()
+            .command()?
             .arg("--list-json")
             .output()
             .with_context(|| format!("running {}", self.suite.display()))?;
@@ -46,7 +65,11 @@ impl Transport for Local {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        super::parse_case_listing(&String::from_utf8_lossy(&out.stdout))
+        let mut cases = super::parse_case_listing(&String::from_utf8_lossy(&out.stdout))?;
+        if self.model()?.is_some() {
+            cases.retain(|c| c.backend == "nvscisync");
+        }
+        Ok(cases)
     }
 
     fn start(
@@ -69,7 +92,7 @@ impl Transport for Local {
         let logf =
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         // Output to a file, never a pipe: libtest-mimic panics if a pipe closes.
-        let mut cmd = self.command();
+        let mut cmd = self.command()?;
         cmd.arg("--cases-from")
             .arg(&list)
             .arg("--events")

@@ -1,5 +1,7 @@
 //! `libnvscisync.so.1` entry points, resolved at run time. Types and values come from
-//! `nvsci-abi` (NvSciSync 2.8 headers); only what the suite calls is bound.
+//! `nvsci-abi`; only what the suite calls is bound. Everything in [`Fns`] but the
+//! `Option`s is declared by the 2.0 header; the `Option`s are bound only when the library's
+//! version declares them (`nvsci_abi::FUNCTIONS`).
 #![allow(non_snake_case)]
 
 use nvsci_abi::{Fence, KeyValuePair, NvSciError};
@@ -10,8 +12,9 @@ pub type AttrList = *mut c_void;
 pub type Obj = *mut c_void;
 pub type CpuWaitContext = *mut c_void;
 
+pub type CheckVersionFn = unsafe extern "C" fn(u32, u32, *mut bool) -> NvSciError;
+
 pub struct Fns {
-    pub CheckVersionCompatibility: unsafe extern "C" fn(u32, u32, *mut bool) -> NvSciError,
     pub ModuleOpen: unsafe extern "C" fn(*mut Module) -> NvSciError,
     pub ModuleClose: unsafe extern "C" fn(Module),
     pub AttrListCreate: unsafe extern "C" fn(Module, *mut AttrList) -> NvSciError,
@@ -33,23 +36,41 @@ pub struct Fns {
     pub FenceWait: unsafe extern "C" fn(*const Fence, CpuWaitContext, i64) -> NvSciError,
     pub FenceClear: unsafe extern "C" fn(*mut Fence),
     pub FenceDup: unsafe extern "C" fn(*const Fence, *mut Fence) -> NvSciError,
+    /// 2.3+.
+    pub FenceExtractFence:
+        Option<unsafe extern "C" fn(*const Fence, *mut u64, *mut u64) -> NvSciError>,
     /// Only the hil reference model has it.
     pub model_info: Option<unsafe extern "C" fn() -> *const c_char>,
 }
 
-/// Resolves every symbol, naming the first one missing.
+/// `NvSciSyncCheckVersionCompatibility`, which every 2.x header declares and 1.0 lacks.
 ///
 /// # Safety
-/// `lib` must be an NvSciSync 2.x library (checked afterwards with CheckVersionCompatibility).
-pub unsafe fn load(lib: &libloading::Library) -> Result<Fns, String> {
+/// `lib` must be a library whose symbol of that name has the 2.x signature.
+pub unsafe fn check_version(lib: &libloading::Library) -> Option<CheckVersionFn> {
+    lib.get::<CheckVersionFn>(b"NvSciSyncCheckVersionCompatibility\0")
+        .ok()
+        .map(|s| *s)
+}
+
+/// Whether the library has a symbol (to tell NvSciSync 1.x from something else).
+pub fn has(lib: &libloading::Library, name: &[u8]) -> bool {
+    unsafe { lib.get::<*const c_void>(name) }.is_ok()
+}
+
+/// Resolves every symbol of NvSciSync 2.`minor` the suite uses, naming the first one missing.
+///
+/// # Safety
+/// `lib` must be an NvSciSync 2.x library whose version check answered for 2.`minor`.
+pub unsafe fn load(lib: &libloading::Library, minor: u32) -> Result<Fns, String> {
     macro_rules! sym {
         ($name:literal) => {
             *lib.get(concat!($name, "\0").as_bytes())
                 .map_err(|e| format!("{} lacks {}: {e}", "libnvscisync.so.1", $name))?
         };
     }
+    let since = |name: &str| nvsci_abi::feature(name).map_or(u32::MAX, |f| f.since_minor);
     Ok(Fns {
-        CheckVersionCompatibility: sym!("NvSciSyncCheckVersionCompatibility"),
         ModuleOpen: sym!("NvSciSyncModuleOpen"),
         ModuleClose: sym!("NvSciSyncModuleClose"),
         AttrListCreate: sym!("NvSciSyncAttrListCreate"),
@@ -69,6 +90,11 @@ pub unsafe fn load(lib: &libloading::Library) -> Result<Fns, String> {
         FenceWait: sym!("NvSciSyncFenceWait"),
         FenceClear: sym!("NvSciSyncFenceClear"),
         FenceDup: sym!("NvSciSyncFenceDup"),
+        FenceExtractFence: if minor >= since("NvSciSyncFenceExtractFence") {
+            Some(sym!("NvSciSyncFenceExtractFence"))
+        } else {
+            None
+        },
         model_info: lib.get(nvsci_abi::MODEL_MARKER_SYMBOL).ok().map(|s| *s),
     })
 }

@@ -1,7 +1,10 @@
 //! Safe layer over `libnvscisync.so.1`: every handle is owned and freed on drop; every
 //! error is an `OpError::Api` with the NvSciError code, compared with table expectations.
+//! Any NvSciSync 2.x library loads; its own version is probed and recorded, and rows that
+//! need newer keys or entry points are gated by it (`needs.rs`).
 
 pub mod ffi;
+pub mod needs;
 
 use crate::error::Api;
 use crate::error::OpError;
@@ -10,6 +13,24 @@ use std::ffi::c_void;
 use std::sync::OnceLock;
 
 pub const LIB_NAME: &str = "libnvscisync.so.1";
+/// A library file to load instead of `libnvscisync.so.1` from the loader's path (what
+/// `hil-run --board model` sets to hil's reference model).
+pub const LIB_ENV: &str = "HIL_NVSCISYNC_LIB";
+/// Version probing stops here: no 2.x minor this high exists.
+const PROBE_MINOR_LIMIT: u32 = 64;
+
+/// An NvSciSync library version, as the library itself answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
 
 pub struct Lib {
     _lib: libloading::Library,
@@ -17,6 +38,8 @@ pub struct Lib {
     /// What produced the results: the real library (with its path) or the hil model.
     pub implementation: String,
     pub is_model: bool,
+    /// The library's own version (probed: NvSciSync has no getter).
+    pub version: Version,
 }
 
 /// Loads and checks the library once per process. `Err` is the not-supported reason.
@@ -28,19 +51,16 @@ pub fn lib() -> Result<&'static Lib, OpError> {
 }
 
 fn load() -> Result<Lib, String> {
-    let lib = unsafe { libloading::Library::new(LIB_NAME) }
-        .map_err(|e| format!("{LIB_NAME} not loadable: {e}"))?;
-    let fns = unsafe { ffi::load(&lib) }?;
-    let mut ok = false;
-    let (major, minor) = (nvsci_abi::MAJOR_VERSION, nvsci_abi::MINOR_VERSION);
-    let r = unsafe { (fns.CheckVersionCompatibility)(major, minor, &mut ok) };
-    if r != 0 || !ok {
-        return Err(format!(
-            "{LIB_NAME} is not compatible with these bindings (NvSciSync {major}.{minor} ABI): \
-             NvSciSyncCheckVersionCompatibility returned {r:#x}, compatible={ok}"
-        ));
-    }
-    let path = lib_path(&lib).unwrap_or_else(|| LIB_NAME.to_string());
+    let (file, via) = match std::env::var_os(LIB_ENV) {
+        Some(p) => (p, format!(" (from ${LIB_ENV})")),
+        None => (LIB_NAME.into(), String::new()),
+    };
+    let shown = std::path::Path::new(&file).display().to_string();
+    let lib = unsafe { libloading::Library::new(&file) }
+        .map_err(|e| format!("{shown}{via} not loadable: {e}"))?;
+    let path = lib_path(&lib).unwrap_or(shown);
+    let version = probe_version(&lib, &path)?;
+    let fns = unsafe { ffi::load(&lib, version.minor) }?;
     let (implementation, is_model) = match fns.model_info {
         Some(info) => {
             let text = unsafe { std::ffi::CStr::from_ptr(info()) }
@@ -48,17 +68,68 @@ fn load() -> Result<Lib, String> {
                 .into_owned();
             (format!("{text} [{path}]"), true)
         }
-        None => (
-            format!("NvSciSync (ABI {major}.{minor} compatible) [{path}]"),
-            false,
-        ),
+        None => (format!("NvSciSync {version} [{path}]"), false),
     };
     Ok(Lib {
         _lib: lib,
         fns,
         implementation,
         is_model,
+        version,
     })
+}
+
+/// Asks for the oldest version the suite can use (2.0), then finds the library's own
+/// minor: NvSciSync has no version getter, but from 2.3 on `NvSciSyncCheckVersionCompatibility`
+/// accepts a minor exactly when it is at most the library's own (2.0 documents only its
+/// own minor as valid), so the largest accepted minor is the library's.
+fn probe_version(lib: &libloading::Library, path: &str) -> Result<Version, String> {
+    let Some(check) = (unsafe { ffi::check_version(lib) }) else {
+        return Err(refuse_without_version_check(lib, path));
+    };
+    let major = nvsci_abi::MAJOR_VERSION;
+    let compatible = |minor: u32| -> Result<bool, String> {
+        let mut ok = false;
+        match unsafe { check(major, minor, &mut ok) } {
+            0 => Ok(ok),
+            code => Err(format!(
+                "NvSciSyncCheckVersionCompatibility({major}, {minor}) returned {code:#x}"
+            )),
+        }
+    };
+    let oldest = nvsci_abi::OLDEST_MINOR;
+    match compatible(oldest) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(format!(
+                "{path} is not compatible with NvSciSync {major}.{oldest}, the oldest version \
+                 these bindings use: NvSciSyncCheckVersionCompatibility({major}, {oldest}) answered \
+                 incompatible (a different major version)"
+            ))
+        }
+        Err(e) => return Err(format!("{path}: {e}")),
+    }
+    let mut minor = oldest;
+    // An error above the library's own minor ends the probe like a "no" does.
+    while minor < PROBE_MINOR_LIMIT && compatible(minor + 1) == Ok(true) {
+        minor += 1;
+    }
+    Ok(Version { major, minor })
+}
+
+/// A library without `NvSciSyncCheckVersionCompatibility`: NvSciSync 1.x if it has the
+/// rest of the API. Its permissions are encoded differently, so using it would be wrong.
+fn refuse_without_version_check(lib: &libloading::Library, path: &str) -> String {
+    if ffi::has(lib, b"NvSciSyncModuleOpen\0") {
+        format!(
+            "{path} is NvSciSync 1.x: it lacks NvSciSyncCheckVersionCompatibility, which every \
+             2.x header declares. 1.x encodes NvSciSyncAccessPerm as a C enum (WaitOnly 0, \
+             SignalOnly 1, WaitSignal 2; 4 bytes), 2.x as 64-bit bit flags (WaitOnly 1<<0, \
+             SignalOnly 1<<1); these bindings use the 2.x encoding and refuse 1.x"
+        )
+    } else {
+        format!("{path} is not NvSciSync: it has neither NvSciSyncCheckVersionCompatibility nor NvSciSyncModuleOpen")
+    }
 }
 
 /// Where the dynamic loader found the library (so reports name the exact file).
@@ -146,9 +217,10 @@ impl AttrList {
         ])
     }
 
-    fn get_raw(&self, k: i32) -> Result<KeyValuePair, OpError> {
+    /// NvSciSyncAttrListGetAttrs for one key, the pair as the library filled it.
+    pub fn get_raw(&self, k: i32) -> Result<KeyValuePair, OpError> {
         let mut p = [KeyValuePair {
-            key: k,
+            attr_key: k,
             value: std::ptr::null(),
             len: 0,
         }];
@@ -199,7 +271,7 @@ impl Drop for AttrList {
 
 pub fn pair_bool(k: i32, v: &bool) -> KeyValuePair {
     KeyValuePair {
-        key: k,
+        attr_key: k,
         value: v as *const bool as *const c_void,
         len: std::mem::size_of::<bool>(),
     }
@@ -207,7 +279,7 @@ pub fn pair_bool(k: i32, v: &bool) -> KeyValuePair {
 
 pub fn pair_u64(k: i32, v: &u64) -> KeyValuePair {
     KeyValuePair {
-        key: k,
+        attr_key: k,
         value: v as *const u64 as *const c_void,
         len: 8,
     }
@@ -350,6 +422,21 @@ impl Fence {
 
     pub fn clear(&mut self) {
         unsafe { (self.l.fns.FenceClear)(&mut self.raw) }
+    }
+
+    /// NvSciSyncFenceExtractFence (2.3+): the primitive id and value the fence waits for.
+    pub fn extract(&self) -> Result<(u64, u64), OpError> {
+        let f = self.l.fns.FenceExtractFence.ok_or_else(|| {
+            OpError::NotSupported(format!(
+                "NvSciSync {} has no NvSciSyncFenceExtractFence (declared from 2.3)",
+                self.l.version
+            ))
+        })?;
+        let (mut id, mut value) = (0, 0);
+        nv("NvSciSyncFenceExtractFence", unsafe {
+            f(&self.raw, &mut id, &mut value)
+        })?;
+        Ok((id, value))
     }
 }
 

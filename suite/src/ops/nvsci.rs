@@ -1,11 +1,16 @@
 //! NvSciSync ops: the attribute-list / reconciliation / object / fence API on the CPU,
 //! and signaler x waiter pairs where each side is the CPU or a CUDA device (attribute
 //! lists from cuDeviceGetNvSciSyncAttributes, objects imported into CUDA).
+//!
+//! Every CUDA call of this module is in the few `cuda_*` functions at the end
+//! (attributes, import, signal, wait, destroy); they go through the case's CUDA frontend
+//! (`cuda_api`: the driver API, or the runtime API the CUDA guide shows).
 
 use super::{check, Ctx, OpDef, OpError, OpResult};
 use crate::cuda::ffi::HANDLE_TYPE_NVSCISYNC;
-use crate::cuda::{self, Context, ExternalSemaphore, ImportDesc, Stream};
-use crate::nvsci::{self, pair_bool, pair_u64, AttrList, Fence, Module, Obj};
+use crate::frontend::{Call, Gpu, ImportDesc, Semaphore, Stream};
+use crate::nvsci::{self, pair_bool, pair_u64, AttrList, CpuWaitContext, Fence, Module, Obj};
+use crate::table::CudaApi;
 use crate::table::{Api, AxisValue};
 use hil_proto::Observation;
 use nvsci_abi::{err, key, perm, CUDA_NVSCISYNC_ATTR_SIGNAL, CUDA_NVSCISYNC_ATTR_WAIT};
@@ -45,6 +50,46 @@ pub static OPS: &[OpDef] = &[
         name: "nvsci_fence_cpu",
         doc: "CPU fences, param `scenario`: signal_wait, timeout, sequence, dup_clear, obj_dup, fence_keeps_obj, bad_timeout, wait_after_clear, free_list_then_alloc.",
         run: fence_cpu,
+    },
+    OpDef {
+        name: "nvsci_key_unset",
+        doc: "GetAttrs of key param `key` (C name) on a new list: Success, value NULL, length 0.",
+        run: key_unset,
+    },
+    OpDef {
+        name: "nvsci_key_upper_bound",
+        doc: "GetAttrs of the loaded version's NvSciSyncAttrKey_UpperBound (from nvsci-abi's key table).",
+        run: key_upper_bound,
+    },
+    OpDef {
+        name: "nvsci_validate",
+        doc: "ValidateReconciled of a reconciled CPU signaler/waiter list against its own inputs, then each input alone.",
+        run: validate_own_inputs,
+    },
+    OpDef {
+        name: "nvsci_deterministic",
+        doc: "RequireDeterministicFences on the signaler (the CPU, or the device on axis `dev`): reconciled true; `count` signals each move the fence value by one (NvSciSyncFenceExtractFence).",
+        run: deterministic,
+    },
+    OpDef {
+        name: "nvsci_cuda_attrs",
+        doc: "cuDeviceGetNvSciSyncAttributes on axis `dev` where NvSciSync is supported, param `defect`: required_perm_set, no_flags, null_list.",
+        run: cuda_attrs_defect,
+    },
+    OpDef {
+        name: "nvsci_cuda_wrong_direction",
+        doc: "Axis `dev`, param `use`: signal on an object whose GPU list came only from the WAIT flag, or wait on one whose GPU list came only from SIGNAL.",
+        run: cuda_wrong_direction,
+    },
+    OpDef {
+        name: "nvsci_cuda_cleanup",
+        doc: "Axis `dev`: `cycles` times import, signal, CPU wait, then destroy semaphore, free object, free lists, close module; no file descriptor left per cycle.",
+        run: cuda_cleanup,
+    },
+    OpDef {
+        name: "nvsci_cuda_import_twice",
+        doc: "Axis `dev`: one NvSciSyncObj imported twice on the device; each semaphore signals; destroying one leaves the other working.",
+        run: cuda_import_twice,
     },
     OpDef {
         name: "nvsci_pair_reconcile",
@@ -117,7 +162,7 @@ fn set_invalid(c: &Ctx) -> OpResult {
     let l = m.attr_list()?;
     let (yes, wait, auto, four) = (true, perm::WAIT_ONLY, perm::AUTO, 4u32);
     let bad_len = nvsci_abi::KeyValuePair {
-        key: key::REQUIRED_PERM,
+        attr_key: key::REQUIRED_PERM,
         value: &four as *const u32 as *const std::ffi::c_void,
         len: 4, // the 1.x enum size
     };
@@ -351,32 +396,23 @@ fn fence_cpu(c: &Ctx) -> OpResult {
 }
 
 /// One side of a pair: the CPU, or a CUDA device.
-fn party_list(m: &Module, side: AxisValue, signaler: bool) -> Result<AttrList, OpError> {
+fn party_list(
+    api: CudaApi,
+    m: &Module,
+    side: AxisValue,
+    signaler: bool,
+) -> Result<AttrList, OpError> {
+    let (cpu_perm, cuda_flag) = if signaler {
+        (perm::SIGNAL_ONLY, CUDA_NVSCISYNC_ATTR_SIGNAL)
+    } else {
+        (perm::WAIT_ONLY, CUDA_NVSCISYNC_ATTR_WAIT)
+    };
     match side {
-        AxisValue::Cpu => cpu_list(
-            m,
-            if signaler {
-                perm::SIGNAL_ONLY
-            } else {
-                perm::WAIT_ONLY
-            },
-        ),
+        AxisValue::Cpu => cpu_list(m, cpu_perm),
         AxisValue::Device(d) => {
-            let _ctx = Context::primary(d)?;
             let l = m.attr_list()?;
-            let flags = if signaler {
-                CUDA_NVSCISYNC_ATTR_SIGNAL
-            } else {
-                CUDA_NVSCISYNC_ATTR_WAIT
-            };
-            let code = cuda::fill_nvsci_attributes(&l, d, flags)?;
-            match code {
-                0 => Ok(l),
-                801 => Err(OpError::NotSupported(format!(
-                    "cuDeviceGetNvSciSyncAttributes(dev {d}) returned 801 (CUDA_ERROR_NOT_SUPPORTED): this CUDA driver has no NvSciSync support"
-                ))),
-                code => Err(OpError::cuda("cuDeviceGetNvSciSyncAttributes", code)),
-            }
+            cuda_attributes(api, &l, d, cuda_flag)?;
+            Ok(l)
         }
     }
 }
@@ -393,8 +429,8 @@ fn sides(c: &Ctx) -> Result<(AxisValue, AxisValue), OpError> {
 fn pair_reconcile(c: &Ctx) -> OpResult {
     let (s_side, w_side) = sides(c)?;
     let m = Module::open()?;
-    let s = party_list(&m, s_side, true)?;
-    let w = party_list(&m, w_side, false)?;
+    let s = party_list(c.case.api, &m, s_side, true)?;
+    let w = party_list(c.case.api, &m, w_side, false)?;
     let r = nvsci::reconcile(&[&s, &w]).map_err(|f| f.error)?;
     let actual = r.get_u64(key::ACTUAL_PERM)?.unwrap_or(0);
     check(actual & perm::WAIT_SIGNAL == perm::WAIT_SIGNAL, || {
@@ -415,27 +451,15 @@ fn pair_roundtrip(c: &Ctx) -> OpResult {
     let (s_side, w_side) = sides(c)?;
     let count = c.param_u64("count", 8)?.max(1);
     let m = Module::open()?;
-    let s = party_list(&m, s_side, true)?;
-    let w = party_list(&m, w_side, false)?;
+    let s = party_list(c.case.api, &m, s_side, true)?;
+    let w = party_list(c.case.api, &m, w_side, false)?;
     let r = nvsci::reconcile(&[&s, &w]).map_err(|f| f.error)?;
     let obj = Obj::alloc(&r)?;
     let ctx = m.cpu_wait_context()?;
     // CUDA side: the object imported on each GPU party's device, with a stream.
-    let gpu = |side: AxisValue| -> Result<Option<(Context, Stream, ExternalSemaphore)>, OpError> {
-        let AxisValue::Device(d) = side else {
-            return Ok(None);
-        };
-        let cx = Context::primary(d)?;
-        let st = Stream::new(&cx)?;
-        let sem = ExternalSemaphore::import(
-            &cx,
-            ImportDesc {
-                handle_type: HANDLE_TYPE_NVSCISYNC,
-                handle: obj.raw as u64,
-                flags: 0,
-            },
-        )?;
-        Ok(Some((cx, st, sem)))
+    let gpu = |side: AxisValue| match side {
+        AxisValue::Device(d) => cuda_import(c.case.api, d, &obj).map(Some),
+        AxisValue::Cpu => Ok(None),
     };
     let sig = gpu(s_side)?;
     let wai = gpu(w_side)?;
@@ -455,30 +479,333 @@ fn pair_roundtrip(c: &Ctx) -> OpResult {
         &owned
     };
     for i in 1..=count {
-        let mut fence = match &sig {
-            None => {
-                let f = obj.generate_fence()?;
-                obj.signal()?;
-                f
-            }
-            Some((cx, st, sem)) => {
-                cx.make_current()?;
-                let mut f = Fence::cleared(nvsci::lib()?);
-                sem.signal_nvsci(st, &mut f.raw)?;
-                f
-            }
-        };
+        let mut fence = signal_once(obj, sig.as_ref())?;
         match &wai {
             None => fence
                 .wait(&ctx, 5_000_000)
                 .map_err(|e| OpError::Check(format!("round {i}: CPU wait: {e}")))?,
-            Some((cx, st, sem)) => {
-                cx.make_current()?;
-                sem.wait_nvsci(st, &mut fence.raw)?;
-                st.synchronize()?;
-            }
+            Some(g) => cuda_wait(g, &mut fence)?,
         }
         fence.clear();
     }
     Ok(vec![Observation::new("rounds", count)])
+}
+
+fn key_unset(c: &Ctx) -> OpResult {
+    let name = c.param_str("key", "")?;
+    let k = nvsci_abi::feature(name)
+        .and_then(|f| f.key)
+        .ok_or_else(|| OpError::Row(format!("param `key`: `{name}` is not an NvSciSyncAttrKey")))?;
+    let m = Module::open()?;
+    let l = m.attr_list()?;
+    // "If an attribute was never set, the corresponding value will be set to NULL and length to 0."
+    let p = l.get_raw(k)?;
+    check(p.value.is_null() && p.len == 0, || {
+        format!(
+            "{name} ({k}) on a new list reads back a value of length {}",
+            p.len
+        )
+    })?;
+    Ok(vec![Observation::new("key", k)])
+}
+
+fn key_upper_bound(_: &Ctx) -> OpResult {
+    let version = nvsci::lib()?.version;
+    if version.minor > nvsci_abi::NEWEST_MINOR {
+        return Err(OpError::NotSupported(format!(
+            "NvSciSync {version} is newer than the newest header hil knows (2.{}): its UpperBound is unknown",
+            nvsci_abi::NEWEST_MINOR
+        )));
+    }
+    let k = nvsci_abi::upper_bound(version.minor);
+    let m = Module::open()?;
+    let l = m.attr_list()?;
+    l.get_raw(k)?;
+    Ok(vec![Observation::new("upper_bound_accepted", k)])
+}
+
+fn validate_own_inputs(_: &Ctx) -> OpResult {
+    let m = Module::open()?;
+    let (s, w, r) = cpu_pair(&m)?;
+    for (what, inputs) in [
+        ("both inputs", vec![&s, &w]),
+        ("the signaler's list", vec![&s]),
+        ("the waiter's list", vec![&w]),
+    ] {
+        check(nvsci::validate(&r, &inputs)?, || {
+            format!("ValidateReconciled rejects the reconciled list against {what}")
+        })?;
+    }
+    Ok(vec![])
+}
+
+fn deterministic(c: &Ctx) -> OpResult {
+    let count = c.param_u64("count", 8)?.max(2);
+    let side = c.case.axis("dev").unwrap_or(AxisValue::Cpu);
+    let m = Module::open()?;
+    let s = party_list(c.case.api, &m, side, true)?;
+    s.set(&[pair_bool(key::REQUIRE_DETERMINISTIC_FENCES, &true)])?;
+    let w = cpu_list(&m, perm::WAIT_ONLY)?;
+    let r = nvsci::reconcile(&[&s, &w]).map_err(|f| f.error)?;
+    // "this key is set to true in the reconciled NvSciSyncAttrList if any one of the input
+    // NvSciSyncAttrList(s) has this set to true"
+    let det = r.get_bool(key::REQUIRE_DETERMINISTIC_FENCES)?;
+    check(det == Some(true), || {
+        format!("reconciled RequireDeterministicFences is {det:?}, an input set true")
+    })?;
+    let obj = Obj::alloc(&r)?;
+    let ctx = m.cpu_wait_context()?;
+    let gpu = match side {
+        AxisValue::Device(d) => Some(cuda_import(c.case.api, d, &obj)?),
+        AxisValue::Cpu => None,
+    };
+    let mut prev: Option<(u64, u64)> = None;
+    for i in 1..=count {
+        let fence = signal_once(&obj, gpu.as_ref())?;
+        let (id, value) = fence.extract()?;
+        if let Some((pid, pvalue)) = prev {
+            // "the Signaler will increment the instance 0 of the primitive … by 1 at each submission"
+            check(id == pid && value == pvalue.wrapping_add(1), || {
+                format!("signal {i}: fence (id {id}, value {value}) after (id {pid}, value {pvalue}); deterministic fences move by one")
+            })?;
+        }
+        prev = Some((id, value));
+        fence
+            .wait(&ctx, 5_000_000)
+            .map_err(|e| OpError::Check(format!("signal {i}: CPU wait: {e}")))?;
+    }
+    Ok(vec![Observation::new("signals", count)])
+}
+
+fn cuda_attrs_defect(c: &Ctx) -> OpResult {
+    let dev = c.device("dev")?;
+    let m = Module::open()?;
+    cuda_support(c.case.api, &m, dev)?;
+    let l = m.attr_list()?;
+    let code = match c.param_str("defect", "")? {
+        "required_perm_set" => {
+            l.set(&[pair_u64(key::REQUIRED_PERM, &perm::SIGNAL_ONLY)])?;
+            cuda_attributes_code(c.case.api, Some(&l), dev, CUDA_NVSCISYNC_ATTR_SIGNAL)?
+        }
+        "no_flags" => cuda_attributes_code(c.case.api, Some(&l), dev, 0)?,
+        "null_list" => cuda_attributes_code(c.case.api, None, dev, CUDA_NVSCISYNC_ATTR_SIGNAL)?,
+        other => return Err(OpError::Row(format!("defect `{other}`"))),
+    };
+    match code {
+        (0, _) => Ok(vec![Observation::new("attributes", "accepted")]),
+        (code, gpu) => Err(gpu.error(Call::NvSciSyncAttributes, code)),
+    }
+}
+
+fn cuda_wrong_direction(c: &Ctx) -> OpResult {
+    let dev = c.device("dev")?;
+    let signal = match c.param_str("use", "")? {
+        "signal" => true,
+        "wait" => false,
+        other => {
+            return Err(OpError::Row(format!(
+                "use `{other}`: expected signal or wait"
+            )))
+        }
+    };
+    let m = Module::open()?;
+    // The GPU list comes from the other flag only; the CPU takes the role the GPU lacks.
+    let gpu_list = party_list(c.case.api, &m, AxisValue::Device(dev), !signal)?;
+    let cpu = party_list(c.case.api, &m, AxisValue::Cpu, signal)?;
+    let r = nvsci::reconcile(&[&gpu_list, &cpu]).map_err(|f| f.error)?;
+    let obj = Obj::alloc(&r)?;
+    let g = cuda_import(c.case.api, dev, &obj)?;
+    let mut fence = Fence::cleared(nvsci::lib()?);
+    if signal {
+        cuda_signal(&g, &mut fence)?;
+        Ok(vec![Observation::new("signal", "accepted")])
+    } else {
+        // The CPU signaler's fence, so the GPU has something real to wait for.
+        let mut f = obj.generate_fence()?;
+        obj.signal()?;
+        cuda_wait(&g, &mut f)?;
+        Ok(vec![Observation::new("wait", "accepted")])
+    }
+}
+
+/// Open file descriptors of this process. The cleanup row is `isolate` (a child of its
+/// own), and judged by growth per cycle rather than an exact count.
+fn open_fds() -> Result<usize, OpError> {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .map_err(|e| OpError::NotSupported(format!("/proc/self/fd not readable: {e}")))
+}
+
+fn cuda_cleanup(c: &Ctx) -> OpResult {
+    let dev = c.device("dev")?;
+    let cycles = c.param_u64("cycles", 16)?.max(1);
+    {
+        let m = Module::open()?;
+        cuda_support(c.case.api, &m, dev)?;
+    }
+    let cycle = || -> Result<(), OpError> {
+        let m = Module::open()?;
+        let (lists, obj) = gpu_signals_cpu_waits(c.case.api, &m, dev)?;
+        let ctx = m.cpu_wait_context()?;
+        let g = cuda_import(c.case.api, dev, &obj)?;
+        cpu_wait(&signal_once(&obj, Some(&g))?, &ctx)?;
+        // The documented order: destroy the semaphore, free the object, free the lists,
+        // close the module.
+        cuda_destroy(g)?;
+        drop(obj);
+        drop(lists);
+        drop(ctx);
+        drop(m);
+        Ok(())
+    };
+    cycle()?; // the first cycle may open what the driver keeps for the process
+    let before = open_fds()?;
+    for _ in 0..cycles {
+        cycle()?;
+    }
+    let after = open_fds()?;
+    check(after < before + cycles as usize, || {
+        format!("{cycles} import/cleanup cycles left {} more open file descriptors ({before} -> {after})", after.saturating_sub(before))
+    })?;
+    Ok(vec![
+        Observation::new("fds_before", before),
+        Observation::new("fds_after", after),
+    ])
+}
+
+fn cuda_import_twice(c: &Ctx) -> OpResult {
+    let dev = c.device("dev")?;
+    let m = Module::open()?;
+    let (_lists, obj) = gpu_signals_cpu_waits(c.case.api, &m, dev)?;
+    let ctx = m.cpu_wait_context()?;
+    let first = cuda_import(c.case.api, dev, &obj)?;
+    let second = cuda_import(c.case.api, dev, &obj)?;
+    for (which, g) in [("first", &first), ("second", &second)] {
+        cpu_wait(&signal_once(&obj, Some(g))?, &ctx)
+            .map_err(|e| OpError::Check(format!("{which} import: {e}")))?;
+    }
+    cuda_destroy(first)?;
+    cpu_wait(&signal_once(&obj, Some(&second))?, &ctx)
+        .map_err(|e| OpError::Check(format!("second import after the first was destroyed: {e}")))?;
+    Ok(vec![])
+}
+
+/// An object the GPU `dev` signals and the CPU waits on, with its lists (signaler's,
+/// waiter's, reconciled), which the caller frees after the object.
+fn gpu_signals_cpu_waits(
+    api: CudaApi,
+    m: &Module,
+    dev: u32,
+) -> Result<([AttrList; 3], Obj), OpError> {
+    let s = party_list(api, m, AxisValue::Device(dev), true)?;
+    let w = cpu_list(m, perm::WAIT_ONLY)?;
+    let r = nvsci::reconcile(&[&s, &w]).map_err(|f| f.error)?;
+    let obj = Obj::alloc(&r)?;
+    Ok(([s, w, r], obj))
+}
+
+/// One signal by the signaler, the CPU (`None`) or a GPU, and the fence that waits for it.
+fn signal_once(obj: &Obj, gpu: Option<&GpuSide>) -> Result<Fence, OpError> {
+    match gpu {
+        None => {
+            let f = obj.generate_fence()?;
+            obj.signal()?;
+            Ok(f)
+        }
+        Some(g) => {
+            let mut f = Fence::cleared(nvsci::lib()?);
+            cuda_signal(g, &mut f)?;
+            Ok(f)
+        }
+    }
+}
+
+fn cpu_wait(f: &Fence, ctx: &CpuWaitContext) -> Result<(), OpError> {
+    f.wait(ctx, 5_000_000)
+        .map_err(|e| OpError::Check(format!("CPU wait on the fence: {e}")))
+}
+
+// ---- The CUDA side. Every CUDA call of this module is below, through the case's frontend.
+
+/// A CUDA device's view of one NvSciSyncObj. Fields drop in order: semaphore, stream, device.
+struct GpuSide {
+    sem: Semaphore,
+    st: Stream,
+    gpu: Gpu,
+}
+
+/// cuDeviceGetNvSciSyncAttributes / cudaDeviceGetNvSciSyncAttributes on `list` (NULL for
+/// `None`); the raw code, and the device to name an error with.
+fn cuda_attributes_code(
+    api: CudaApi,
+    list: Option<&AttrList>,
+    dev: u32,
+    flags: i32,
+) -> Result<(i32, Gpu), OpError> {
+    let gpu = Gpu::open(api, dev)?;
+    let raw = list.map_or(std::ptr::null_mut(), |l| l.raw);
+    // SAFETY: NULL (a documented input) or a live NvSciSyncAttrList the list owns.
+    let code = unsafe { gpu.nvsci_attributes(raw, flags) }?;
+    Ok((code, gpu))
+}
+
+/// Fills `list` with the device's attributes; a CUDA without NvSciSync (801, NOT_SUPPORTED
+/// in both APIs) is not-supported with that answer.
+fn cuda_attributes(api: CudaApi, list: &AttrList, dev: u32, flags: i32) -> Result<(), OpError> {
+    match cuda_attributes_code(api, Some(list), dev, flags)? {
+        (0, _) => Ok(()),
+        (801, gpu) => Err(OpError::NotSupported(format!(
+            "{} for device {dev}: this CUDA has no NvSciSync support",
+            gpu.error(Call::NvSciSyncAttributes, 801)
+        ))),
+        (code, gpu) => Err(gpu.error(Call::NvSciSyncAttributes, code)),
+    }
+}
+
+/// Probes that CUDA supports NvSciSync on `dev`, before a row checks its error paths.
+fn cuda_support(api: CudaApi, m: &Module, dev: u32) -> Result<(), OpError> {
+    cuda_attributes(api, &m.attr_list()?, dev, CUDA_NVSCISYNC_ATTR_SIGNAL)
+}
+
+/// Imports `obj` (handle type NvSciSync) on `dev`, with a stream to use it on.
+fn cuda_import(api: CudaApi, dev: u32, obj: &Obj) -> Result<GpuSide, OpError> {
+    let gpu = Gpu::open(api, dev)?;
+    let st = gpu.stream()?;
+    let sem = gpu.import(ImportDesc {
+        handle_type: HANDLE_TYPE_NVSCISYNC,
+        handle: obj.raw as u64,
+        flags: 0,
+    })?;
+    Ok(GpuSide { sem, st, gpu })
+}
+
+/// Pairs use two devices: the driver API acts in the current context (the runtime
+/// frontend sets its device before each call itself).
+fn current(g: &GpuSide) -> Result<(), OpError> {
+    match &g.gpu {
+        Gpu::Driver(cx) => cx.make_current(),
+        Gpu::Runtime(_) => Ok(()),
+    }
+}
+
+/// Enqueues a signal; CUDA fills `fence`.
+fn cuda_signal(g: &GpuSide, fence: &mut Fence) -> Result<(), OpError> {
+    current(g)?;
+    g.sem.signal_nvsci(&g.st, &mut fence.raw)
+}
+
+/// Enqueues a wait on `fence`, then waits for the stream.
+fn cuda_wait(g: &GpuSide, fence: &mut Fence) -> Result<(), OpError> {
+    current(g)?;
+    g.sem.wait_nvsci(&g.st, &mut fence.raw)?;
+    g.st.synchronize()
+}
+
+/// Destroys the semaphore, reporting the result.
+fn cuda_destroy(g: GpuSide) -> Result<(), OpError> {
+    current(&g)?;
+    let GpuSide { sem, st, gpu } = g;
+    let r = sem.destroy();
+    drop((st, gpu));
+    r
 }

@@ -1,0 +1,95 @@
+//! `hil-run --board model`: the NvSciSync rows of this machine against hil's reference
+//! model, with no library path set by hand; every output of the run says *model*.
+
+mod common;
+
+use common::{bin, journal_outcomes, scratch};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run_model_board(results: &Path, model: &Path) -> Output {
+    Command::new(bin("hil-run"))
+        .arg("--suite")
+        .arg(bin("hil-suite"))
+        .arg("--results")
+        .arg(results)
+        .args(["--board", "model", "-q"])
+        .env("HIL_NVSCISYNC_MODEL", model)
+        .env_remove("HIL_NVSCISYNC_MODEL_VERSION")
+        .env_remove("HIL_NVSCISYNC_LIB")
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .expect("hil-run starts")
+}
+
+#[test]
+fn the_model_board_runs_only_nvscisync_rows_and_every_output_names_the_model() {
+    let dir = scratch("model-board");
+    let model = common::model_library();
+    let out = run_model_board(&dir, &model);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let board = dir.join("model");
+    let outcomes = journal_outcomes(&board.join("journal.jsonl"));
+    assert!(outcomes.len() > 40, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|(c, _)| c.starts_with("nvscisync.")),
+        "only NvSciSync rows run on the model board: {outcomes:?}"
+    );
+    let passed = outcomes.iter().filter(|(_, o)| o == "pass").count();
+    assert!(passed >= 40, "{passed} NvSciSync rows passed on the model");
+
+    // Each result names the model as its implementation (not-supported ones name none).
+    let journal = std::fs::read_to_string(board.join("journal.jsonl")).unwrap();
+    for r in journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["record"] == "result" && v["outcome"] == "pass")
+    {
+        let imp = r["implementation"].as_str().unwrap_or_default();
+        assert!(
+            imp.starts_with("hil reference model of NvSciSync 2.8") && imp.contains("not hardware"),
+            "{}: {imp}",
+            r["case"]
+        );
+    }
+    let summary = std::fs::read_to_string(board.join("summary.txt")).unwrap();
+    assert!(summary.starts_with("board model:"), "{summary}");
+    assert!(
+        summary.contains(
+            "nvscisync  hil reference model of NvSciSync 2.8 (CPU semantics only; not hardware)"
+        ),
+        "{summary}"
+    );
+    let xml = std::fs::read_to_string(board.join("junit.xml")).unwrap();
+    for prop in [
+        r#"<property name="board" value="model"/>"#,
+        r#"<property name="nvscisync.version" value="2.8"/>"#,
+        r#"<property name="nvscisync.source" value="hil reference model (not hardware)"/>"#,
+        r#"<property name="implementation.nvscisync" value="hil reference model of NvSciSync 2.8"#,
+    ] {
+        assert!(xml.contains(prop), "JUnit lacks {prop}");
+    }
+}
+
+#[test]
+fn a_missing_model_is_a_configuration_error_that_says_how_to_build_it() {
+    let dir = scratch("model-missing");
+    let out = run_model_board(&dir, &dir.join("no-such-libnvscisync.so"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("board `model` needs hil's NvSciSync reference model")
+            && err.contains("cargo build --release"),
+        "{err}"
+    );
+    assert!(
+        !dir.join("model").exists(),
+        "nothing is written before the board is usable"
+    );
+}

@@ -1,0 +1,213 @@
+//! The same tables against NvSciSync libraries of different versions: hil's reference
+//! model presenting itself as 2.0, 2.5 and 2.8 (as those headers define the keys), and a
+//! 1.x-shaped library. Shows which rows run under each version and that the rest are
+//! not-supported with the library's version as the reason.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The model as a shared library. `cargo test` builds only its rlib, so build the cdylib
+/// here, in a target dir of its own (the outer cargo holds the main one).
+fn model_library() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("nvsci-model");
+    let st = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "nvsci-model", "--target-dir"])
+        .arg(&target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(st.success(), "building nvsci-model failed");
+    let lib = target.join("debug/libnvscisync.so");
+    assert!(lib.is_file(), "{} not built", lib.display());
+    lib
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hil-suite-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+struct Run {
+    /// case -> (outcome, message, implementation)
+    results: BTreeMap<String, (String, String, String)>,
+    facts: serde_json::Value,
+}
+
+/// `hil-suite nvscisync.` with the given library (and model version), from its events.
+fn run_suite(lib: &Path, model_version: Option<&str>, tag: &str) -> Run {
+    let dir = scratch(tag);
+    let events = dir.join("events.jsonl");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hil-suite"));
+    cmd.args(["nvscisync.", "--test-threads", "1", "--events"])
+        .arg(&events)
+        .env("HIL_NVSCISYNC_LIB", lib)
+        .env_remove("HIL_NVSCISYNC_MODEL_VERSION");
+    if let Some(v) = model_version {
+        cmd.env("HIL_NVSCISYNC_MODEL_VERSION", v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{tag}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut run = Run {
+        results: BTreeMap::new(),
+        facts: serde_json::Value::Null,
+    };
+    for line in std::fs::read_to_string(&events).unwrap().lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        match e["event"].as_str() {
+            Some("facts") => run.facts = e,
+            Some("result") => {
+                let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+                run.results
+                    .insert(s("case"), (s("outcome"), s("message"), s("implementation")));
+            }
+            _ => {}
+        }
+    }
+    run
+}
+
+/// Whether a case name carries a CUDA device label (`dev0`, `cpu_dev1`, …).
+fn names_a_device(case: &str) -> bool {
+    case.split(['.', '_']).any(|part| {
+        part.strip_prefix("dev")
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+    })
+}
+
+/// Rows that need more than NvSciSync 2.0, with the version that declares what they use.
+const GATED: &[(&str, u32)] = &[
+    ("nvscisync.keys.require_deterministic_fences", 3),
+    ("nvscisync.keys.num_timestamp_slots", 3),
+    ("nvscisync.keys.num_task_status_slots", 3),
+    ("nvscisync.keys.max_primitive_value", 3),
+    ("nvscisync.api.fence.deterministic_cpu_signaler", 3),
+    ("nvscisync.cuda.deterministic_fences.dev0", 3),
+    ("nvscisync.cuda.deterministic_fences.dev1", 3),
+    ("nvscisync.cuda.deterministic_fences.dev0.runtime", 3),
+    ("nvscisync.cuda.deterministic_fences.dev1.runtime", 3),
+    ("nvscisync.keys.primitive_info", 5),
+    ("nvscisync.keys.peer_location_info", 5),
+    ("nvscisync.keys.gpu_id", 5),
+    ("nvscisync.keys.peer_hw_engine_array", 8),
+];
+
+#[test]
+fn the_model_as_2_0_2_5_and_2_8_runs_the_rows_each_version_has() {
+    let lib = model_library();
+    let mut passed_by_version = Vec::new();
+    for (text, minor) in [("2.0", 0u32), ("2.5", 5), ("2.8", 8)] {
+        let run = run_suite(&lib, Some(text), &format!("model-{text}"));
+        assert_eq!(run.facts["properties"]["nvscisync.version"], text);
+        assert_eq!(
+            run.facts["properties"]["nvscisync.source"],
+            "hil reference model (not hardware)"
+        );
+        let mut passed = 0;
+        for (case, (outcome, message, implementation)) in &run.results {
+            let gate = GATED.iter().find(|(c, _)| c == case).map(|(_, m)| *m);
+            match gate {
+                Some(needs) if needs > minor => {
+                    assert_eq!(outcome, "not-supported", "{text}: {case}");
+                    assert!(
+                        message.contains(&format!("needs NvSciSync 2.{needs}"))
+                            && message.ends_with(&format!("this library is NvSciSync {text}")),
+                        "{text}: {case}: {message}"
+                    );
+                }
+                // Rows naming a CUDA device: no GPU with NvSciSync next to the model.
+                _ if names_a_device(case) => {
+                    assert_eq!(outcome, "not-supported", "{text}: {case}: {message}");
+                }
+                _ if case.contains("alloc_from_freed_list")
+                    || case.contains("wait_after_clear")
+                    || case.contains("free_obj_after_import") =>
+                {
+                    assert_eq!(outcome, "flagged", "{text}: {case}");
+                }
+                _ => {
+                    assert_eq!(outcome, "pass", "{text}: {case}: {message}");
+                    assert!(
+                        implementation
+                            .starts_with(&format!("hil reference model of NvSciSync {text} "))
+                            && implementation.contains("not hardware"),
+                        "{text}: {case}: {implementation}"
+                    );
+                    passed += 1;
+                }
+            }
+        }
+        passed_by_version.push((text, passed));
+    }
+    // 2.0: the core; 2.5 adds the 2.3 keys, deterministic fences and the 2.5 keys; 2.8 adds
+    // PeerHwEngineArray.
+    assert_eq!(
+        passed_by_version,
+        [("2.0", 37), ("2.5", 45), ("2.8", 46)],
+        "rows that run per version"
+    );
+}
+
+/// A library shaped like NvSciSync 1.x: the API without NvSciSyncCheckVersionCompatibility.
+/// Built from C with the system compiler, as the real 1.0 header declares that function's absence.
+#[test]
+fn a_1_x_library_is_refused_naming_1_x_and_the_permission_encoding() {
+    let dir = scratch("nvsci-1x");
+    let src = dir.join("fake1x.c");
+    std::fs::write(
+        &src,
+        "typedef struct M* NvSciSyncModule;\n\
+         int NvSciSyncModuleOpen(NvSciSyncModule* m) { *m = 0; return 0; }\n",
+    )
+    .unwrap();
+    let lib = dir.join("libnvscisync.so.1");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let st = Command::new(&cc)
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .status()
+        .unwrap_or_else(|e| {
+            panic!("{cc} not runnable ({e}): install a C compiler (apt-get install -y gcc)")
+        });
+    assert!(st.success());
+    let run = run_suite(&lib, None, "run-1x");
+    let imp = run.facts["implementations"]["nvscisync"].as_str().unwrap();
+    assert!(
+        imp.starts_with("none: ")
+            && imp.contains("is NvSciSync 1.x")
+            && imp.contains("lacks NvSciSyncCheckVersionCompatibility")
+            && imp.contains("WaitOnly 0")
+            && imp.contains("bit flags"),
+        "{imp}"
+    );
+    assert_eq!(run.facts["properties"]["nvscisync.version"], "none");
+    assert!(!run.results.is_empty());
+    for (case, (outcome, message, _)) in &run.results {
+        assert_eq!(outcome, "not-supported", "{case}");
+        assert!(message.contains("NvSciSync 1.x"), "{case}: {message}");
+    }
+}
+
+#[test]
+fn a_row_needing_an_unknown_key_is_a_located_table_error() {
+    let text = "name: a\nbackend: nvscisync\ndoc: d\nrows:\n  - id: x\n    op: nvsci_clone\n    nvscisync_needs: [NvSciSyncAttrKey_Bogus]\n";
+    match hil_suite::table::parse("t.yaml", text) {
+        Err(hil_suite::table::TableError::Syntax { line, message, .. }) => {
+            assert_eq!(line, 7, "{message}");
+            assert!(
+                message.contains("unknown NvSciSync key or function `NvSciSyncAttrKey_Bogus`")
+                    && message.contains("NvSciSyncAttrKey_RequireDeterministicFences"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a located error, got {other:?}"),
+    }
+}
