@@ -1,9 +1,9 @@
 //! Which cases may use a device at the same time. A case running in this process has its
 //! devices to itself: its checks (current context, stream state, fds) must not see what
 //! another case does. Cases isolated in a child process share a device with each other,
-//! as separate processes on one GPU were measured to be independent, but at most
-//! `SHARERS` at once: on 4×H100 with 64 threads, dozens of children creating CUDA
-//! contexts and Vulkan devices together took over 30 s each. A case waiting for a device
+//! as separate processes on one GPU were measured to be independent (4 at once on an
+//! H100, 2026-11-27), but at most `SHARERS` at once: on 4×H100 with 64 threads, 16
+//! children per GPU creating CUDA contexts and Vulkan devices together took over 30 s each. A case waiting for a device
 //! to itself holds back new sharers, so it is not starved.
 
 use std::collections::BTreeMap;
@@ -43,7 +43,7 @@ pub fn device(n: u32) -> u64 {
 }
 
 /// Child-process cases on one device at once.
-pub const SHARERS: u32 = 2;
+pub const SHARERS: u32 = 4;
 
 /// Held by in-process cases when fd ownership cannot be judged by identity
 /// (no kcmp): then in-process cases run one at a time.
@@ -157,7 +157,7 @@ mod tests {
     fn sharers_overlap_but_never_with_an_exclusive_holder() {
         let k = 2000;
         let shared = enter(&[k], Mode::Shared);
-        let shared2 = enter(&[k], Mode::Shared); // does not block: SHARERS is 2
+        let shared2 = enter(&[k], Mode::Shared); // does not block: SHARERS is 4
         let got = Arc::new(AtomicU32::new(0));
         let g2 = got.clone();
         let t = std::thread::spawn(move || {

@@ -172,8 +172,7 @@ pub fn run_isolated(case: &Case) -> Verdict {
     if let Some(rule) = &case.ub {
         v.observations.insert(0, Observation::new("ub_rule", rule));
     }
-    // Host-backend rows (self-tests) name devices without touching a GPU.
-    if !case.devices().is_empty() && case.backend != crate::table::Backend::Host {
+    if !case.devices().is_empty() {
         let health = health_check(&case.devices());
         v.observations
             .push(Observation::new("health_after", &health));
