@@ -223,6 +223,10 @@ fn serial_and_parallel_runs_give_the_same_outcome_for_every_case() {
     rows.push_str(
         "  - id: pair\n    op: selftest_device_alone\n    matrix: {a: [0, 1], b: [2, 3]}\n",
     );
+    // `isolate` rows run in a child and are judged exactly as in-process rows.
+    rows.push_str(
+        "  - id: iso_check\n    op: selftest_check_fails\n    isolate: true\n  - id: iso_expected\n    op: selftest_api_error\n    params: {code: 801}\n    expect: {cuda: 801}\n    isolate: true\n  - id: iso_abort\n    op: selftest_abort\n    isolate: true\n",
+    );
     // A UB child that reports a step, then none: a hang after stall_s, not timeout_s.
     rows.push_str(
         "  - id: stall\n    op: selftest_hang\n    ub: 'self-test: stops making progress'\n    stall_s: 1\n    timeout_s: 120\n",
@@ -234,7 +238,16 @@ fn serial_and_parallel_runs_give_the_same_outcome_for_every_case() {
     );
     let t = Instant::now();
     let serial = outcomes_with(&dir.join("serial"), &tables, Some("1"), &[]);
-    assert_eq!(serial.len(), 13 + 6 * 3 + 4 + 3);
+    assert_eq!(serial.len(), 13 + 6 * 3 + 4 + 3 * 3 + 3);
+    let outcome = |case: &str| {
+        serial
+            .iter()
+            .find(|(c, _)| c == case)
+            .map(|(_, o)| o.as_str())
+    };
+    assert_eq!(outcome("gate.iso_check.dev1"), Some("fail"));
+    assert_eq!(outcome("gate.iso_expected.dev1"), Some("pass"));
+    assert_eq!(outcome("gate.iso_abort.dev1"), Some("crash"));
     // Three stalled children at 1 s each, not 120 s each.
     assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
     let journal = std::fs::read_to_string(dir.join("serial/local/journal.jsonl")).unwrap();
@@ -246,7 +259,7 @@ fn serial_and_parallel_runs_give_the_same_outcome_for_every_case() {
     assert!(
         serial
             .iter()
-            .filter(|(c, _)| c.starts_with("gate."))
+            .filter(|(c, _)| c.starts_with("gate.") && !c.contains("iso_"))
             .all(|(c, o)| o
                 == if c.contains("stall") {
                     "flagged"

@@ -31,7 +31,7 @@ impl fmt::Display for Api {
 /// Why an op did not simply succeed. Serializable: a case isolated in a child process
 /// sends it to the parent, which judges it exactly as an in-process result.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum OpError {
     /// The platform lacks something; the text is the probed reason.
     #[error("{0}")]
@@ -162,4 +162,23 @@ pub fn suffix(api: Api, code: i64) -> String {
         Api::Nvsci => nvsci_abi::err::name(code as i32),
     };
     name.map(|n| format!(" ({n})")).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_crosses_the_process_boundary_intact() {
+        // An isolated case's child sends its error as JSON; every variant must survive.
+        for e in [
+            OpError::NotSupported("801 here".into()),
+            OpError::Check("fd still open".into()),
+            OpError::Row("bad param".into()),
+            OpError::cudart("cudaImportExternalSemaphore", 999),
+        ] {
+            let json = serde_json::to_string(&e).expect("serializes");
+            assert_eq!(serde_json::from_str::<OpError>(&json).unwrap(), e, "{json}");
+        }
+    }
 }
