@@ -13,7 +13,8 @@ use std::time::Instant;
 /// hil-run: run the hil conformance suite on boards and collect the results.
 ///
 /// For each board, hil-run starts `hil-suite` (on this machine for the built-in board
-/// `local`), streams its progress, and writes into RESULTS/<board>/:
+/// `local`; `model` is this machine with NvSciSync answered by hil's reference model,
+/// every result saying so), streams its progress, and writes into RESULTS/<board>/:
 ///   journal.jsonl  every result as it arrived (append-only; survives crashes)
 ///   junit.xml      for CI (properties: board, driver, CUDA, suite version, implementations)
 ///   summary.txt    the summary printed at the end
@@ -106,6 +107,9 @@ enum Command {
 const EXAMPLES: &str = "Examples:
   hil-run                                   run everything on this machine (board `local`)
   hil-run --filter vulkan.import            only the Vulkan import cases
+  hil-run --filter .runtime                 only the CUDA runtime-API cases
+  hil-run --board model                     NvSciSync rows against the reference model
+  hil-run --test-threads 1                  one case at a time (verdicts are the same)
   hil-run --resume                          finish a run that was interrupted
   hil-run --suite ./hil-suite --tables fixtures/tables
   hil-run --board orin01 --inventory boards.yaml   a board over SSH (deploys hil-suite)

@@ -44,13 +44,50 @@ impl Local {
     }
 }
 
-impl Transport for Local {
-    fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>> {
-        let out = self
+/// Listing probes the CUDA driver (device count) but never runs a case.
+const LIST_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+impl Local {
+    /// `hil-suite --list-json`, with a deadline and Ctrl-C/SIGTERM honoured: output goes
+    /// to files (a pipe could fill while we wait), the child in its own process group.
+    fn list_output(&self) -> anyhow::Result<std::process::Output> {
+        use crate::interrupt::{wait_child, ChildEnd};
+        // Not in the results dir: nothing there is touched before the input is validated.
+        let tmp = std::env::temp_dir().join(format!("hil-list-{}", std::process::id()));
+        let (out_path, err_path) = (tmp.with_extension("out"), tmp.with_extension("err"));
+        let mut child = self
             .command()?
             .arg("--list-json")
-            .output()
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_path)?)
+            .stderr(std::fs::File::create(&err_path)?)
+            .process_group(0)
+            .spawn()
             .with_context(|| format!("running {}", self.suite.display()))?;
+        let status = match wait_child(&mut child, LIST_LIMIT)? {
+            ChildEnd::Exited(st) => st,
+            ChildEnd::TimedOut => bail!(
+                "{} --list-json gave no answer within {}s",
+                self.suite.display(),
+                LIST_LIMIT.as_secs()
+            ),
+            ChildEnd::Interrupted => return Err(crate::interrupt::Interrupted.into()),
+        };
+        let read = |p: &std::path::Path| std::fs::read(p).unwrap_or_default();
+        let output = std::process::Output {
+            status,
+            stdout: read(&out_path),
+            stderr: read(&err_path),
+        };
+        let _ = std::fs::remove_file(&out_path);
+        let _ = std::fs::remove_file(&err_path);
+        Ok(output)
+    }
+}
+
+impl Transport for Local {
+    fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>> {
+        let out = self.list_output()?;
         if out.status.code() == Some(2) {
             // The suite's own usage/config error (bad tables, bad arguments).
             let why = String::from_utf8_lossy(&out.stderr);
