@@ -301,24 +301,6 @@ impl AxisValue {
     }
 }
 
-impl<'de> Deserialize<'de> for AxisValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Repr {
-            N(u32),
-            S(String),
-        }
-        match Repr::deserialize(d) {
-            Ok(Repr::N(n)) => Ok(AxisValue::Device(n)),
-            Ok(Repr::S(s)) if s == "cpu" => Ok(AxisValue::Cpu),
-            _ => Err(de::Error::custom(
-                "axis value must be a CUDA device index (0, 1, …) or `cpu`",
-            )),
-        }
-    }
-}
-
 /// Ordered axes; the order fixes the case-name suffix (`dev0_dev1`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Matrix(pub Vec<(String, Vec<AxisItem>)>);

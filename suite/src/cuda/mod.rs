@@ -351,18 +351,25 @@ pub struct ImportDesc {
     pub flags: u32,
 }
 
+impl ImportDesc {
+    /// The C descriptor (driver and runtime share its layout), exactly these values.
+    pub fn raw(&self) -> ffi::SemHandleDesc {
+        ffi::SemHandleDesc {
+            ty: self.handle_type,
+            _pad: 0,
+            handle: [self.handle, 0],
+            flags: self.flags,
+            reserved: [0; 16],
+        }
+    }
+}
+
 impl ExternalSemaphore {
     /// cuImportExternalSemaphore in the current context. On success CUDA owns an fd handle.
     pub fn import(ctx: &Context, desc: ImportDesc) -> Result<ExternalSemaphore, OpError> {
         let fns = ext_fns()?;
         ctx.make_current()?;
-        let d = ffi::SemHandleDesc {
-            ty: desc.handle_type,
-            _pad: 0,
-            handle: [desc.handle, 0],
-            flags: desc.flags,
-            reserved: [0; 16],
-        };
+        let d = desc.raw();
         let mut raw = std::ptr::null_mut();
         match unsafe { (fns.import)(&mut raw, &d) } {
             0 => Ok(ExternalSemaphore { raw }),

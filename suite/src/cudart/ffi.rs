@@ -25,53 +25,22 @@ pub type cudaExternalSemaphore_t = *mut c_void;
 /// cudaStreamNonBlocking (driver_types.h): no implicit sync with the legacy NULL stream.
 pub const STREAM_NON_BLOCKING: u32 = 0x01;
 
-/// cudaExternalSemaphoreHandleType (driver_types.h; the same numbers as the driver's).
-pub const HANDLE_TYPE_OPAQUE_FD: u32 = 1;
-pub const HANDLE_TYPE_NVSCISYNC: u32 = 6;
-pub const HANDLE_TYPE_TIMELINE_SEMAPHORE_FD: u32 = 9;
+/// cudaExternalSemaphoreHandleType (driver_types.h): the driver's numbers.
+pub use crate::cuda::ffi::{
+    HANDLE_TYPE_NVSCISYNC, HANDLE_TYPE_OPAQUE_FD, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD,
+};
 
 /// cudaNvSciSyncAttrSignal / cudaNvSciSyncAttrWait (driver_types.h).
 pub const NVSCISYNC_ATTR_SIGNAL: i32 = 0x1;
 pub const NVSCISYNC_ATTR_WAIT: i32 = 0x2;
 
-/// cudaExternalSemaphoreHandleDesc as CUDA 13.0 declares it: type, the handle union
-/// (fd / win32 {handle, name} / nvSciSyncObj), flags, reserved[16]. Runtimes 10.0–12.x
-/// declare the same fields without `reserved` (32 bytes) and read only those, so the
-/// longer, zero-tailed struct is right for every version.
-#[repr(C)]
-pub struct SemHandleDesc {
-    pub ty: u32,
-    pub _pad: u32,
-    pub handle: [u64; 2],
-    pub flags: u32,
-    pub reserved: [u32; 16],
-}
-
-/// cudaExternalSemaphoreSignalParams (11.2+ `_v2` entry point, 13.0 plain one):
-/// params {fence.value, nvSciSync.fence (pointer), keyedMutex.key, reserved[12]}, flags, reserved[16].
-#[repr(C)]
-pub struct SignalParams {
-    pub value: u64,
-    pub nvsci_fence: u64,
-    pub key: u64,
-    pub reserved: [u32; 12],
-    pub flags: u32,
-    pub reserved2: [u32; 16],
-}
-
-/// cudaExternalSemaphoreWaitParams: params {fence.value, nvSciSync.fence,
-/// keyedMutex {key, timeoutMs}, reserved[10]}, flags, reserved[16].
-#[repr(C)]
-pub struct WaitParams {
-    pub value: u64,
-    pub nvsci_fence: u64,
-    pub key: u64,
-    pub timeout_ms: u32,
-    pub _pad: u32,
-    pub reserved: [u32; 10],
-    pub flags: u32,
-    pub reserved2: [u32; 16],
-}
+/// cudaExternalSemaphoreHandleDesc, cudaExternalSemaphoreSignalParams and WaitParams (the
+/// 11.2+ `_v2` entry points and 13.0's plain ones) have the driver structs' fields and
+/// layout (CUDA 13.0 driver_types.h vs cuda.h): type, the handle union, flags,
+/// reserved[16]; params {fence.value, nvSciSync.fence, keyedMutex}, flags, reserved[16].
+/// Runtimes 10.0–12.x declare the handle descriptor without `reserved` (32 bytes) and read
+/// only those fields, so the longer, zero-tailed struct is right for every version.
+pub use crate::cuda::ffi::{SemHandleDesc, SignalParams, WaitParams};
 
 /// cudaExternalSemaphoreSignalParams_v1: what the plain entry point of runtimes before
 /// 13.0 reads. It has `flags`, but no reserved words, so `flags` sits at offset 24.

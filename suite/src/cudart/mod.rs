@@ -299,13 +299,7 @@ impl ExternalSemaphore {
     /// exactly as given (so malformed ones can be tested). On success CUDA owns an fd.
     pub fn import(desc: ImportDesc) -> Result<ExternalSemaphore, OpError> {
         let r = runtime()?;
-        let d = ffi::SemHandleDesc {
-            ty: desc.handle_type,
-            _pad: 0,
-            handle: [desc.handle, 0],
-            flags: desc.flags,
-            reserved: [0; 16],
-        };
+        let d = desc.raw();
         let mut raw = std::ptr::null_mut();
         rt("cudaImportExternalSemaphore", unsafe {
             (r.fns.import_semaphore)(&mut raw, &d)
