@@ -67,12 +67,23 @@ pub enum ChildEnd {
 /// Waits for `child` (started in its own process group) for at most `limit`, checking
 /// for signals; a child past its limit or outliving a signal is killed with its group.
 pub fn wait_child(child: &mut std::process::Child, limit: Duration) -> std::io::Result<ChildEnd> {
+    wait_child_until(child, limit, &interrupted)
+}
+
+/// As `wait_child`, but the child is cut short when `give_up` says so (not by a signal
+/// unless `give_up` checks for one): clean-up commands that must run after a Ctrl-C
+/// pass `&|| false`, a background helper passes its stop flag.
+pub fn wait_child_until(
+    child: &mut std::process::Child,
+    limit: Duration,
+    give_up: &dyn Fn() -> bool,
+) -> std::io::Result<ChildEnd> {
     let end = Instant::now() + limit;
     loop {
         if let Some(st) = child.try_wait()? {
             return Ok(ChildEnd::Exited(st));
         }
-        let why = if interrupted() {
+        let why = if give_up() {
             ChildEnd::Interrupted
         } else if Instant::now() >= end {
             ChildEnd::TimedOut

@@ -1,14 +1,10 @@
 use anyhow::Context as _;
 use clap::Parser;
-use hil_run::board::{self, Board, BoardKind};
-use hil_run::journal::{self, Journal, Record, State};
-use hil_run::session::{self, Progress};
-use hil_run::transport::local::Local;
-use hil_run::transport::ssh::{LockPolicy, SshBoard, SshError};
-use hil_run::transport::Transport;
-use hil_run::{junit, summary};
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use hil_run::board;
+use hil_run::journal::State;
+use hil_run::orchestrate::{self, ConfigError, RunOptions};
+use hil_run::transport::ssh::LockPolicy;
+use std::path::PathBuf;
 
 /// hil-run: run the hil conformance suite on boards and collect the results.
 ///
@@ -126,7 +122,7 @@ fn main() {
             eprintln!("hil-run: error: {e:#}");
             if hil_run::interrupt::interrupted() {
                 130
-            } else if is_config_error(&e) {
+            } else if orchestrate::is_config_error(&e) {
                 2
             } else {
                 1
@@ -135,21 +131,6 @@ fn main() {
     };
     std::process::exit(code);
 }
-
-/// Exit status 2: nothing was tested and the user must fix something (arguments, tables,
-/// inventory, host keys, credentials, a board that cannot be reached at all); retrying
-/// as is cannot help.
-fn is_config_error(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<ConfigError>().is_some()
-        || e.downcast_ref::<hil_run::transport::SuiteRejected>()
-            .is_some()
-        || e.downcast_ref::<SshError>().is_some_and(SshError::is_fatal)
-}
-
-/// Errors in what the user asked for (exit status 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct ConfigError(String);
 
 fn run(cli: &Cli) -> anyhow::Result<i32> {
     if let Some(Command::VerifyBundle { file }) = &cli.command {
@@ -172,72 +153,33 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     }
     let boards = board::resolve(&names, &cli.tags, cli.inventory.as_deref())
         .map_err(|e| ConfigError(e.to_string()))?;
-    if let [b] = boards.as_slice() {
-        let (state, code) = run_board(cli, b, "");
-        let code = code?;
-        if let Some(st) = &state {
-            write_bundle(cli, &[st])?;
-        }
-        return Ok(code);
+    let finished = orchestrate::run_boards(&options(cli), &boards)?;
+    if !finished.states.is_empty() {
+        let states: Vec<&State> = finished.states.iter().collect();
+        write_bundle(cli, &states)?;
     }
-    // Several boards: one thread each, then a merged report.
-    let results: Vec<(String, BoardRun)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = boards
-            .iter()
-            .map(|b| {
-                (
-                    b.name.clone(),
-                    scope.spawn(move || run_board(cli, b, &format!("{}: ", b.name))),
-                )
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|(n, h)| {
-                let r = h
-                    .join()
-                    .unwrap_or_else(|_| (None, Err(anyhow::anyhow!("runner thread panicked"))));
-                (n, r)
-            })
-            .collect()
-    });
-    let mut worst = 0;
-    let mut states = Vec::new();
-    let mut text = String::from("all boards:\n");
-    for (name, (state, r)) in &results {
-        match r {
-            Ok(code) => worst = worst.max(*code),
-            Err(e) => {
-                worst = worst.max(if is_config_error(e) { 2 } else { 1 });
-                text.push_str(&format!("  {name:<16} ERROR: {e:#}\n"));
-            }
-        }
-        if let Some(st) = state {
-            let c = summary::counts(st);
-            let line: Vec<String> = c.iter().map(|(o, n)| format!("{o} {n}")).collect();
-            text.push_str(&format!("  {name:<16} {}\n", line.join(" · ")));
-            states.push(st);
-        }
+    Ok(finished.code)
+}
+
+fn options(cli: &Cli) -> RunOptions {
+    RunOptions {
+        results: cli.results.clone(),
+        suite: cli.suite.clone(),
+        tables: cli.tables.clone(),
+        filters: cli.filters.clone(),
+        resume: cli.resume,
+        test_threads: cli.test_threads,
+        baseline: cli.baseline.clone(),
+        retry: cli.retry,
+        shard: cli.shard.clone(),
+        quiet: cli.quiet,
+        accept_new_host_keys: cli.accept_new_host_keys,
+        lock: LockPolicy {
+            wait_s: cli.lock_wait,
+            break_stale: cli.break_lock,
+            held_by_coordinator: false,
+        },
     }
-    if states.is_empty() {
-        // No board got as far as a plan: the merged report of an earlier run stays as it was.
-        print!("\n{text}");
-        return Ok(if hil_run::interrupt::interrupted() {
-            130
-        } else {
-            worst
-        });
-    }
-    std::fs::create_dir_all(&cli.results)?;
-    let merged = cli.results.join("junit.xml");
-    junit::write(&junit::merged(&states, "hil"), &merged)?;
-    std::fs::write(cli.results.join("summary.txt"), &text)?;
-    println!("\n{text}merged junit: {}", merged.display());
-    if hil_run::interrupt::interrupted() {
-        return Ok(130);
-    }
-    write_bundle(cli, &states)?;
-    Ok(worst)
 }
 
 fn write_bundle(cli: &Cli, states: &[&State]) -> anyhow::Result<()> {
@@ -254,337 +196,4 @@ fn write_bundle(cli: &Cli, states: &[&State]) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// A board's state (whenever a plan was made, even on error, so the merged report and an
-/// interrupted run still show what was reported) and its exit status or error.
-type BoardRun = (Option<State>, anyhow::Result<i32>);
-
-fn run_board(cli: &Cli, b: &Board, prefix: &str) -> BoardRun {
-    let mut transport = match open_board(cli, b) {
-        Ok(t) => t,
-        Err(e) => return (None, Err(e)),
-    };
-    let r = run_on_board(cli, b, prefix, transport.as_mut());
-    // Whatever happened, the board is left tidy (before its lock goes with the transport).
-    match transport.clean_up() {
-        Ok(Some(note)) => println!("hil-run: {}: {note}", b.name),
-        Ok(None) => {}
-        Err(e) => eprintln!("hil-run: {}: could not clean up the board: {e:#}", b.name),
-    }
-    r
-}
-
-fn open_board(cli: &Cli, b: &Board) -> anyhow::Result<Box<dyn Transport>> {
-    Ok(match &b.kind {
-        BoardKind::Local => Box::new(Local {
-            suite: board::find_suite(cli.suite.clone()).map_err(ConfigError)?,
-            tables: cli.tables.clone(),
-            dir: cli.results.join(&b.name),
-        }),
-        BoardKind::Ssh(spec) => {
-            let mut ssh = SshBoard::new(
-                (**spec).clone(),
-                cli.accept_new_host_keys,
-                cli.tables.clone(),
-            );
-            ssh.lock = LockPolicy {
-                wait_s: cli.lock_wait,
-                break_stale: cli.break_lock,
-            };
-            Box::new(ssh)
-        }
-    })
-}
-
-/// The plan: everything the user gave (baseline, shard, journal to resume, tables, filters)
-/// is checked before any file of an earlier run is touched; a bad input is exit 2 with
-/// the results directory exactly as it was.
-fn plan(
-    cli: &Cli,
-    b: &Board,
-    transport: &mut dyn Transport,
-    journal_path: &Path,
-) -> anyhow::Result<State> {
-    let shard = match &cli.shard {
-        Some(sh) => Some(hil_run::baseline::parse_shard(sh).map_err(ConfigError)?),
-        None => None,
-    };
-    let resumed = if cli.resume {
-        let st =
-            journal::read(journal_path).map_err(|e| ConfigError(format!("cannot resume: {e}")))?;
-        if st.cases.is_empty() {
-            return Err(ConfigError(format!(
-                "cannot resume: {} holds no plan",
-                journal_path.display()
-            ))
-            .into());
-        }
-        Some(st)
-    } else {
-        None
-    };
-    if let Some(note) = transport.prepare()? {
-        println!("hil-run: {}: {note}", b.name);
-    }
-    // Listing is how the suite validates its tables (exit 2: SuiteRejected).
-    let listed = transport.list_cases()?;
-    if let Some(st) = resumed {
-        let known: std::collections::BTreeSet<&str> =
-            listed.iter().map(|c| c.name.as_str()).collect();
-        if let Some(gone) = st
-            .remaining()
-            .iter()
-            .find(|c| !known.contains(c.name.as_str()))
-        {
-            return Err(ConfigError(format!(
-                "cannot resume: case `{}` of the plan in {} is not in the tables any more; \
-                 pass the tables the run started with, or start a new run without --resume",
-                gone.name,
-                journal_path.display()
-            ))
-            .into());
-        }
-        println!(
-            "hil-run: resuming {}: {} of {} cases already reported",
-            b.name,
-            st.results.len(),
-            st.cases.len()
-        );
-        return Ok(st);
-    }
-    let mut cases = listed;
-    if let Some(shard) = shard {
-        cases = cases
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| hil_run::baseline::in_shard(*i, shard))
-            .map(|(_, c)| c)
-            .collect();
-    }
-    if !cli.filters.is_empty() {
-        cases.retain(|c| cli.filters.iter().any(|f| c.name.contains(f.as_str())));
-        if cases.is_empty() {
-            return Err(ConfigError(format!("no case matches --filter {:?}", cli.filters)).into());
-        }
-    }
-    Ok(State {
-        board: b.name.clone(),
-        cases,
-        ..State::default()
-    })
-}
-
-fn run_on_board(cli: &Cli, b: &Board, prefix: &str, transport: &mut dyn Transport) -> BoardRun {
-    // Configuration first: a bad baseline must not surface after an hour of testing.
-    let baseline = match &cli.baseline {
-        Some(p) => match hil_run::baseline::load(p) {
-            Ok(b) => Some(b),
-            Err(e) => return (None, Err(ConfigError(e).into())),
-        },
-        None => None,
-    };
-    let dir = cli.results.join(&b.name);
-    let journal_path = dir.join("journal.jsonl");
-    let mut state = match plan(cli, b, transport, &journal_path) {
-        Ok(st) => st,
-        Err(e) => return (None, Err(e)),
-    };
-    // Validated: only now does the results directory change.
-    let journal = std::fs::create_dir_all(&dir)
-        .and_then(|()| {
-            if cli.resume {
-                state.attempts = hil_run::results_dir::last_attempt(&dir);
-                Ok(())
-            } else {
-                hil_run::results_dir::start_fresh(&dir)
-            }
-        })
-        .with_context(|| format!("preparing {}", dir.display()))
-        .and_then(|()| {
-            Journal::open(&journal_path)
-                .with_context(|| format!("opening {}", journal_path.display()))
-        });
-    let mut journal = match journal {
-        Ok(j) => j,
-        Err(e) => return (None, Err(e)),
-    };
-    let started = Instant::now();
-    let outcome = execute(cli, b, prefix, transport, &mut journal, &mut state);
-    let cmp = hil_run::baseline::compare(baseline.as_ref(), &state);
-    let baseline_name = cli.baseline.as_ref().map(|p| p.display().to_string());
-    // Remote logs come home with the results (a lost board keeps what it had sent).
-    if let Err(e) = transport.collect_logs(&dir) {
-        eprintln!(
-            "hil-run: {}: could not copy the suite logs from the board: {e:#}",
-            b.name
-        );
-    }
-    // Whatever happened, report what we have: nothing reported is ever dropped.
-    let written = write_reports(&dir, &state, started, &cmp, baseline_name.as_deref());
-    if let BoardKind::Ssh(spec) = &b.kind {
-        reset_if_needed(spec, &state);
-    }
-    let code = summary::exit_code(&state, &cmp);
-    (Some(state), outcome.and(written).map(|()| code))
-}
-
-/// The plan into the journal, then the cases and any `--retry` rounds.
-fn execute(
-    cli: &Cli,
-    b: &Board,
-    prefix: &str,
-    transport: &mut dyn Transport,
-    journal: &mut Journal,
-    state: &mut State,
-) -> anyhow::Result<()> {
-    if !cli.resume {
-        let started_unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        journal.append(&Record::Plan {
-            board: b.name.clone(),
-            started_unix,
-            cases: state.cases.clone(),
-        })?;
-    }
-    let mut progress = Progress {
-        quiet: cli.quiet,
-        prefix: prefix.to_string(),
-        total: state.cases.len(),
-        done: state.results.len(),
-    };
-    println!("hil-run: board {}: {} cases", b.name, state.cases.len());
-    session::run(transport, journal, state, &mut progress, cli.test_threads)?;
-    for round in 1..=cli.retry {
-        retry_failures(transport, journal, state, &mut progress, round)?;
-    }
-    Ok(())
-}
-
-fn write_reports(
-    dir: &Path,
-    state: &State,
-    started: Instant,
-    cmp: &hil_run::baseline::Comparison,
-    baseline_name: Option<&str>,
-) -> anyhow::Result<()> {
-    let junit_path = dir.join("junit.xml");
-    junit::write(&junit::build(state), &junit_path)
-        .with_context(|| format!("writing {}", junit_path.display()))?;
-    let text = summary::render(state, started.elapsed().as_secs_f64(), cmp, baseline_name);
-    std::fs::write(dir.join("summary.txt"), &text)?;
-    std::fs::write(dir.join("flagged.md"), summary::flagged_table(state))?;
-    println!("\n{text}");
-    println!(
-        "junit: {}\njournal: {}",
-        junit_path.display(),
-        dir.join("journal.jsonl").display()
-    );
-    Ok(())
-}
-
-/// One `--retry` round: re-runs the cases that failed, crashed or timed out, and records
-/// each with its earlier attempts (a pass after a failure is flaky).
-fn retry_failures(
-    transport: &mut dyn Transport,
-    journal: &mut Journal,
-    state: &mut State,
-    progress: &mut Progress,
-    round: u32,
-) -> anyhow::Result<()> {
-    let failing: Vec<_> = state
-        .cases
-        .iter()
-        .filter(|c| {
-            state
-                .results
-                .get(&c.name)
-                .is_some_and(|r| r.outcome.is_failure())
-        })
-        .cloned()
-        .collect();
-    if failing.is_empty() {
-        return Ok(());
-    }
-    println!(
-        "hil-run: {}: retry round {round}: {} case(s)",
-        state.board,
-        failing.len()
-    );
-    let mut sub = State {
-        board: state.board.clone(),
-        cases: failing.clone(),
-        facts: state.facts.clone(),
-        attempts: state.attempts,
-        ..State::default()
-    };
-    progress.total += failing.len();
-    // Few cases: one at a time, so a retry never overlaps another failing case.
-    let r = session::run(transport, journal, &mut sub, progress, Some(1));
-    state.attempts = sub.attempts;
-    for c in &failing {
-        let (Some(prev), Some(new)) = (state.results.get(&c.name), sub.results.get(&c.name)) else {
-            continue;
-        };
-        let mut merged = new.clone();
-        merged.earlier = prev.earlier.clone();
-        merged.earlier.push(hil_run::journal::EarlierRun {
-            outcome: prev.outcome,
-            message: prev.message.clone(),
-            duration_s: prev.duration_s,
-        });
-        // Last record wins on replay, so the journal keeps the whole history.
-        journal.append(&Record::Result(merged.clone()))?;
-        state.results.insert(c.name.clone(), merged);
-    }
-    r
-}
-
-/// Longest a board's `reset` command may take (a power cycle and boot fit well inside).
-const RESET_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
-
-/// A device left unusable (health probe after an undefined-behaviour case): run the
-/// inventory's reset command, here on the runner host, so the next run finds a working board.
-fn reset_if_needed(spec: &hil_run::inventory::BoardSpec, state: &State) {
-    let needs = state.results.values().any(|r| {
-        r.observations
-            .iter()
-            .any(|o| o.key == "board_needs_reset" && o.value == "true")
-    });
-    match (&spec.reset, needs) {
-        (Some(cmd), true) => {
-            use hil_run::interrupt::{wait_child, ChildEnd};
-            use std::os::unix::process::CommandExt as _;
-            // Its own process group: a hung PDU command is killed whole, not waited for forever.
-            let ended = std::process::Command::new("/bin/sh")
-                .arg("-c")
-                .arg(cmd)
-                .process_group(0)
-                .spawn()
-                .and_then(|mut child| wait_child(&mut child, RESET_LIMIT));
-            match ended {
-                Ok(ChildEnd::Exited(s)) if s.success() => {
-                    println!("hil-run: {}: board needed a reset; ran `{cmd}`", spec.name)
-                }
-                other => eprintln!(
-                    "hil-run: {}: board needs a reset; `{cmd}` failed: {}",
-                    spec.name,
-                    match other {
-                        Ok(ChildEnd::Exited(s)) => s.to_string(),
-                        Ok(ChildEnd::TimedOut) =>
-                            format!("no exit within {} s; killed", RESET_LIMIT.as_secs()),
-                        Ok(ChildEnd::Interrupted) => "interrupted; killed".into(),
-                        Err(e) => e.to_string(),
-                    }
-                ),
-            }
-        }
-        (None, true) => eprintln!(
-            "hil-run: {}: board needs a reset and the inventory has no `reset` command",
-            spec.name
-        ),
-        _ => {}
-    }
 }

@@ -372,6 +372,8 @@ pub struct LockPolicy {
     pub wait_s: u64,
     /// Remove a lock left by a run that is gone.
     pub break_stale: bool,
+    /// The board is held by a farm coordinator (labgrid) for this run: no on-board lock.
+    pub held_by_coordinator: bool,
 }
 
 /// The board is in use by another run.
@@ -391,6 +393,8 @@ pub struct SshBoard {
     pub accept_new: bool,
     pub lock: LockPolicy,
     locked: bool,
+    /// `locked` by the on-board lock directory (removed again on drop).
+    dir_lock: bool,
     conn: Shared,
     /// Local tables to upload (`--tables`).
     tables: Option<PathBuf>,
@@ -413,6 +417,7 @@ impl SshBoard {
             accept_new,
             lock: LockPolicy::default(),
             locked: false,
+            dir_lock: false,
             conn,
             tables,
             remote_suite: String::new(),
@@ -428,6 +433,10 @@ impl SshBoard {
 
     /// Takes the board: `mkdir` is atomic on the board's filesystem, whoever runs it.
     fn acquire(&mut self) -> anyhow::Result<()> {
+        if self.lock.held_by_coordinator {
+            self.locked = true;
+            return Ok(());
+        }
         let path = self.lock_path();
         let host = crate::facts_host();
         let owner = format!(
@@ -446,6 +455,7 @@ impl SshBoard {
             let out = self.conn.lock().exec_ok(&cmd)?;
             if out.trim() == "acquired" {
                 self.locked = true;
+                self.dir_lock = true;
                 return Ok(());
             }
             if self.lock.break_stale {
@@ -534,7 +544,7 @@ fn upload(sftp: &ssh2::Sftp, local: &Path, remote: &str, mode: u32) -> Result<u6
 
 impl Drop for SshBoard {
     fn drop(&mut self) {
-        if self.locked {
+        if self.dir_lock {
             let cmd = format!("rm -rf {}", quote(&self.lock_path()));
             let _ = self.conn.lock().with(|s| exec(s, &cmd));
         }
