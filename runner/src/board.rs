@@ -17,6 +17,17 @@ pub enum BoardKind {
     Local,
     /// Reached over SSH, as the inventory describes it.
     Ssh(Box<crate::inventory::BoardSpec>),
+    /// A labgrid place, reserved and locked for the run; reached over SSH as its
+    /// NetworkService says.
+    Labgrid(Box<LabgridBoard>),
+}
+
+/// A board that a labgrid coordinator hands out.
+#[derive(Debug, Clone)]
+pub struct LabgridBoard {
+    pub client: crate::labgrid::Client,
+    pub select: crate::labgrid::Selector,
+    pub template: crate::inventory::PlaceTemplate,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +36,8 @@ pub enum BoardError {
     Inventory(#[from] crate::inventory::InventoryError),
     #[error("{0}")]
     Select(String),
+    #[error("{0}")]
+    Labgrid(#[from] crate::labgrid::LabgridError),
     #[error("invalid board name `{0}`: use letters, digits, `-`, `_` and `.` (it names a results directory)")]
     BadName(String),
 }
@@ -105,11 +118,55 @@ pub fn resolve(
     let path = crate::inventory::locate(inventory)
         .ok_or(crate::inventory::InventoryError::Missing(first))?;
     let inv = crate::inventory::load(&path)?;
-    for spec in inv.select(&remote, tags).map_err(BoardError::Select)? {
-        out.push(Board {
-            name: spec.name.clone(),
-            kind: BoardKind::Ssh(Box::new(spec)),
-        });
+    // Names the inventory does not list, and `key=value` tags, are labgrid's (when the
+    // inventory has a `labgrid:` section): places by name, or any place with those tags.
+    let (lg_names, inv_names): (Vec<String>, Vec<String>) = remote
+        .into_iter()
+        .partition(|n| inv.labgrid.is_some() && !inv.boards.iter().any(|b| &b.name == n));
+    let (lg_tags, inv_tags): (Vec<String>, Vec<String>) =
+        tags.iter().cloned().partition(|t| t.contains('='));
+    if !inv_names.is_empty() || !inv_tags.is_empty() {
+        for spec in inv
+            .select(&inv_names, &inv_tags)
+            .map_err(BoardError::Select)?
+        {
+            out.push(Board {
+                name: spec.name.clone(),
+                kind: BoardKind::Ssh(Box::new(spec)),
+            });
+        }
+    }
+    if lg_names.is_empty() && lg_tags.is_empty() {
+        return Ok(out);
+    }
+    let Some(section) = &inv.labgrid else {
+        return Err(BoardError::Select(format!(
+            "--tag {}: a `key=value` tag selects labgrid places, and {} has no `labgrid:` \
+             section (docs/farm.md)",
+            lg_tags.join(" "),
+            path.display()
+        )));
+    };
+    let client = crate::labgrid::Client::new(section.client.clone(), section.coordinator.clone())?;
+    let labgrid = |name: String, select| Board {
+        name,
+        kind: BoardKind::Labgrid(Box::new(LabgridBoard {
+            client: client.clone(),
+            select,
+            template: section.board.clone(),
+        })),
+    };
+    for n in lg_names {
+        out.push(labgrid(n.clone(), crate::labgrid::Selector::Place(n)));
+    }
+    if !lg_tags.is_empty() {
+        // Named after the tags until the coordinator allocates a place; results go under
+        // the place's name.
+        let name: String = lg_tags.join("_").replace('=', "-");
+        if !valid_name(&name) {
+            return Err(BoardError::BadName(name));
+        }
+        out.push(labgrid(name, crate::labgrid::Selector::Tags(lg_tags)));
     }
     Ok(out)
 }

@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Inventory {
+    #[serde(default)]
     pub boards: Vec<BoardSpec>,
+    /// Boards from a labgrid farm (docs/farm.md): places by name or tags.
+    #[serde(default)]
+    pub labgrid: Option<LabgridSection>,
     /// File name and text, for locating errors found after parsing.
     #[serde(skip)]
     source: Source,
@@ -65,6 +69,85 @@ pub struct BoardSpec {
     /// older ones are removed when a run ends (docs/boards.md).
     #[serde(default = "default_keep_runs")]
     pub keep_runs: usize,
+}
+
+/// A labgrid coordinator, and how hil runs on any place it hands out. The place's
+/// `NetworkService` gives address, port and user; the rest is what a board entry says.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabgridSection {
+    /// `host:port` of the coordinator (else `$LG_COORDINATOR`).
+    #[serde(default)]
+    pub coordinator: Option<String>,
+    /// `labgrid-client` to run (else `$LG_CLIENT`, else on PATH).
+    #[serde(default)]
+    pub client: Option<PathBuf>,
+    pub board: PlaceTemplate,
+}
+
+/// A board entry without name, host, port and reset: those come from the place.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceTemplate {
+    /// Overrides the NetworkService's `username`.
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    #[serde(default)]
+    pub known_hosts: Option<PathBuf>,
+    #[serde(default)]
+    pub arch: Option<String>,
+    pub suite: PathBuf,
+    #[serde(default = "default_workdir", deserialize_with = "checked::workdir")]
+    pub workdir: String,
+    #[serde(default, deserialize_with = "checked::env")]
+    pub env: BTreeMap<String, String>,
+    #[serde(default = "default_connect")]
+    pub connect_timeout_s: u64,
+    #[serde(default = "default_reconnect")]
+    pub reconnect_timeout_s: u64,
+    #[serde(default = "default_keep_runs")]
+    pub keep_runs: usize,
+}
+
+impl PlaceTemplate {
+    /// The board spec for labgrid place `name`, reached as its NetworkService says. A
+    /// NetworkService address is checked like an inventory `host`.
+    pub fn spec_for(
+        &self,
+        name: &str,
+        host: &str,
+        port: u16,
+        user: &str,
+    ) -> Result<BoardSpec, String> {
+        if host.is_empty()
+            || host.starts_with('-')
+            || host.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(format!(
+                "labgrid place `{name}`: NetworkService address `{host}` is not a host"
+            ));
+        }
+        Ok(BoardSpec {
+            name: name.to_string(),
+            host: host.to_string(),
+            port,
+            user: self.user.clone().unwrap_or_else(|| user.to_string()),
+            key: self.key.clone(),
+            key_written: None,
+            known_hosts: self.known_hosts.clone(),
+            arch: self.arch.clone(),
+            suite: self.suite.clone(),
+            workdir: self.workdir.clone(),
+            env: self.env.clone(),
+            tags: vec![],
+            reset: None,
+            connect_timeout_s: self.connect_timeout_s,
+            reconnect_timeout_s: self.reconnect_timeout_s,
+            keep_runs: self.keep_runs,
+        })
+    }
 }
 
 fn default_port() -> u16 {
@@ -156,6 +239,20 @@ fn parse(file: &str, text: &str, base: &Path) -> Result<Inventory, InventoryErro
             Some(k) => resolve(base, k),
             None => resolve(base, Path::new("~/.ssh/known_hosts")),
         });
+    }
+    if let Some(t) = inv.labgrid.as_mut().map(|l| &mut l.board) {
+        t.suite = resolve(base, &t.suite);
+        t.key = t.key.as_ref().map(|k| resolve(base, k));
+        t.known_hosts = Some(match &t.known_hosts {
+            Some(k) => resolve(base, k),
+            None => resolve(base, Path::new("~/.ssh/known_hosts")),
+        });
+    }
+    if let Some(c) = inv.labgrid.as_mut().and_then(|l| l.client.as_mut()) {
+        // A bare name is looked up on PATH; a path is relative to the inventory.
+        if c.components().count() > 1 {
+            *c = resolve(base, c);
+        }
     }
     Ok(inv)
 }

@@ -8,6 +8,7 @@ pub mod interrupt;
 pub mod inventory;
 pub mod journal;
 pub mod junit;
+pub mod labgrid;
 pub mod orchestrate;
 pub mod results_dir;
 pub mod session;

@@ -47,6 +47,9 @@ pub fn is_config_error(e: &anyhow::Error) -> bool {
         || e.downcast_ref::<crate::transport::SuiteRejected>()
             .is_some()
         || e.downcast_ref::<SshError>().is_some_and(SshError::is_fatal)
+        // The farm (coordinator down, place unknown or busy): infrastructure, never a result.
+        || e.downcast_ref::<crate::labgrid::LabgridError>()
+            .is_some_and(|l| !matches!(l, crate::labgrid::LabgridError::Interrupted(_)))
 }
 
 /// How a run over boards ended.
@@ -135,37 +138,93 @@ pub fn run_boards(opts: &RunOptions, boards: &[Board]) -> anyhow::Result<Finishe
 /// interrupted run still show what was reported) and its exit status or error.
 type BoardRun = (Option<State>, anyhow::Result<i32>);
 
+/// One board: take it from its source, run, leave it tidy, let it go.
 pub fn run_board(opts: &RunOptions, b: &Board, prefix: &str) -> BoardRun {
-    let mut transport = match open_board(opts, b) {
-        Ok(t) => t,
+    let Opened {
+        mut transport,
+        board,
+        held,
+    } = match open_board(opts, b) {
+        Ok(o) => o,
         Err(e) => return (None, Err(e)),
     };
-    let r = run_on_board(opts, b, prefix, transport.as_mut());
+    let reset = match (&held, &b.kind) {
+        (Some(h), _) => Reset::Labgrid(h),
+        (None, BoardKind::Ssh(spec)) => Reset::Command(spec),
+        _ => Reset::None,
+    };
+    let r = run_on_board(opts, &board, prefix, transport.as_mut(), &reset);
     // Whatever happened, the board is left tidy (before its lock goes with the transport).
     match transport.clean_up() {
-        Ok(Some(note)) => println!("hil-run: {}: {note}", b.name),
+        Ok(Some(note)) => println!("hil-run: {}: {note}", board.name),
         Ok(None) => {}
-        Err(e) => eprintln!("hil-run: {}: could not clean up the board: {e:#}", b.name),
+        Err(e) => eprintln!(
+            "hil-run: {}: could not clean up the board: {e:#}",
+            board.name
+        ),
     }
+    drop(transport);
+    // Last: the farm's lock and reservation (also after an error or a signal).
+    drop(held);
     r
 }
 
-fn open_board(opts: &RunOptions, b: &Board) -> anyhow::Result<Box<dyn Transport>> {
-    Ok(match &b.kind {
-        BoardKind::Local => Box::new(Local {
-            suite: board::find_suite(opts.suite.clone()).map_err(ConfigError)?,
-            tables: opts.tables.clone(),
-            dir: opts.results.join(&b.name),
-        }),
-        BoardKind::Ssh(spec) => {
-            let mut ssh = SshBoard::new(
-                (**spec).clone(),
-                opts.accept_new_host_keys,
-                opts.tables.clone(),
+/// A board ready to run on: its transport, its name (a labgrid reservation by tags is
+/// named after the place it got), and the labgrid place held for the run.
+struct Opened {
+    transport: Box<dyn Transport>,
+    board: Board,
+    held: Option<crate::labgrid::Held>,
+}
+
+fn open_board(opts: &RunOptions, b: &Board) -> anyhow::Result<Opened> {
+    let ssh = |spec: crate::inventory::BoardSpec, lock| {
+        let mut ssh = SshBoard::new(spec, opts.accept_new_host_keys, opts.tables.clone());
+        ssh.lock = lock;
+        Box::new(ssh)
+    };
+    let (transport, board, held): (Box<dyn Transport>, Board, _) = match &b.kind {
+        BoardKind::Local => (
+            Box::new(Local {
+                suite: board::find_suite(opts.suite.clone()).map_err(ConfigError)?,
+                tables: opts.tables.clone(),
+                dir: opts.results.join(&b.name),
+            }),
+            b.clone(),
+            None,
+        ),
+        BoardKind::Ssh(spec) => (ssh((**spec).clone(), opts.lock), b.clone(), None),
+        BoardKind::Labgrid(lg) => {
+            let held = crate::labgrid::Held::take(&lg.client, &lg.select, opts.lock.wait_s)?;
+            let svc = held.network_service()?;
+            let spec = lg
+                .template
+                .spec_for(held.place(), &svc.address, svc.port, &svc.username)
+                .map_err(ConfigError)?;
+            println!(
+                "hil-run: labgrid place {} locked as {} (reservation {}); ssh {}@{}:{}",
+                held.place(),
+                lg.client.owner,
+                held.token(),
+                spec.user,
+                spec.host,
+                spec.port
             );
-            ssh.lock = opts.lock;
-            Box::new(ssh)
+            let lock = LockPolicy {
+                held_by_coordinator: true,
+                ..opts.lock
+            };
+            let board = Board {
+                name: held.place().to_string(),
+                kind: b.kind.clone(),
+            };
+            (ssh(spec, lock), board, Some(held))
         }
+    };
+    Ok(Opened {
+        transport,
+        board,
+        held,
     })
 }
 
@@ -252,6 +311,7 @@ fn run_on_board(
     b: &Board,
     prefix: &str,
     transport: &mut dyn Transport,
+    reset: &Reset,
 ) -> BoardRun {
     // Configuration first: a bad baseline must not surface after an hour of testing.
     let baseline = match &opts.baseline {
@@ -299,9 +359,7 @@ fn run_on_board(
     }
     // Whatever happened, report what we have: nothing reported is ever dropped.
     let written = write_reports(&dir, &state, started, &cmp, baseline_name.as_deref());
-    if let BoardKind::Ssh(spec) = &b.kind {
-        reset_if_needed(spec, &state);
-    }
+    reset.if_needed(&b.name, &state);
     let code = summary::exit_code(&state, &cmp);
     (Some(state), outcome.and(written).map(|()| code))
 }
@@ -422,46 +480,75 @@ fn retry_failures(
 /// Longest a board's `reset` command may take (a power cycle and boot fit well inside).
 const RESET_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// A device left unusable (health probe after an undefined-behaviour case): run the
-/// inventory's reset command, here on the runner host, so the next run finds a working board.
-fn reset_if_needed(spec: &crate::inventory::BoardSpec, state: &State) {
-    let needs = state.results.values().any(|r| {
-        r.observations
-            .iter()
-            .any(|o| o.key == "board_needs_reset" && o.value == "true")
-    });
-    match (&spec.reset, needs) {
-        (Some(cmd), true) => {
-            use crate::interrupt::{wait_child, ChildEnd};
-            use std::os::unix::process::CommandExt as _;
-            // Its own process group: a hung PDU command is killed whole, not waited for forever.
-            let ended = std::process::Command::new("/bin/sh")
-                .arg("-c")
-                .arg(cmd)
-                .process_group(0)
-                .spawn()
-                .and_then(|mut child| wait_child(&mut child, RESET_LIMIT));
-            match ended {
-                Ok(ChildEnd::Exited(s)) if s.success() => {
-                    println!("hil-run: {}: board needed a reset; ran `{cmd}`", spec.name)
-                }
-                other => eprintln!(
-                    "hil-run: {}: board needs a reset; `{cmd}` failed: {}",
-                    spec.name,
-                    match other {
-                        Ok(ChildEnd::Exited(s)) => s.to_string(),
-                        Ok(ChildEnd::TimedOut) =>
-                            format!("no exit within {} s; killed", RESET_LIMIT.as_secs()),
-                        Ok(ChildEnd::Interrupted) => "interrupted; killed".into(),
-                        Err(e) => e.to_string(),
-                    }
-                ),
-            }
+/// How a board left unusable is reset.
+enum Reset<'a> {
+    /// The inventory's `reset` command, run here on the runner host.
+    Command(&'a crate::inventory::BoardSpec),
+    /// `labgrid-client power cycle` on the place this run holds.
+    Labgrid(&'a crate::labgrid::Held),
+    /// Nothing to reset (this machine).
+    None,
+}
+
+impl Reset<'_> {
+    /// A device left unusable (health probe after an undefined-behaviour case): reset the
+    /// board so that the next run finds a working one.
+    fn if_needed(&self, board: &str, state: &State) {
+        let needs = state.results.values().any(|r| {
+            r.observations
+                .iter()
+                .any(|o| o.key == "board_needs_reset" && o.value == "true")
+        });
+        if !needs {
+            return;
         }
-        (None, true) => eprintln!(
+        match self {
+            Reset::Command(spec) => run_reset_command(spec),
+            Reset::Labgrid(held) => match held.power_cycle() {
+                Ok(()) => println!(
+                    "hil-run: {board}: board needed a reset; power-cycled labgrid place {}",
+                    held.place()
+                ),
+                Err(e) => eprintln!(
+                    "hil-run: {board}: board needs a reset; labgrid power cycle failed: {e}"
+                ),
+            },
+            Reset::None => {}
+        }
+    }
+}
+
+fn run_reset_command(spec: &crate::inventory::BoardSpec) {
+    let Some(cmd) = &spec.reset else {
+        eprintln!(
             "hil-run: {}: board needs a reset and the inventory has no `reset` command",
             spec.name
+        );
+        return;
+    };
+    use crate::interrupt::{wait_child, ChildEnd};
+    use std::os::unix::process::CommandExt as _;
+    // Its own process group: a hung PDU command is killed whole, not waited for forever.
+    let ended = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .process_group(0)
+        .spawn()
+        .and_then(|mut child| wait_child(&mut child, RESET_LIMIT));
+    match ended {
+        Ok(ChildEnd::Exited(s)) if s.success() => {
+            println!("hil-run: {}: board needed a reset; ran `{cmd}`", spec.name)
+        }
+        other => eprintln!(
+            "hil-run: {}: board needs a reset; `{cmd}` failed: {}",
+            spec.name,
+            match other {
+                Ok(ChildEnd::Exited(s)) => s.to_string(),
+                Ok(ChildEnd::TimedOut) =>
+                    format!("no exit within {} s; killed", RESET_LIMIT.as_secs()),
+                Ok(ChildEnd::Interrupted) => "interrupted; killed".into(),
+                Err(e) => e.to_string(),
+            }
         ),
-        _ => {}
     }
 }

@@ -1,0 +1,448 @@
+//! hil-run on a labgrid farm, for real: each test starts a labgrid coordinator and an
+//! exporter on 127.0.0.1 (labgrid installed by `.ci/run` in target/labgrid-venv, or
+//! $LG_VENV), whose place exports the test's own sshd as its `NetworkService` and a
+//! `NetworkPowerPort` (model `simplerest`) pointing at a tiny HTTP server here that
+//! records every switch.
+
+mod common;
+
+use common::{bin, scratch, user, Sshd};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const INSTALL: &str = "python3 -m venv target/labgrid-venv && target/labgrid-venv/bin/pip install labgrid==26.0.1 (or set LG_VENV to a venv holding it)";
+
+/// labgrid's bin directory, or None (outside CI only) when it is not installed.
+fn labgrid_bin() -> Option<PathBuf> {
+    let dir = std::env::var_os("LG_VENV")
+        .map(|v| PathBuf::from(v).join("bin"))
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/labgrid-venv/bin")
+        });
+    if dir.join("labgrid-client").is_file() && dir.join("labgrid-coordinator").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "labgrid tests need labgrid 26.0.1, not found in {}: install labgrid: {INSTALL}",
+        dir.display()
+    );
+    eprintln!(
+        "warning: skipping: labgrid not found in {}; install labgrid: {INSTALL}",
+        dir.display()
+    );
+    None
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills (and reaps) a helper process when the test ends, however it ends.
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A PDU on loopback: answers every GET with `1` and records its path.
+fn pdu() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut conn: TcpStream = conn;
+            let mut line = String::new();
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            // Drain the headers.
+            let mut h = String::new();
+            while r.read_line(&mut h).is_ok_and(|n| n > 2) {
+                h.clear();
+            }
+            if let Some(path) = line.split_whitespace().nth(1) {
+                log.lock().unwrap().push(path.to_string());
+            }
+            let _ = conn.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n1");
+        }
+    });
+    (port, seen)
+}
+
+/// A coordinator, an exporter and place `orin01` (tags board=orin) serving the test's sshd.
+struct Farm {
+    bin: PathBuf,
+    dir: PathBuf,
+    coordinator: String,
+    sshd: Sshd,
+    switched: Arc<Mutex<Vec<String>>>,
+    _procs: Vec<Proc>,
+}
+
+impl Farm {
+    fn start(name: &str) -> Option<Farm> {
+        let bin = labgrid_bin()?;
+        let dir = scratch(&format!("lg-{name}"));
+        let sshd = Sshd::start(&dir.join("sshd"));
+        let (pdu_port, switched) = pdu();
+        let port = free_port();
+        let coordinator = format!("127.0.0.1:{port}");
+        let log = |n: &str| std::fs::File::create(dir.join(n)).unwrap();
+        let coord = Command::new(bin.join("labgrid-coordinator"))
+            .args(["-l", &coordinator])
+            .current_dir(&dir)
+            .stdout(log("coordinator.log"))
+            .stderr(log("coordinator.err"))
+            .spawn()
+            .unwrap();
+        let mut procs = vec![Proc(coord)];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(&coordinator).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "labgrid-coordinator did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::fs::write(
+            dir.join("exporter.yaml"),
+            format!(
+                "orin01:\n  NetworkService: {{address: 127.0.0.1, port: {}, username: {}}}\n  \
+                 NetworkPowerPort: {{model: simplerest, host: 'http://127.0.0.1:{pdu_port}/relay/{{index}}/{{value}}', index: 0}}\n",
+                sshd.port,
+                user()
+            ),
+        )
+        .unwrap();
+        let exp = Command::new(bin.join("labgrid-exporter"))
+            .args(["-c", &coordinator, "--name", "exp1", "exporter.yaml"])
+            .current_dir(&dir)
+            .stdout(log("exporter.log"))
+            .stderr(log("exporter.err"))
+            .spawn()
+            .unwrap();
+        procs.push(Proc(exp));
+        let farm = Farm {
+            bin,
+            dir,
+            coordinator,
+            sshd,
+            switched,
+            _procs: procs,
+        };
+        farm.client_ok(&["-p", "orin01", "create"]);
+        farm.client_ok(&["-p", "orin01", "add-match", "exp1/orin01/*"]);
+        farm.client_ok(&["-p", "orin01", "set-tags", "board=orin"]);
+        // The exporter has registered once the place shows its resources.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !farm
+            .client_ok(&["-p", "orin01", "show"])
+            .contains("/NetworkService/")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "labgrid-exporter did not register"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Some(farm)
+    }
+
+    /// `labgrid-client ARGS` as another user of the farm (`ops`).
+    fn client(&self, args: &[&str]) -> Output {
+        Command::new(self.bin.join("labgrid-client"))
+            .args(args)
+            .env("LG_COORDINATOR", &self.coordinator)
+            .env("LG_USERNAME", "ops")
+            .env_remove("LG_TOKEN")
+            .env_remove("LG_PLACE")
+            .output()
+            .unwrap()
+    }
+
+    fn client_ok(&self, args: &[&str]) -> String {
+        let out = self.client(args);
+        assert!(
+            out.status.success(),
+            "labgrid-client {args:?}: {}",
+            text(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Who holds the place's lock (`acquired:` of `show`; "None" when free).
+    fn holder(&self) -> String {
+        let show = self.client_ok(&["-p", "orin01", "show"]);
+        show.lines()
+            .find_map(|l| l.trim().strip_prefix("acquired:"))
+            .unwrap_or("?")
+            .trim()
+            .to_string()
+    }
+
+    fn reservations(&self) -> String {
+        self.client_ok(&["reservations"])
+    }
+
+    /// An inventory whose boards all come from this farm.
+    fn inventory(&self, env: &str) -> PathBuf {
+        let s = &self.sshd;
+        let y = format!(
+            "labgrid:\n  coordinator: {}\n  client: {}\n  board:\n    key: {}\n    known_hosts: {}\n    \
+             suite: {}\n    workdir: {:?}\n    connect_timeout_s: 5\n{env}",
+            self.coordinator,
+            self.bin.join("labgrid-client").display(),
+            s.dir.join("client_key").display(),
+            s.dir.join("known_hosts").display(),
+            bin("hil-suite").display(),
+            self.dir.join("remote").display().to_string(),
+        );
+        let p = self.dir.join("boards.yaml");
+        std::fs::write(&p, y).unwrap();
+        p
+    }
+
+    fn hil_run(&self, inv: &Path, results: &str, args: &[&str]) -> Child {
+        Command::new(bin("hil-run"))
+            .arg("--results")
+            .arg(self.dir.join(results))
+            .arg("--inventory")
+            .arg(inv)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits until a hil-run holds the place.
+    fn wait_until_held(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let h = self.holder();
+            if h.contains("hil-run-") {
+                return h;
+            }
+            assert!(Instant::now() < deadline, "no hil-run took the place: {h}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// A table with one case that takes `ms`.
+    fn slow_tables(&self, ms: u64) -> PathBuf {
+        common::write_table(
+            &self.dir,
+            "slow.yaml",
+            &format!("name: slow\nbackend: host\ndoc: One case that takes a while.\ntimeout_s: 120\nrows:\n  - id: nap\n    op: selftest_sleep\n    params: {{ms: {ms}}}\n"),
+        )
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn signal(child: &Child, sig: i32) {
+    extern "C" {
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    // SAFETY: signalling our own child.
+    unsafe { kill(child.id() as i32, sig) };
+}
+
+#[test]
+fn two_runs_on_one_place_take_turns_and_leave_it_free() {
+    let Some(farm) = Farm::start("turns") else {
+        return;
+    };
+    let inv = farm.inventory("");
+    let tables = farm.slow_tables(3000);
+    let t = tables.to_str().unwrap();
+    let first = farm.hil_run(&inv, "r1", &["--board", "orin01", "--tables", t]);
+    let holder = farm.wait_until_held();
+    // The lock owner names the runner host, the user and the hil-run process.
+    assert!(
+        holder.ends_with(&format!("hil-run-{}", first.id())),
+        "{holder}"
+    );
+    let second = farm.hil_run(
+        &inv,
+        "r2",
+        &["--board", "orin01", "--tables", t, "--lock-wait", "120"],
+    );
+    let a = first.wait_with_output().unwrap();
+    let a_done = Instant::now();
+    assert_eq!(a.status.code(), Some(0), "{}", text(&a));
+    let b = second.wait_with_output().unwrap();
+    let all = text(&b);
+    assert_eq!(b.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("waiting up to 120 s for place `orin01`"),
+        "{all}"
+    );
+    // The second ran its 3 s case only after the first let go (just before it exited).
+    assert!(a_done.elapsed() >= Duration::from_secs(2), "{all}");
+    for r in ["r1", "r2"] {
+        let j = common::journal_outcomes(&farm.dir.join(r).join("orin01/journal.jsonl"));
+        assert_eq!(j, [("slow.nap".to_string(), "pass".to_string())], "{r}");
+    }
+    assert_eq!(farm.holder(), "None");
+    assert!(
+        !farm.reservations().contains("token:"),
+        "{}",
+        farm.reservations()
+    );
+}
+
+#[test]
+fn a_cancelled_run_releases_the_place() {
+    let Some(farm) = Farm::start("cancel") else {
+        return;
+    };
+    let inv = farm.inventory("");
+    let tables = farm.slow_tables(60_000);
+    let run = farm.hil_run(
+        &inv,
+        "r",
+        &["--board", "orin01", "--tables", tables.to_str().unwrap()],
+    );
+    farm.wait_until_held();
+    // A CI cancel is SIGTERM.
+    signal(&run, 15);
+    let t = Instant::now();
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    assert_eq!(farm.holder(), "None", "{}", text(&out));
+    assert!(
+        !farm.reservations().contains("token:"),
+        "{}",
+        farm.reservations()
+    );
+}
+
+#[test]
+fn a_killed_run_keeps_the_place_until_released_by_the_documented_route() {
+    let Some(farm) = Farm::start("kill") else {
+        return;
+    };
+    let inv = farm.inventory("");
+    let tables = farm.slow_tables(60_000);
+    let t = tables.to_str().unwrap();
+    let mut run = farm.hil_run(&inv, "r", &["--board", "orin01", "--tables", t]);
+    let holder = farm.wait_until_held();
+    signal(&run, 9);
+    run.wait().unwrap();
+    // Nobody released it: a locked place keeps its lock (and its reservation) in labgrid.
+    assert_eq!(farm.holder(), holder);
+    let out = farm.hil_run(
+        &inv,
+        "r2",
+        &["--board", "orin01", "--filter", "nap", "--tables", t],
+    );
+    let out = out.wait_with_output().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains(&holder) && all.contains("--lock-wait"),
+        "{all}"
+    );
+    // docs/farm.md: release the lock (--kick: it is another user's) and cancel the
+    // reservation the killed run left (else it expires about 60 s after the release).
+    farm.client_ok(&["-p", "orin01", "release", "--kick"]);
+    let res = farm.reservations();
+    let token = res
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token:"))
+        .expect("the killed run's reservation")
+        .trim()
+        .to_string();
+    farm.client_ok(&["cancel-reservation", &token]);
+    let quick = farm.slow_tables(10);
+    let out = farm.hil_run(
+        &inv,
+        "r3",
+        &["--board", "orin01", "--tables", quick.to_str().unwrap()],
+    );
+    let out = out.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn a_board_needing_a_reset_is_power_cycled_through_labgrid_and_tags_pick_the_place() {
+    let Some(farm) = Farm::start("power") else {
+        return;
+    };
+    // The board's health probe reports a wedged device; the runner then resets the board.
+    let inv = farm.inventory(
+        "    env: {HIL_HEALTH_PROBE_CMD: \"echo device {devices} wedged >&2; exit 1\"}\n",
+    );
+    let tables = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suite/tests/tables-health");
+    let out = farm.hil_run(
+        &inv,
+        "r",
+        &["--tag", "board=orin", "--tables", tables.to_str().unwrap()],
+    );
+    let out = out.wait_with_output().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("power-cycled labgrid place orin01"), "{all}");
+    // The PDU saw the port switched off, then on.
+    assert_eq!(
+        *farm.switched.lock().unwrap(),
+        ["/relay/0/0", "/relay/0/1"],
+        "{all}"
+    );
+    // Results go under the place labgrid allocated for the tags.
+    assert!(farm.dir.join("r/orin01/junit.xml").is_file(), "{all}");
+    assert_eq!(farm.holder(), "None");
+}
+
+#[test]
+fn farm_trouble_is_exit_2_and_never_a_result() {
+    let Some(farm) = Farm::start("errors") else {
+        return;
+    };
+    let inv = farm.inventory("");
+    // A place the coordinator does not know, and tags no place has.
+    for args in [["--board", "nx99"], ["--tag", "board=thor"]] {
+        let out = farm.hil_run(&inv, "r", &args).wait_with_output().unwrap();
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {all}");
+        assert!(all.contains("the coordinator knows: orin01"), "{all}");
+    }
+    // The coordinator down.
+    let text_inv = std::fs::read_to_string(&inv).unwrap();
+    let down = farm.dir.join("down.yaml");
+    let closed = format!("127.0.0.1:{}", free_port());
+    std::fs::write(&down, text_inv.replace(&farm.coordinator, &closed)).unwrap();
+    let out = farm
+        .hil_run(&down, "r", &["--board", "orin01"])
+        .wait_with_output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains(&format!("labgrid coordinator {closed} cannot be reached")),
+        "{all}"
+    );
+    assert!(!farm.dir.join("r").exists(), "nothing journaled");
+}
