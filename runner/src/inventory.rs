@@ -504,6 +504,21 @@ mod tests {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/inventories/farm.yaml");
         let inv = load(&p).unwrap();
         assert_eq!(inv.boards[0].keep_runs, 3);
+        let p = p.with_file_name("labgrid-farm.yaml");
+        let lg = load(&p).unwrap().labgrid.unwrap();
+        let spec = lg
+            .board
+            .spec_for("orin-07", "10.0.0.7", 22, "root")
+            .unwrap();
+        assert_eq!(
+            (spec.user.as_str(), spec.reconnect_timeout_s),
+            ("root", 300)
+        );
+        assert!(spec.suite.ends_with("target/jetson/hil-suite"));
+        assert!(lg
+            .board
+            .spec_for("x", "-oProxyCommand=sh", 22, "u")
+            .is_err());
     }
 
     #[test]

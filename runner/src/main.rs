@@ -30,10 +30,11 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Board to run on (repeatable; several run in parallel). `local` (the default) is
-    /// built in; other names come from the inventory.
+    /// built in; other names come from the inventory (or are places of its labgrid farm).
     #[arg(long = "board", value_name = "NAME")]
     boards: Vec<String>,
-    /// Also run every inventory board with this tag (repeatable).
+    /// Also run every inventory board with this tag (repeatable). A `key=value` tag
+    /// reserves any labgrid place with those tags (docs/farm.md).
     #[arg(long = "tag", value_name = "TAG")]
     tags: Vec<String>,
     /// Board inventory (default: $HIL_INVENTORY, else ~/.config/hil/boards.yaml).
@@ -42,7 +43,8 @@ struct Cli {
     /// Trust and record host keys not yet in known_hosts (never a changed key).
     #[arg(long)]
     accept_new_host_keys: bool,
-    /// Wait up to SECS for a board that another run holds (default: fail at once).
+    /// Wait up to SECS for a board (or labgrid place) that another run holds (default:
+    /// fail at once).
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     lock_wait: u64,
     /// Remove a board lock left behind by a run that is gone.
