@@ -453,18 +453,6 @@ impl Held {
     /// Reserves a place for `sel` (waiting up to `wait_s` while others hold it), keeps the
     /// reservation alive and locks the place.
     pub fn take(client: &Client, sel: &Selector, wait_s: u64) -> Result<Held, LabgridError> {
-        // A reservation for a place that does not exist would wait forever: check first.
-        let places = client.places()?;
-        let known = || places.keys().cloned().collect::<Vec<_>>().join(", ");
-        match sel {
-            Selector::Place(p) if !places.contains_key(p) => {
-                return Err(LabgridError::UnknownPlace(p.clone(), known()))
-            }
-            Selector::Tags(t) if !places.values().any(|p| tags_match(&p.tags, t)) => {
-                return Err(LabgridError::NoMatch(t.join(" "), known()))
-            }
-            _ => {}
-        }
         let filters = sel.filters();
         let mut args = vec!["reserve"];
         args.extend(filters.iter().map(String::as_str));
@@ -483,6 +471,20 @@ impl Held {
             keepalive: None,
         };
         if res.state != "allocated" {
+            // Not at once: a place in use, or none that exists (a reservation for that
+            // would wait forever). Every labgrid-client call costs a Python start-up, so
+            // the places are only listed here.
+            let places = client.places()?;
+            let known = || places.keys().cloned().collect::<Vec<_>>().join(", ");
+            match sel {
+                Selector::Place(p) if !places.contains_key(p) => {
+                    return Err(LabgridError::UnknownPlace(p.clone(), known()))
+                }
+                Selector::Tags(t) if !places.values().any(|p| tags_match(&p.tags, t)) => {
+                    return Err(LabgridError::NoMatch(t.join(" "), known()))
+                }
+                _ => {}
+            }
             held.place = held.wait_for_allocation(sel, &places, wait_s)?;
         }
         if held.place.is_empty() {

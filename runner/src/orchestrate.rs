@@ -140,6 +140,20 @@ type BoardRun = (Option<State>, anyhow::Result<i32>);
 
 /// One board: take it from its source, run, leave it tidy, let it go.
 pub fn run_board(opts: &RunOptions, b: &Board, prefix: &str) -> BoardRun {
+    // Configuration first: a bad baseline or shard must not surface after an hour of
+    // testing, nor after a farm's board was taken for it.
+    let baseline = match &opts.baseline {
+        Some(p) => match crate::baseline::load(p) {
+            Ok(b) => Some(b),
+            Err(e) => return (None, Err(ConfigError(e).into())),
+        },
+        None => None,
+    };
+    if let Some(sh) = &opts.shard {
+        if let Err(e) = crate::baseline::parse_shard(sh) {
+            return (None, Err(ConfigError(e).into()));
+        }
+    }
     let Opened {
         mut transport,
         board,
@@ -153,7 +167,7 @@ pub fn run_board(opts: &RunOptions, b: &Board, prefix: &str) -> BoardRun {
         (None, BoardKind::Ssh(spec)) => Reset::Command(spec),
         _ => Reset::None,
     };
-    let r = run_on_board(opts, &board, prefix, transport.as_mut(), &reset);
+    let r = run_on_board(opts, &board, prefix, transport.as_mut(), &reset, baseline);
     // Whatever happened, the board is left tidy (before its lock goes with the transport).
     match transport.clean_up() {
         Ok(Some(note)) => println!("hil-run: {}: {note}", board.name),
@@ -312,15 +326,8 @@ fn run_on_board(
     prefix: &str,
     transport: &mut dyn Transport,
     reset: &Reset,
+    baseline: Option<crate::baseline::Baseline>,
 ) -> BoardRun {
-    // Configuration first: a bad baseline must not surface after an hour of testing.
-    let baseline = match &opts.baseline {
-        Some(p) => match crate::baseline::load(p) {
-            Ok(b) => Some(b),
-            Err(e) => return (None, Err(ConfigError(e).into())),
-        },
-        None => None,
-    };
     let dir = opts.results.join(&b.name);
     let journal_path = dir.join("journal.jsonl");
     let mut state = match plan(opts, b, transport, &journal_path) {

@@ -6,11 +6,11 @@
 
 mod common;
 
-use common::{bin, scratch, user, Sshd};
+use common::{bin, scratch, text, user, Sshd};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -200,6 +200,16 @@ impl Farm {
 
     /// An inventory whose boards all come from this farm.
     fn inventory(&self, env: &str) -> PathBuf {
+        // The board already holds this hil-suite (linked in, as a deploy leaves it): the
+        // 50 MB upload is runner/tests/ssh.rs's business, not the farm's.
+        let suite = bin("hil-suite");
+        let hash = hil_run::transport::ssh::file_hash(&suite).unwrap();
+        let deployed = self.dir.join(format!("remote/suite-{}", &hash[..16]));
+        std::fs::create_dir_all(&deployed).unwrap();
+        let target = deployed.join("hil-suite");
+        if std::fs::hard_link(&suite, &target).is_err() {
+            std::fs::copy(&suite, &target).unwrap();
+        }
         let s = &self.sshd;
         let y = format!(
             "labgrid:\n  coordinator: {}\n  client: {}\n  board:\n    key: {}\n    known_hosts: {}\n    \
@@ -217,29 +227,37 @@ impl Farm {
     }
 
     fn hil_run(&self, inv: &Path, results: &str, args: &[&str]) -> Child {
-        Command::new(bin("hil-run"))
-            .arg("--results")
-            .arg(self.dir.join(results))
-            .arg("--inventory")
-            .arg(inv)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+        common::spawn_hil_run(&self.dir.join(results), inv, args)
+    }
+
+    /// Nobody holds the place and no reservation is left.
+    fn assert_free(&self) {
+        assert_eq!(self.holder(), "None");
+        let res = self.reservations();
+        assert!(!res.contains("token:"), "{res}");
+    }
+
+    /// A hil-run holding the place with a 60 s case, and its lock owner.
+    fn held_run(&self, inv: &Path) -> (Child, String) {
+        let tables = self.slow_tables(60_000);
+        let t = tables.to_str().unwrap();
+        let run = self.hil_run(inv, "r", &["--board", "orin01", "--tables", t]);
+        (run, self.wait_until_held("r"))
     }
 
     /// Waits until a hil-run holds the place.
-    fn wait_until_held(&self) -> String {
+    /// Waits until the hil-run writing into `results` holds the place and has started
+    /// its journal (a file check: each labgrid-client call costs a Python start-up).
+    fn wait_until_held(&self, results: &str) -> String {
+        let journal = self.dir.join(results).join("orin01/journal.jsonl");
         let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let h = self.holder();
-            if h.contains("hil-run-") {
-                return h;
-            }
-            assert!(Instant::now() < deadline, "no hil-run took the place: {h}");
-            std::thread::sleep(Duration::from_millis(200));
+        while !journal.exists() {
+            assert!(Instant::now() < deadline, "no hil-run took the place");
+            std::thread::sleep(Duration::from_millis(50));
         }
+        let h = self.holder();
+        assert!(h.contains("hil-run-"), "{h}");
+        h
     }
 
     /// A table with one case that takes `ms`.
@@ -250,14 +268,6 @@ impl Farm {
             &format!("name: slow\nbackend: host\ndoc: One case that takes a while.\ntimeout_s: 120\nrows:\n  - id: nap\n    op: selftest_sleep\n    params: {{ms: {ms}}}\n"),
         )
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn signal(child: &Child, sig: i32) {
@@ -274,22 +284,24 @@ fn two_runs_on_one_place_take_turns_and_leave_it_free() {
         return;
     };
     let inv = farm.inventory("");
-    let tables = farm.slow_tables(3000);
+    let tables = farm.slow_tables(1000);
     let t = tables.to_str().unwrap();
     let first = farm.hil_run(&inv, "r1", &["--board", "orin01", "--tables", t]);
-    let holder = farm.wait_until_held();
+    let holder = farm.wait_until_held("r1");
     // The lock owner names the runner host, the user and the hil-run process.
     assert!(
         holder.ends_with(&format!("hil-run-{}", first.id())),
         "{holder}"
     );
-    let second = farm.hil_run(
+    let mut second = farm.hil_run(
         &inv,
         "r2",
         &["--board", "orin01", "--tables", t, "--lock-wait", "120"],
     );
     let a = first.wait_with_output().unwrap();
-    let a_done = Instant::now();
+    // The second gets the place only once the first cancelled its reservation, just
+    // before it exited, and then still has its case to run.
+    let b_running = second.try_wait().unwrap().is_none();
     assert_eq!(a.status.code(), Some(0), "{}", text(&a));
     let b = second.wait_with_output().unwrap();
     let all = text(&b);
@@ -298,18 +310,12 @@ fn two_runs_on_one_place_take_turns_and_leave_it_free() {
         all.contains("waiting up to 120 s for place `orin01`"),
         "{all}"
     );
-    // The second ran its 3 s case only after the first let go (just before it exited).
-    assert!(a_done.elapsed() >= Duration::from_secs(2), "{all}");
+    assert!(b_running, "the second run ended before the first: {all}");
     for r in ["r1", "r2"] {
         let j = common::journal_outcomes(&farm.dir.join(r).join("orin01/journal.jsonl"));
         assert_eq!(j, [("slow.nap".to_string(), "pass".to_string())], "{r}");
     }
-    assert_eq!(farm.holder(), "None");
-    assert!(
-        !farm.reservations().contains("token:"),
-        "{}",
-        farm.reservations()
-    );
+    farm.assert_free();
 }
 
 #[test]
@@ -317,26 +323,14 @@ fn a_cancelled_run_releases_the_place() {
     let Some(farm) = Farm::start("cancel") else {
         return;
     };
-    let inv = farm.inventory("");
-    let tables = farm.slow_tables(60_000);
-    let run = farm.hil_run(
-        &inv,
-        "r",
-        &["--board", "orin01", "--tables", tables.to_str().unwrap()],
-    );
-    farm.wait_until_held();
+    let (run, _) = farm.held_run(&farm.inventory(""));
     // A CI cancel is SIGTERM.
     signal(&run, 15);
     let t = Instant::now();
     let out = run.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", text(&out));
     assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
-    assert_eq!(farm.holder(), "None", "{}", text(&out));
-    assert!(
-        !farm.reservations().contains("token:"),
-        "{}",
-        farm.reservations()
-    );
+    farm.assert_free();
 }
 
 #[test]
@@ -345,19 +339,14 @@ fn a_killed_run_keeps_the_place_until_released_by_the_documented_route() {
         return;
     };
     let inv = farm.inventory("");
-    let tables = farm.slow_tables(60_000);
-    let t = tables.to_str().unwrap();
-    let mut run = farm.hil_run(&inv, "r", &["--board", "orin01", "--tables", t]);
-    let holder = farm.wait_until_held();
+    let (mut run, holder) = farm.held_run(&inv);
     signal(&run, 9);
     run.wait().unwrap();
     // Nobody released it: a locked place keeps its lock (and its reservation) in labgrid.
     assert_eq!(farm.holder(), holder);
-    let out = farm.hil_run(
-        &inv,
-        "r2",
-        &["--board", "orin01", "--filter", "nap", "--tables", t],
-    );
+    let quick = farm.slow_tables(10);
+    let t = quick.to_str().unwrap();
+    let out = farm.hil_run(&inv, "r2", &["--board", "orin01", "--tables", t]);
     let out = out.wait_with_output().unwrap();
     let all = text(&out);
     assert_eq!(out.status.code(), Some(2), "{all}");
@@ -376,14 +365,10 @@ fn a_killed_run_keeps_the_place_until_released_by_the_documented_route() {
         .trim()
         .to_string();
     farm.client_ok(&["cancel-reservation", &token]);
-    let quick = farm.slow_tables(10);
-    let out = farm.hil_run(
-        &inv,
-        "r3",
-        &["--board", "orin01", "--tables", quick.to_str().unwrap()],
-    );
+    let out = farm.hil_run(&inv, "r3", &["--board", "orin01", "--tables", t]);
     let out = out.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    farm.assert_free();
 }
 
 #[test]
@@ -413,7 +398,7 @@ fn a_board_needing_a_reset_is_power_cycled_through_labgrid_and_tags_pick_the_pla
     );
     // Results go under the place labgrid allocated for the tags.
     assert!(farm.dir.join("r/orin01/junit.xml").is_file(), "{all}");
-    assert_eq!(farm.holder(), "None");
+    farm.assert_free();
 }
 
 #[test]

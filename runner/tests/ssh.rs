@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{bin, keygen, scratch, user, Sshd};
+use common::{bin, keygen, scratch, spawn_hil_run, text, user, Sshd};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -115,19 +115,6 @@ fn wait_for_result(journal: &Path, case: &str) {
 }
 
 /// hil-run over the inventory in the background (for faults injected while it runs).
-fn spawn_hil_run(results: &Path, inv: &Path, args: &[&str]) -> std::process::Child {
-    Command::new(bin("hil-run"))
-        .arg("--results")
-        .arg(results)
-        .arg("--inventory")
-        .arg(inv)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 const SELFTEST_EXPECTED: [(&str, &str); 13] = [
     ("selftest.a_ok", "pass"),
     ("selftest.b_check_fails", "fail"),
@@ -143,14 +130,6 @@ const SELFTEST_EXPECTED: [(&str, &str); 13] = [
     ("selftest.ub_error", "flagged"),
     ("selftest.z_last", "pass"),
 ];
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[test]
 fn a_board_over_ssh_runs_the_suite_like_local_and_deploys_only_once() {

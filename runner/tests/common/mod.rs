@@ -218,3 +218,26 @@ pub fn write_table(dir: &Path, file: &str, yaml: &str) -> PathBuf {
     std::fs::write(tables.join(file), yaml).unwrap();
     tables
 }
+
+/// hil-run with an inventory, its output captured, not waited for.
+pub fn spawn_hil_run(results: &Path, inv: &Path, args: &[&str]) -> Child {
+    Command::new(bin("hil-run"))
+        .arg("--results")
+        .arg(results)
+        .arg("--inventory")
+        .arg(inv)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A process's stdout then stderr.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
