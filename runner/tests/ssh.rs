@@ -53,14 +53,7 @@ fn board<'a>(sshd: &Sshd, name: &'a str) -> BoardOpts<'a> {
 }
 
 fn hil_run(results: &Path, inv: &Path, args: &[&str]) -> Output {
-    Command::new(bin("hil-run"))
-        .arg("--results")
-        .arg(results)
-        .arg("--inventory")
-        .arg(inv)
-        .args(args)
-        .output()
-        .unwrap()
+    spawn_hil_run(results, inv, args).wait_with_output().unwrap()
 }
 
 fn selftest_tables() -> String {
