@@ -50,6 +50,14 @@ pub fn collect() -> Facts {
     p.insert("hostname".into(), u.nodename);
     p.insert("kernel".into(), u.release);
     p.insert("libc".into(), libc_version());
+    // How fd ownership is judged decides whether in-process cases may run side by side.
+    p.insert(
+        "parallel.fd_identity".into(),
+        match crate::fdcheck::supported() {
+            Ok(()) => "kcmp".into(),
+            Err(why) => format!("none ({why}): in-process cases run one at a time"),
+        },
+    );
     match crate::cuda::driver() {
         Ok(d) => {
             p.insert(
