@@ -4,12 +4,16 @@
 pub mod baseline;
 pub mod board;
 pub mod bundle;
+pub mod caselist;
+pub mod deqp;
 pub mod interrupt;
 pub mod inventory;
 pub mod journal;
 pub mod junit;
 pub mod results_dir;
 pub mod session;
+pub mod shard;
+pub mod sshsig;
 pub mod summary;
 pub mod tail;
 pub mod transport;
