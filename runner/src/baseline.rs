@@ -134,21 +134,11 @@ fn yaml_key(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::journal::{CaseResult, EarlierRun};
-    use hil_proto::CaseInfo;
 
     fn state(results: &[(&str, Outcome, usize)]) -> State {
         let mut st = State::default();
         for (name, o, retries) in results {
-            st.cases.push(CaseInfo {
-                name: name.to_string(),
-                table: "t".into(),
-                backend: "host".into(),
-                timeout_s: 1.0,
-                ub: None,
-                devices: vec![],
-                cuda_api: String::new(),
-                isolated: false,
-            });
+            st.cases.push(crate::test_case(name));
             st.results.insert(
                 name.to_string(),
                 CaseResult {

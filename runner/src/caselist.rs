@@ -312,18 +312,7 @@ pub const SKIPPED_FILE: &str = "skipped.txt";
 mod tests {
     use super::*;
 
-    fn case(name: &str) -> CaseInfo {
-        CaseInfo {
-            name: name.into(),
-            table: "t".into(),
-            backend: "host".into(),
-            timeout_s: 1.0,
-            ub: None,
-            devices: vec![],
-            cuda_api: String::new(),
-            isolated: false,
-        }
-    }
+    use crate::test_case as case;
 
     fn names(s: &Selected) -> Vec<&str> {
         s.cases.iter().map(|c| c.name.as_str()).collect()

@@ -124,7 +124,6 @@ pub fn write(dir: &Path, state: &State, cmp: &Comparison) -> std::io::Result<()>
 mod tests {
     use super::*;
     use crate::journal::{CaseResult, EarlierRun, SkippedCase};
-    use hil_proto::CaseInfo;
 
     fn state() -> State {
         let mut st = State::default();
@@ -141,16 +140,7 @@ mod tests {
             ("t.j_left", None, 0),
         ];
         for (name, o, retries) in all {
-            st.cases.push(CaseInfo {
-                name: name.into(),
-                table: "t".into(),
-                backend: "host".into(),
-                timeout_s: 1.0,
-                ub: None,
-                devices: vec![],
-                cuda_api: String::new(),
-                isolated: false,
-            });
+            st.cases.push(crate::test_case(name));
             if let Some(o) = o {
                 st.results.insert(
                     name.into(),

@@ -24,3 +24,18 @@ pub fn facts_host() -> String {
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".into())
 }
+
+/// A case of table `t` for unit tests.
+#[cfg(test)]
+pub(crate) fn test_case(name: &str) -> hil_proto::CaseInfo {
+    hil_proto::CaseInfo {
+        name: name.into(),
+        table: "t".into(),
+        backend: "host".into(),
+        timeout_s: 1.0,
+        ub: None,
+        devices: vec![],
+        cuda_api: String::new(),
+        isolated: false,
+    }
+}

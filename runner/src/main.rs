@@ -298,8 +298,12 @@ fn write_bundle(cli: &Cli, states: &[&State]) -> anyhow::Result<()> {
         }
         hil_run::bundle::write(out, &cli.results, states, cli.sign_key.as_deref())
             .with_context(|| format!("writing bundle {}", out.display()))?;
+        let check = match cli.sign_key {
+            Some(_) => " --allowed-signers FILE",
+            None => "",
+        };
         println!(
-            "bundle: {} (check with `hil-run verify-bundle {}`)",
+            "bundle: {} (check with `hil-run verify-bundle {}{check}`)",
             out.display(),
             out.display()
         );

@@ -4,6 +4,7 @@
 //! reader accepts. No Rust crate does all of that (allowed_signers included) as a stable
 //! release, and ssh-keygen is what a reader would check with anyway.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -56,30 +57,40 @@ impl Drop for Scratch {
     }
 }
 
-/// Runs ssh-keygen with `stdin` as its input; stdout on success, else its message.
-fn keygen(args: &[&std::ffi::OsStr], stdin: Option<&Path>) -> Result<String, SigError> {
+/// Runs `ssh-keygen -Y op args…` with `stdin` as its input: its stdout on success, else
+/// its own message, put in context by `explain`.
+fn keygen_y(
+    op: &str,
+    args: &[&OsStr],
+    stdin: Option<&Path>,
+    explain: impl FnOnce(String) -> String,
+) -> Result<String, SigError> {
     let input = match stdin {
         Some(p) => Stdio::from(std::fs::File::open(p)?),
         None => Stdio::null(),
     };
     let out = Command::new("ssh-keygen")
+        .args(["-Y", op])
         .args(args)
         .stdin(input)
         .output()
         .map_err(SigError::NoSshKeygen)?;
     let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if out.status.success() {
-        Ok(stdout)
-    } else {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let why: Vec<&str> = err
-            .lines()
-            .chain(stdout.lines())
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with("Signing file"))
-            .collect();
-        Err(SigError::Refused(why.join("; ")))
+        return Ok(stdout);
     }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let why: Vec<&str> = err
+        .lines()
+        .chain(stdout.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Signing file"))
+        .collect();
+    Err(SigError::Refused(explain(why.join("; "))))
+}
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
 }
 
 /// Signs `data` with the private key `key` (or the public key of one in ssh-agent):
@@ -88,23 +99,15 @@ pub fn sign(key: &Path, data: &[u8]) -> Result<Vec<u8>, SigError> {
     let dir = Scratch::new()?;
     let msg = dir.0.join("manifest.json");
     std::fs::write(&msg, data)?;
-    keygen(
-        &[
-            "-Y".as_ref(),
-            "sign".as_ref(),
-            "-n".as_ref(),
-            NAMESPACE.as_ref(),
-            "-f".as_ref(),
-            key.as_os_str(),
-            msg.as_os_str(),
-        ],
-        None,
-    )
-    .map_err(|e| match e {
-        SigError::Refused(why) => {
-            SigError::Refused(format!("signing with {} failed: {why}", key.display()))
-        }
-        e => e,
+    let args = [
+        os("-n"),
+        os(NAMESPACE),
+        os("-f"),
+        key.as_os_str(),
+        msg.as_os_str(),
+    ];
+    keygen_y("sign", &args, None, |why| {
+        format!("signing with {} failed: {why}", key.display())
     })?;
     Ok(std::fs::read(dir.0.join("manifest.json.sig"))?)
 }
@@ -117,25 +120,13 @@ pub fn verify(data: &[u8], sig: &[u8], allowed: Option<&Path>) -> Result<Signer,
     let (msg, sig_path) = (dir.0.join("data"), dir.0.join("data.sig"));
     std::fs::write(&msg, data)?;
     std::fs::write(&sig_path, sig)?;
-    let s = sig_path.as_os_str();
+    let (n, s) = ([os("-n"), os(NAMESPACE)], [os("-s"), sig_path.as_os_str()]);
     // First the signature alone: a changed manifest fails here, whoever signed.
-    let good = keygen(
-        &[
-            "-Y".as_ref(),
-            "check-novalidate".as_ref(),
-            "-n".as_ref(),
-            NAMESPACE.as_ref(),
-            "-s".as_ref(),
-            s,
-        ],
-        Some(&msg),
-    )
-    .map_err(|e| match e {
-        SigError::Refused(why) => SigError::Refused(format!(
+    let good = keygen_y("check-novalidate", &[n, s].concat(), Some(&msg), |why| {
+        format!(
             "the signature does not match manifest.json: the manifest was changed after \
              signing, or the signature is not a `{NAMESPACE}` one (ssh-keygen: {why})"
-        )),
-        e => e,
+        )
     })?;
     let key = key_of(&good);
     let Some(allowed) = allowed else {
@@ -144,48 +135,21 @@ pub fn verify(data: &[u8], sig: &[u8], allowed: Option<&Path>) -> Result<Signer,
             key,
         });
     };
-    let a = allowed.as_os_str();
-    let principals = keygen(
-        &[
-            "-Y".as_ref(),
-            "find-principals".as_ref(),
-            "-s".as_ref(),
-            s,
-            "-f".as_ref(),
-            a,
-        ],
-        None,
-    )
-    .map_err(|e| match e {
-        SigError::Refused(why) => SigError::Refused(format!(
+    let f = [os("-f"), allowed.as_os_str()];
+    let principals = keygen_y("find-principals", &[s, f].concat(), None, |why| {
+        format!(
             "signed by {key}, which {} does not list (wrong signer; ssh-keygen: {why})",
             allowed.display()
-        )),
-        e => e,
+        )
     })?;
     let principal = principals.lines().next().unwrap_or("").trim().to_string();
     // The full check: namespace and validity restrictions of the allowed_signers line.
-    let ok = keygen(
-        &[
-            "-Y".as_ref(),
-            "verify".as_ref(),
-            "-f".as_ref(),
-            a,
-            "-I".as_ref(),
-            principal.as_ref(),
-            "-n".as_ref(),
-            NAMESPACE.as_ref(),
-            "-s".as_ref(),
-            s,
-        ],
-        Some(&msg),
-    )
-    .map_err(|e| match e {
-        SigError::Refused(why) => SigError::Refused(format!(
+    let i = [os("-I"), os(&principal)];
+    let ok = keygen_y("verify", &[f, i, n, s].concat(), Some(&msg), |why| {
+        format!(
             "signed by {key} ({principal} in {}), but ssh-keygen refuses it: {why}",
             allowed.display()
-        )),
-        e => e,
+        )
     })?;
     Ok(Signer {
         principal: Some(principal),
