@@ -65,6 +65,12 @@ pub struct BoardSpec {
     /// older ones are removed when a run ends (docs/boards.md).
     #[serde(default = "default_keep_runs")]
     pub keep_runs: usize,
+    /// Case lists for this board (files of patterns, as `--include` / `--skip`; relative
+    /// to the inventory). Skipped cases are listed in the summary and in skipped.txt.
+    #[serde(default)]
+    pub include: Vec<PathBuf>,
+    #[serde(default)]
+    pub skip: Vec<PathBuf>,
 }
 
 fn default_port() -> u16 {
@@ -152,6 +158,9 @@ fn parse(file: &str, text: &str, base: &Path) -> Result<Inventory, InventoryErro
         b.suite = resolve(base, &b.suite);
         b.key_written = b.key.clone();
         b.key = b.key.as_ref().map(|k| resolve(base, k));
+        for p in b.include.iter_mut().chain(b.skip.iter_mut()) {
+            *p = resolve(base, p);
+        }
         b.known_hosts = Some(match &b.known_hosts {
             Some(k) => resolve(base, k),
             None => resolve(base, Path::new("~/.ssh/known_hosts")),
@@ -352,6 +361,7 @@ mod tests {
     fn a_minimal_board_gets_defaults() {
         let inv = parse(ONE).unwrap();
         let b = &inv.boards[0];
+        assert!(b.include.is_empty() && b.skip.is_empty());
         assert_eq!(
             (
                 b.port,
@@ -407,6 +417,10 @@ mod tests {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/inventories/farm.yaml");
         let inv = load(&p).unwrap();
         assert_eq!(inv.boards[0].keep_runs, 3);
+        let skips = p.parent().unwrap().join("skips/orin.txt");
+        assert_eq!(inv.boards[0].skip, std::slice::from_ref(&skips));
+        // Every list the example names exists and parses.
+        crate::caselist::List::load(&[skips]).unwrap();
     }
 
     #[test]

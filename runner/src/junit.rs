@@ -163,16 +163,7 @@ mod tests {
             ("t.timeout", Outcome::Timeout, "no result within 2s"),
         ];
         for (case, o, msg) in outcomes {
-            st.cases.push(hil_proto::CaseInfo {
-                name: case.into(),
-                table: "t".into(),
-                backend: "host".into(),
-                timeout_s: 1.0,
-                ub: None,
-                devices: vec![],
-                cuda_api: String::new(),
-                isolated: false,
-            });
+            st.cases.push(crate::test_case(case));
             st.results.insert(case.into(), result(case, o, msg));
         }
         let xml = build(&st).to_string().unwrap();

@@ -56,6 +56,24 @@ pub fn render(
             "  {missing} planned case(s) have no result yet: `hil-run --resume` completes them"
         );
     }
+    if !state.skipped.is_empty() {
+        let _ = writeln!(
+            s,
+            "  {} case(s) skipped by case lists, not run:",
+            state.skipped.len()
+        );
+        for sk in state.skipped.iter().take(MAX_LISTED) {
+            let _ = writeln!(s, "    {}  ({})", sk.case, sk.by);
+        }
+        if state.skipped.len() > MAX_LISTED {
+            let _ = writeln!(
+                s,
+                "    … {} more in {}",
+                state.skipped.len() - MAX_LISTED,
+                crate::caselist::SKIPPED_FILE
+            );
+        }
+    }
     if let Some(f) = &state.facts {
         for (backend, imp) in &f.implementations {
             let _ = writeln!(s, "  {backend:<10} {imp}");
