@@ -65,6 +65,7 @@ pub fn run_with_limit(
         .stderr(Stdio::piped());
     cmd.process_group(0);
     let mut child = cmd.spawn()?;
+    crate::kernel_log::note_pid(child.id());
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
     // Drain pipes in threads so a chatty child cannot block on a full pipe; the stdout
