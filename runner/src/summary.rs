@@ -200,7 +200,12 @@ pub fn exit_code(state: &State, cmp: &crate::baseline::Comparison) -> i32 {
 
 /// A flagged case's driver lines in one table cell, with the cases sharing its window.
 fn driver_cell(r: &crate::journal::CaseResult) -> String {
-    let get = |k: &str| r.observations.iter().find(|o| o.key == k).map(|o| o.value.as_str());
+    let get = |k: &str| {
+        r.observations
+            .iter()
+            .find(|o| o.key == k)
+            .map(|o| o.value.as_str())
+    };
     let mut lines: Vec<String> = DRIVER_LOG_KEYS
         .iter()
         .filter_map(|k| get(k))

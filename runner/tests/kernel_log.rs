@@ -62,7 +62,11 @@ const XID: &str = "NVRM: Xid (PCI:0000:18:00): 31, pid={pid}, name=hil-suite, Ch
 fn a_driver_line_during_a_case_fails_its_pass_and_reaches_journal_junit_summary_and_flagged_md() {
     let dir = scratch("klog");
     let log = dir.join("kernel.log");
-    std::fs::write(&log, "3,1,1,-;NVRM: Xid (PCI:0000:18:00): 31, before the run\n").unwrap();
+    std::fs::write(
+        &log,
+        "3,1,1,-;NVRM: Xid (PCI:0000:18:00): 31, before the run\n",
+    )
+    .unwrap();
     let f = log.display();
     // Writers run in child processes and name their pid, so in parallel each line is
     // pinned to its case; the in-process cases beside them must stay clean.
@@ -102,54 +106,91 @@ fn a_driver_line_during_a_case_fails_its_pass_and_reaches_journal_junit_summary_
     );
     assert_eq!(out.status.code(), Some(1), "a_xid fails the run: {out:?}");
     let r = results(&dir);
-    let outcome = |c: &str| r[&format!("klog.{c}")]["outcome"].as_str().unwrap().to_string();
+    let outcome = |c: &str| {
+        r[&format!("klog.{c}")]["outcome"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     let case = |c: &str| &r[&format!("klog.{c}")];
 
     assert_eq!(outcome("a_xid"), "fail");
     let msg = case("a_xid")["message"].as_str().unwrap();
     assert!(
-        msg.starts_with("every call succeeded, but the driver logged: NVRM: Xid (PCI:0000:18:00): 31, pid="),
+        msg.starts_with(
+            "every call succeeded, but the driver logged: NVRM: Xid (PCI:0000:18:00): 31, pid="
+        ),
         "{msg}"
     );
-    assert!(obs(case("a_xid"), "driver_log").unwrap().starts_with("[err] NVRM: Xid"));
-    assert_eq!(obs(case("a_xid"), "driver_log_shared_with"), None, "pid pins it");
+    assert!(obs(case("a_xid"), "driver_log")
+        .unwrap()
+        .starts_with("[err] NVRM: Xid"));
+    assert_eq!(
+        obs(case("a_xid"), "driver_log_shared_with"),
+        None,
+        "pid pins it"
+    );
 
     assert_eq!(outcome("b_expected"), "pass", "{:?}", case("b_expected"));
-    assert!(obs(case("b_expected"), "driver_log_expected").unwrap().contains("): 43"));
+    assert!(obs(case("b_expected"), "driver_log_expected")
+        .unwrap()
+        .contains("): 43"));
 
-    assert_eq!(outcome("c_info"), "pass", "an info line is recorded, not judged");
-    assert!(obs(case("c_info"), "driver_log").unwrap().starts_with("[info] "));
+    assert_eq!(
+        outcome("c_info"),
+        "pass",
+        "an info line is recorded, not judged"
+    );
+    assert!(obs(case("c_info"), "driver_log")
+        .unwrap()
+        .starts_with("[info] "));
 
     let ub = case("d_ub_silent");
     assert_eq!(outcome("d_ub_silent"), "flagged");
     assert_eq!(obs(ub, "observed"), Some("driver-logged"));
-    assert!(obs(ub, "detail").unwrap().contains("but the driver logged: NVRM: Xid"));
+    assert!(obs(ub, "detail")
+        .unwrap()
+        .contains("but the driver logged: NVRM: Xid"));
 
     for quiet in ["e_quiet", "f_quiet"] {
         assert_eq!(outcome(quiet), "pass", "{:?}", case(quiet));
-        assert_eq!(obs(case(quiet), "driver_log"), None, "{quiet} ran beside the writers");
+        assert_eq!(
+            obs(case(quiet), "driver_log"),
+            None,
+            "{quiet} ran beside the writers"
+        );
     }
     assert!(
         !r.values().any(|v| v.to_string().contains("before the run")),
         "a line logged before the suite started belongs to no case"
     );
-    assert_eq!(facts(&dir)["properties"]["kernel_log"], format!("{f} (HIL_KERNEL_LOG)"));
+    assert_eq!(
+        facts(&dir)["properties"]["kernel_log"],
+        format!("{f} (HIL_KERNEL_LOG)")
+    );
 
     let xml = std::fs::read_to_string(dir.join("local/junit.xml")).unwrap();
     assert!(
-        xml.contains("kernel log (GPU driver) during this case:\n[err] NVRM: Xid (PCI:0000:18:00): 31"),
+        xml.contains(
+            "kernel log (GPU driver) during this case:\n[err] NVRM: Xid (PCI:0000:18:00): 31"
+        ),
         "JUnit system-out carries the line"
     );
     let summary = std::fs::read_to_string(dir.join("local/summary.txt")).unwrap();
     assert!(
-        summary.contains(&format!("kernel log {f} (HIL_KERNEL_LOG): driver messages in 4 case(s)")),
+        summary.contains(&format!(
+            "kernel log {f} (HIL_KERNEL_LOG): driver messages in 4 case(s)"
+        )),
         "{summary}"
     );
     assert!(summary.contains("driver messages (4):"), "{summary}");
     let flagged = std::fs::read_to_string(dir.join("local/flagged.md")).unwrap();
     assert!(flagged.contains("| driver log |"), "{flagged}");
     assert!(flagged.contains("driver-logged"), "{flagged}");
-    assert!(flagged.contains("[err] NVRM: Xid (PCI:0000:18:00): 31"), "{flagged}");
+    assert!(
+        flagged.contains("[err] NVRM: Xid (PCI:0000:18:00): 31"),
+        "{flagged}"
+    );
 }
 
 #[test]
@@ -180,11 +221,17 @@ fn a_line_that_cannot_be_pinned_names_every_case_whose_window_holds_it() {
     );
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let r = results(&dir);
-    for (case, other) in [("shared.long", "shared.writer"), ("shared.writer", "shared.long")] {
+    for (case, other) in [
+        ("shared.long", "shared.writer"),
+        ("shared.writer", "shared.long"),
+    ] {
         assert_eq!(r[case]["outcome"], "fail", "{case}: {}", r[case]);
         assert_eq!(obs(&r[case], "driver_log_shared_with"), Some(other));
         let msg = r[case]["message"].as_str().unwrap();
-        assert!(msg.contains(&format!("logged while {other} also ran")), "{msg}");
+        assert!(
+            msg.contains(&format!("logged while {other} also ran")),
+            "{msg}"
+        );
     }
     // One thread: windows do not overlap, the line is the writer's alone.
     let serial = scratch("klog-serial");
@@ -218,9 +265,14 @@ fn an_unreadable_kernel_log_is_said_once_in_the_facts_and_the_summary_never_per_
         &[],
     );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let why = facts(&dir)["properties"]["kernel_log"].as_str().unwrap().to_string();
+    let why = facts(&dir)["properties"]["kernel_log"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
-        why.starts_with("none: ") && why.contains("no-such-dir/kernel.log") && why.contains("No such file"),
+        why.starts_with("none: ")
+            && why.contains("no-such-dir/kernel.log")
+            && why.contains("No such file"),
         "{why}"
     );
     let summary = std::fs::read_to_string(dir.join("local/summary.txt")).unwrap();
@@ -230,10 +282,15 @@ fn an_unreadable_kernel_log_is_said_once_in_the_facts_and_the_summary_never_per_
         "{summary}"
     );
     let xml = std::fs::read_to_string(dir.join("local/junit.xml")).unwrap();
-    assert!(xml.contains("<property name=\"kernel_log\" value=\"none: "), "{xml}");
+    assert!(
+        xml.contains("<property name=\"kernel_log\" value=\"none: "),
+        "{xml}"
+    );
     for r in results(&dir).values() {
         assert_eq!(r["outcome"], "pass");
-        assert!(r.get("observations").is_none_or(|o| !o.to_string().contains("kernel")));
+        assert!(r
+            .get("observations")
+            .is_none_or(|o| !o.to_string().contains("kernel")));
     }
 }
 

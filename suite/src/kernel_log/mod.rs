@@ -79,7 +79,10 @@ pub fn normalize_pci(addr: &str) -> Option<String> {
 
 fn named_pid(text: &str) -> Option<u32> {
     let at = text.find("pid=")? + 4;
-    let digits: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
 
@@ -171,18 +174,25 @@ pub struct Seen {
     pub lines: Vec<Attributed>,
     pub taint: Option<(u64, u64)>,
     pub lost: u64,
+    /// A read error during the window: its lines may be missing.
+    pub error: Option<String>,
 }
 
 /// Adds what the window saw to the verdict: observations always; a pass with an
 /// unexpected driver error line becomes a fail quoting it, and a UB scenario's "silent
 /// success" becomes "driver-logged". `expected`: the row's `expect_driver_log`.
 pub fn apply(v: &mut Verdict, seen: &Seen, expected: &[String]) {
-    let (ok, unexpected): (Vec<&Attributed>, Vec<&Attributed>) = seen
-        .lines
-        .iter()
-        .partition(|a| expected.iter().any(|p| a.line.record.text.contains(p.as_str())));
+    let (ok, unexpected): (Vec<&Attributed>, Vec<&Attributed>) = seen.lines.iter().partition(|a| {
+        expected
+            .iter()
+            .any(|p| a.line.record.text.contains(p.as_str()))
+    });
     let listing = |lines: &[&Attributed]| {
-        let mut s: Vec<String> = lines.iter().take(MAX_LINES).map(|a| a.line.render()).collect();
+        let mut s: Vec<String> = lines
+            .iter()
+            .take(MAX_LINES)
+            .map(|a| a.line.render())
+            .collect();
         if lines.len() > MAX_LINES {
             s.push(format!("… {} more line(s)", lines.len() - MAX_LINES));
         }
@@ -207,8 +217,16 @@ pub fn apply(v: &mut Verdict, seen: &Seen, expected: &[String]) {
             .push(Observation::new("driver_log_shared_with", names.join(", ")));
     }
     if let Some((before, after)) = seen.taint {
-        v.observations
-            .push(Observation::new("kernel_taint", format!("{before} -> {after}")));
+        v.observations.push(Observation::new(
+            "kernel_taint",
+            format!("{before} -> {after}"),
+        ));
+    }
+    if let Some(e) = &seen.error {
+        v.observations.push(Observation::new(
+            "kernel_log_error",
+            format!("reading the kernel log failed during the case: {e}"),
+        ));
     }
     if seen.lost > 0 {
         v.observations.push(Observation::new(
@@ -266,6 +284,9 @@ struct Log {
     lines: VecDeque<(u64, Line)>,
     windows: Vec<WindowRec>,
     lost: u64,
+    /// Read errors so far, and the last one.
+    errors: u64,
+    last_error: Option<String>,
     next_id: u64,
 }
 
@@ -282,6 +303,8 @@ fn log() -> &'static Result<Mutex<Log>, String> {
                 lines: VecDeque::new(),
                 windows: Vec::new(),
                 lost: 0,
+                errors: 0,
+                last_error: None,
                 next_id: 0,
             })
         })
@@ -300,6 +323,10 @@ impl Log {
     fn pump(&mut self) {
         let d = self.source.drain();
         self.lost += d.lost;
+        if let Some(e) = d.error {
+            self.errors += 1;
+            self.last_error = Some(e);
+        }
         for r in d.records {
             if self.patterns.iter().any(|p| r.text.contains(p.as_str())) {
                 self.lines.push_back((self.next, Line::new(r)));
@@ -334,6 +361,7 @@ thread_local! {
 pub struct Window {
     id: u64,
     lost_at_start: u64,
+    errors_at_start: u64,
     taint: Option<u64>,
 }
 
@@ -362,6 +390,7 @@ pub fn begin(case: &Case) -> Option<Window> {
     Some(Window {
         id,
         lost_at_start: l.lost,
+        errors_at_start: l.errors,
         taint: source::taint(),
     })
 }
@@ -393,6 +422,9 @@ pub fn end(w: Window, case: &Case, v: &mut Verdict) {
         }
         let mut seen = Seen {
             lost: l.lost - w.lost_at_start,
+            error: (l.errors > w.errors_at_start)
+                .then(|| l.last_error.clone())
+                .flatten(),
             ..Seen::default()
         };
         for (pos, line) in &l.lines {
@@ -470,7 +502,14 @@ mod tests {
         Line::new(source::parse_record(raw))
     }
 
-    fn win(id: u64, case: &str, devices: &[u32], pids: &[u32], start: u64, end: Option<u64>) -> WindowRec {
+    fn win(
+        id: u64,
+        case: &str,
+        devices: &[u32],
+        pids: &[u32],
+        start: u64,
+        end: Option<u64>,
+    ) -> WindowRec {
         WindowRec {
             id,
             case: case.into(),
@@ -488,8 +527,14 @@ mod tests {
         assert_eq!(l.pid, Some(4242));
         assert!(l.is_error());
         assert!(l.render().starts_with("[err] NVRM: Xid"), "{}", l.render());
-        assert_eq!(line("6,1,1,-;NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', name=<unknown>").pid, None);
-        assert!(!line("6,1,1,-;NVRM: loading module").is_error(), "info is not an error");
+        assert_eq!(
+            line("6,1,1,-;NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', name=<unknown>").pid,
+            None
+        );
+        assert!(
+            !line("6,1,1,-;NVRM: loading module").is_error(),
+            "info is not an error"
+        );
         assert_eq!(normalize_pci("0000:18:00.0").as_deref(), Some("0000:18:00"));
     }
 
@@ -503,10 +548,18 @@ mod tests {
             win(3, "d.later", &[1], &[10], 6, None),
         ];
         let xid = line("3,1,1,-;NVRM: Xid (PCI:0000:18:00): 13, Graphics Exception");
-        assert_eq!(attribute(3, &xid, 1, &ws, dev), Some(vec![]), "device 1: b only");
+        assert_eq!(
+            attribute(3, &xid, 1, &ws, dev),
+            Some(vec![]),
+            "device 1: b only"
+        );
         assert_eq!(attribute(3, &xid, 0, &ws, dev), None);
         assert_eq!(attribute(3, &xid, 2, &ws, dev), None);
-        assert_eq!(attribute(3, &xid, 3, &ws, dev), None, "d's window opened later");
+        assert_eq!(
+            attribute(3, &xid, 3, &ws, dev),
+            None,
+            "d's window opened later"
+        );
         // No GPU named (or one no case uses): every case whose window holds it.
         let plain = line("4,1,1,-;nvgpu: 17000000.gpu [ERR] pbdma intr");
         assert_eq!(
@@ -514,7 +567,10 @@ mod tests {
             Some(vec!["a.dev0".to_string(), "c.host".to_string()])
         );
         let unknown_gpu = line("3,1,1,-;NVRM: Xid (PCI:0000:99:00): 13, x");
-        assert_eq!(attribute(3, &unknown_gpu, 2, &ws, dev).map(|v| v.len()), Some(2));
+        assert_eq!(
+            attribute(3, &unknown_gpu, 2, &ws, dev).map(|v| v.len()),
+            Some(2)
+        );
     }
 
     #[test]
@@ -554,19 +610,39 @@ mod tests {
         let mut v = verdict(Outcome::Pass, vec![]);
         apply(&mut v, &seen(&[XID], &["other.case"]), &[]);
         assert_eq!(v.outcome, Outcome::Fail);
-        assert!(v.message.contains("NVRM: Xid (PCI:0000:18:00): 31"), "{}", v.message);
+        assert!(
+            v.message.contains("NVRM: Xid (PCI:0000:18:00): 31"),
+            "{}",
+            v.message
+        );
         assert!(v.message.contains("other.case"), "{}", v.message);
-        let obs = |v: &Verdict, k: &str| v.observations.iter().find(|o| o.key == k).map(|o| o.value.clone());
-        assert_eq!(obs(&v, "driver_log_shared_with").as_deref(), Some("other.case"));
+        let obs = |v: &Verdict, k: &str| {
+            v.observations
+                .iter()
+                .find(|o| o.key == k)
+                .map(|o| o.value.clone())
+        };
+        assert_eq!(
+            obs(&v, "driver_log_shared_with").as_deref(),
+            Some("other.case")
+        );
 
         let mut v = verdict(Outcome::Pass, vec![]);
-        apply(&mut v, &seen(&[XID], &[]), &["Xid (PCI:0000:18:00): 31".into()]);
+        apply(
+            &mut v,
+            &seen(&[XID], &[]),
+            &["Xid (PCI:0000:18:00): 31".into()],
+        );
         assert_eq!(v.outcome, Outcome::Pass);
         assert!(obs(&v, "driver_log_expected").is_some());
         assert!(obs(&v, "driver_log").is_none());
 
         let mut v = verdict(Outcome::Pass, vec![]);
-        apply(&mut v, &seen(&["6,1,1,-;NVRM: GPU at PCI:0000:18:00 info"], &[]), &[]);
+        apply(
+            &mut v,
+            &seen(&["6,1,1,-;NVRM: GPU at PCI:0000:18:00 info"], &[]),
+            &[],
+        );
         assert_eq!(v.outcome, Outcome::Pass, "an info line is kept, not judged");
         assert!(obs(&v, "driver_log").is_some());
     }
@@ -583,7 +659,9 @@ mod tests {
         apply(&mut v, &seen(&[XID], &[]), &[]);
         assert_eq!(v.outcome, Outcome::Flagged);
         assert_eq!(v.observations[0].value, "driver-logged");
-        assert!(v.observations[1].value.contains("but the driver logged: NVRM: Xid"));
+        assert!(v.observations[1]
+            .value
+            .contains("but the driver logged: NVRM: Xid"));
         assert!(v.message.starts_with("driver-logged: "), "{}", v.message);
     }
 }

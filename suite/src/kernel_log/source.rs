@@ -55,6 +55,8 @@ pub struct Drained {
     pub records: Vec<Record>,
     /// Records the kernel overwrote before they could be read (kmsg `EPIPE`).
     pub lost: u64,
+    /// A read that failed for another reason (the source stopped working).
+    pub error: Option<String>,
 }
 
 impl Source {
@@ -136,7 +138,11 @@ impl Source {
                         // read returns the oldest one still there.
                         Err(e) if e.raw_os_error() == Some(libc::EPIPE) => out.lost += 1,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(_) => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            out.error = Some(format!("{KMSG}: {e}"));
+                            break;
+                        }
                     }
                 }
             }
@@ -147,7 +153,11 @@ impl Source {
                         Ok(0) => break,
                         Ok(n) => partial.extend_from_slice(&buf[..n]),
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(_) => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            out.error = Some(format!("{SOURCE_ENV}: {e}"));
+                            break;
+                        }
                     }
                 }
                 while let Some(nl) = partial.iter().position(|b| *b == b'\n') {
@@ -203,9 +213,15 @@ mod tests {
         let path = std::env::temp_dir().join(format!("hil-klog-src-{}", std::process::id()));
         std::fs::write(&path, "3,1,1,-;old line\n").unwrap();
         let mut src = Source::open_tail(&path).unwrap();
-        assert!(src.drain().records.is_empty(), "lines before open are not read");
+        assert!(
+            src.drain().records.is_empty(),
+            "lines before open are not read"
+        );
         use std::io::Write;
-        let mut w = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut w = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         w.write_all(b"4,2,2,-;first\n3,3,3,-;sec").unwrap();
         let d = src.drain();
         assert_eq!(d.records.len(), 1);

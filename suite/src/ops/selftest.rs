@@ -127,7 +127,10 @@ fn driver_log(c: &Ctx) -> OpResult {
     use std::os::unix::fs::FileTypeExt;
     let file = c.param_str("file", "/dev/kmsg")?;
     let mut text = c
-        .param_str("line", "NVRM: Xid (PCI:0000:00:00): 31, pid={pid}, name=hil-suite")?
+        .param_str(
+            "line",
+            "NVRM: Xid (PCI:0000:00:00): 31, pid={pid}, name=hil-suite",
+        )?
         .replace("{pid}", &std::process::id().to_string());
     if text.contains("{pci}") {
         let dev = c.case.devices().first().copied().ok_or_else(|| {
@@ -141,7 +144,9 @@ fn driver_log(c: &Ctx) -> OpResult {
         text = text.replace("{pci}", &pci);
     }
     let level = c.param_u64("level", 3)?.min(7);
-    std::thread::sleep(std::time::Duration::from_millis(c.param_u64("after_ms", 0)?));
+    std::thread::sleep(std::time::Duration::from_millis(
+        c.param_u64("after_ms", 0)?,
+    ));
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .open(file)
