@@ -133,24 +133,10 @@ pub fn attribute(
 ) -> Option<Vec<String>> {
     let mut cands: Vec<&WindowRec> = windows.iter().filter(|w| w.holds(pos)).collect();
     if let Some(dev) = line.pci.as_deref().and_then(device_of) {
-        let on: Vec<_> = cands
-            .iter()
-            .copied()
-            .filter(|w| w.devices.contains(&dev))
-            .collect();
-        if !on.is_empty() {
-            cands = on;
-        }
+        cands = narrow(cands, |w| w.devices.contains(&dev));
     }
     if let Some(pid) = line.pid {
-        let of: Vec<_> = cands
-            .iter()
-            .copied()
-            .filter(|w| w.pids.contains(&pid))
-            .collect();
-        if !of.is_empty() {
-            cands = of;
-        }
+        cands = narrow(cands, |w| w.pids.contains(&pid));
     }
     cands.iter().any(|w| w.id == me).then(|| {
         cands
@@ -159,6 +145,16 @@ pub fn attribute(
             .map(|w| w.case.clone())
             .collect()
     })
+}
+
+/// The windows that `keep`, unless that is none of them.
+fn narrow(cands: Vec<&WindowRec>, keep: impl Fn(&WindowRec) -> bool) -> Vec<&WindowRec> {
+    let kept: Vec<&WindowRec> = cands.iter().copied().filter(|w| keep(w)).collect();
+    if kept.is_empty() {
+        cands
+    } else {
+        kept
+    }
 }
 
 /// A line attributed to a case, with the other cases that share it.

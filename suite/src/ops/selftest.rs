@@ -152,9 +152,10 @@ fn driver_log(c: &Ctx) -> OpResult {
         .open(file)
         .map_err(|e| OpError::Check(format!("kernel log {file}: {e}")))?;
     let is_kmsg = f.metadata().is_ok_and(|m| m.file_type().is_char_device());
-    // One write: /dev/kmsg takes each write as one record; a file gets it whole.
+    // One write: /dev/kmsg takes each write as one record (the newline finalizes it: a
+    // record without one stays open for continuation and readers do not see it yet).
     let record = if is_kmsg {
-        format!("<{level}>{text}")
+        format!("<{level}>{text}\n")
     } else {
         format!("{level},0,0,-;{text}\n")
     };
