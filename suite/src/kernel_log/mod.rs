@@ -349,7 +349,7 @@ impl Log {
 }
 
 thread_local! {
-    /// The window of the case this thread runs, for `note_pid`.
+    /// The window of the case this thread runs, for `spawn`.
     static CURRENT: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
@@ -373,7 +373,7 @@ pub fn begin(case: &Case) -> Option<Window> {
         id,
         case: case.name.clone(),
         devices: case.devices(),
-        // A child-process case's op runs in its child (`note_pid`), not here.
+        // A child-process case's op runs in its child (`spawn`), not here.
         pids: if case.in_child() {
             vec![]
         } else {
@@ -391,18 +391,20 @@ pub fn begin(case: &Case) -> Option<Window> {
     })
 }
 
-/// Records that the current case runs a process (its isolation child, health probe), so
-/// lines naming that pid are attributed to it.
-pub fn note_pid(pid: u32) {
-    let Some(id) = CURRENT.with(Cell::get) else {
-        return;
+/// Starts a process of the current case (its isolation child, health probe) and notes its
+/// pid, so lines naming that pid are attributed to the case. The pid is noted under the
+/// log's lock, before any window can close: a line the child logs at once is never
+/// judged while its pid is still unknown.
+pub fn spawn(cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+    let (Some(id), Ok(log)) = (CURRENT.with(Cell::get), log()) else {
+        return cmd.spawn();
     };
-    if let Ok(log) = log() {
-        let mut l = log.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(w) = l.windows.iter_mut().find(|w| w.id == id) {
-            w.pids.push(pid);
-        }
+    let mut l = log.lock().unwrap_or_else(|p| p.into_inner());
+    let child = cmd.spawn()?;
+    if let Some(w) = l.windows.iter_mut().find(|w| w.id == id) {
+        w.pids.push(child.id());
     }
+    Ok(child)
 }
 
 /// Closes the window and applies what it saw to the case's verdict.
