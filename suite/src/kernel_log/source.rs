@@ -87,12 +87,8 @@ impl Source {
                 };
                 format!("{KMSG}: {e}{hint}; set {SOURCE_ENV} to a file or FIFO that receives the kernel log")
             })?;
-        use std::os::fd::AsRawFd;
-        // Only what is logged from now on: seek to the end of the ring buffer.
-        if unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_END) } < 0 {
-            let e = std::io::Error::last_os_error();
-            return Err(format!("{KMSG}: seek to end: {e}"));
-        }
+        // Only what is logged from now on.
+        kmsg_from_end(&file).map_err(|e| format!("{KMSG}: seek to end: {e}"))?;
         Ok(Source::Kmsg(file))
     }
 
@@ -110,7 +106,12 @@ impl Source {
                 path.display()
             ));
         }
-        if !meta.file_type().is_fifo() && !meta.file_type().is_char_device() {
+        if meta.file_type().is_char_device() {
+            // A kmsg-like device (`HIL_KERNEL_LOG=/dev/kmsg`): one record per read, from its end.
+            kmsg_from_end(&file).map_err(why)?;
+            return Ok(Source::Kmsg(file));
+        }
+        if !meta.file_type().is_fifo() {
             use std::io::Seek;
             let mut f = &file;
             f.seek(std::io::SeekFrom::End(0)).map_err(why)?;
@@ -171,6 +172,16 @@ impl Source {
         }
         out
     }
+}
+
+/// Moves a kmsg reader past every record logged so far (SEEK_END on kmsg is "after the
+/// last record", not a byte offset).
+fn kmsg_from_end(file: &File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    if unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_END) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// `/proc/sys/kernel/tainted`, where readable.
