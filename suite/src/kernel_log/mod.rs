@@ -247,7 +247,13 @@ pub fn apply(v: &mut Verdict, seen: &Seen, expected: &[String]) {
     match v.outcome {
         Outcome::Pass => {
             v.outcome = Outcome::Fail;
-            v.message = format!("every call succeeded, but the driver logged: {quote}");
+            // A pass on an expected error code keeps saying so.
+            let what = if v.message.is_empty() {
+                "every call succeeded"
+            } else {
+                v.message.as_str()
+            };
+            v.message = format!("{what}, but the driver logged: {quote}");
         }
         Outcome::Flagged => {
             let silent = v
@@ -634,6 +640,16 @@ mod tests {
         assert_eq!(v.outcome, Outcome::Pass);
         assert!(obs(&v, "driver_log_expected").is_some());
         assert!(obs(&v, "driver_log").is_none());
+
+        let mut v = verdict(Outcome::Pass, vec![]);
+        v.message = "as expected, cuX returned 700".into();
+        apply(&mut v, &seen(&[XID], &[]), &[]);
+        assert!(
+            v.message
+                .starts_with("as expected, cuX returned 700, but the driver logged: NVRM: Xid"),
+            "{}",
+            v.message
+        );
 
         let mut v = verdict(Outcome::Pass, vec![]);
         apply(
