@@ -96,6 +96,13 @@ fn case(r: &CaseResult, d: Duration) -> TestCase {
         if o.key == "output_tail" {
             out.push_str(&o.value);
             out.push('\n');
+        } else if crate::summary::DRIVER_LOG_KEYS.contains(&o.key.as_str()) {
+            // The kernel log lines of the GPU driver, as a driver team reads them.
+            let what = match o.key.as_str() {
+                "driver_log" => "kernel log (GPU driver) during this case:",
+                _ => "kernel log (GPU driver, expected by the row) during this case:",
+            };
+            out.push_str(&format!("{what}\n{}\n", o.value));
         } else {
             tc.add_property(Property::new(
                 format!("observed.{}", o.key),

@@ -131,6 +131,11 @@ pub fn collect() -> Facts {
     };
     p.insert("nvscisync.version".into(), version);
     p.insert("nvscisync.source".into(), source.into());
+    // Said once here, never per case: where driver lines come from, or why there are none.
+    p.insert("kernel_log".into(), crate::kernel_log::describe());
+    if let Some(t) = crate::kernel_log::source::taint() {
+        p.insert("kernel.tainted".into(), t.to_string());
+    }
     for (backend, imp) in crate::backend::implementations() {
         f.implementations.insert(backend.into(), imp);
     }
