@@ -74,44 +74,71 @@ pub fn compare(baseline: Option<&Baseline>, state: &State) -> Comparison {
     c
 }
 
-/// `K/N` (1-based): this run takes every N-th case starting at the K-th, in plan order,
-/// so N runners over the same case list cover it exactly once.
-pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
-    let bad = || format!("--shard `{s}`: expected K/N with 1 <= K <= N, e.g. 2/4");
-    let (k, n) = s.split_once('/').ok_or_else(bad)?;
-    let (k, n): (usize, usize) = (
-        k.trim().parse().map_err(|_| bad())?,
-        n.trim().parse().map_err(|_| bad())?,
+/// A baseline that expects what a run did (`hil-run baseline-from JOURNAL`): every fail,
+/// crash and timeout, each under a comment with its message's first line. Cases that
+/// passed, were not-supported or flagged are not listed (they are never judged).
+pub fn from_state(state: &State, journal: &str) -> String {
+    let prop = |k: &str| crate::summary::fact(state, k);
+    let failing: Vec<_> = state
+        .ordered_results()
+        .into_iter()
+        .filter(|r| r.outcome.is_failure())
+        .collect();
+    let mut y = format!(
+        "# Expected results written by `hil-run baseline-from {journal}`\n\
+         # board {}: arch {}, driver {}, CUDA {}; {} of {} planned cases have a result, {} listed.\n\
+         # Say for each entry why it fails and where that is documented.\n",
+        state.board,
+        prop("arch"),
+        prop("driver.version"),
+        prop("cuda.version"),
+        state.results.len(),
+        state.cases.len(),
+        failing.len()
     );
-    if n == 0 || k == 0 || k > n {
-        return Err(bad());
+    let missing = state.remaining().len();
+    if missing > 0 {
+        y.push_str(&format!(
+            "# {missing} planned case(s) have no result (the run was interrupted): not listed.\n"
+        ));
     }
-    Ok((k, n))
+    y.push_str(&format!("board: {}\nexpect:", yaml_key(&state.board)));
+    if failing.is_empty() {
+        y.push_str(" {}\n");
+        return y;
+    }
+    y.push('\n');
+    for r in failing {
+        let first = r.message.lines().next().unwrap_or("").trim();
+        if !first.is_empty() {
+            y.push_str(&format!("  # {first}\n"));
+        }
+        y.push_str(&format!("  {}: {}\n", yaml_key(&r.case), r.outcome));
+    }
+    y
 }
 
-pub fn in_shard(index: usize, (k, n): (usize, usize)) -> bool {
-    index % n == k - 1
+/// A case or board name as a YAML key: plain when it is only name characters.
+fn yaml_key(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if plain {
+        s.to_string()
+    } else {
+        serde_json::to_string(s).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::journal::{CaseResult, EarlierRun};
-    use hil_proto::CaseInfo;
 
     fn state(results: &[(&str, Outcome, usize)]) -> State {
         let mut st = State::default();
         for (name, o, retries) in results {
-            st.cases.push(CaseInfo {
-                name: name.to_string(),
-                table: "t".into(),
-                backend: "host".into(),
-                timeout_s: 1.0,
-                ub: None,
-                devices: vec![],
-                cuda_api: String::new(),
-                isolated: false,
-            });
+            st.cases.push(crate::test_case(name));
             st.results.insert(
                 name.to_string(),
                 CaseResult {
@@ -170,20 +197,35 @@ mod tests {
     }
 
     #[test]
-    fn shards_cover_every_case_exactly_once() {
-        assert_eq!(parse_shard("2/4"), Ok((2, 4)));
-        for bad in ["0/4", "5/4", "1/0", "x", "1-2"] {
-            assert!(parse_shard(bad).is_err(), "{bad}");
-        }
-        let n = 4;
-        let mut seen = vec![0; 103];
-        for k in 1..=n {
-            for (i, s) in seen.iter_mut().enumerate() {
-                if in_shard(i, (k, n)) {
-                    *s += 1;
-                }
-            }
-        }
-        assert!(seen.iter().all(|&s| s == 1));
+    fn a_baseline_from_a_run_loads_back_and_expects_exactly_its_failures() {
+        let mut st = state(&[
+            ("t.ok", Outcome::Pass, 0),
+            ("t.flaky", Outcome::Pass, 1),
+            ("t.bad", Outcome::Fail, 0),
+            ("t.boom", Outcome::Crash, 0),
+            ("t.ns", Outcome::NotSupported, 0),
+        ]);
+        st.board = "orin01".into();
+        st.results.get_mut("t.bad").unwrap().message = "expected 1, got 999\nmore".into();
+        let text = from_state(&st, "results/orin01/journal.jsonl");
+        assert!(
+            text.contains("  # expected 1, got 999\n  t.bad: fail\n"),
+            "{text}"
+        );
+        let b: Baseline = hil_proto::yaml::from_str("b.yaml", &text).unwrap();
+        assert_eq!(b.board.as_deref(), Some("orin01"));
+        assert_eq!(
+            b.expect.into_iter().collect::<Vec<_>>(),
+            [
+                ("t.bad".to_string(), Outcome::Fail),
+                ("t.boom".to_string(), Outcome::Crash)
+            ]
+        );
+        // Judged against its own baseline, the run has no regression.
+        let b: Baseline = hil_proto::yaml::from_str("b.yaml", &text).unwrap();
+        assert!(compare(Some(&b), &st).regressions.is_empty());
+        let clean = state(&[("t.ok", Outcome::Pass, 0)]);
+        let b: Baseline = hil_proto::yaml::from_str("b.yaml", &from_state(&clean, "j")).unwrap();
+        assert!(b.expect.is_empty());
     }
 }

@@ -1,6 +1,9 @@
 //! The conformance bundle for vendor checks: one tar holding every board's results,
 //! facts (driver, CUDA, devices, implementations), suite version, table hashes and logs,
 //! with a manifest that pins each file by SHA-256. `hil-run verify-bundle` checks it.
+//! The manifest proves integrity, not origin (whoever edits a file can rewrite it too), so
+//! it can be signed with an SSH key (`manifest.json.sig`, see `sshsig`): then
+//! verify-bundle says who signed, checked against an allowed_signers file.
 
 use crate::journal::State;
 use serde::{Deserialize, Serialize};
@@ -11,6 +14,8 @@ use std::path::Path;
 
 pub const FORMAT: &str = "hil-bundle/1";
 pub const MANIFEST: &str = "manifest.json";
+/// The SSHSIG signature of the manifest's bytes, when the bundle is signed.
+pub const SIGNATURE: &str = "manifest.json.sig";
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Manifest {
@@ -33,6 +38,9 @@ pub struct BoardEntry {
     pub counts: BTreeMap<String, usize>,
     pub cases: usize,
     pub unfinished: usize,
+    /// Cases skip lists removed (listed in the board's skipped.txt).
+    #[serde(default)]
+    pub skipped: usize,
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -42,8 +50,14 @@ fn sha256_hex(data: &[u8]) -> String {
         .collect()
 }
 
-/// Writes `out` from the boards' states and their result directories under `results`.
-pub fn write(out: &Path, results: &Path, states: &[&State]) -> anyhow::Result<()> {
+/// Writes `out` from the boards' states and their result directories under `results`;
+/// with `sign_key`, the manifest is signed with that SSH key.
+pub fn write(
+    out: &Path,
+    results: &Path,
+    states: &[&State],
+    sign_key: Option<&Path>,
+) -> anyhow::Result<()> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut boards = Vec::new();
     for st in states {
@@ -79,6 +93,7 @@ pub fn write(out: &Path, results: &Path, states: &[&State]) -> anyhow::Result<()
                 .collect(),
             cases: st.cases.len(),
             unfinished: st.remaining().len(),
+            skipped: st.skipped.len(),
         });
     }
     let manifest = Manifest {
@@ -95,6 +110,10 @@ pub fn write(out: &Path, results: &Path, states: &[&State]) -> anyhow::Result<()
             .map(|(p, d)| (p.clone(), sha256_hex(d)))
             .collect(),
     };
+    let manifest_bytes = serde_json::to_vec_pretty(&manifest)?;
+    let signature = sign_key
+        .map(|k| crate::sshsig::sign(k, &manifest_bytes))
+        .transpose()?;
     let tmp = out.with_extension("tar.part");
     {
         let mut tar = tar::Builder::new(std::fs::File::create(&tmp)?);
@@ -106,7 +125,10 @@ pub fn write(out: &Path, results: &Path, states: &[&State]) -> anyhow::Result<()
             h.set_cksum();
             tar.append_data(&mut h, path, data)
         };
-        add(MANIFEST, &serde_json::to_vec_pretty(&manifest)?)?;
+        add(MANIFEST, &manifest_bytes)?;
+        if let Some(sig) = &signature {
+            add(SIGNATURE, sig)?;
+        }
         for (p, d) in &files {
             add(p, d)?;
         }
@@ -116,28 +138,43 @@ pub fn write(out: &Path, results: &Path, states: &[&State]) -> anyhow::Result<()
     Ok(())
 }
 
-/// Checks every file against the manifest; returns a report, or what is wrong.
-pub fn verify(path: &Path) -> Result<String, Vec<String>> {
-    let open = std::fs::File::open(path).map_err(|e| vec![format!("{}: {e}", path.display())])?;
-    let mut archive = tar::Archive::new(open);
+/// Checks every file against the manifest and, when the bundle is signed, the signature
+/// (against `allowed` when given; then an unsigned bundle is refused). Returns a report,
+/// or everything that is wrong.
+pub fn verify(path: &Path, allowed: Option<&Path>) -> Result<String, Vec<String>> {
+    let raw = std::fs::read(path).map_err(|e| vec![format!("{}: {e}", path.display())])?;
+    // A tar ends with two zero blocks: without them, whatever was cut off is unknown.
+    let ends_whole = raw.len() % 512 == 0
+        && raw.len() >= 1024
+        && raw[raw.len() - 1024..].iter().all(|&b| b == 0);
+    if !ends_whole {
+        return Err(vec![format!(
+            "truncated: {} ends without the tar end-of-archive blocks ({} bytes); the bundle \
+             is incomplete, copy it again",
+            path.display(),
+            raw.len()
+        )]);
+    }
+    let mut archive = tar::Archive::new(raw.as_slice());
     let mut contents: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let entries = archive
         .entries()
         .map_err(|e| vec![format!("not a tar archive: {e}")])?;
     for e in entries {
-        let mut e = e.map_err(|e| vec![format!("unreadable entry: {e}")])?;
+        let mut e = e.map_err(|e| vec![format!("truncated or corrupt tar: {e}")])?;
         let name = e
             .path()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
         let mut data = Vec::new();
         e.read_to_end(&mut data)
-            .map_err(|err| vec![format!("{name}: {err}")])?;
+            .map_err(|err| vec![format!("truncated or corrupt tar: {name}: {err}")])?;
         contents.insert(name, data);
     }
     let raw = contents
         .remove(MANIFEST)
         .ok_or_else(|| vec![format!("no {MANIFEST} in the bundle")])?;
+    let signature = contents.remove(SIGNATURE);
     let m: Manifest = serde_json::from_slice(&raw).map_err(|e| vec![format!("{MANIFEST}: {e}")])?;
     let mut errors = Vec::new();
     if m.format != FORMAT {
@@ -155,11 +192,40 @@ pub fn verify(path: &Path) -> Result<String, Vec<String>> {
     for p in contents.keys().filter(|p| !m.files.contains_key(*p)) {
         errors.push(format!("{p}: not listed in the manifest (added)"));
     }
+    let origin = match (&signature, allowed) {
+        (None, None) => Ok(
+            "unsigned: contents match the manifest, but anyone who edits a file \
+                            can rewrite the manifest too (sign with --sign-key)"
+                .to_string(),
+        ),
+        (None, Some(a)) => Err(format!(
+            "unsigned: {} lists who may sign, and this bundle has no signature",
+            a.display()
+        )),
+        (Some(sig), _) => match crate::sshsig::verify(&raw, sig, allowed) {
+            Ok(crate::sshsig::Signer {
+                principal: Some(who),
+                key,
+            }) => Ok(format!("verified: signed by {who} ({key})")),
+            Ok(crate::sshsig::Signer { key, .. }) => Ok(format!(
+                "signed by {key}, signer not checked: pass --allowed-signers FILE to check who \
+                 signed"
+            )),
+            Err(e) => Err(format!("signature: {e}")),
+        },
+    };
+    let origin = match origin {
+        Ok(o) => o,
+        Err(e) => {
+            errors.push(e);
+            String::new()
+        }
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
     let mut report = format!(
-        "{}: OK, {} files verified; hil-run {}\n",
+        "{}: {origin}\n  {} files match the manifest; hil-run {}\n",
         path.display(),
         m.files.len(),
         m.hil_run_version
@@ -187,6 +253,12 @@ pub fn verify(path: &Path) -> Result<String, Vec<String>> {
                 String::new()
             }
         ));
+        if b.skipped > 0 {
+            report.push_str(&format!(
+                "      {} case(s) skipped by case lists (results/{}/skipped.txt)\n",
+                b.skipped, b.name
+            ));
+        }
         for (backend, imp) in &b.implementations {
             report.push_str(&format!("      {backend}: {imp}\n"));
         }

@@ -69,6 +69,12 @@ pub struct BoardSpec {
     /// older ones are removed when a run ends (docs/boards.md).
     #[serde(default = "default_keep_runs")]
     pub keep_runs: usize,
+    /// Case lists for this board (files of patterns, as `--include` / `--skip`; relative
+    /// to the inventory). Skipped cases are listed in the summary and in skipped.txt.
+    #[serde(default)]
+    pub include: Vec<PathBuf>,
+    #[serde(default)]
+    pub skip: Vec<PathBuf>,
 }
 
 /// A labgrid coordinator, and how hil runs on any place it hands out. The place's
@@ -109,6 +115,11 @@ pub struct PlaceTemplate {
     pub reconnect_timeout_s: u64,
     #[serde(default = "default_keep_runs")]
     pub keep_runs: usize,
+    /// Case lists, as for a board entry.
+    #[serde(default)]
+    pub include: Vec<PathBuf>,
+    #[serde(default)]
+    pub skip: Vec<PathBuf>,
 }
 
 impl PlaceTemplate {
@@ -146,6 +157,8 @@ impl PlaceTemplate {
             connect_timeout_s: self.connect_timeout_s,
             reconnect_timeout_s: self.reconnect_timeout_s,
             keep_runs: self.keep_runs,
+            include: self.include.clone(),
+            skip: self.skip.clone(),
         })
     }
 }
@@ -235,6 +248,9 @@ fn parse(file: &str, text: &str, base: &Path) -> Result<Inventory, InventoryErro
         b.suite = resolve(base, &b.suite);
         b.key_written = b.key.clone();
         b.key = b.key.as_ref().map(|k| resolve(base, k));
+        for p in b.include.iter_mut().chain(b.skip.iter_mut()) {
+            *p = resolve(base, p);
+        }
         b.known_hosts = Some(match &b.known_hosts {
             Some(k) => resolve(base, k),
             None => resolve(base, Path::new("~/.ssh/known_hosts")),
@@ -243,6 +259,9 @@ fn parse(file: &str, text: &str, base: &Path) -> Result<Inventory, InventoryErro
     if let Some(t) = inv.labgrid.as_mut().map(|l| &mut l.board) {
         t.suite = resolve(base, &t.suite);
         t.key = t.key.as_ref().map(|k| resolve(base, k));
+        for p in t.include.iter_mut().chain(t.skip.iter_mut()) {
+            *p = resolve(base, p);
+        }
         t.known_hosts = Some(match &t.known_hosts {
             Some(k) => resolve(base, k),
             None => resolve(base, Path::new("~/.ssh/known_hosts")),
@@ -449,6 +468,7 @@ mod tests {
     fn a_minimal_board_gets_defaults() {
         let inv = parse(ONE).unwrap();
         let b = &inv.boards[0];
+        assert!(b.include.is_empty() && b.skip.is_empty());
         assert_eq!(
             (
                 b.port,
@@ -504,6 +524,10 @@ mod tests {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/inventories/farm.yaml");
         let inv = load(&p).unwrap();
         assert_eq!(inv.boards[0].keep_runs, 3);
+        let skips = p.parent().unwrap().join("skips/orin.txt");
+        assert_eq!(inv.boards[0].skip, std::slice::from_ref(&skips));
+        // Every list the example names exists and parses.
+        crate::caselist::List::load(&[skips]).unwrap();
         let p = p.with_file_name("labgrid-farm.yaml");
         let lg = load(&p).unwrap().labgrid.unwrap();
         let spec = lg

@@ -17,6 +17,9 @@ pub enum Record {
         board: String,
         started_unix: u64,
         cases: Vec<CaseInfo>,
+        /// Cases a skip list removed from the plan (never run, never silently dropped).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        skipped: Vec<SkippedCase>,
     },
     Facts(Facts),
     Result(CaseResult),
@@ -36,6 +39,13 @@ pub struct CaseResult {
     /// Earlier attempts of this case in this run (`--retry`); non-empty with `pass` = flaky.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier: Vec<EarlierRun>,
+}
+
+/// A case a skip list removed, and the list line that did (`file:line `pattern``).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedCase {
+    pub case: String,
+    pub by: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,6 +115,8 @@ fn cut_torn_tail(path: &Path) -> std::io::Result<()> {
 pub struct State {
     pub board: String,
     pub cases: Vec<CaseInfo>,
+    /// Cases a skip list removed (not in `cases`).
+    pub skipped: Vec<SkippedCase>,
     pub facts: Option<Facts>,
     pub results: BTreeMap<String, CaseResult>,
     pub started_unix: u64,
@@ -119,10 +131,12 @@ impl State {
                 board,
                 started_unix,
                 cases,
+                skipped,
             } => {
                 self.board = board;
                 self.started_unix = started_unix;
                 self.cases = cases;
+                self.skipped = skipped;
             }
             Record::Facts(f) => self.facts = Some(f),
             Record::Result(res) => {

@@ -96,6 +96,13 @@ fn case(r: &CaseResult, d: Duration) -> TestCase {
         if o.key == "output_tail" {
             out.push_str(&o.value);
             out.push('\n');
+        } else if crate::summary::DRIVER_LOG_KEYS.contains(&o.key.as_str()) {
+            // The kernel log lines of the GPU driver, as a driver team reads them.
+            let what = match o.key.as_str() {
+                "driver_log" => "kernel log (GPU driver) during this case:",
+                _ => "kernel log (GPU driver, expected by the row) during this case:",
+            };
+            out.push_str(&format!("{what}\n{}\n", o.value));
         } else {
             tc.add_property(Property::new(
                 format!("observed.{}", o.key),
@@ -163,16 +170,7 @@ mod tests {
             ("t.timeout", Outcome::Timeout, "no result within 2s"),
         ];
         for (case, o, msg) in outcomes {
-            st.cases.push(hil_proto::CaseInfo {
-                name: case.into(),
-                table: "t".into(),
-                backend: "host".into(),
-                timeout_s: 1.0,
-                ub: None,
-                devices: vec![],
-                cuda_api: String::new(),
-                isolated: false,
-            });
+            st.cases.push(crate::test_case(case));
             st.results.insert(case.into(), result(case, o, msg));
         }
         let xml = build(&st).to_string().unwrap();

@@ -4,6 +4,8 @@
 pub mod baseline;
 pub mod board;
 pub mod bundle;
+pub mod caselist;
+pub mod deqp;
 pub mod interrupt;
 pub mod inventory;
 pub mod journal;
@@ -12,6 +14,8 @@ pub mod labgrid;
 pub mod orchestrate;
 pub mod results_dir;
 pub mod session;
+pub mod shard;
+pub mod sshsig;
 pub mod summary;
 pub mod tail;
 pub mod transport;
@@ -21,4 +25,19 @@ pub fn facts_host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".into())
+}
+
+/// A case of table `t` for unit tests.
+#[cfg(test)]
+pub(crate) fn test_case(name: &str) -> hil_proto::CaseInfo {
+    hil_proto::CaseInfo {
+        name: name.into(),
+        table: "t".into(),
+        backend: "host".into(),
+        timeout_s: 1.0,
+        ub: None,
+        devices: vec![],
+        cuda_api: String::new(),
+        isolated: false,
+    }
 }

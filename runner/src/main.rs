@@ -1,7 +1,7 @@
 use anyhow::Context as _;
 use clap::Parser;
 use hil_run::board;
-use hil_run::journal::State;
+use hil_run::journal::{self, State};
 use hil_run::orchestrate::{self, ConfigError, RunOptions};
 use hil_run::transport::ssh::LockPolicy;
 use std::path::PathBuf;
@@ -14,6 +14,7 @@ use std::path::PathBuf;
 ///   journal.jsonl  every result as it arrived (append-only; survives crashes)
 ///   junit.xml      for CI (properties: board, driver, CUDA, suite version, implementations)
 ///   summary.txt    the summary printed at the end
+///   results.csv    deqp-runner's format (test,status,duration); failures.csv its failures
 ///   flagged.md     each undefined-behaviour scenario and what the board did
 ///   suite-N.log    the suite's own output, one per (re)start
 ///
@@ -57,8 +58,20 @@ struct Cli {
     #[arg(long = "filter", value_name = "SUBSTR")]
     filters: Vec<String>,
     /// Continue an interrupted run: keep the journal, run only the cases without a result.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["rerun_failed", "include", "skip"])]
     resume: bool,
+    /// Run only the cases that failed, crashed or timed out in the last run's journal
+    /// (a fresh run: that journal is kept as journal.prev.jsonl).
+    #[arg(long, conflicts_with = "shard")]
+    rerun_failed: bool,
+    /// Run only cases matching a pattern of FILE (repeatable; deqp-runner's include list:
+    /// a regex per line, `#` comments; see docs/farm.md).
+    #[arg(long, value_name = "FILE")]
+    include: Vec<PathBuf>,
+    /// Skip cases matching a pattern of FILE (repeatable; deqp-runner's --skips format);
+    /// skipped cases are listed in the summary and in skipped.txt.
+    #[arg(long, value_name = "FILE")]
+    skip: Vec<PathBuf>,
     /// The hil-suite binary for `local` (default: $HIL_SUITE, else next to hil-run).
     #[arg(long, value_name = "PATH")]
     suite: Option<PathBuf>,
@@ -80,13 +93,18 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = 0)]
     retry: u32,
     /// Run shard K of N (1-based): every N-th case of the list, for splitting a run across
-    /// jobs or boards deterministically.
-    #[arg(long, value_name = "K/N")]
+    /// jobs or boards deterministically. `hash:K/N` shards by a stable hash of the case
+    /// name instead: a case stays in its shard when cases are added.
+    #[arg(long, value_name = "[hash:]K/N")]
     shard: Option<String>,
     /// Also write a conformance bundle (tar): every board's results, logs, facts, suite
     /// version and table hashes, pinned by SHA-256 in a manifest.
     #[arg(long, value_name = "FILE")]
     bundle: Option<PathBuf>,
+    /// Sign the bundle's manifest with this SSH private key (SSHSIG, namespace
+    /// `hil-bundle`, by ssh-keygen).
+    #[arg(long, value_name = "KEY", requires = "bundle")]
+    sign_key: Option<PathBuf>,
     /// Print only the summary, not a line per case.
     #[arg(short, long)]
     quiet: bool,
@@ -99,6 +117,16 @@ enum Command {
     VerifyBundle {
         /// The bundle (.tar) written by --bundle.
         file: PathBuf,
+        /// Require a signature by a key this OpenSSH allowed_signers file lists, and say
+        /// who signed.
+        #[arg(long, value_name = "FILE")]
+        allowed_signers: Option<PathBuf>,
+    },
+    /// Print a baseline (YAML for --baseline) that expects what a run did: its fail, crash
+    /// and timeout cases.
+    BaselineFrom {
+        /// The run's journal, RESULTS/<board>/journal.jsonl.
+        journal: PathBuf,
     },
 }
 
@@ -113,7 +141,11 @@ const EXAMPLES: &str = "Examples:
   hil-run --board orin01 --inventory boards.yaml   a board over SSH (deploys hil-suite)
   hil-run --tag nightly                     every board tagged `nightly`, in parallel
   hil-run --baseline expected.yaml --retry 2 --bundle conformance.tar
-  hil-run verify-bundle conformance.tar";
+  hil-run --rerun-failed                    only what failed, crashed or timed out last time
+  hil-run --shard hash:2/4 --skip skips.txt
+  hil-run --bundle c.tar --sign-key ~/.ssh/farm_ed25519
+  hil-run verify-bundle c.tar --allowed-signers allowed_signers
+  hil-run baseline-from results/local/journal.jsonl > expected.yaml";
 
 fn main() {
     let cli = Cli::parse();
@@ -135,19 +167,33 @@ fn main() {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<i32> {
-    if let Some(Command::VerifyBundle { file }) = &cli.command {
-        return Ok(match hil_run::bundle::verify(file) {
-            Ok(report) => {
-                print!("{report}");
-                0
-            }
-            Err(errors) => {
-                for e in errors {
-                    eprintln!("hil-run: verify-bundle: {e}");
+    if let Some(Command::BaselineFrom { journal }) = &cli.command {
+        let st = journal::read(journal).map_err(ConfigError)?;
+        print!(
+            "{}",
+            hil_run::baseline::from_state(&st, &journal.display().to_string())
+        );
+        return Ok(0);
+    }
+    if let Some(Command::VerifyBundle {
+        file,
+        allowed_signers,
+    }) = &cli.command
+    {
+        return Ok(
+            match hil_run::bundle::verify(file, allowed_signers.as_deref()) {
+                Ok(report) => {
+                    print!("{report}");
+                    0
                 }
-                1
-            }
-        });
+                Err(errors) => {
+                    for e in errors {
+                        eprintln!("hil-run: verify-bundle: {e}");
+                    }
+                    1
+                }
+            },
+        );
     }
     let mut names = cli.boards.clone();
     if names.is_empty() && cli.tags.is_empty() {
@@ -155,6 +201,11 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     }
     let boards = board::resolve(&names, &cli.tags, cli.inventory.as_deref())
         .map_err(|e| ConfigError(e.to_string()))?;
+    if let Some(key) = &cli.sign_key {
+        // A key that cannot sign must not surface after the whole run.
+        hil_run::sshsig::sign(key, b"hil-run: can this key sign?")
+            .map_err(|e| ConfigError(format!("--sign-key: {e}")))?;
+    }
     let finished = orchestrate::run_boards(&options(cli), &boards)?;
     if !finished.states.is_empty() {
         let states: Vec<&State> = finished.states.iter().collect();
@@ -169,6 +220,9 @@ fn options(cli: &Cli) -> RunOptions {
         suite: cli.suite.clone(),
         tables: cli.tables.clone(),
         filters: cli.filters.clone(),
+        include: cli.include.clone(),
+        skip: cli.skip.clone(),
+        rerun_failed: cli.rerun_failed,
         resume: cli.resume,
         test_threads: cli.test_threads,
         baseline: cli.baseline.clone(),
@@ -189,10 +243,14 @@ fn write_bundle(cli: &Cli, states: &[&State]) -> anyhow::Result<()> {
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        hil_run::bundle::write(out, &cli.results, states)
+        hil_run::bundle::write(out, &cli.results, states, cli.sign_key.as_deref())
             .with_context(|| format!("writing bundle {}", out.display()))?;
+        let check = match cli.sign_key {
+            Some(_) => " --allowed-signers FILE",
+            None => "",
+        };
         println!(
-            "bundle: {} (check with `hil-run verify-bundle {}`)",
+            "bundle: {} (check with `hil-run verify-bundle {}{check}`)",
             out.display(),
             out.display()
         );

@@ -22,11 +22,16 @@ pub struct RunOptions {
     pub suite: Option<PathBuf>,
     pub tables: Option<PathBuf>,
     pub filters: Vec<String>,
+    /// `--include` / `--skip` case lists (deqp-runner's format).
+    pub include: Vec<PathBuf>,
+    pub skip: Vec<PathBuf>,
+    /// Only the cases that failed in the last run's journal.
+    pub rerun_failed: bool,
     pub resume: bool,
     pub test_threads: Option<u32>,
     pub baseline: Option<PathBuf>,
     pub retry: u32,
-    /// `K/N`, checked before anything is touched.
+    /// `[hash:]K/N`, checked before anything is touched.
     pub shard: Option<String>,
     pub quiet: bool,
     pub accept_new_host_keys: bool,
@@ -149,10 +154,8 @@ pub fn run_board(opts: &RunOptions, b: &Board, prefix: &str) -> BoardRun {
         },
         None => None,
     };
-    if let Some(sh) = &opts.shard {
-        if let Err(e) = crate::baseline::parse_shard(sh) {
-            return (None, Err(ConfigError(e).into()));
-        }
+    if let Some(Err(e)) = opts.shard.as_deref().map(crate::shard::parse) {
+        return (None, Err(ConfigError(e).into()));
     }
     let Opened {
         mut transport,
@@ -251,9 +254,17 @@ fn plan(
     transport: &mut dyn Transport,
     journal_path: &Path,
 ) -> anyhow::Result<State> {
-    let shard = match &opts.shard {
-        Some(sh) => Some(crate::baseline::parse_shard(sh).map_err(ConfigError)?),
-        None => None,
+    let selection = if opts.resume {
+        None
+    } else {
+        let sel = crate::caselist::Options {
+            shard: opts.shard.clone(),
+            filters: opts.filters.clone(),
+            include: opts.include.clone(),
+            skip: opts.skip.clone(),
+            rerun_failed: opts.rerun_failed,
+        };
+        Some(crate::caselist::Selection::prepare(&sel, b, journal_path).map_err(ConfigError)?)
     };
     let resumed = if opts.resume {
         let st =
@@ -298,24 +309,17 @@ fn plan(
         );
         return Ok(st);
     }
-    let mut cases = listed;
-    if let Some(shard) = shard {
-        cases = cases
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| crate::baseline::in_shard(*i, shard))
-            .map(|(_, c)| c)
-            .collect();
-    }
-    if !opts.filters.is_empty() {
-        cases.retain(|c| opts.filters.iter().any(|f| c.name.contains(f.as_str())));
-        if cases.is_empty() {
-            return Err(ConfigError(format!("no case matches --filter {:?}", opts.filters)).into());
-        }
+    let selected = selection
+        .unwrap_or_default()
+        .apply(listed)
+        .map_err(ConfigError)?;
+    for p in &selected.unused_skips {
+        println!("hil-run: {}: skip pattern {p} matches no case", b.name);
     }
     Ok(State {
         board: b.name.clone(),
-        cases,
+        cases: selected.cases,
+        skipped: selected.skipped,
         ..State::default()
     })
 }
@@ -389,6 +393,7 @@ fn execute(
             board: b.name.clone(),
             started_unix,
             cases: state.cases.clone(),
+            skipped: state.skipped.clone(),
         })?;
     }
     let mut progress = Progress {
@@ -418,6 +423,8 @@ fn write_reports(
     let text = summary::render(state, started.elapsed().as_secs_f64(), cmp, baseline_name);
     std::fs::write(dir.join("summary.txt"), &text)?;
     std::fs::write(dir.join("flagged.md"), summary::flagged_table(state))?;
+    crate::deqp::write(dir, state, cmp)?;
+    crate::caselist::write_skipped(dir, &state.skipped)?;
     println!("\n{text}");
     println!(
         "junit: {}\njournal: {}",

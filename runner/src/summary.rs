@@ -25,6 +25,22 @@ pub fn counts(state: &State) -> BTreeMap<Outcome, usize> {
 
 const MAX_LISTED: usize = 12;
 
+/// The observation keys that carry kernel log lines of the GPU driver (suite `kernel_log`).
+pub const DRIVER_LOG_KEYS: [&str; 2] = ["driver_log", "driver_log_expected"];
+
+/// Cases whose kernel log window held GPU driver lines, in plan order.
+pub fn with_driver_messages(state: &State) -> Vec<&crate::journal::CaseResult> {
+    state
+        .ordered_results()
+        .into_iter()
+        .filter(|r| {
+            r.observations
+                .iter()
+                .any(|o| DRIVER_LOG_KEYS.contains(&o.key.as_str()))
+        })
+        .collect()
+}
+
 pub fn render(
     state: &State,
     elapsed_s: f64,
@@ -56,10 +72,44 @@ pub fn render(
             "  {missing} planned case(s) have no result yet: `hil-run --resume` completes them"
         );
     }
+    if !state.skipped.is_empty() {
+        let _ = writeln!(
+            s,
+            "  {} case(s) skipped by case lists, not run:",
+            state.skipped.len()
+        );
+        for sk in state.skipped.iter().take(MAX_LISTED) {
+            let _ = writeln!(s, "    {}  ({})", sk.case, sk.by);
+        }
+        if state.skipped.len() > MAX_LISTED {
+            let _ = writeln!(
+                s,
+                "    … {} more in {}",
+                state.skipped.len() - MAX_LISTED,
+                crate::caselist::SKIPPED_FILE
+            );
+        }
+    }
     if let Some(f) = &state.facts {
         for (backend, imp) in &f.implementations {
             let _ = writeln!(s, "  {backend:<10} {imp}");
         }
+    }
+    let driver = with_driver_messages(state);
+    // Said once: where driver lines came from, or why no driver fault can be seen.
+    if let Some(src) = state
+        .facts
+        .as_ref()
+        .and_then(|f| f.properties.get("kernel_log"))
+    {
+        let what = if src.starts_with("none") {
+            "driver faults are not seen".to_string()
+        } else if driver.is_empty() {
+            "no driver messages".to_string()
+        } else {
+            format!("driver messages in {} case(s)", driver.len())
+        };
+        let _ = writeln!(s, "  kernel log {src}: {what}");
     }
     // not-supported: grouped by reason, which is what a reader wants to know.
     let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
@@ -110,6 +160,21 @@ pub fn render(
             let _ = writeln!(s, "  {case}  (failed {n} time(s) first)");
         }
     }
+    if !driver.is_empty() {
+        let _ = writeln!(s, "driver messages ({}):", driver.len());
+        for r in driver.iter().take(MAX_LISTED) {
+            let first = r
+                .observations
+                .iter()
+                .find(|o| DRIVER_LOG_KEYS.contains(&o.key.as_str()))
+                .and_then(|o| o.value.lines().next())
+                .unwrap_or("");
+            let _ = writeln!(s, "  {}  {}  {first}", r.case, r.outcome);
+        }
+        if driver.len() > MAX_LISTED {
+            let _ = writeln!(s, "  … {} more in junit.xml", driver.len() - MAX_LISTED);
+        }
+    }
     for o in [
         Outcome::Fail,
         Outcome::Crash,
@@ -151,6 +216,25 @@ pub fn exit_code(state: &State, cmp: &crate::baseline::Comparison) -> i32 {
     }
 }
 
+/// A flagged case's driver lines in one table cell, with the cases sharing its window.
+fn driver_cell(r: &crate::journal::CaseResult) -> String {
+    let get = |k: &str| {
+        r.observations
+            .iter()
+            .find(|o| o.key == k)
+            .map(|o| o.value.as_str())
+    };
+    let mut lines: Vec<String> = DRIVER_LOG_KEYS
+        .iter()
+        .filter_map(|k| get(k))
+        .flat_map(|v| v.lines().map(String::from))
+        .collect();
+    if let Some(with) = get("driver_log_shared_with") {
+        lines.push(format!("(window shared with {with})"));
+    }
+    lines.join("; ")
+}
+
 /// Every flagged (undefined-behaviour) scenario and what this board did, as Markdown.
 pub fn flagged_table(state: &State) -> String {
     let mut s = String::new();
@@ -165,9 +249,9 @@ pub fn flagged_table(state: &State) -> String {
     );
     let _ = writeln!(
         s,
-        "| case | observed | detail | device health after | undefined because |"
+        "| case | observed | detail | device health after | driver log | undefined because |"
     );
-    let _ = writeln!(s, "| --- | --- | --- | --- | --- |");
+    let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- |");
     let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
     let mut any = false;
     for r in state
@@ -185,16 +269,17 @@ pub fn flagged_table(state: &State) -> String {
         };
         let _ = writeln!(
             s,
-            "| `{}` | {} | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} | {} |",
             r.case,
             cell(obs("observed")),
             cell(obs("detail")),
             cell(obs("health_after")),
+            cell(&driver_cell(r)),
             cell(obs("ub_rule"))
         );
     }
     if !any {
-        let _ = writeln!(s, "| (none) | | | | |");
+        let _ = writeln!(s, "| (none) | | | | | |");
     }
     s
 }

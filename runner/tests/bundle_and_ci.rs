@@ -28,7 +28,8 @@ fn a_bundle_verifies_and_any_modified_byte_is_caught() {
     let report = String::from_utf8_lossy(&ok.stdout);
     assert_eq!(ok.status.code(), Some(0), "{report}");
     assert!(
-        report.contains("OK")
+        report.contains("unsigned: contents match the manifest")
+            && !report.contains("verified")
             && report.contains("local: suite 0.1.0")
             && report.contains("tables "),
         "{report}"

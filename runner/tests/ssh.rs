@@ -53,7 +53,9 @@ fn board<'a>(sshd: &Sshd, name: &'a str) -> BoardOpts<'a> {
 }
 
 fn hil_run(results: &Path, inv: &Path, args: &[&str]) -> Output {
-    spawn_hil_run(results, inv, args).wait_with_output().unwrap()
+    spawn_hil_run(results, inv, args)
+        .wait_with_output()
+        .unwrap()
 }
 
 fn selftest_tables() -> String {

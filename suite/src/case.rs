@@ -35,6 +35,8 @@ pub struct Case {
     /// Seconds without a reported step after which a child-process case is a hang.
     pub stall_s: Option<f64>,
     pub nvscisync_needs: Vec<crate::nvsci::needs::Need>,
+    /// Driver log lines the row expects (substrings); see `kernel_log::apply`.
+    pub expect_driver_log: Vec<String>,
 }
 
 impl Case {
@@ -139,6 +141,7 @@ pub fn expand(tables: &[Table], devices: u32) -> Result<Vec<Case>, TableError> {
                         isolate: row.isolate,
                         stall_s: row.stall_s,
                         nvscisync_needs: row.nvscisync_needs.clone(),
+                        expect_driver_log: row.expect_driver_log.clone(),
                     });
                 }
             }

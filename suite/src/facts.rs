@@ -50,6 +50,14 @@ pub fn collect() -> Facts {
     p.insert("hostname".into(), u.nodename);
     p.insert("kernel".into(), u.release);
     p.insert("libc".into(), libc_version());
+    // How fd ownership is judged decides whether in-process cases may run side by side.
+    p.insert(
+        "parallel.fd_identity".into(),
+        match crate::fdcheck::supported() {
+            Ok(()) => "kcmp".into(),
+            Err(why) => format!("none ({why}): in-process cases run one at a time"),
+        },
+    );
     match crate::cuda::driver() {
         Ok(d) => {
             p.insert(
@@ -123,6 +131,11 @@ pub fn collect() -> Facts {
     };
     p.insert("nvscisync.version".into(), version);
     p.insert("nvscisync.source".into(), source.into());
+    // Said once here, never per case: where driver lines come from, or why there are none.
+    p.insert("kernel_log".into(), crate::kernel_log::describe());
+    if let Some(t) = crate::kernel_log::source::taint() {
+        p.insert("kernel.tainted".into(), t.to_string());
+    }
     for (backend, imp) in crate::backend::implementations() {
         f.implementations.insert(backend.into(), imp);
     }

@@ -67,7 +67,12 @@ fn run_trial(case: &Case) -> Result<Completion, Failed> {
         case: case.name.clone(),
     });
     let started = Instant::now();
-    let (verdict, implementation) = run_case(case);
+    // The kernel log window spans the whole case, a UB case's health probe included.
+    let window = crate::kernel_log::begin(case);
+    let (mut verdict, implementation) = run_case(case);
+    if let Some(w) = window {
+        crate::kernel_log::end(w, case, &mut verdict);
+    }
     let e = Event::Result {
         case: case.name.clone(),
         outcome: verdict.outcome,

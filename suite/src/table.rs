@@ -137,6 +137,10 @@ pub struct Row {
     /// NvSciSync keys / entry points newer than 2.0 the row uses (C names); see nvsci/needs.rs.
     #[serde(default)]
     pub nvscisync_needs: Vec<crate::nvsci::needs::Need>,
+    /// Driver log lines this scenario is expected to cause (substrings, e.g. `Xid 31`):
+    /// kept as observations, never turn a pass into a fail (see `kernel_log`).
+    #[serde(default)]
+    pub expect_driver_log: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -485,6 +489,12 @@ fn validate(t: &Table) -> Result<(), TableError> {
                     r.id
                 )));
             }
+        }
+        if r.expect_driver_log.iter().any(|p| p.trim().is_empty()) {
+            return Err(invalid(format!(
+                "row `{}`: `expect_driver_log` has an empty pattern, which would match every line: remove it",
+                r.id
+            )));
         }
         if r.ub.as_deref().is_some_and(|s| s.trim().is_empty()) {
             return Err(invalid(format!(

@@ -64,7 +64,7 @@ pub fn run_with_limit(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd.process_group(0);
-    let mut child = cmd.spawn()?;
+    let mut child = crate::kernel_log::spawn(&mut cmd)?;
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
     // Drain pipes in threads so a chatty child cannot block on a full pipe; the stdout

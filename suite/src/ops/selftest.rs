@@ -71,6 +71,11 @@ pub static OPS: &[OpDef] = &[
         run: hang,
     },
     OpDef {
+        name: "selftest_driver_log",
+        doc: "After param `after_ms` (default 0), writes param `line` at level param `level` (default 3, err) to the kernel log param `file`, standing in for the GPU driver: to /dev/kmsg as a new record, to any other file appended as a kmsg record; `{pid}` becomes this process's id, `{pci}` the PCI address of the case's first device. Then succeeds (harness self-test).",
+        run: driver_log,
+    },
+    OpDef {
         name: "selftest_device_alone",
         doc: "Holds the case's devices for param `ms` and fails if another in-process case holds one at the same time (harness self-test of the device gate).",
         run: device_alone,
@@ -115,4 +120,46 @@ fn hang(c: &Ctx) -> OpResult {
     crate::progress::step("selftest sleep");
     std::thread::sleep(std::time::Duration::from_secs(s));
     Ok(vec![])
+}
+
+fn driver_log(c: &Ctx) -> OpResult {
+    use std::io::Write;
+    use std::os::unix::fs::FileTypeExt;
+    let file = c.param_str("file", "/dev/kmsg")?;
+    let mut text = c
+        .param_str(
+            "line",
+            "NVRM: Xid (PCI:0000:00:00): 31, pid={pid}, name=hil-suite",
+        )?
+        .replace("{pid}", &std::process::id().to_string());
+    if text.contains("{pci}") {
+        let dev = c.case.devices().first().copied().ok_or_else(|| {
+            OpError::Row("`{pci}` in `line` needs a case with a device axis".into())
+        })?;
+        let pci = crate::kernel_log::pci_of(dev).ok_or_else(|| {
+            OpError::NotSupported(format!(
+                "no PCI address known for CUDA device {dev} (/proc/driver/nvidia/gpus)"
+            ))
+        })?;
+        text = text.replace("{pci}", &pci);
+    }
+    let level = c.param_u64("level", 3)?.min(7);
+    std::thread::sleep(std::time::Duration::from_millis(
+        c.param_u64("after_ms", 0)?,
+    ));
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(file)
+        .map_err(|e| OpError::Check(format!("kernel log {file}: {e}")))?;
+    let is_kmsg = f.metadata().is_ok_and(|m| m.file_type().is_char_device());
+    // One write: /dev/kmsg takes each write as one record (the newline finalizes it: a
+    // record without one stays open for continuation and readers do not see it yet).
+    let record = if is_kmsg {
+        format!("<{level}>{text}\n")
+    } else {
+        format!("{level},0,0,-;{text}\n")
+    };
+    f.write_all(record.as_bytes())
+        .map_err(|e| OpError::Check(format!("kernel log {file}: {e}")))?;
+    Ok(vec![Observation::new("wrote", text)])
 }

@@ -1,0 +1,192 @@
+//! deqp-runner's result files, so the baseline and CI-report tooling farms already use
+//! reads hil results: `results.csv` (`test,status,duration`, every case) and
+//! `failures.csv` (`test,status`, the cases deqp-runner counts as unsuccessful). Like
+//! deqp-runner's: no header, sorted by name, duration in seconds (f32), its status names.
+//! The mapping from hil's outcomes is in docs/outcomes.md.
+
+use crate::baseline::Comparison;
+use crate::journal::State;
+use hil_proto::Outcome;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const RESULTS_CSV: &str = "results.csv";
+pub const FAILURES_CSV: &str = "failures.csv";
+
+/// deqp-runner's statuses as hil uses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pass,
+    Fail,
+    Skip,
+    Crash,
+    Timeout,
+    /// Failed first, passed on `--retry`.
+    Flake,
+    /// Ran and was not judged: hil's `flagged` (undefined behaviour, observation recorded).
+    Warn,
+    /// Planned, no result (an interrupted run).
+    Missing,
+    /// A failure the baseline lists.
+    ExpectedFail,
+    /// Passed where the baseline expects a failure.
+    UnexpectedImprovementPass,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "Pass",
+            Status::Fail => "Fail",
+            Status::Skip => "Skip",
+            Status::Crash => "Crash",
+            Status::Timeout => "Timeout",
+            Status::Flake => "Flake",
+            Status::Warn => "Warn",
+            Status::Missing => "Missing",
+            Status::ExpectedFail => "ExpectedFail",
+            Status::UnexpectedImprovementPass => "UnexpectedImprovement(Pass)",
+        }
+    }
+
+    /// deqp-runner's `is_success`: what failures.csv leaves out.
+    pub fn is_success(self) -> bool {
+        matches!(
+            self,
+            Status::Pass | Status::Skip | Status::Warn | Status::Flake | Status::ExpectedFail
+        )
+    }
+
+    pub fn of(outcome: Outcome) -> Status {
+        match outcome {
+            Outcome::Pass => Status::Pass,
+            Outcome::Fail => Status::Fail,
+            Outcome::NotSupported => Status::Skip,
+            Outcome::Flagged => Status::Warn,
+            Outcome::Crash => Status::Crash,
+            Outcome::Timeout => Status::Timeout,
+        }
+    }
+}
+
+/// (case, status, duration in seconds) for every planned and every skipped case, by name.
+pub fn rows(state: &State, cmp: &Comparison) -> Vec<(String, Status, f32)> {
+    let expected: std::collections::BTreeSet<&str> =
+        cmp.expected_failures.iter().map(String::as_str).collect();
+    let fixed: std::collections::BTreeSet<&str> =
+        cmp.fixes.iter().map(|(c, _)| c.as_str()).collect();
+    let mut rows: BTreeMap<String, (Status, f32)> = BTreeMap::new();
+    for c in &state.cases {
+        let row = match state.results.get(&c.name) {
+            None => (Status::Missing, 0.0),
+            Some(r) => {
+                let status = if expected.contains(r.case.as_str()) {
+                    Status::ExpectedFail
+                } else if fixed.contains(r.case.as_str()) {
+                    Status::UnexpectedImprovementPass
+                } else if r.outcome == Outcome::Pass && !r.earlier.is_empty() {
+                    Status::Flake
+                } else {
+                    Status::of(r.outcome)
+                };
+                (status, r.duration_s as f32)
+            }
+        };
+        rows.insert(c.name.clone(), row);
+    }
+    for s in &state.skipped {
+        rows.insert(s.case.clone(), (Status::Skip, 0.0));
+    }
+    rows.into_iter().map(|(c, (s, d))| (c, s, d)).collect()
+}
+
+pub fn results_csv(rows: &[(String, Status, f32)]) -> String {
+    rows.iter()
+        .map(|(c, s, d)| format!("{c},{},{d}\n", s.as_str()))
+        .collect()
+}
+
+pub fn failures_csv(rows: &[(String, Status, f32)]) -> String {
+    rows.iter()
+        .filter(|(_, s, _)| !s.is_success())
+        .map(|(c, s, _)| format!("{c},{}\n", s.as_str()))
+        .collect()
+}
+
+/// Writes results.csv and failures.csv into the board's results directory.
+pub fn write(dir: &Path, state: &State, cmp: &Comparison) -> std::io::Result<()> {
+    let rows = rows(state, cmp);
+    std::fs::write(dir.join(RESULTS_CSV), results_csv(&rows))?;
+    std::fs::write(dir.join(FAILURES_CSV), failures_csv(&rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{CaseResult, EarlierRun, SkippedCase};
+
+    fn state() -> State {
+        let mut st = State::default();
+        let all = [
+            ("t.a_pass", Some(Outcome::Pass), 0),
+            ("t.b_flaky", Some(Outcome::Pass), 1),
+            ("t.c_fail", Some(Outcome::Fail), 0),
+            ("t.d_known", Some(Outcome::Fail), 0),
+            ("t.e_ns", Some(Outcome::NotSupported), 0),
+            ("t.f_ub", Some(Outcome::Flagged), 0),
+            ("t.g_crash", Some(Outcome::Crash), 0),
+            ("t.h_hang", Some(Outcome::Timeout), 0),
+            ("t.i_fixed", Some(Outcome::Pass), 0),
+            ("t.j_left", None, 0),
+        ];
+        for (name, o, retries) in all {
+            st.cases.push(crate::test_case(name));
+            if let Some(o) = o {
+                st.results.insert(
+                    name.into(),
+                    CaseResult {
+                        case: name.into(),
+                        outcome: o,
+                        duration_s: 0.25,
+                        message: String::new(),
+                        implementation: String::new(),
+                        observations: vec![],
+                        earlier: (0..retries)
+                            .map(|_| EarlierRun {
+                                outcome: Outcome::Fail,
+                                message: String::new(),
+                                duration_s: 0.1,
+                            })
+                            .collect(),
+                    },
+                );
+            }
+        }
+        st.skipped.push(SkippedCase {
+            case: "t.0_skipped".into(),
+            by: "s.txt:1 `t.0`".into(),
+        });
+        st
+    }
+
+    #[test]
+    fn every_case_gets_deqp_runners_status_and_failures_are_its_unsuccessful_ones() {
+        let st = state();
+        let cmp = Comparison {
+            expected_failures: vec!["t.d_known".into()],
+            fixes: vec![("t.i_fixed".into(), Outcome::Fail)],
+            ..Comparison::default()
+        };
+        let rows = rows(&st, &cmp);
+        assert_eq!(
+            results_csv(&rows),
+            "t.0_skipped,Skip,0\nt.a_pass,Pass,0.25\nt.b_flaky,Flake,0.25\nt.c_fail,Fail,0.25\n\
+             t.d_known,ExpectedFail,0.25\nt.e_ns,Skip,0.25\nt.f_ub,Warn,0.25\nt.g_crash,Crash,0.25\n\
+             t.h_hang,Timeout,0.25\nt.i_fixed,UnexpectedImprovement(Pass),0.25\nt.j_left,Missing,0\n"
+        );
+        assert_eq!(
+            failures_csv(&rows),
+            "t.c_fail,Fail\nt.g_crash,Crash\nt.h_hang,Timeout\nt.i_fixed,UnexpectedImprovement(Pass)\nt.j_left,Missing\n"
+        );
+    }
+}

@@ -1,0 +1,681 @@
+//! The kernel log window of each case (as igt_runner keeps dmesg per test): GPU driver
+//! lines (NVRM, Xid, nvgpu, nvhost, plus `HIL_DRIVER_LOG_PATTERNS`) logged between a
+//! case's start and its end (the health probe after a UB case included) become its
+//! observations, and a pass with a driver error line becomes a fail (`verdict`).
+//!
+//! Cases run in parallel and the kernel log does not say which process a line is for, so
+//! attribution is by overlap: a line belongs to every case whose window holds it, narrowed
+//! to the cases on the GPU it names (PCI address) and to the process it names (`pid=`)
+//! where that leaves anyone. The cases that still share a line are named with it
+//! (`driver_log_shared_with`). One reader serves all cases: every window is a range of
+//! positions in one ordered stream, so "which windows hold this line" is exact.
+
+pub mod source;
+
+use crate::case::Case;
+use crate::verdict::Verdict;
+use hil_proto::{Observation, Outcome};
+use source::{Record, Source};
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Mutex, OnceLock};
+
+/// Extra substrings (separated by `|`) that mark a kernel log line as the GPU driver's.
+pub const PATTERNS_ENV: &str = "HIL_DRIVER_LOG_PATTERNS";
+pub const DEFAULT_PATTERNS: &[&str] = &["NVRM", "Xid", "nvgpu", "nvhost"];
+/// Lines kept per case in its observation; the rest are counted.
+const MAX_LINES: usize = 20;
+
+/// A driver line and what it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub record: Record,
+    /// `dddd:bb:dd` from `PCI:0000:18:00` (Xid and other NVRM lines).
+    pub pci: Option<String>,
+    /// From `pid=1234` (Xids raised for a channel name its process).
+    pub pid: Option<u32>,
+}
+
+impl Line {
+    pub fn new(record: Record) -> Line {
+        Line {
+            pci: pci_address(&record.text),
+            pid: named_pid(&record.text),
+            record,
+        }
+    }
+
+    /// Warning or worse, an Xid, or a source without levels: turns a pass into a fail.
+    pub fn is_error(&self) -> bool {
+        self.record.level.is_none_or(|l| l <= 4) || self.record.text.contains("Xid")
+    }
+
+    pub fn render(&self) -> String {
+        const NAMES: [&str; 8] = [
+            "emerg", "alert", "crit", "err", "warn", "notice", "info", "debug",
+        ];
+        match self.record.level {
+            Some(l) => format!("[{}] {}", NAMES[l as usize & 7], self.record.text),
+            None => self.record.text.clone(),
+        }
+    }
+}
+
+fn pci_address(text: &str) -> Option<String> {
+    let at = text.find("PCI:")? + 4;
+    let addr: String = text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit() || *c == ':')
+        .collect();
+    normalize_pci(addr.trim_end_matches(':'))
+}
+
+/// `0000:18:00` (domain:bus:device), lowercase; a function suffix (`.0`) is dropped.
+pub fn normalize_pci(addr: &str) -> Option<String> {
+    let addr = addr.split('.').next()?.to_ascii_lowercase();
+    let parts: Vec<&str> = addr.split(':').collect();
+    (parts.len() == 3 && parts.iter().all(|p| !p.is_empty())).then_some(addr)
+}
+
+fn named_pid(text: &str) -> Option<u32> {
+    let at = text.find("pid=")? + 4;
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// The patterns in force: the defaults plus `HIL_DRIVER_LOG_PATTERNS`.
+pub fn patterns() -> Vec<String> {
+    let mut p: Vec<String> = DEFAULT_PATTERNS.iter().map(|s| s.to_string()).collect();
+    if let Ok(extra) = std::env::var(PATTERNS_ENV) {
+        p.extend(
+            extra
+                .split('|')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        );
+    }
+    p
+}
+
+/// One case's window: positions `[start, end)` of the stream of driver lines.
+#[derive(Debug, Clone)]
+pub struct WindowRec {
+    pub id: u64,
+    pub case: String,
+    pub devices: Vec<u32>,
+    /// Processes the case ran in: this one for an in-process case; a child-process case's
+    /// child and health probe.
+    pub pids: Vec<u32>,
+    pub start: u64,
+    pub end: Option<u64>,
+}
+
+impl WindowRec {
+    fn holds(&self, pos: u64) -> bool {
+        self.start <= pos && self.end.is_none_or(|e| pos < e)
+    }
+}
+
+/// Which of `windows` a line at `pos` belongs to: those holding it, narrowed by the GPU
+/// it names (`device_of` maps a PCI address to a CUDA device) and then by its pid, each
+/// only where the narrowing leaves at least one case. `None` if `me` is not among them,
+/// else the other cases that share it.
+pub fn attribute(
+    pos: u64,
+    line: &Line,
+    me: u64,
+    windows: &[WindowRec],
+    device_of: impl Fn(&str) -> Option<u32>,
+) -> Option<Vec<String>> {
+    let mut cands: Vec<&WindowRec> = windows.iter().filter(|w| w.holds(pos)).collect();
+    if let Some(dev) = line.pci.as_deref().and_then(device_of) {
+        cands = narrow(cands, |w| w.devices.contains(&dev));
+    }
+    if let Some(pid) = line.pid {
+        cands = narrow(cands, |w| w.pids.contains(&pid));
+    }
+    cands.iter().any(|w| w.id == me).then(|| {
+        cands
+            .iter()
+            .filter(|w| w.id != me)
+            .map(|w| w.case.clone())
+            .collect()
+    })
+}
+
+/// The windows that `keep`, unless that is none of them.
+fn narrow(cands: Vec<&WindowRec>, keep: impl Fn(&WindowRec) -> bool) -> Vec<&WindowRec> {
+    let kept: Vec<&WindowRec> = cands.iter().copied().filter(|w| keep(w)).collect();
+    if kept.is_empty() {
+        cands
+    } else {
+        kept
+    }
+}
+
+/// A line attributed to a case, with the other cases that share it.
+#[derive(Debug, Clone)]
+pub struct Attributed {
+    pub line: Line,
+    pub shared_with: Vec<String>,
+}
+
+/// What a case's window saw.
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub lines: Vec<Attributed>,
+    pub taint: Option<(u64, u64)>,
+    pub lost: u64,
+    /// A read error during the window: its lines may be missing.
+    pub error: Option<String>,
+}
+
+/// Adds what the window saw to the verdict: observations always; a pass with an
+/// unexpected driver error line becomes a fail quoting it, and a UB scenario's "silent
+/// success" becomes "driver-logged". `expected`: the row's `expect_driver_log`.
+pub fn apply(v: &mut Verdict, seen: &Seen, expected: &[String]) {
+    let (ok, unexpected): (Vec<&Attributed>, Vec<&Attributed>) = seen.lines.iter().partition(|a| {
+        expected
+            .iter()
+            .any(|p| a.line.record.text.contains(p.as_str()))
+    });
+    let listing = |lines: &[&Attributed]| {
+        let mut s: Vec<String> = lines
+            .iter()
+            .take(MAX_LINES)
+            .map(|a| a.line.render())
+            .collect();
+        if lines.len() > MAX_LINES {
+            s.push(format!("… {} more line(s)", lines.len() - MAX_LINES));
+        }
+        s.join("\n")
+    };
+    if !unexpected.is_empty() {
+        v.observations
+            .push(Observation::new("driver_log", listing(&unexpected)));
+    }
+    if !ok.is_empty() {
+        v.observations
+            .push(Observation::new("driver_log_expected", listing(&ok)));
+    }
+    let shared: BTreeSet<&str> = seen
+        .lines
+        .iter()
+        .flat_map(|a| a.shared_with.iter().map(String::as_str))
+        .collect();
+    if !shared.is_empty() {
+        let names: Vec<&str> = shared.into_iter().collect();
+        v.observations
+            .push(Observation::new("driver_log_shared_with", names.join(", ")));
+    }
+    if let Some((before, after)) = seen.taint {
+        v.observations.push(Observation::new(
+            "kernel_taint",
+            format!("{before} -> {after}"),
+        ));
+    }
+    if let Some(e) = &seen.error {
+        v.observations.push(Observation::new(
+            "kernel_log_error",
+            format!("reading the kernel log failed during the case: {e}"),
+        ));
+    }
+    if seen.lost > 0 {
+        v.observations.push(Observation::new(
+            "kernel_log_lost",
+            format!("{} record(s) overwritten before they were read", seen.lost),
+        ));
+    }
+    let Some(first) = unexpected.iter().find(|a| a.line.is_error()) else {
+        return;
+    };
+    let errors = unexpected.iter().filter(|a| a.line.is_error()).count();
+    let mut quote = first.line.record.text.clone();
+    if errors > 1 {
+        quote.push_str(&format!(" (and {} more line(s))", errors - 1));
+    }
+    if !first.shared_with.is_empty() {
+        quote.push_str(&format!(
+            "; logged while {} also ran, the line may be theirs",
+            first.shared_with.join(", ")
+        ));
+    }
+    match v.outcome {
+        Outcome::Pass => {
+            v.outcome = Outcome::Fail;
+            // A pass on an expected error code keeps saying so.
+            let what = if v.message.is_empty() {
+                "every call succeeded"
+            } else {
+                v.message.as_str()
+            };
+            v.message = format!("{what}, but the driver logged: {quote}");
+        }
+        Outcome::Flagged => {
+            let silent = v
+                .observations
+                .iter()
+                .any(|o| o.key == "observed" && o.value == "silent-success");
+            if silent {
+                let detail = format!("every call returned success, but the driver logged: {quote}");
+                for o in v.observations.iter_mut() {
+                    match o.key.as_str() {
+                        "observed" => o.value = "driver-logged".into(),
+                        "detail" => o.value = detail.clone(),
+                        _ => {}
+                    }
+                }
+                v.message = format!("driver-logged: {detail}");
+            }
+        }
+        _ => {}
+    }
+}
+
+struct Log {
+    source: Source,
+    /// What is read, for the facts.
+    desc: String,
+    patterns: Vec<String>,
+    /// Position of the next driver line read.
+    next: u64,
+    lines: VecDeque<(u64, Line)>,
+    windows: Vec<WindowRec>,
+    lost: u64,
+    /// Read errors so far, and the last one.
+    errors: u64,
+    last_error: Option<String>,
+    next_id: u64,
+}
+
+/// The reader, opened once per process: `Err` says why there is no kernel log.
+fn log() -> &'static Result<Mutex<Log>, String> {
+    static LOG: OnceLock<Result<Mutex<Log>, String>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        Source::open().map(|(source, desc)| {
+            Mutex::new(Log {
+                source,
+                desc,
+                patterns: patterns(),
+                next: 0,
+                lines: VecDeque::new(),
+                windows: Vec::new(),
+                lost: 0,
+                errors: 0,
+                last_error: None,
+                next_id: 0,
+            })
+        })
+    })
+}
+
+/// For the board facts: what is read (`/dev/kmsg`, a site file) or `none: <reason>`.
+pub fn describe() -> String {
+    match log() {
+        Ok(l) => l.lock().unwrap_or_else(|p| p.into_inner()).desc.clone(),
+        Err(why) => format!("none: {why}"),
+    }
+}
+
+impl Log {
+    fn pump(&mut self) {
+        let d = self.source.drain();
+        self.lost += d.lost;
+        if let Some(e) = d.error {
+            self.errors += 1;
+            self.last_error = Some(e);
+        }
+        for r in d.records {
+            if self.patterns.iter().any(|p| r.text.contains(p.as_str())) {
+                self.lines.push_back((self.next, Line::new(r)));
+                self.next += 1;
+            }
+        }
+    }
+
+    /// Drops windows and lines no open window can still need.
+    fn prune(&mut self) {
+        let oldest_open = self
+            .windows
+            .iter()
+            .filter(|w| w.end.is_none())
+            .map(|w| w.start)
+            .min()
+            .unwrap_or(self.next);
+        self.windows
+            .retain(|w| w.end.is_none_or(|e| e > oldest_open));
+        while self.lines.front().is_some_and(|(p, _)| *p < oldest_open) {
+            self.lines.pop_front();
+        }
+    }
+}
+
+thread_local! {
+    /// The window of the case this thread runs, for `spawn`.
+    static CURRENT: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// An open window; `end` closes it.
+pub struct Window {
+    id: u64,
+    lost_at_start: u64,
+    errors_at_start: u64,
+    taint: Option<u64>,
+}
+
+/// Opens `case`'s window (`None` without a kernel log; the facts say why, once).
+pub fn begin(case: &Case) -> Option<Window> {
+    let log = log().as_ref().ok()?;
+    let mut l = log.lock().unwrap_or_else(|p| p.into_inner());
+    l.pump();
+    let id = l.next_id;
+    l.next_id += 1;
+    let start = l.next;
+    l.windows.push(WindowRec {
+        id,
+        case: case.name.clone(),
+        devices: case.devices(),
+        // A child-process case's op runs in its child (`spawn`), not here.
+        pids: if case.in_child() {
+            vec![]
+        } else {
+            vec![std::process::id()]
+        },
+        start,
+        end: None,
+    });
+    CURRENT.with(|c| c.set(Some(id)));
+    Some(Window {
+        id,
+        lost_at_start: l.lost,
+        errors_at_start: l.errors,
+        taint: source::taint(),
+    })
+}
+
+/// Starts a process of the current case (its isolation child, health probe) and notes its
+/// pid, so lines naming that pid are attributed to the case. The pid is noted under the
+/// log's lock, before any window can close: a line the child logs at once is never
+/// judged while its pid is still unknown.
+pub fn spawn(cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+    let (Some(id), Ok(log)) = (CURRENT.with(Cell::get), log()) else {
+        return cmd.spawn();
+    };
+    let mut l = log.lock().unwrap_or_else(|p| p.into_inner());
+    let child = cmd.spawn()?;
+    if let Some(w) = l.windows.iter_mut().find(|w| w.id == id) {
+        w.pids.push(child.id());
+    }
+    Ok(child)
+}
+
+/// Closes the window and applies what it saw to the case's verdict.
+pub fn end(w: Window, case: &Case, v: &mut Verdict) {
+    CURRENT.with(|c| c.set(None));
+    let Ok(log) = log() else { return };
+    let seen = {
+        let mut l = log.lock().unwrap_or_else(|p| p.into_inner());
+        l.pump();
+        let end = l.next;
+        if let Some(me) = l.windows.iter_mut().find(|me| me.id == w.id) {
+            me.end = Some(end);
+        }
+        let mut seen = Seen {
+            lost: l.lost - w.lost_at_start,
+            error: (l.errors > w.errors_at_start)
+                .then(|| l.last_error.clone())
+                .flatten(),
+            ..Seen::default()
+        };
+        for (pos, line) in &l.lines {
+            if let Some(shared_with) = attribute(*pos, line, w.id, &l.windows, device_of) {
+                seen.lines.push(Attributed {
+                    line: line.clone(),
+                    shared_with,
+                });
+            }
+        }
+        l.prune();
+        seen
+    };
+    let seen = Seen {
+        taint: match (w.taint, source::taint()) {
+            (Some(a), Some(b)) if a != b => Some((a, b)),
+            _ => None,
+        },
+        ..seen
+    };
+    apply(v, &seen, &case.expect_driver_log);
+}
+
+/// The CUDA device at a PCI address: the NVIDIA driver lists each GPU's UUID under
+/// `/proc/driver/nvidia/gpus/<pci>/information`, CUDA gives each device's UUID.
+fn device_of(pci: &str) -> Option<u32> {
+    pci_map().get(pci).copied()
+}
+
+/// The PCI address (`0000:18:00`) of a CUDA device, where the driver lists it.
+pub fn pci_of(device: u32) -> Option<String> {
+    pci_map()
+        .iter()
+        .find(|(_, d)| **d == device)
+        .map(|(a, _)| a.clone())
+}
+
+fn pci_map() -> &'static BTreeMap<String, u32> {
+    static MAP: OnceLock<BTreeMap<String, u32>> = OnceLock::new();
+    MAP.get_or_init(|| {
+        let mut map = BTreeMap::new();
+        let Ok(driver) = crate::cuda::driver() else {
+            return map;
+        };
+        let Ok(dirs) = std::fs::read_dir("/proc/driver/nvidia/gpus") else {
+            return map;
+        };
+        for d in dirs.flatten() {
+            let name = d.file_name().to_string_lossy().into_owned();
+            let Some(addr) = normalize_pci(&name) else {
+                continue;
+            };
+            let info = std::fs::read_to_string(d.path().join("information")).unwrap_or_default();
+            let uuid = info
+                .lines()
+                .find_map(|l| l.strip_prefix("GPU UUID:"))
+                .map(|u| u.trim().to_ascii_lowercase());
+            if let Some(dev) = driver.devices.iter().find(|dev| {
+                uuid.as_deref() == Some(&crate::cuda::fmt_uuid(&dev.uuid).to_ascii_lowercase())
+            }) {
+                map.insert(addr, dev.index);
+            }
+        }
+        map
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const XID: &str = "3,812,4017721337,-;NVRM: Xid (PCI:0000:18:00): 31, pid=4242, name=hil-suite, Ch 00000008, intr 00000000. MMU Fault: ENGINE GRAPHICS GPC0 GPCCLIENT_T1_0 faulted @ 0x7f12_34560000. Fault is of type FAULT_PDE ACCESS_TYPE_VIRT_READ";
+
+    fn line(raw: &str) -> Line {
+        Line::new(source::parse_record(raw))
+    }
+
+    fn win(
+        id: u64,
+        case: &str,
+        devices: &[u32],
+        pids: &[u32],
+        start: u64,
+        end: Option<u64>,
+    ) -> WindowRec {
+        WindowRec {
+            id,
+            case: case.into(),
+            devices: devices.to_vec(),
+            pids: pids.to_vec(),
+            start,
+            end,
+        }
+    }
+
+    #[test]
+    fn an_xid_line_names_its_gpu_and_process() {
+        let l = line(XID);
+        assert_eq!(l.pci.as_deref(), Some("0000:18:00"));
+        assert_eq!(l.pid, Some(4242));
+        assert!(l.is_error());
+        assert!(l.render().starts_with("[err] NVRM: Xid"), "{}", l.render());
+        assert_eq!(
+            line("6,1,1,-;NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', name=<unknown>").pid,
+            None
+        );
+        assert!(
+            !line("6,1,1,-;NVRM: loading module").is_error(),
+            "info is not an error"
+        );
+        assert_eq!(normalize_pci("0000:18:00.0").as_deref(), Some("0000:18:00"));
+    }
+
+    #[test]
+    fn a_line_goes_to_the_case_on_its_gpu_else_to_every_overlapping_case() {
+        let dev = |pci: &str| (pci == "0000:18:00").then_some(1);
+        let ws = [
+            win(0, "a.dev0", &[0], &[10], 0, Some(5)),
+            win(1, "b.dev1", &[1], &[10], 2, None),
+            win(2, "c.host", &[], &[10], 3, Some(4)),
+            win(3, "d.later", &[1], &[10], 6, None),
+        ];
+        let xid = line("3,1,1,-;NVRM: Xid (PCI:0000:18:00): 13, Graphics Exception");
+        assert_eq!(
+            attribute(3, &xid, 1, &ws, dev),
+            Some(vec![]),
+            "device 1: b only"
+        );
+        assert_eq!(attribute(3, &xid, 0, &ws, dev), None);
+        assert_eq!(attribute(3, &xid, 2, &ws, dev), None);
+        assert_eq!(
+            attribute(3, &xid, 3, &ws, dev),
+            None,
+            "d's window opened later"
+        );
+        // No GPU named (or one no case uses): every case whose window holds it.
+        let plain = line("4,1,1,-;nvgpu: 17000000.gpu [ERR] pbdma intr");
+        assert_eq!(
+            attribute(3, &plain, 1, &ws, dev),
+            Some(vec!["a.dev0".to_string(), "c.host".to_string()])
+        );
+        let unknown_gpu = line("3,1,1,-;NVRM: Xid (PCI:0000:99:00): 13, x");
+        assert_eq!(
+            attribute(3, &unknown_gpu, 2, &ws, dev).map(|v| v.len()),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn a_named_pid_picks_the_case_that_ran_that_process() {
+        let ws = [
+            win(0, "iso", &[0], &[10, 77], 0, None),
+            win(1, "inproc", &[0], &[10], 0, None),
+        ];
+        let l = line("3,1,1,-;NVRM: Xid (PCI:0000:18:00): 31, pid=77, name=hil-suite");
+        assert_eq!(attribute(0, &l, 0, &ws, |_| None), Some(vec![]));
+        assert_eq!(attribute(0, &l, 1, &ws, |_| None), None);
+    }
+
+    fn verdict(outcome: Outcome, obs: Vec<Observation>) -> Verdict {
+        Verdict {
+            outcome,
+            message: String::new(),
+            observations: obs,
+        }
+    }
+
+    fn seen(raw: &[&str], shared: &[&str]) -> Seen {
+        Seen {
+            lines: raw
+                .iter()
+                .map(|r| Attributed {
+                    line: line(r),
+                    shared_with: shared.iter().map(|s| s.to_string()).collect(),
+                })
+                .collect(),
+            ..Seen::default()
+        }
+    }
+
+    #[test]
+    fn a_pass_with_a_driver_error_fails_quoting_it_unless_expected() {
+        let mut v = verdict(Outcome::Pass, vec![]);
+        apply(&mut v, &seen(&[XID], &["other.case"]), &[]);
+        assert_eq!(v.outcome, Outcome::Fail);
+        assert!(
+            v.message.contains("NVRM: Xid (PCI:0000:18:00): 31"),
+            "{}",
+            v.message
+        );
+        assert!(v.message.contains("other.case"), "{}", v.message);
+        let obs = |v: &Verdict, k: &str| {
+            v.observations
+                .iter()
+                .find(|o| o.key == k)
+                .map(|o| o.value.clone())
+        };
+        assert_eq!(
+            obs(&v, "driver_log_shared_with").as_deref(),
+            Some("other.case")
+        );
+
+        let mut v = verdict(Outcome::Pass, vec![]);
+        apply(
+            &mut v,
+            &seen(&[XID], &[]),
+            &["Xid (PCI:0000:18:00): 31".into()],
+        );
+        assert_eq!(v.outcome, Outcome::Pass);
+        assert!(obs(&v, "driver_log_expected").is_some());
+        assert!(obs(&v, "driver_log").is_none());
+
+        let mut v = verdict(Outcome::Pass, vec![]);
+        v.message = "as expected, cuX returned 700".into();
+        apply(&mut v, &seen(&[XID], &[]), &[]);
+        assert!(
+            v.message
+                .starts_with("as expected, cuX returned 700, but the driver logged: NVRM: Xid"),
+            "{}",
+            v.message
+        );
+
+        let mut v = verdict(Outcome::Pass, vec![]);
+        apply(
+            &mut v,
+            &seen(&["6,1,1,-;NVRM: GPU at PCI:0000:18:00 info"], &[]),
+            &[],
+        );
+        assert_eq!(v.outcome, Outcome::Pass, "an info line is kept, not judged");
+        assert!(obs(&v, "driver_log").is_some());
+    }
+
+    #[test]
+    fn silent_success_becomes_driver_logged() {
+        let mut v = verdict(
+            Outcome::Flagged,
+            vec![
+                Observation::new("observed", "silent-success"),
+                Observation::new("detail", "every call returned success"),
+            ],
+        );
+        apply(&mut v, &seen(&[XID], &[]), &[]);
+        assert_eq!(v.outcome, Outcome::Flagged);
+        assert_eq!(v.observations[0].value, "driver-logged");
+        assert!(v.observations[1]
+            .value
+            .contains("but the driver logged: NVRM: Xid"));
+        assert!(v.message.starts_with("driver-logged: "), "{}", v.message);
+    }
+}

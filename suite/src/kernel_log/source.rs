@@ -1,0 +1,246 @@
+//! Where kernel log records come from: `/dev/kmsg` (read non-blockingly, one record per
+//! `read`, from the end at open), or a site-given file or FIFO (`HIL_KERNEL_LOG`) that
+//! something else appends to — a serial console capture, `dmesg --follow`, a test.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::PathBuf;
+
+/// A site-given log source instead of `/dev/kmsg`; `off` disables kernel log capture.
+pub const SOURCE_ENV: &str = "HIL_KERNEL_LOG";
+pub const KMSG: &str = "/dev/kmsg";
+
+/// One kernel log line: its level (0 emerg … 7 debug) where the source says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub level: Option<u8>,
+    pub text: String,
+}
+
+/// Parses `prio,seq,usec,flags[,…];text` (the kmsg format); anything else is a plain text
+/// line of unknown level. Continuation lines (` KEY=value`) after the text are dropped.
+pub fn parse_record(raw: &str) -> Record {
+    let first = raw.lines().next().unwrap_or("").trim_end();
+    if let Some((head, text)) = first.split_once(';') {
+        let mut fields = head.split(',');
+        let prio = fields.next().and_then(|p| p.parse::<u32>().ok());
+        let seq_ok = fields.next().is_some_and(|s| s.parse::<u64>().is_ok());
+        if let (Some(prio), true) = (prio, seq_ok) {
+            return Record {
+                level: Some((prio & 7) as u8),
+                text: text.to_string(),
+            };
+        }
+    }
+    Record {
+        level: None,
+        text: first.to_string(),
+    }
+}
+
+pub enum Source {
+    Kmsg(File),
+    /// A file or FIFO read from where it ended at open; `partial` holds a line not yet
+    /// finished by a newline.
+    Tail {
+        file: File,
+        partial: Vec<u8>,
+    },
+}
+
+/// What was read by one `drain`.
+#[derive(Debug, Default)]
+pub struct Drained {
+    pub records: Vec<Record>,
+    /// Records the kernel overwrote before they could be read (kmsg `EPIPE`).
+    pub lost: u64,
+    /// A read that failed for another reason (the source stopped working).
+    pub error: Option<String>,
+}
+
+impl Source {
+    /// Opens the source the environment names, or `/dev/kmsg`. `Ok` carries a description
+    /// for the facts, `Err` why nothing can be read.
+    pub fn open() -> Result<(Source, String), String> {
+        match std::env::var(SOURCE_ENV) {
+            Ok(v) if v.trim() == "off" => Err(format!("disabled ({SOURCE_ENV}=off)")),
+            Ok(v) if !v.trim().is_empty() => {
+                let path = PathBuf::from(v.trim());
+                Self::open_tail(&path).map(|s| (s, format!("{} ({SOURCE_ENV})", path.display())))
+            }
+            _ => Self::open_kmsg().map(|s| (s, KMSG.to_string())),
+        }
+    }
+
+    fn open_kmsg() -> Result<Source, String> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(KMSG)
+            .map_err(|e| {
+                let hint = match e.raw_os_error() {
+                    Some(libc::EACCES) | Some(libc::EPERM) => {
+                        " (needs CAP_SYSLOG or kernel.dmesg_restrict=0)"
+                    }
+                    _ => "",
+                };
+                format!("{KMSG}: {e}{hint}; set {SOURCE_ENV} to a file or FIFO that receives the kernel log")
+            })?;
+        // Only what is logged from now on.
+        kmsg_from_end(&file).map_err(|e| format!("{KMSG}: seek to end: {e}"))?;
+        Ok(Source::Kmsg(file))
+    }
+
+    fn open_tail(path: &std::path::Path) -> Result<Source, String> {
+        let why = |e: std::io::Error| format!("{} ({SOURCE_ENV}): {e}", path.display());
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(why)?;
+        let meta = file.metadata().map_err(why)?;
+        if meta.is_dir() {
+            return Err(format!(
+                "{} ({SOURCE_ENV}): is a directory; name a file or FIFO",
+                path.display()
+            ));
+        }
+        if meta.file_type().is_char_device() {
+            // A kmsg-like device (`HIL_KERNEL_LOG=/dev/kmsg`): one record per read, from its end.
+            kmsg_from_end(&file).map_err(why)?;
+            return Ok(Source::Kmsg(file));
+        }
+        if !meta.file_type().is_fifo() {
+            use std::io::Seek;
+            let mut f = &file;
+            f.seek(std::io::SeekFrom::End(0)).map_err(why)?;
+        }
+        Ok(Source::Tail {
+            file,
+            partial: Vec::new(),
+        })
+    }
+
+    /// Everything available now, without blocking.
+    pub fn drain(&mut self) -> Drained {
+        let mut out = Drained::default();
+        match self {
+            Source::Kmsg(file) => {
+                // A kmsg record is at most about 8 KiB; a smaller buffer gets EINVAL.
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    match file.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => out
+                            .records
+                            .push(parse_record(&String::from_utf8_lossy(&buf[..n]))),
+                        // The ring buffer overwrote records we had not read; the next
+                        // read returns the oldest one still there.
+                        Err(e) if e.raw_os_error() == Some(libc::EPIPE) => out.lost += 1,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            out.error = Some(format!("{KMSG}: {e}"));
+                            break;
+                        }
+                    }
+                }
+            }
+            Source::Tail { file, partial } => {
+                let mut buf = [0u8; 8192];
+                loop {
+                    match file.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => partial.extend_from_slice(&buf[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            out.error = Some(format!("{SOURCE_ENV}: {e}"));
+                            break;
+                        }
+                    }
+                }
+                while let Some(nl) = partial.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = partial.drain(..=nl).collect();
+                    let line = String::from_utf8_lossy(&line);
+                    if !line.trim().is_empty() {
+                        out.records.push(parse_record(&line));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Moves a kmsg reader past every record logged so far (SEEK_END on kmsg is "after the
+/// last record", not a byte offset).
+fn kmsg_from_end(file: &File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    if unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_END) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `/proc/sys/kernel/tainted`, where readable.
+pub fn taint() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/kernel/tainted")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kmsg_records_keep_level_and_text() {
+        let r = parse_record(
+            "3,1234,5678901,-;NVRM: Xid (PCI:0000:18:00): 31, pid=42, name=hil-suite, Ch 00000008\n SUBSYSTEM=pci\n",
+        );
+        assert_eq!(r.level, Some(3));
+        assert_eq!(
+            r.text,
+            "NVRM: Xid (PCI:0000:18:00): 31, pid=42, name=hil-suite, Ch 00000008"
+        );
+        // facility user (1) << 3 | warning (4)
+        assert_eq!(parse_record("12,7,1,-;hello").level, Some(4));
+    }
+
+    #[test]
+    fn other_lines_are_plain_text_of_unknown_level() {
+        let r = parse_record("[  12.5] nvgpu: 17000000.gpu gk20a_fifo_handle_pbdma_intr:2715 [ERR]  pbdma_intr_0(0):0x10000000");
+        assert_eq!(r.level, None);
+        assert!(r.text.starts_with("[  12.5] nvgpu:"), "{}", r.text);
+        assert_eq!(parse_record("a;b").level, None, "not a kmsg header");
+    }
+
+    #[test]
+    fn a_tailed_file_yields_only_new_whole_lines() {
+        let path = std::env::temp_dir().join(format!("hil-klog-src-{}", std::process::id()));
+        std::fs::write(&path, "3,1,1,-;old line\n").unwrap();
+        let mut src = Source::open_tail(&path).unwrap();
+        assert!(
+            src.drain().records.is_empty(),
+            "lines before open are not read"
+        );
+        use std::io::Write;
+        let mut w = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        w.write_all(b"4,2,2,-;first\n3,3,3,-;sec").unwrap();
+        let d = src.drain();
+        assert_eq!(d.records.len(), 1);
+        assert_eq!(d.records[0].text, "first");
+        w.write_all(b"ond\n").unwrap();
+        let d = src.drain();
+        assert_eq!(d.records[0].text, "second");
+        assert_eq!(d.records[0].level, Some(3));
+        let _ = std::fs::remove_file(path);
+    }
+}
