@@ -354,6 +354,16 @@ fn a_killed_run_keeps_the_place_until_released_by_the_documented_route() {
         all.contains(&holder) && all.contains("--lock-wait"),
         "{all}"
     );
+    // A run waiting for the place and cancelled (SIGTERM) takes its reservation with it.
+    let waiting = farm.hil_run(&inv, "r2", &["--board", "orin01", "--lock-wait", "600"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while farm.reservations().matches("token:").count() < 2 {
+        assert!(Instant::now() < deadline, "the second run never reserved");
+    }
+    signal(&waiting, 15);
+    let out = waiting.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert_eq!(farm.reservations().matches("token:").count(), 1);
     // docs/farm.md: release the lock (--kick: it is another user's) and cancel the
     // reservation the killed run left (else it expires about 60 s after the release).
     farm.client_ok(&["-p", "orin01", "release", "--kick"]);
