@@ -1,6 +1,25 @@
 //! `hil-run`: drives `hil-suite` on boards, journals every result as it arrives, and
 //! writes JUnit plus a one-screen summary.
 
+/// `print!` that never panics: a closed stdout (`hil-run | head`) must not abort a run
+/// whose journal and reports are still being written.
+#[macro_export]
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `println!` that never panics (see `out!`).
+#[macro_export]
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 pub mod baseline;
 pub mod board;
 pub mod bundle;

@@ -169,7 +169,7 @@ fn main() {
 fn run(cli: &Cli) -> anyhow::Result<i32> {
     if let Some(Command::BaselineFrom { journal }) = &cli.command {
         let st = journal::read(journal).map_err(ConfigError)?;
-        print!(
+        hil_run::out!(
             "{}",
             hil_run::baseline::from_state(&st, &journal.display().to_string())
         );
@@ -183,7 +183,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         return Ok(
             match hil_run::bundle::verify(file, allowed_signers.as_deref()) {
                 Ok(report) => {
-                    print!("{report}");
+                    hil_run::out!("{report}");
                     0
                 }
                 Err(errors) => {
@@ -249,7 +249,7 @@ fn write_bundle(cli: &Cli, states: &[&State]) -> anyhow::Result<()> {
             Some(_) => " --allowed-signers FILE",
             None => "",
         };
-        println!(
+        hil_run::outln!(
             "bundle: {} (check with `hil-run verify-bundle {}{check}`)",
             out.display(),
             out.display()

@@ -117,7 +117,7 @@ pub fn run_boards(opts: &RunOptions, boards: &[Board]) -> anyhow::Result<Finishe
     let interrupted = crate::interrupt::interrupted();
     if states.is_empty() {
         // No board got as far as a plan: the merged report of an earlier run stays as it was.
-        print!("\n{text}");
+        crate::out!("\n{text}");
         let code = if interrupted { 130 } else { worst };
         return Ok(Finished { code, states });
     }
@@ -126,7 +126,7 @@ pub fn run_boards(opts: &RunOptions, boards: &[Board]) -> anyhow::Result<Finishe
     let merged = opts.results.join("junit.xml");
     junit::write(&junit::merged(&refs, "hil"), &merged)?;
     std::fs::write(opts.results.join("summary.txt"), &text)?;
-    println!("\n{text}merged junit: {}", merged.display());
+    crate::outln!("\n{text}merged junit: {}", merged.display());
     if interrupted {
         return Ok(Finished {
             code: 130,
@@ -173,7 +173,7 @@ pub fn run_board(opts: &RunOptions, b: &Board, prefix: &str) -> BoardRun {
     let r = run_on_board(opts, &board, prefix, transport.as_mut(), &reset, baseline);
     // Whatever happened, the board is left tidy (before its lock goes with the transport).
     match transport.clean_up() {
-        Ok(Some(note)) => println!("hil-run: {}: {note}", board.name),
+        Ok(Some(note)) => crate::outln!("hil-run: {}: {note}", board.name),
         Ok(None) => {}
         Err(e) => eprintln!(
             "hil-run: {}: could not clean up the board: {e:#}",
@@ -218,7 +218,7 @@ fn open_board(opts: &RunOptions, b: &Board) -> anyhow::Result<Opened> {
                 .template
                 .spec_for(held.place(), &svc.address, svc.port, &svc.username)
                 .map_err(ConfigError)?;
-            println!(
+            crate::outln!(
                 "hil-run: labgrid place {} locked as {} (reservation {}); ssh {}@{}:{}",
                 held.place(),
                 lg.client.owner,
@@ -281,7 +281,7 @@ fn plan(
         None
     };
     if let Some(note) = transport.prepare()? {
-        println!("hil-run: {}: {note}", b.name);
+        crate::outln!("hil-run: {}: {note}", b.name);
     }
     // Listing is how the suite validates its tables (exit 2: SuiteRejected).
     let listed = transport.list_cases()?;
@@ -301,7 +301,7 @@ fn plan(
             ))
             .into());
         }
-        println!(
+        crate::outln!(
             "hil-run: resuming {}: {} of {} cases already reported",
             b.name,
             st.results.len(),
@@ -314,7 +314,7 @@ fn plan(
         .apply(listed)
         .map_err(ConfigError)?;
     for p in &selected.unused_skips {
-        println!("hil-run: {}: skip pattern {p} matches no case", b.name);
+        crate::outln!("hil-run: {}: skip pattern {p} matches no case", b.name);
     }
     Ok(State {
         board: b.name.clone(),
@@ -402,7 +402,7 @@ fn execute(
         total: state.cases.len(),
         done: state.results.len(),
     };
-    println!("hil-run: board {}: {} cases", b.name, state.cases.len());
+    crate::outln!("hil-run: board {}: {} cases", b.name, state.cases.len());
     session::run(transport, journal, state, &mut progress, opts.test_threads)?;
     for round in 1..=opts.retry {
         retry_failures(transport, journal, state, &mut progress, round)?;
@@ -425,8 +425,8 @@ fn write_reports(
     std::fs::write(dir.join("flagged.md"), summary::flagged_table(state))?;
     crate::deqp::write(dir, state, cmp)?;
     crate::caselist::write_skipped(dir, &state.skipped)?;
-    println!("\n{text}");
-    println!(
+    crate::outln!("\n{text}");
+    crate::outln!(
         "junit: {}\njournal: {}",
         junit_path.display(),
         dir.join("journal.jsonl").display()
@@ -457,7 +457,7 @@ fn retry_failures(
     if failing.is_empty() {
         return Ok(());
     }
-    println!(
+    crate::outln!(
         "hil-run: {}: retry round {round}: {} case(s)",
         state.board,
         failing.len()
@@ -519,7 +519,7 @@ impl Reset<'_> {
         match self {
             Reset::Command(spec) => run_reset_command(spec),
             Reset::Labgrid(held) => match held.power_cycle() {
-                Ok(()) => println!(
+                Ok(()) => crate::outln!(
                     "hil-run: {board}: board needed a reset; power-cycled labgrid place {}",
                     held.place()
                 ),
@@ -551,7 +551,7 @@ fn run_reset_command(spec: &crate::inventory::BoardSpec) {
         .and_then(|mut child| wait_child(&mut child, RESET_LIMIT));
     match ended {
         Ok(ChildEnd::Exited(s)) if s.success() => {
-            println!("hil-run: {}: board needed a reset; ran `{cmd}`", spec.name)
+            crate::outln!("hil-run: {}: board needed a reset; ran `{cmd}`", spec.name)
         }
         other => eprintln!(
             "hil-run: {}: board needs a reset; `{cmd}` failed: {}",
