@@ -12,3 +12,8 @@ pub use outcome::Outcome;
 /// Seconds the suite allows the health probe that follows an undefined-behaviour case on a
 /// GPU; the runner's backstop adds it to such a case's own limit.
 pub const HEALTH_PROBE_LIMIT_S: u64 = 60;
+
+/// Observation naming the other cases whose kernel-log window held a driver line that
+/// could not be pinned to one case. The runner does not keep such a verdict from a
+/// parallel run: it runs those cases again one at a time.
+pub const DRIVER_LOG_SHARED_WITH: &str = "driver_log_shared_with";

@@ -99,7 +99,8 @@ pub fn run(
                 return crash_all(journal, state, progress, remaining, &message);
             }
         };
-        let ended = drive(run.as_mut(), journal, state, progress, &timeouts)?;
+        let serial = threads == Some(1);
+        let ended = drive(run.as_mut(), journal, state, progress, &timeouts, !serial)?;
         if let Some(e) = rejected(&ended, state.results.len() == before, run.as_ref()) {
             return Err(e.into());
         }
@@ -107,6 +108,9 @@ pub fn run(
         // Cases that were only running beside the one that took the suite down are not
         // blamed: they run again, one at a time, so each gets its own verdict.
         suspects = others;
+        // A driver line several cases' windows held, in a parallel run: whose it was is
+        // settled by running those cases again one at a time.
+        suspects.extend(ended.shared.iter().cloned());
         for (case, started) in blamed {
             let message = match &ended.exit {
                 ExitInfo::Killed => format!(
@@ -166,6 +170,8 @@ fn rejected(
 struct Ended {
     exit: ExitInfo,
     inflight: Vec<(String, Instant)>,
+    /// Results not kept: a driver log line shared with other cases (see `drive`).
+    shared: Vec<String>,
 }
 
 /// Which of the cases without a result caused the suite's end, and which only ran beside
@@ -204,8 +210,10 @@ fn drive(
     state: &mut State,
     progress: &mut Progress,
     timeouts: &BTreeMap<String, f64>,
+    defer_shared: bool,
 ) -> anyhow::Result<Ended> {
     let mut inflight: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut shared = Vec::new();
     loop {
         // Read events before checking exit, and once more after, so none is missed.
         let exit = run.try_wait().context("waiting for hil-suite")?;
@@ -237,6 +245,13 @@ fn drive(
                     if state.results.contains_key(&case) || !timeouts.contains_key(&case) {
                         continue; // not ours, or already recorded
                     }
+                    let ambiguous = observations
+                        .iter()
+                        .any(|o| o.key == hil_proto::DRIVER_LOG_SHARED_WITH);
+                    if defer_shared && ambiguous {
+                        shared.push(case);
+                        continue;
+                    }
                     let r = CaseResult {
                         case,
                         outcome,
@@ -258,6 +273,7 @@ fn drive(
             return Ok(Ended {
                 exit,
                 inflight: inflight.into_iter().collect(),
+                shared,
             });
         }
         let overdue = inflight.iter().any(|(case, started)| {
@@ -269,6 +285,7 @@ fn drive(
             return Ok(Ended {
                 exit: ExitInfo::Killed,
                 inflight: inflight.into_iter().collect(),
+                shared,
             });
         }
         std::thread::sleep(run.poll_interval());

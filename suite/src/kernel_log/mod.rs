@@ -209,8 +209,10 @@ pub fn apply(v: &mut Verdict, seen: &Seen, expected: &[String]) {
         .collect();
     if !shared.is_empty() {
         let names: Vec<&str> = shared.into_iter().collect();
-        v.observations
-            .push(Observation::new("driver_log_shared_with", names.join(", ")));
+        v.observations.push(Observation::new(
+            hil_proto::DRIVER_LOG_SHARED_WITH,
+            names.join(", "),
+        ));
     }
     if let Some((before, after)) = seen.taint {
         v.observations.push(Observation::new(
