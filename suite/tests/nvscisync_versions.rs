@@ -7,21 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The model as a shared library. `cargo test` builds only its rlib, so build the cdylib
-/// here, in a target dir of its own (the outer cargo holds the main one).
-fn model_library() -> PathBuf {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("nvsci-model");
-    let st = Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "nvsci-model", "--target-dir"])
-        .arg(&target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(st.success(), "building nvsci-model failed");
-    let lib = target.join("debug/libnvscisync.so");
-    assert!(lib.is_file(), "{} not built", lib.display());
-    lib
-}
+#[path = "../../nvsci-model/testing/model_library.rs"]
+mod model_build;
+use model_build::model_library;
 
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("hil-suite-test-{}-{name}", std::process::id()));

@@ -167,21 +167,9 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
-/// hil's NvSciSync reference model as a shared library. `cargo test` builds only its rlib,
-/// so build the cdylib here, in a target dir of its own (the outer cargo holds the main one).
-pub fn model_library() -> PathBuf {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("nvsci-model");
-    let st = Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "nvsci-model", "--target-dir"])
-        .arg(&target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(st.success(), "building nvsci-model failed");
-    let lib = target.join("debug/libnvscisync.so");
-    assert!(lib.is_file(), "{} not built", lib.display());
-    lib
-}
+#[path = "../../../nvsci-model/testing/model_library.rs"]
+mod model_build;
+pub use model_build::model_library;
 
 /// (case, outcome) of every result record in a journal, in order (repeats kept).
 pub fn journal_outcomes(path: &Path) -> Vec<(String, String)> {
