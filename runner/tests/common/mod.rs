@@ -169,6 +169,7 @@ pub fn scratch(name: &str) -> PathBuf {
 
 #[path = "../../../nvsci-model/testing/model_library.rs"]
 mod model_build;
+#[allow(unused_imports)] // not every test binary that includes `common` builds the model
 pub use model_build::model_library;
 
 /// (case, outcome) of every result record in a journal, in order (repeats kept).
