@@ -83,7 +83,7 @@ fn real_main() -> anyhow::Result<i32> {
         crate::set_devices(n);
     }
     if let Some(devs) = &cli.health_probe {
-        ub::health_main(devs);
+        crate::health::health_main(devs);
     }
     if cli.list_ops {
         for op in ops::all() {
@@ -134,5 +134,8 @@ fn real_main() -> anyhow::Result<i32> {
     }
     let reorder = !cli.libtest.list && cli.libtest.test_threads != Some(1);
     let conclusion = libtest_mimic::run(&cli.libtest, harness::trials(cases, reorder));
+    if let Some(line) = crate::health::tally() {
+        eprintln!("hil-suite: {line}");
+    }
     Ok(if conclusion.has_failed() { 101 } else { 0 })
 }

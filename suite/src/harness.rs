@@ -25,12 +25,14 @@ pub fn trials(mut cases: Vec<Case>, reorder: bool) -> Vec<Trial> {
         .collect()
 }
 
-/// Children first (longest limit first), then in-process cases round-robin over their
-/// device sets.
+/// Children first (rows expected to stall first: they wait out `stall_s`; then the
+/// longest limit first), then in-process cases round-robin over their device sets.
 pub fn run_order(cases: Vec<Case>) -> Vec<Case> {
     let (mut children, local): (Vec<Case>, Vec<Case>) =
         cases.into_iter().partition(|c| c.in_child());
-    children.sort_by(|a, b| b.timeout_s.total_cmp(&a.timeout_s));
+    children.sort_by(|a, b| {
+        (b.stall_s.is_some().cmp(&a.stall_s.is_some())).then(b.timeout_s.total_cmp(&a.timeout_s))
+    });
     let mut groups: Vec<(Vec<u32>, std::collections::VecDeque<Case>)> = Vec::new();
     for c in local {
         let key = c.devices();

@@ -13,6 +13,7 @@ pub mod fdcheck;
 pub mod frontend;
 pub mod gate;
 pub mod harness;
+pub mod health;
 pub mod kernel_log;
 pub mod latency;
 pub mod nvsci;

@@ -1,7 +1,7 @@
 //! Undefined-behaviour scenarios: each runs in a sacrificial child process under a
 //! watchdog, and what it did (error code, signal, hang, silent success) is recorded as
-//! `flagged`, never judged. A health probe in a fresh process follows; a device left
-//! unusable stops the remaining GPU cases with "board needs reset".
+//! `flagged`, never judged. A health probe in a fresh process follows (`health`); a
+//! device left unusable stops the remaining GPU cases with "board needs reset".
 
 use crate::case::Case;
 use crate::verdict::Verdict;
@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 /// Marks the child's verdict line on its stdout.
 pub const RESULT_MARK: &str = "HIL-UB-RESULT ";
 const TAIL_LINES: usize = 12;
-const HEALTH_TIMEOUT: Duration = Duration::from_secs(hil_proto::HEALTH_PROBE_LIMIT_S);
 
 fn reset_reason() -> &'static Mutex<Option<String>> {
     static R: OnceLock<Mutex<Option<String>>> = OnceLock::new();
@@ -29,10 +28,14 @@ pub fn board_needs_reset() -> Option<String> {
         .clone()
 }
 
-/// Arguments that make a child see the same tables as this process.
-fn child_command() -> Command {
+/// A child of this suite (isolation child, health probe) for a case on `devices`, seeing
+/// the same tables as this process.
+pub(crate) fn child_command(devices: &[u32]) -> Command {
     let exe = std::env::current_exe().unwrap_or_else(|_| "hil-suite".into());
     let mut cmd = Command::new(exe);
+    if let Some(env) = crate::cuda::visible_only(devices) {
+        cmd.envs(env);
+    }
     if let Some(dir) = crate::tables_dir() {
         cmd.arg("--tables").arg(dir);
     }
@@ -54,17 +57,19 @@ pub struct ChildEnd {
 
 /// Runs `cmd` with a time limit, collecting its output; kills it (and its process group)
 /// at the limit, or once it has reported a step (`progress`) and then none for `stall`.
+/// Its pid joins the current case's kernel log window and the windows in `also`.
 pub fn run_with_limit(
     mut cmd: Command,
     limit: Duration,
     stall: Option<Duration>,
+    also: &[u64],
 ) -> std::io::Result<ChildEnd> {
     use std::os::unix::process::CommandExt;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd.process_group(0);
-    let mut child = crate::kernel_log::spawn(&mut cmd)?;
+    let mut child = crate::kernel_log::spawn(&mut cmd, also)?;
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
     // Drain pipes in threads so a chatty child cannot block on a full pipe; the stdout
@@ -145,17 +150,17 @@ pub fn signal_name(sig: i32) -> String {
     format!("{name} ({sig})")
 }
 
-fn tail(s: &str, n: usize) -> String {
+pub(crate) fn tail(s: &str, n: usize) -> String {
     let lines: Vec<_> = s.lines().filter(|l| !l.starts_with(RESULT_MARK)).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Runs `case`'s op in a child process (`--ub-child`) under the case's time limit.
 fn run_case_child(case: &Case) -> Result<ChildEnd, Verdict> {
-    let mut cmd = child_command();
+    let mut cmd = child_command(&case.devices());
     cmd.arg("--ub-child").arg(&case.name);
     let stall = case.stall_s.map(Duration::from_secs_f64);
-    run_with_limit(cmd, Duration::from_secs_f64(case.timeout_s), stall).map_err(|e| Verdict {
+    run_with_limit(cmd, Duration::from_secs_f64(case.timeout_s), stall, &[]).map_err(|e| Verdict {
         outcome: Outcome::Fail,
         message: format!("could not start the isolation child: {e}"),
         observations: vec![],
@@ -168,12 +173,13 @@ pub fn run_isolated(case: &Case) -> Verdict {
         Ok(end) => end,
         Err(v) => return v,
     };
+    let ended = std::time::Instant::now();
     let mut v = classify(&end);
     if let Some(rule) = &case.ub {
         v.observations.insert(0, Observation::new("ub_rule", rule));
     }
     if !case.devices().is_empty() {
-        let health = health_check(&case.devices());
+        let health = crate::health::after_case(&case.devices(), ended);
         v.observations
             .push(Observation::new("health_after", &health));
         if health != "ok" {
@@ -364,76 +370,4 @@ pub fn child_main(case: &Case) -> ! {
         serde_json::to_string(&cv).unwrap_or_default()
     );
     std::process::exit(0)
-}
-
-/// Replaces the built-in health probe with a site command (exit 0 = healthy), e.g. a
-/// vendor diagnostic; `{devices}` in it becomes the comma-separated device list.
-pub const HEALTH_CMD_ENV: &str = "HIL_HEALTH_PROBE_CMD";
-
-/// A fresh process proves each device still runs work. "ok" or what went wrong.
-pub fn health_check(devices: &[u32]) -> String {
-    let list = devices
-        .iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    let cmd = match std::env::var(HEALTH_CMD_ENV) {
-        Ok(site) if !site.trim().is_empty() => {
-            let mut c = Command::new("/bin/sh");
-            c.arg("-c").arg(site.replace("{devices}", &list));
-            c
-        }
-        _ => {
-            let mut c = child_command();
-            c.arg("--health-probe").arg(&list);
-            c
-        }
-    };
-    match run_with_limit(cmd, HEALTH_TIMEOUT, None) {
-        Err(e) => format!("health probe did not start: {e}"),
-        Ok(end) if end.killed_after.is_some() => {
-            format!("health probe hung for {}s", HEALTH_TIMEOUT.as_secs())
-        }
-        Ok(end) if end.status.is_some_and(|s| s.success()) => "ok".into(),
-        Ok(end) => {
-            let why = tail(&format!("{}{}", end.stdout, end.stderr), 3);
-            match end.status.and_then(|s| s.signal()) {
-                Some(sig) => format!("health probe died by {}", signal_name(sig)),
-                None => format!("health probe failed: {why}"),
-            }
-        }
-    }
-}
-
-/// `hil-suite --health-probe 0,1`: on each device a fresh context, a stream, a memset read
-/// back, and, where Vulkan works, two CUDA<->Vulkan signal/wait round trips.
-pub fn health_main(devices: &str) -> ! {
-    let mut bad = false;
-    for d in devices.split(',').filter(|s| !s.is_empty()) {
-        let r = d
-            .parse::<u32>()
-            .map_err(|e| crate::error::OpError::Row(format!("device `{d}`: {e}")))
-            .and_then(|d| {
-                let ctx = crate::cuda::Context::primary(d)?;
-                let s = crate::cuda::Stream::new(&ctx)?;
-                crate::cuda::memset_roundtrip(&ctx, 0x5A5A_5A5A)?;
-                s.synchronize()?;
-                if crate::vulkan::instance().is_ok() {
-                    crate::ops::vulkan::roundtrip_on(
-                        crate::table::CudaApi::Driver,
-                        d,
-                        d,
-                        crate::vulkan::SemKind::Timeline,
-                        crate::cuda::ffi::HANDLE_TYPE_TIMELINE_SEMAPHORE_FD,
-                        2,
-                    )?;
-                }
-                Ok(())
-            });
-        if let Err(e) = r {
-            eprintln!("device {d}: {e}");
-            bad = true;
-        }
-    }
-    std::process::exit(if bad { 1 } else { 0 })
 }

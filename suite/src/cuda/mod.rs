@@ -10,6 +10,8 @@ use std::sync::OnceLock;
 
 #[derive(Debug, Clone)]
 pub struct DeviceInfo {
+    /// The device's number in the suite: the board's CUDA ordinal, also in a child that
+    /// sees fewer devices (see [`ORDINALS_ENV`]).
     pub index: u32,
     pub name: String,
     pub uuid: [u8; 16],
@@ -34,12 +36,15 @@ impl Driver {
     }
 
     pub fn device(&self, index: u32) -> Result<&DeviceInfo, OpError> {
-        self.devices.get(index as usize).ok_or_else(|| {
-            OpError::NotSupported(format!(
-                "case needs CUDA device {index}; this board has {} CUDA device(s)",
-                self.devices.len()
-            ))
-        })
+        self.devices
+            .iter()
+            .find(|d| d.index == index)
+            .ok_or_else(|| {
+                OpError::NotSupported(format!(
+                    "case needs CUDA device {index}; this board has {} CUDA device(s)",
+                    self.devices.len()
+                ))
+            })
     }
 }
 
@@ -57,6 +62,52 @@ pub fn fmt_uuid(u: &[u8; 16]) -> String {
         &h[16..20],
         &h[20..32]
     )
+}
+
+/// Set by the suite for a child process that sees only its case's devices
+/// (`CUDA_VISIBLE_DEVICES` by UUID): the board ordinal of each device it sees, in order.
+/// Every process initialises each GPU it can see, serialized by the driver across the
+/// machine (measured on 4×H100, 2026-11-27: a health probe took 0.8 s seeing one GPU,
+/// 1.0 s seeing two, 1.7 s seeing four), so children see only what they use.
+pub const ORDINALS_ENV: &str = "HIL_DEVICE_ORDINALS";
+
+fn board_ordinals() -> &'static Option<Vec<u32>> {
+    static O: OnceLock<Option<Vec<u32>>> = OnceLock::new();
+    O.get_or_init(|| {
+        let v = std::env::var(ORDINALS_ENV).ok()?;
+        v.split(',').map(|n| n.trim().parse().ok()).collect()
+    })
+}
+
+/// The ordinal this process passes to CUDA for board device `index` (the same number
+/// unless this is a child that sees fewer devices).
+pub fn local_ordinal(index: u32) -> i32 {
+    board_ordinals()
+        .as_ref()
+        .and_then(|o| o.iter().position(|d| *d == index))
+        .map_or(index as i32, |p| p as i32)
+}
+
+/// The environment that lets a child process see only board devices `devices`, in that
+/// order: `CUDA_VISIBLE_DEVICES` by UUID and [`ORDINALS_ENV`]. `None` (the child sees
+/// what this process sees) when a device is unknown or the devices are MIG instances.
+pub fn visible_only(devices: &[u32]) -> Option<[(&'static str, String); 2]> {
+    let drv = driver().ok()?;
+    if devices.is_empty()
+        || board_ordinals().is_some()
+        || std::env::var("CUDA_VISIBLE_DEVICES").is_ok_and(|v| v.contains("MIG"))
+    {
+        return None;
+    }
+    let uuids = devices
+        .iter()
+        .map(|d| drv.device(*d).ok().map(|i| fmt_uuid(&i.uuid)))
+        .collect::<Option<Vec<_>>>()?;
+    let ordinals = devices.iter().map(|d| d.to_string()).collect::<Vec<_>>();
+    Some([
+        ("CUDA_VISIBLE_DEVICES", uuids.join(",")),
+        (ORDINALS_ENV, ordinals.join(",")),
+    ])
 }
 
 /// Probes the driver once per process. `Err` is the not-supported reason.
@@ -109,7 +160,15 @@ fn probe() -> Result<Driver, String> {
             let mut uuid = sys::CUuuid { bytes: [0; 16] };
             cu("cuDeviceGetUuid", sys::cuDeviceGetUuid_v2(&mut uuid, dev)).map_err(fail)?;
             devices.push(DeviceInfo {
-                index: i as u32,
+                index: match board_ordinals() {
+                    Some(o) => *o.get(i as usize).ok_or_else(|| {
+                        format!(
+                            "{ORDINALS_ENV} names {} device(s) but CUDA shows {count}",
+                            o.len()
+                        )
+                    })?,
+                    None => i as u32,
+                },
                 name,
                 uuid: uuid.bytes.map(|b| b as u8),
             });
@@ -176,7 +235,10 @@ impl Context {
         drv.device(index)?;
         unsafe {
             let mut dev = 0;
-            cu("cuDeviceGet", sys::cuDeviceGet(&mut dev, index as i32))?;
+            cu(
+                "cuDeviceGet",
+                sys::cuDeviceGet(&mut dev, local_ordinal(index)),
+            )?;
             let mut ctx = std::ptr::null_mut();
             cu(
                 "cuDevicePrimaryCtxRetain",
@@ -479,5 +541,5 @@ pub unsafe fn nvsci_attributes_raw(
         .ok_or_else(|| {
             OpError::NotSupported("libcuda has no cuDeviceGetNvSciSyncAttributes".into())
         })?;
-    Ok(unsafe { f(list, dev as i32, flags) })
+    Ok(unsafe { f(list, local_ordinal(dev), flags) })
 }

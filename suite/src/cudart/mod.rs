@@ -214,7 +214,9 @@ fn loaded_path(addr: *const c_void) -> Option<String> {
 /// for a device that does not exist).
 pub fn set_device(dev: u32) -> Result<(), OpError> {
     let r = runtime()?;
-    rt("cudaSetDevice", unsafe { (r.fns.set_device)(dev as i32) })
+    rt("cudaSetDevice", unsafe {
+        (r.fns.set_device)(crate::cuda::local_ordinal(dev))
+    })
 }
 
 /// cudaGetLastError: the last error of this thread's runtime calls, which it resets
@@ -253,7 +255,7 @@ pub unsafe fn nvsci_attributes(list: *mut c_void, dev: u32, flags: i32) -> Resul
             r.implementation()
         ))
     })?;
-    Ok(unsafe { f(list, dev as i32, flags) })
+    Ok(unsafe { f(list, crate::cuda::local_ordinal(dev), flags) })
 }
 
 /// A non-blocking stream (cudaStreamNonBlocking) on the device current at creation;

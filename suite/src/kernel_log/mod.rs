@@ -399,17 +399,31 @@ pub fn begin(case: &Case) -> Option<Window> {
     })
 }
 
+/// The window of the case running on this thread.
+pub fn current_window() -> Option<u64> {
+    CURRENT.with(Cell::get)
+}
+
 /// Starts a process of the current case (its isolation child, health probe) and notes its
-/// pid, so lines naming that pid are attributed to the case. The pid is noted under the
-/// log's lock, before any window can close: a line the child logs at once is never
-/// judged while its pid is still unknown.
-pub fn spawn(cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
-    let (Some(id), Ok(log)) = (CURRENT.with(Cell::get), log()) else {
+/// pid, so lines naming that pid are attributed to the case, and to the cases of `also`
+/// (a health probe shared by several cases). The pid is noted under the log's lock,
+/// before any window can close: a line the child logs at once is never judged while its
+/// pid is still unknown.
+pub fn spawn(
+    cmd: &mut std::process::Command,
+    also: &[u64],
+) -> std::io::Result<std::process::Child> {
+    let Ok(log) = log() else {
         return cmd.spawn();
     };
+    let mut ids: Vec<u64> = also.to_vec();
+    ids.extend(current_window());
+    if ids.is_empty() {
+        return cmd.spawn();
+    }
     let mut l = log.lock().unwrap_or_else(|p| p.into_inner());
     let child = cmd.spawn()?;
-    if let Some(w) = l.windows.iter_mut().find(|w| w.id == id) {
+    for w in l.windows.iter_mut().filter(|w| ids.contains(&w.id)) {
         w.pids.push(child.id());
     }
     Ok(child)
