@@ -8,27 +8,54 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-const SSHD: &str = "/usr/sbin/sshd";
+/// The OpenSSH daemon: `HIL_SSHD` (an absolute path: sshd re-executes itself) or the
+/// distribution's. The env lets a machine without openssh-server run the benchmark from
+/// an unpacked .deb (scripts/bench16-remote).
+fn sshd_path() -> PathBuf {
+    std::env::var_os("HIL_SSHD").map_or_else(|| PathBuf::from("/usr/sbin/sshd"), PathBuf::from)
+}
 
-/// A binary built next to hil-run (hil-suite, the model library, …).
+/// `HIL_SSH_KEYGEN` or `ssh-keygen` from PATH.
+fn ssh_keygen() -> PathBuf {
+    std::env::var_os("HIL_SSH_KEYGEN").map_or_else(|| PathBuf::from("ssh-keygen"), PathBuf::from)
+}
+
+/// A binary built next to hil-run (hil-suite, the model library, …), or in `HIL_BIN_DIR`
+/// when set (the benchmark binary copied to another machine with the release binaries).
 pub fn bin(name: &str) -> PathBuf {
-    let run = PathBuf::from(env!("CARGO_BIN_EXE_hil-run"));
-    let p = run.parent().unwrap().join(name);
+    let dir = std::env::var_os("HIL_BIN_DIR").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_BIN_EXE_hil-run"))
+                .parent()
+                .unwrap()
+                .to_path_buf()
+        },
+        PathBuf::from,
+    );
+    let p = dir.join(name);
     assert!(
         p.is_file(),
-        "{} missing: run `cargo test --workspace`",
+        "{} missing: run `cargo test --workspace` (or set HIL_BIN_DIR to the folder holding it)",
         p.display()
     );
     p
 }
 
 pub fn require_openssh() {
-    let ok = Path::new(SSHD).is_file() && Command::new("ssh-keygen").arg("-?").output().is_ok();
-    assert!(ok, "SSH tests need OpenSSH: apt-get install -y openssh-server (provides {SSHD} and ssh-keygen)");
+    let (sshd, keygen) = (sshd_path(), ssh_keygen());
+    let ok =
+        sshd.is_absolute() && sshd.is_file() && Command::new(&keygen).arg("-?").output().is_ok();
+    assert!(
+        ok,
+        "SSH tests need OpenSSH's sshd at {} (HIL_SSHD, an absolute path) and ssh-keygen at {} \
+         (HIL_SSH_KEYGEN): apt-get install -y openssh-server",
+        sshd.display(),
+        keygen.display()
+    );
 }
 
 pub fn keygen(path: &Path) {
-    let st = Command::new("ssh-keygen")
+    let st = Command::new(ssh_keygen())
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
         .arg(path)
         .status()
@@ -86,7 +113,7 @@ impl Sshd {
 
     pub fn restart(&mut self) {
         let log = std::fs::File::create(self.dir.join("sshd.log")).unwrap();
-        let child = Command::new(SSHD)
+        let child = Command::new(sshd_path())
             .args(["-D", "-e", "-f"])
             .arg(self.dir.join("sshd_config"))
             .stderr(log)
