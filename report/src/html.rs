@@ -105,7 +105,7 @@ td.cell:hover,td.cell.selected{outline:3px solid #0969da;outline-offset:-3px}
 .plot{margin:6px 0 14px}.plot svg{width:100%;max-width:760px;height:auto;display:block}
 svg text{font:11px system-ui,sans-serif;fill:var(--ink)}
 svg .bar{fill:#0969da}svg .slow{fill:#d1242f;opacity:.10}svg .slow-label{fill:var(--fail);font-weight:600}
-svg .marker{stroke:var(--pass);stroke-width:1.5;stroke-dasharray:4 3}svg .marker-label{fill:var(--pass)}
+svg .marker{stroke:var(--pass);stroke-width:1.5;stroke-dasharray:4 3}svg .marker-label{fill:var(--pass);paint-order:stroke;stroke:#fff;stroke-width:3px}
 svg .grid{stroke:var(--line);stroke-width:1}svg .axis{stroke:var(--muted);stroke-width:1}
 svg .box{fill:#0969da;opacity:.5}svg .whisker{stroke:#0969da;stroke-width:1.5}svg .median{stroke:#0a3069;stroke-width:3}
 input.filter{font:inherit;padding:3px 6px;width:320px;margin:4px 0 8px}

@@ -15,6 +15,7 @@ pub mod gate;
 pub mod harness;
 pub mod kernel_log;
 pub mod latency;
+pub mod latency_report;
 pub mod nvsci;
 pub mod ops;
 pub mod progress;
