@@ -92,7 +92,7 @@ table.kv{border-collapse:collapse}table.kv td{padding:1px 8px 1px 0;vertical-ali
 table.list{border-collapse:collapse;width:100%}table.list th,table.list td{border-bottom:1px solid var(--line);padding:3px 8px;text-align:left;vertical-align:top}
 table.list th{background:var(--panel);position:sticky;top:0}
 .matrices{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
-.matrix{border-collapse:collapse}.matrix caption{text-align:left;font-weight:600;padding-bottom:2px}
+.matrix{border-collapse:collapse}.matrix caption{text-align:left;font-weight:600;padding-bottom:2px;white-space:nowrap}
 .matrix th{font-weight:normal;color:var(--muted);padding:2px 4px;font-size:12px}
 .matrix td.cell{width:34px;height:28px;border:2px solid #fff;text-align:center;cursor:pointer;font-size:11px}
 .matrix td.empty{width:34px;height:28px;border:2px solid #fff;background:repeating-linear-gradient(45deg,#f6f8fa,#f6f8fa 4px,#eaeef2 4px,#eaeef2 8px)}

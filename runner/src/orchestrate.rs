@@ -157,7 +157,7 @@ fn write_html_report(opts: &RunOptions, states: &[&State]) {
             crate::report::BoardView::new(
                 st,
                 crate::baseline::compare(baseline.as_ref(), st),
-                &opts.results.join(&st.board),
+                &opts.results.join(&st.board).join("journal.jsonl"),
                 &opts.results,
             )
         })

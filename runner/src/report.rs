@@ -26,27 +26,55 @@ pub struct BoardView<'a> {
     pub files: Vec<String>,
 }
 
+/// The files of a board's results worth a link (the event logs and case lists are the
+/// suite's own inputs and outputs; the journal holds what they say).
+fn worth_a_link(name: &str) -> bool {
+    const FILES: [&str; 8] = [
+        "junit.xml",
+        "journal.jsonl",
+        "journal.prev.jsonl",
+        "summary.txt",
+        "flagged.md",
+        "results.csv",
+        "failures.csv",
+        crate::caselist::SKIPPED_FILE,
+    ];
+    FILES.contains(&name) || (name.starts_with("suite-") && name.ends_with(".log"))
+}
+
 impl<'a> BoardView<'a> {
-    /// A board whose results live in `dir`, linked from a report written into `report_dir`.
-    pub fn new(state: &'a State, cmp: Comparison, dir: &Path, report_dir: &Path) -> Self {
+    /// A board whose journal is `journal`, linked from a report written into `report_dir`;
+    /// the result files beside the journal are linked too.
+    pub fn new(state: &'a State, cmp: Comparison, journal: &Path, report_dir: &Path) -> Self {
+        let dir = match journal.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let journal_name = journal
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut files: Vec<String> = std::fs::read_dir(dir)
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
                     .filter(|e| e.path().is_file())
                     .filter_map(|e| e.file_name().to_str().map(String::from))
+                    .filter(|n| worth_a_link(n) || *n == journal_name)
                     .collect()
             })
             .unwrap_or_default();
-        files.sort();
-        let rel = dir.strip_prefix(report_dir).unwrap_or(dir);
-        let link_dir: Vec<String> = rel
-            .components()
-            .map(|c| href_segment(&c.as_os_str().to_string_lossy()))
-            .collect();
+        // Logs in start order (suite-10 after suite-9), the rest by name.
+        files.sort_by_key(|f| {
+            let n: Option<u32> = f
+                .strip_prefix("suite-")
+                .and_then(|r| r.strip_suffix(".log"))
+                .and_then(|n| n.parse().ok());
+            (n.is_some(), n, f.clone())
+        });
         BoardView {
             state,
             cmp,
-            link_dir: link_dir.join("/"),
+            link_dir: relative_link(report_dir, dir),
             files,
         }
     }
@@ -68,6 +96,23 @@ pub fn write(report_dir: &Path, boards: &[BoardView]) -> std::io::Result<PathBuf
     std::fs::write(&tmp, render(boards))?;
     std::fs::rename(&tmp, &path)?;
     Ok(path)
+}
+
+/// `dir` as a link from a page in `from`: relative (`orin01`, `../runs/orin01`), so the
+/// report keeps working when the results are copied or unpacked from a bundle together.
+fn relative_link(from: &Path, dir: &Path) -> String {
+    let abs = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let (from, dir) = (abs(from), abs(dir));
+    let a: Vec<_> = from.components().collect();
+    let b: Vec<_> = dir.components().collect();
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<String> = vec!["..".into(); a.len() - common];
+    parts.extend(
+        b[common..]
+            .iter()
+            .map(|c| href_segment(&c.as_os_str().to_string_lossy())),
+    );
+    parts.join("/")
 }
 
 /// A path segment for an `href`: anything but unreserved characters percent-encoded.
@@ -348,7 +393,7 @@ impl<'a> Builder<'a> {
                 "<p class=\"muted\">Without <code>--baseline</code> every fail, crash and timeout \
                  is a regression.</p><details{open}><summary>{n_rows} case(s)</summary>\
                  <table class=\"list\"><tr><th>board</th><th>what</th>\
-                 <th>outcome</th><th>case</th><th></th></tr>{rows}</table></details>"
+                 <th>outcome</th><th>case</th><th>detail</th></tr>{rows}</table></details>"
             );
         }
     }
@@ -414,7 +459,6 @@ impl<'a> Builder<'a> {
             let links: Vec<String> = v
                 .files
                 .iter()
-                .filter(|f| !f.ends_with(".part"))
                 .map(|f| format!("<a href=\"{}\">{}</a>", esc(&v.link(f)), esc(f)))
                 .collect();
             let _ = writeln!(self.out, "{}</p></div>", links.join(" · "));
@@ -834,6 +878,14 @@ mod tests {
         // One row in the all-cases table, a column per board.
         assert_eq!(html.matches("<tr data-name=\"t.p.dev0_dev0\"").count(), 1);
         assert!(html.contains("b: died"));
+    }
+
+    #[test]
+    fn links_are_relative_to_the_report() {
+        let p = Path::new;
+        assert_eq!(relative_link(p("/r"), p("/r/orin 01")), "orin%2001");
+        assert_eq!(relative_link(p("/out"), p("/runs/a")), "../runs/a");
+        assert_eq!(relative_link(p("/r"), p("/r")), "");
     }
 
     #[test]

@@ -41,8 +41,15 @@ fn a_bundle_verifies_and_any_modified_byte_is_caught() {
         .unwrap()
         .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
         .collect();
-    for want in ["results/report.html", "results/local/junit.xml", "manifest.json"] {
-        assert!(entries.iter().any(|e| e == want), "{want} not in {entries:?}");
+    for want in [
+        "results/report.html",
+        "results/local/junit.xml",
+        "manifest.json",
+    ] {
+        assert!(
+            entries.iter().any(|e| e == want),
+            "{want} not in {entries:?}"
+        );
     }
 
     // Change one byte of a result inside the archive (in the first file holding it, the

@@ -220,3 +220,57 @@ fn progress_is_live_on_a_terminal_plain_in_a_log_and_silent_with_q() {
     let summary = &tty[tty.rfind("board local: ").unwrap()..];
     assert!(!summary.contains("\x1b[1mlocal"), "{summary}");
 }
+
+#[test]
+fn hil_run_report_puts_runs_side_by_side_from_their_journals() {
+    let dir = scratch("report-from");
+    let tables = write_table(&dir, "pairs.yaml", PAIRS);
+    let t = tables.to_str().unwrap();
+    for run in ["a", "b"] {
+        hil_run_local(&dir.join(run), &["--tables", t, "-q"]);
+    }
+    let out = dir.join("cmp/compare.html");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let (ja, jb) = (
+        dir.join("a/local/journal.jsonl"),
+        dir.join("b/local/journal.jsonl"),
+    );
+    let o = Command::new(bin("hil-run"))
+        .arg("report")
+        .args([&ja, &jb])
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let html = std::fs::read_to_string(&out).unwrap();
+    // One board name twice: told apart by journal; files linked from beside each journal.
+    let label = format!("local ({})", ja.display());
+    assert!(html.contains(&format!("data-board=\"{label}\"")), "{label}");
+    assert!(
+        html.contains("href=\"../a/local/junit.xml\"")
+            && html.contains("href=\"../b/local/suite-1.log\"")
+    );
+    assert_eq!(
+        html.matches("<tr data-name=\"pairs.ok.cpu_cpu\"").count(),
+        1
+    );
+
+    // An unreadable journal is a usage error, and nothing is written.
+    let missing = dir.join("nope/journal.jsonl");
+    let o = Command::new(bin("hil-run"))
+        .arg("report")
+        .arg(&missing)
+        .arg("-o")
+        .arg(dir.join("never.html"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nope/journal.jsonl"));
+    assert!(!dir.join("never.html").exists());
+}
