@@ -69,3 +69,21 @@ pub(crate) fn test_case(name: &str) -> hil_proto::CaseInfo {
         isolated: false,
     }
 }
+
+/// A result of `case` for unit tests (0.1 s, no implementation or observations).
+#[cfg(test)]
+pub(crate) fn test_result(
+    case: &str,
+    outcome: hil_proto::Outcome,
+    message: &str,
+) -> journal::CaseResult {
+    journal::CaseResult {
+        case: case.into(),
+        outcome,
+        duration_s: 0.1,
+        message: message.into(),
+        implementation: String::new(),
+        observations: vec![],
+        earlier: vec![],
+    }
+}

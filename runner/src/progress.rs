@@ -358,15 +358,7 @@ mod tests {
         let mut p = Progress::new(Style::Quiet, "b", "", 120, 0, 0);
         p.started("t.a");
         p.started("t.b");
-        p.report(&CaseResult {
-            case: "t.a".into(),
-            outcome: Outcome::Crash,
-            duration_s: 1.0,
-            message: String::new(),
-            implementation: String::new(),
-            observations: vec![],
-            earlier: vec![],
-        });
+        p.report(&crate::test_result("t.a", Outcome::Crash, ""));
         let line = p.status_line();
         assert!(line.starts_with("[  1/120] "), "{line}");
         assert!(line.ends_with("s, 1 failing, running: t.b"), "{line}");

@@ -748,20 +748,8 @@ if(el){show(el);el.scrollIntoView();}}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::CaseResult;
+    use crate::test_result as result;
     use hil_proto::Observation;
-
-    fn result(case: &str, outcome: Outcome, message: &str) -> CaseResult {
-        CaseResult {
-            case: case.into(),
-            outcome,
-            duration_s: 0.1,
-            message: message.into(),
-            implementation: String::new(),
-            observations: vec![],
-            earlier: vec![],
-        }
-    }
 
     fn state(board: &str, results: Vec<CaseResult>) -> State {
         let mut st = State {
