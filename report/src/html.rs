@@ -110,3 +110,31 @@ svg .grid{stroke:var(--line);stroke-width:1}svg .axis{stroke:var(--muted);stroke
 svg .box{fill:#0969da;opacity:.5}svg .whisker{stroke:#0969da;stroke-width:1.5}svg .median{stroke:#0a3069;stroke-width:3}
 input.filter{font:inherit;padding:3px 6px;width:320px;margin:4px 0 8px}
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_text_and_script_json_carry_no_markup() {
+        assert_eq!(
+            esc(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+        let j = script_json("{\"m\":\"</script><!-- & \u{2028}\"}");
+        assert!(!j.contains(['<', '>', '&', '\u{2028}']), "{j}");
+        assert_eq!(j, r#"{"m":"\u003c/script\u003e\u003c!-- \u0026 \u2028"}"#);
+        assert_eq!(outcome_class("not-supported"), "o-not-supported");
+        assert_eq!(outcome_class("x\" onclick=\"y"), "o-xonclicky");
+    }
+
+    #[test]
+    fn a_page_forbids_loading_anything_and_marks_when_its_script_finished() {
+        let p = page("t <1>", "<p>body</p>", "var a=1;");
+        assert!(p.contains("<title>t &lt;1&gt;</title>"));
+        assert!(p.contains("content=\"default-src 'none';"));
+        let error_catcher = p.find("addEventListener('error'").unwrap();
+        assert!(error_catcher < p.find("<p>body</p>").unwrap());
+        assert!(p.contains("var a=1;\ndocument.documentElement.dataset.ready='1';"));
+    }
+}
