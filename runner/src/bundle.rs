@@ -1,5 +1,6 @@
 //! The conformance bundle for vendor checks: one tar holding every board's results,
-//! facts (driver, CUDA, devices, implementations), suite version, table hashes and logs,
+//! facts (driver, CUDA, devices, implementations), suite version, table hashes, logs and
+//! the run's `report.html`,
 //! with a manifest that pins each file by SHA-256. `hil-run verify-bundle` checks it.
 //! The manifest proves integrity, not origin (whoever edits a file can rewrite it too), so
 //! it can be signed with an SSH key (`manifest.json.sig`, see `sshsig`): then
@@ -95,6 +96,14 @@ pub fn write(
             unfinished: st.remaining().len(),
             skipped: st.skipped.len(),
         });
+    }
+    // The run's HTML report links into the boards' directories, as it does beside them.
+    let report = results.join(crate::report::FILE);
+    if report.is_file() {
+        files.push((
+            format!("results/{}", crate::report::FILE),
+            std::fs::read(&report)?,
+        ));
     }
     let manifest = Manifest {
         format: FORMAT.into(),

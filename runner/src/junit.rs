@@ -141,17 +141,14 @@ mod tests {
 
     fn result(case: &str, outcome: Outcome, message: &str) -> CaseResult {
         CaseResult {
-            case: case.into(),
-            outcome,
             duration_s: 0.25,
-            message: message.into(),
             implementation: "libcuda.so.1 (test)".into(),
             observations: vec![
                 Observation::new("code", 999),
                 // Board logs carry colour codes and CDATA terminators.
                 Observation::new("output_tail", "\u{1b}[31merror\u{1b}[0m ]]> <&>"),
             ],
-            earlier: vec![],
+            ..crate::test_result(case, outcome, message)
         }
     }
 

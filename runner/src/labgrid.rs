@@ -531,7 +531,7 @@ impl Held {
         if wait_s == 0 {
             return Err(busy());
         }
-        eprintln!(
+        crate::errln!(
             "hil-run: waiting up to {wait_s} s for {sel} (labgrid reservation {})",
             self.token
         );
@@ -602,7 +602,7 @@ impl Held {
                 .client
                 .call_ok(&["-p", &self.place, "release"], Stop::Never)
             {
-                eprintln!(
+                crate::errln!(
                     "hil-run: labgrid: could not release place `{}`: {e}",
                     self.place
                 );
@@ -614,7 +614,7 @@ impl Held {
                 .client
                 .call_ok(&["cancel-reservation", &token], Stop::Never)
             {
-                eprintln!("hil-run: labgrid: could not cancel reservation {token}: {e}");
+                crate::errln!("hil-run: labgrid: could not cancel reservation {token}: {e}");
             }
         }
     }
@@ -649,11 +649,13 @@ fn keepalive(client: Client, token: String) -> (Arc<AtomicBool>, std::thread::Jo
             }
             match client.call_until(&["wait", &token], CALL_LIMIT, &stopped) {
                 Ok(o) if o.ok => {}
-                Ok(o) => eprintln!(
+                Ok(o) => crate::errln!(
                     "hil-run: labgrid: refreshing reservation {token} failed: {}",
                     last_line(&o.stderr)
                 ),
-                Err(e) => eprintln!("hil-run: labgrid: refreshing reservation {token} failed: {e}"),
+                Err(e) => {
+                    crate::errln!("hil-run: labgrid: refreshing reservation {token} failed: {e}")
+                }
             }
         }
     });

@@ -2,22 +2,29 @@
 //! writes JUnit plus a one-screen summary.
 
 /// `print!` that never panics: a closed stdout (`hil-run | head`) must not abort a run
-/// whose journal and reports are still being written.
+/// whose journal and reports are still being written. It goes through `progress`, so the
+/// live progress lines of a terminal are never torn.
 #[macro_export]
 macro_rules! out {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stdout(), $($t)*);
-    }};
+    ($($t:tt)*) => {
+        $crate::progress::print(false, format_args!($($t)*))
+    };
 }
 
 /// `println!` that never panics (see `out!`).
 #[macro_export]
 macro_rules! outln {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
+    ($($t:tt)*) => {
+        $crate::progress::print(false, format_args!("{}\n", format_args!($($t)*)))
+    };
+}
+
+/// `eprintln!` that keeps the live progress lines whole (see `out!`).
+#[macro_export]
+macro_rules! errln {
+    ($($t:tt)*) => {
+        $crate::progress::print(true, format_args!("{}\n", format_args!($($t)*)))
+    };
 }
 
 pub mod baseline;
@@ -31,6 +38,8 @@ pub mod journal;
 pub mod junit;
 pub mod labgrid;
 pub mod orchestrate;
+pub mod progress;
+pub mod report;
 pub mod results_dir;
 pub mod session;
 pub mod shard;
@@ -58,5 +67,23 @@ pub(crate) fn test_case(name: &str) -> hil_proto::CaseInfo {
         devices: vec![],
         cuda_api: String::new(),
         isolated: false,
+    }
+}
+
+/// A result of `case` for unit tests (0.1 s, no implementation or observations).
+#[cfg(test)]
+pub(crate) fn test_result(
+    case: &str,
+    outcome: hil_proto::Outcome,
+    message: &str,
+) -> journal::CaseResult {
+    journal::CaseResult {
+        case: case.into(),
+        outcome,
+        duration_s: 0.1,
+        message: message.into(),
+        implementation: String::new(),
+        observations: vec![],
+        earlier: vec![],
     }
 }

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 ///   results.csv    deqp-runner's format (test,status,duration); failures.csv its failures
 ///   flagged.md     each undefined-behaviour scenario and what the board did
 ///   suite-N.log    the suite's own output, one per (re)start
+/// and RESULTS/report.html: every board of the run on one page (docs/report.md).
 ///
 /// A case that crashes or hangs the suite is recorded (crash / timeout) and the suite is
 /// restarted with the cases not yet reported. Outcomes: pass, fail, not-supported,
@@ -105,7 +106,8 @@ struct Cli {
     /// `hil-bundle`, by ssh-keygen).
     #[arg(long, value_name = "KEY", requires = "bundle")]
     sign_key: Option<PathBuf>,
-    /// Print only the summary, not a line per case.
+    /// Print only the summary: no progress line, no line per case. (Without -q: a live
+    /// line per board on a terminal, plain lines in a log; docs/report.md.)
     #[arg(short, long)]
     quiet: bool,
 }
@@ -121,6 +123,19 @@ enum Command {
         /// who signed.
         #[arg(long, value_name = "FILE")]
         allowed_signers: Option<PathBuf>,
+    },
+    /// Write the HTML report (as every run writes to RESULTS/report.html) from journals:
+    /// again after the fact, or several runs side by side.
+    Report {
+        /// Journals, RESULTS/<board>/journal.jsonl (each board's files are linked from beside it).
+        #[arg(required = true)]
+        journals: Vec<PathBuf>,
+        /// Judge against these expected results, as `--baseline` does.
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
+        /// Where the page goes.
+        #[arg(short, long, value_name = "FILE", default_value = "report.html")]
+        out: PathBuf,
     },
     /// Print a baseline (YAML for --baseline) that expects what a run did: its fail, crash
     /// and timeout cases.
@@ -145,7 +160,8 @@ const EXAMPLES: &str = "Examples:
   hil-run --shard hash:2/4 --skip skips.txt
   hil-run --bundle c.tar --sign-key ~/.ssh/farm_ed25519
   hil-run verify-bundle c.tar --allowed-signers allowed_signers
-  hil-run baseline-from results/local/journal.jsonl > expected.yaml";
+  hil-run baseline-from results/local/journal.jsonl > expected.yaml
+  hil-run report a/orin01/journal.jsonl b/orin01/journal.jsonl -o compare.html";
 
 fn main() {
     let cli = Cli::parse();
@@ -174,6 +190,14 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             hil_run::baseline::from_state(&st, &journal.display().to_string())
         );
         return Ok(0);
+    }
+    if let Some(Command::Report {
+        journals,
+        baseline,
+        out,
+    }) = &cli.command
+    {
+        return report_from(journals, baseline.as_deref(), out);
     }
     if let Some(Command::VerifyBundle {
         file,
@@ -212,6 +236,49 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         write_bundle(cli, &states)?;
     }
     Ok(finished.code)
+}
+
+/// `hil-run report`: every input is read and checked before the page is written.
+fn report_from(
+    journals: &[PathBuf],
+    baseline: Option<&std::path::Path>,
+    out: &std::path::Path,
+) -> anyhow::Result<i32> {
+    let baseline = baseline
+        .map(hil_run::baseline::load)
+        .transpose()
+        .map_err(ConfigError)?;
+    let mut states: Vec<State> = journals
+        .iter()
+        .map(|j| journal::read(j).map_err(ConfigError))
+        .collect::<Result<_, _>>()?;
+    // Runs of one board (`local` here and there) are told apart by the journal they came from.
+    let names: Vec<String> = states.iter().map(|s| s.board.clone()).collect();
+    for (st, j) in states.iter_mut().zip(journals) {
+        if names.iter().filter(|n| **n == st.board).count() > 1 {
+            st.board = format!("{} ({})", st.board, j.display());
+        }
+    }
+    let out_dir = match out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    let views: Vec<hil_run::report::BoardView> = states
+        .iter()
+        .zip(journals)
+        .map(|(st, j)| {
+            hil_run::report::BoardView::new(
+                st,
+                hil_run::baseline::compare(baseline.as_ref(), st),
+                j,
+                &out_dir,
+            )
+        })
+        .collect();
+    std::fs::write(out, hil_run::report::render(&views))
+        .with_context(|| format!("writing {}", out.display()))?;
+    hil_run::outln!("report: {}", out.display());
+    Ok(0)
 }
 
 fn options(cli: &Cli) -> RunOptions {

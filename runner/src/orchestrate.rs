@@ -70,6 +70,9 @@ pub struct Finished {
 pub fn run_boards(opts: &RunOptions, boards: &[Board]) -> anyhow::Result<Finished> {
     if let [b] = boards {
         let (state, code) = run_board(opts, b, "");
+        if let Some(st) = &state {
+            write_html_report(opts, &[st]);
+        }
         let code = code?;
         return Ok(Finished {
             code,
@@ -127,6 +130,7 @@ pub fn run_boards(opts: &RunOptions, boards: &[Board]) -> anyhow::Result<Finishe
     junit::write(&junit::merged(&refs, "hil"), &merged)?;
     std::fs::write(opts.results.join("summary.txt"), &text)?;
     crate::outln!("\n{text}merged junit: {}", merged.display());
+    write_html_report(opts, &refs);
     if interrupted {
         return Ok(Finished {
             code: 130,
@@ -137,6 +141,34 @@ pub fn run_boards(opts: &RunOptions, boards: &[Board]) -> anyhow::Result<Finishe
         code: worst,
         states,
     })
+}
+
+/// `results/report.html` for the boards of this run. The report only shows what the
+/// journals hold, so failing to write it loses nothing: a warning, not a changed verdict.
+fn write_html_report(opts: &RunOptions, states: &[&State]) {
+    // Validated before the run started; a file changed since then only loses the verdicts.
+    let baseline = opts
+        .baseline
+        .as_ref()
+        .and_then(|p| crate::baseline::load(p).ok());
+    let views: Vec<crate::report::BoardView> = states
+        .iter()
+        .map(|st| {
+            crate::report::BoardView::new(
+                st,
+                crate::baseline::compare(baseline.as_ref(), st),
+                &opts.results.join(&st.board).join("journal.jsonl"),
+                &opts.results,
+            )
+        })
+        .collect();
+    match crate::report::write(&opts.results, &views) {
+        Ok(path) => crate::outln!("report: {}", path.display()),
+        Err(e) => crate::errln!(
+            "hil-run: warning: could not write {}: {e}",
+            opts.results.join(crate::report::FILE).display()
+        ),
+    }
 }
 
 /// A board's state (whenever a plan was made, even on error, so the merged report and an
@@ -175,7 +207,7 @@ pub fn run_board(opts: &RunOptions, b: &Board, prefix: &str) -> BoardRun {
     match transport.clean_up() {
         Ok(Some(note)) => crate::outln!("hil-run: {}: {note}", board.name),
         Ok(None) => {}
-        Err(e) => eprintln!(
+        Err(e) => crate::errln!(
             "hil-run: {}: could not clean up the board: {e:#}",
             board.name
         ),
@@ -363,7 +395,7 @@ fn run_on_board(
     let baseline_name = opts.baseline.as_ref().map(|p| p.display().to_string());
     // Remote logs come home with the results (a lost board keeps what it had sent).
     if let Err(e) = transport.collect_logs(&dir) {
-        eprintln!(
+        crate::errln!(
             "hil-run: {}: could not copy the suite logs from the board: {e:#}",
             b.name
         );
@@ -396,17 +428,28 @@ fn execute(
             skipped: state.skipped.clone(),
         })?;
     }
-    let mut progress = Progress {
-        quiet: opts.quiet,
-        prefix: prefix.to_string(),
-        total: state.cases.len(),
-        done: state.results.len(),
-    };
-    crate::outln!("hil-run: board {}: {} cases", b.name, state.cases.len());
+    let style = crate::progress::Style::detect(opts.quiet);
+    let failing = state
+        .results
+        .values()
+        .filter(|r| r.outcome.is_failure())
+        .count();
+    let mut progress = Progress::new(
+        style,
+        &b.name,
+        prefix,
+        state.cases.len(),
+        state.results.len(),
+        failing,
+    );
+    if style != crate::progress::Style::Quiet {
+        crate::outln!("hil-run: board {}: {} cases", b.name, state.cases.len());
+    }
     session::run(transport, journal, state, &mut progress, opts.test_threads)?;
     for round in 1..=opts.retry {
         retry_failures(transport, journal, state, &mut progress, round)?;
     }
+    progress.finish();
     Ok(())
 }
 
@@ -523,7 +566,7 @@ impl Reset<'_> {
                     "hil-run: {board}: board needed a reset; power-cycled labgrid place {}",
                     held.place()
                 ),
-                Err(e) => eprintln!(
+                Err(e) => crate::errln!(
                     "hil-run: {board}: board needs a reset; labgrid power cycle failed: {e}"
                 ),
             },
@@ -534,7 +577,7 @@ impl Reset<'_> {
 
 fn run_reset_command(spec: &crate::inventory::BoardSpec) {
     let Some(cmd) = &spec.reset else {
-        eprintln!(
+        crate::errln!(
             "hil-run: {}: board needs a reset and the inventory has no `reset` command",
             spec.name
         );
@@ -553,7 +596,7 @@ fn run_reset_command(spec: &crate::inventory::BoardSpec) {
         Ok(ChildEnd::Exited(s)) if s.success() => {
             crate::outln!("hil-run: {}: board needed a reset; ran `{cmd}`", spec.name)
         }
-        other => eprintln!(
+        other => crate::errln!(
             "hil-run: {}: board needs a reset; `{cmd}` failed: {}",
             spec.name,
             match other {

@@ -3,52 +3,17 @@
 //! start again with the rest (crash-resume, as deqp-runner does).
 
 use crate::journal::{CaseResult, Journal, Record, State};
+pub use crate::progress::Progress;
 use crate::transport::{ExitInfo, Running, Transport};
 use anyhow::Context as _;
 use hil_proto::{Event, Observation, Outcome};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 /// Time past a case's own limit before the runner kills the suite itself. The suite's
 /// watchdog normally reports the timeout first; this catches a suite too wedged to.
 pub const BACKSTOP_GRACE: Duration = Duration::from_secs(15);
 const OUTPUT_TAIL_LINES: usize = 15;
-
-pub struct Progress {
-    pub quiet: bool,
-    /// Board name before each line when several boards run at once.
-    pub prefix: String,
-    pub total: usize,
-    pub done: usize,
-}
-
-impl Progress {
-    fn report(&mut self, r: &CaseResult) {
-        self.done += 1;
-        if self.quiet {
-            return;
-        }
-        let width = self.total.to_string().len();
-        let mut line = format!(
-            "{}[{:>w$}/{}] {:<13} {} ({:.2}s)",
-            self.prefix,
-            self.done,
-            self.total,
-            r.outcome.as_str(),
-            r.case,
-            r.duration_s,
-            w = width
-        );
-        // not-supported reasons are grouped in the summary; the rest deserve a line now.
-        if !matches!(r.outcome, Outcome::Pass | Outcome::NotSupported) && !r.message.is_empty() {
-            let msg: String = r.message.chars().take(110).collect();
-            line.push_str(&format!("\n{:w$}   {msg}", "", w = 2 * width + 3));
-        }
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-    }
-}
 
 /// Runs every remaining case of `state` on `transport`, journaling as it goes.
 /// `threads`: the suite's `--test-threads` (None: the suite's default, parallel).
@@ -221,7 +186,7 @@ fn drive(
             let event = match Event::from_line(&line) {
                 Ok(e) => e,
                 Err(e) => {
-                    eprintln!("hil-run: warning: skipping unreadable event ({e}): {line}");
+                    crate::errln!("hil-run: warning: skipping unreadable event ({e}): {line}");
                     continue;
                 }
             };
@@ -231,6 +196,7 @@ fn drive(
                     state.facts = Some(f);
                 }
                 Event::Start { case } => {
+                    progress.started(&case);
                     inflight.insert(case, Instant::now());
                 }
                 Event::Result {
@@ -288,6 +254,7 @@ fn drive(
                 shared,
             });
         }
+        progress.tick();
         std::thread::sleep(run.poll_interval());
     }
 }

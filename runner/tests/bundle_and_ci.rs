@@ -35,6 +35,23 @@ fn a_bundle_verifies_and_any_modified_byte_is_caught() {
         "{report}"
     );
 
+    // The run's report travels with the results it links to (and is pinned like them).
+    let entries: Vec<String> = tar::Archive::new(std::fs::File::open(&tar).unwrap())
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for want in [
+        "results/report.html",
+        "results/local/junit.xml",
+        "manifest.json",
+    ] {
+        assert!(
+            entries.iter().any(|e| e == want),
+            "{want} not in {entries:?}"
+        );
+    }
+
     // Change one byte of a result inside the archive (in the first file holding it, the
     // event log or the journal): the manifest no longer matches.
     let mut bytes = std::fs::read(&tar).unwrap();

@@ -396,6 +396,19 @@ fn several_boards_run_in_parallel_with_a_merged_report() {
         );
         assert!(res.join(b).join("junit.xml").is_file());
     }
+    // One HTML report: the boards side by side, the same case in one row.
+    let html = std::fs::read_to_string(res.join("report.html")).unwrap();
+    for b in ["b1", "b2", "b3"] {
+        assert!(
+            html.contains(&format!("href=\"{b}/junit.xml\"")),
+            "{b} not in report.html"
+        );
+    }
+    let row = &html[html
+        .find("<tr data-name=\"host.info\"")
+        .expect("host.info row")..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert_eq!(row.matches("chip o-pass").count(), 3, "{row}");
     assert!(
         std::fs::read_to_string(res.join("summary.txt"))
             .unwrap()

@@ -11,20 +11,77 @@ use crate::cuda::ffi::HANDLE_TYPE_TIMELINE_SEMAPHORE_FD;
 use crate::cuda::{self, Context, Event, ExternalSemaphore, ImportDesc, Stream};
 use crate::error::OpError;
 use crate::vulkan::{self, Device, SemKind, Semaphore};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::os::fd::IntoRawFd;
 use std::time::{Duration, Instant};
 
 /// Percentiles of one path, in microseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub p50_us: f64,
     pub p90_us: f64,
     pub p99_us: f64,
     pub min_us: f64,
+    /// Absent (0) in results written before it was recorded.
+    #[serde(default)]
     pub max_us: f64,
     /// Share of rounds that took 1 ms or more, in percent: shows a bimodal path.
     pub over_1ms_pct: f64,
+    /// Every round, binned (absent in results written before it was recorded).
+    #[serde(default, skip_serializing_if = "Histogram::is_empty")]
+    pub histogram: Histogram,
+}
+
+/// Rounds counted in bins of equal width on a log time axis: `per_decade` bins per power
+/// of ten from `lo_us` (bin `i` holds `[lo·10^(i/n), lo·10^((i+1)/n))`). Rounds below
+/// `lo_us` count in the first bin, rounds past the last bin in the last one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    pub lo_us: f64,
+    pub per_decade: u32,
+    pub counts: Vec<u64>,
+}
+
+/// 1 µs to 1 s, 10 bins per decade: fence latencies on current hardware are 5 µs to 10 ms.
+const HIST_LO_US: f64 = 1.0;
+const HIST_PER_DECADE: u32 = 10;
+const HIST_DECADES: u32 = 6;
+
+impl Histogram {
+    pub fn of(samples: &[Duration]) -> Histogram {
+        let n = (HIST_PER_DECADE * HIST_DECADES) as usize;
+        let mut counts = vec![0u64; n];
+        for d in samples {
+            let us = d.as_secs_f64() * 1e6;
+            let i = ((us / HIST_LO_US).log10() * f64::from(HIST_PER_DECADE)).floor();
+            // NaN and -inf (0 µs) land in bin 0 with everything below it.
+            let i = if i.is_finite() && i > 0.0 {
+                i as usize
+            } else {
+                0
+            };
+            counts[i.min(n - 1)] += 1;
+        }
+        Histogram {
+            lo_us: HIST_LO_US,
+            per_decade: HIST_PER_DECADE,
+            counts,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// Each bin's lower and upper edge in µs, and its count.
+    pub fn bins(&self) -> Vec<(f64, f64, u64)> {
+        let edge = |i: usize| self.lo_us * 10f64.powf(i as f64 / f64::from(self.per_decade.max(1)));
+        self.counts
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (edge(i), edge(i + 1), c))
+            .collect()
+    }
 }
 
 /// Nearest-rank percentiles; `None` for no samples.
@@ -33,6 +90,7 @@ pub fn stats(mut samples: Vec<Duration>) -> Option<Stats> {
         return None;
     }
     samples.sort();
+    let histogram = Histogram::of(&samples);
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let at = |pct: usize| us(samples[(samples.len() * pct / 100).min(samples.len() - 1)]);
     let slow = samples.iter().filter(|d| d.as_millis() >= 1).count();
@@ -43,19 +101,21 @@ pub fn stats(mut samples: Vec<Duration>) -> Option<Stats> {
         min_us: us(samples[0]),
         max_us: us(samples[samples.len() - 1]),
         over_1ms_pct: 100.0 * slow as f64 / samples.len() as f64,
+        histogram,
     })
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
-    pub path: &'static str,
+    pub path: String,
     pub stats: Stats,
     /// The baseline row this one is compared with, and p50 / baseline p50.
-    pub baseline: &'static str,
+    pub baseline: String,
     pub ratio: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One device pair's results; `hil-latency --json` writes a list of them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PairReport {
     pub signal: u32,
     pub wait: u32,
@@ -148,10 +208,10 @@ impl Bench {
         let p50 = |label: &str| self.rows.iter().find(|r| r.0 == label).map(|r| r.1.p50_us);
         self.rows
             .iter()
-            .map(|&(path, stats, baseline)| Row {
-                path,
-                stats,
-                baseline,
+            .map(|(path, stats, baseline)| Row {
+                path: path.to_string(),
+                stats: stats.clone(),
+                baseline: baseline.to_string(),
                 ratio: p50(baseline).map_or(f64::NAN, |b| stats.p50_us / b),
             })
             .collect()
@@ -373,8 +433,46 @@ mod tests {
         assert_eq!((s.min_us, s.p50_us, s.p90_us), (1.0, 51.0, 91.0));
         assert_eq!((s.p99_us, s.over_1ms_pct), (10_000.0, 1.0));
         assert_eq!(s.max_us, 10_000.0);
+        assert_eq!(s.histogram.counts.iter().sum::<u64>(), 100);
         let one = stats(vec![Duration::from_micros(7)]).unwrap();
         assert_eq!((one.p50_us, one.p99_us), (7.0, 7.0));
         assert!(stats(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn rounds_fall_into_log_bins_with_the_ends_clamped() {
+        let us = Duration::from_micros;
+        let h = Histogram::of(&[
+            Duration::ZERO,
+            us(1),
+            us(9),
+            us(10),
+            us(13),
+            us(10_000),
+            us(5_000_000),
+        ]);
+        assert_eq!(h.counts.len(), 60);
+        let bins = h.bins();
+        let at = |v: f64| bins.iter().position(|b| b.0 <= v && v < b.1).unwrap();
+        assert_eq!(h.counts[0], 2, "0 and 1 µs");
+        assert_eq!(h.counts[at(9.0)], 1);
+        assert_eq!(h.counts[at(10.0)], 1);
+        assert_eq!(h.counts[at(13.0)], 1);
+        assert_eq!(h.counts[at(10_000.0)], 1);
+        assert_eq!(h.counts[59], 1, "5 s counts in the last bin");
+        assert!((bins[10].0 - 10.0).abs() < 1e-9 && (bins[59].1 - 1e6).abs() < 1e-3);
+    }
+
+    #[test]
+    fn results_written_before_histograms_still_read() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/hardware/2026-11-24-h200x2-latency.json"
+        ))
+        .unwrap();
+        let r: Vec<PairReport> = serde_json::from_str(&text).unwrap();
+        assert_eq!(r.len(), 4);
+        assert!(r[0].rows[0].stats.histogram.is_empty());
+        assert_eq!(r[0].rows[3].stats.over_1ms_pct, 50.35);
     }
 }

@@ -16,6 +16,7 @@ pub mod harness;
 pub mod health;
 pub mod kernel_log;
 pub mod latency;
+pub mod latency_report;
 pub mod nvsci;
 pub mod ops;
 pub mod progress;

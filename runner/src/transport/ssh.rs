@@ -225,7 +225,7 @@ fn check_host_key(sess: &Session, spec: &BoardSpec, accept_new: bool) -> Result<
                 key_type.into(),
             )?;
             kh.write_file(&kh_path, KnownHostFileKind::OpenSSH)?;
-            eprintln!(
+            crate::errln!(
                 "hil-run: {}: accepted new host key {fingerprint} into {known_hosts}",
                 spec.name
             );
@@ -331,7 +331,7 @@ impl Conn {
                 Err(e) => {
                     self.sftp = None;
                     if self.sess.take().is_some() {
-                        eprintln!(
+                        crate::errln!(
                             "hil-run: {}: connection lost ({e}); reconnecting",
                             self.spec.name
                         );
@@ -459,7 +459,7 @@ impl SshBoard {
                 return Ok(());
             }
             if self.lock.break_stale {
-                eprintln!(
+                crate::errln!(
                     "hil-run: {}: breaking the lock held by {}",
                     self.spec.name,
                     out.trim()

@@ -27,8 +27,11 @@ Needs libcuda.so.1 and a Vulkan loader with the NVIDIA ICD (docs/hardware-result
 Examples:
   hil-latency                          one device: CUDA->CUDA, CUDA->host, host->CUDA
   hil-latency --signal 0 --wait 1      across two GPUs
-  hil-latency --all-pairs --json out.json
-                                       every ordered device pair, one table each
+  hil-latency --all-pairs --json out.json --report latency.html
+                                       every ordered device pair, one table each,
+                                       and histograms on one HTML page
+  hil-latency --from-json out.json --report latency.html
+                                       the page from earlier results (no GPU needed)
 
 Exit status: 0 measured, 1 a measurement failed, 2 bad usage (or no such device),
 3 this machine lacks what is needed (driver, Vulkan, a matching Vulkan device)."
@@ -64,6 +67,16 @@ struct Args {
     /// Also write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Also write the results as one self-contained HTML page to FILE: a latency histogram
+    /// per path on a log axis, the CUDA event baseline marked, the share of rounds of
+    /// 1 ms or more shaded (docs/report.md).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Measure nothing: read results that --json wrote, print their tables and write
+    /// --report from them.
+    #[arg(long, value_name = "FILE",
+          conflicts_with_all = ["signal", "wait", "all_pairs", "rounds", "cross_device_import", "json"])]
+    from_json: Option<PathBuf>,
 }
 
 fn main() {
@@ -79,6 +92,48 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<(), (i32, String)> {
+    let (reports, source) = match &args.from_json {
+        Some(path) => (read_json(path)?, path.display().to_string()),
+        None => (measure(args)?, "measured by hil-latency".to_string()),
+    };
+    if args.from_json.is_some() {
+        for r in &reports {
+            println!("{}", r.markdown());
+        }
+    }
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&reports)
+            .map_err(|e| (EXIT_FAILED, format!("encoding results: {e}")))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| (EXIT_FAILED, format!("writing {}: {e}", path.display())))?;
+    }
+    if let Some(path) = &args.report {
+        let html = hil_suite::latency_report::html(&reports, &source);
+        std::fs::write(path, html)
+            .map_err(|e| (EXIT_FAILED, format!("writing {}: {e}", path.display())))?;
+        eprintln!("report: {}", path.display());
+    }
+    Ok(())
+}
+
+/// Results `--json` wrote; a file that is not such results is a usage error (exit 2).
+fn read_json(path: &std::path::Path) -> Result<Vec<PairReport>, (i32, String)> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| (EXIT_USAGE, format!("--from-json {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        (
+            EXIT_USAGE,
+            format!(
+                "--from-json {}:{}:{}: not results written by `hil-latency --json`: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+fn measure(args: &Args) -> Result<Vec<PairReport>, (i32, String)> {
     let not_supported = |e: OpError| match e {
         OpError::NotSupported(r) => (EXIT_NOT_SUPPORTED, format!("not supported: {r}")),
         other => (EXIT_FAILED, other.to_string()),
@@ -121,11 +176,5 @@ fn run(args: &Args) -> Result<(), (i32, String)> {
         println!("{}", r.markdown());
         reports.push(r);
     }
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&reports)
-            .map_err(|e| (EXIT_FAILED, format!("encoding results: {e}")))?;
-        std::fs::write(path, text + "\n")
-            .map_err(|e| (EXIT_FAILED, format!("writing {}: {e}", path.display())))?;
-    }
-    Ok(())
+    Ok(reports)
 }
