@@ -94,6 +94,11 @@ impl Sshd {
              KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n\
              Subsystem sftp internal-sftp\nMaxStartups 100\nLogLevel ERROR\n"
         );
+        // HIL_SSHD_SETENV="NAME=value": set in every session (e.g. hide a GPU from "boards").
+        let config = match std::env::var("HIL_SSHD_SETENV") {
+            Ok(v) if !v.is_empty() => format!("{config}SetEnv {v}\n"),
+            _ => config,
+        };
         std::fs::write(dir.join("sshd_config"), config).unwrap();
         let host_pub = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
         let key: Vec<&str> = host_pub.split_whitespace().take(2).collect();
