@@ -46,6 +46,7 @@ pub mod shard;
 pub mod sshsig;
 pub mod summary;
 pub mod tail;
+pub mod trace;
 pub mod transport;
 
 /// This runner host's name, for lock owners and reports.

@@ -164,6 +164,7 @@ const EXAMPLES: &str = "Examples:
   hil-run report a/orin01/journal.jsonl b/orin01/journal.jsonl -o compare.html";
 
 fn main() {
+    hil_run::trace::enabled(); // HIL_TRACE's clock starts with the process
     let cli = Cli::parse();
     hil_run::interrupt::install();
     let code = match run(&cli) {

@@ -204,7 +204,7 @@ pub fn run_board(opts: &RunOptions, b: &Board, prefix: &str) -> BoardRun {
     };
     let r = run_on_board(opts, &board, prefix, transport.as_mut(), &reset, baseline);
     // Whatever happened, the board is left tidy (before its lock goes with the transport).
-    match transport.clean_up() {
+    match crate::trace::timed(&b.name, "clean_up", || transport.clean_up()) {
         Ok(Some(note)) => crate::outln!("hil-run: {}: {note}", board.name),
         Ok(None) => {}
         Err(e) => crate::errln!(
@@ -212,7 +212,7 @@ pub fn run_board(opts: &RunOptions, b: &Board, prefix: &str) -> BoardRun {
             board.name
         ),
     }
-    drop(transport);
+    crate::trace::timed(&b.name, "release", || drop(transport));
     // Last: the farm's lock and reservation (also after an error or a signal).
     drop(held);
     r
@@ -312,11 +312,12 @@ fn plan(
     } else {
         None
     };
-    if let Some(note) = transport.prepare()? {
+    let prepared = crate::trace::timed(&b.name, "prepare", || transport.prepare())?;
+    if let Some(note) = prepared {
         crate::outln!("hil-run: {}: {note}", b.name);
     }
     // Listing is how the suite validates its tables (exit 2: SuiteRejected).
-    let listed = transport.list_cases()?;
+    let listed = crate::trace::timed(&b.name, "list_cases", || transport.list_cases())?;
     if let Some(st) = resumed {
         let known: std::collections::BTreeSet<&str> =
             listed.iter().map(|c| c.name.as_str()).collect();
@@ -394,14 +395,16 @@ fn run_on_board(
     let cmp = crate::baseline::compare(baseline.as_ref(), &state);
     let baseline_name = opts.baseline.as_ref().map(|p| p.display().to_string());
     // Remote logs come home with the results (a lost board keeps what it had sent).
-    if let Err(e) = transport.collect_logs(&dir) {
+    if let Err(e) = crate::trace::timed(&b.name, "collect_logs", || transport.collect_logs(&dir)) {
         crate::errln!(
             "hil-run: {}: could not copy the suite logs from the board: {e:#}",
             b.name
         );
     }
     // Whatever happened, report what we have: nothing reported is ever dropped.
-    let written = write_reports(&dir, &state, started, &cmp, baseline_name.as_deref());
+    let written = crate::trace::timed(&b.name, "write_reports", || {
+        write_reports(&dir, &state, started, &cmp, baseline_name.as_deref())
+    });
     reset.if_needed(&b.name, &state);
     let code = summary::exit_code(&state, &cmp);
     (Some(state), outcome.and(written).map(|()| code))

@@ -54,7 +54,10 @@ pub fn run(
         state.attempts += 1;
         let attempt = state.attempts;
         let before = state.results.len();
-        let mut run = match transport.start(&cases, attempt, threads) {
+        let started = crate::trace::timed(&state.board, "start", || {
+            transport.start(&cases, attempt, threads)
+        });
+        let mut run = match started {
             Ok(run) => run,
             // A signal, or an error that is not a lost board: no verdict on the cases.
             Err(e) if interrupted() || !crate::transport::board_lost(&e) => return Err(e),
@@ -179,10 +182,20 @@ fn drive(
 ) -> anyhow::Result<Ended> {
     let mut inflight: BTreeMap<String, Instant> = BTreeMap::new();
     let mut shared = Vec::new();
+    let board = state.board.clone();
     loop {
         // Read events before checking exit, and once more after, so none is missed.
-        let exit = run.try_wait().context("waiting for hil-suite")?;
-        for line in run.poll_events().context("reading the event stream")? {
+        let exit = crate::trace::timed(&board, "try_wait", || run.try_wait())
+            .context("waiting for hil-suite")?;
+        let lines = crate::trace::timed(&board, "poll_events", || run.poll_events())
+            .context("reading the event stream")?;
+        if !lines.is_empty() {
+            crate::trace::note(&board, format_args!("{} event(s)", lines.len()));
+        }
+        if exit.is_some() {
+            crate::trace::note(&board, format_args!("suite exited"));
+        }
+        for line in lines {
             let event = match Event::from_line(&line) {
                 Ok(e) => e,
                 Err(e) => {
@@ -288,9 +301,10 @@ fn record(
     progress: &mut Progress,
     r: CaseResult,
 ) -> anyhow::Result<()> {
-    journal
-        .append(&Record::Result(r.clone()))
-        .with_context(|| format!("appending to {}", journal.path().display()))?;
+    crate::trace::timed(&state.board, "journal", || {
+        journal.append(&Record::Result(r.clone()))
+    })
+    .with_context(|| format!("appending to {}", journal.path().display()))?;
     progress.report(&r);
     state.results.insert(r.case.clone(), r);
     Ok(())

@@ -129,6 +129,11 @@ pub fn connect(spec: &BoardSpec, accept_new: bool) -> Result<Session, SshError> 
     let timeout = Duration::from_secs(spec.connect_timeout_s.max(1));
     let tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| connect_err(e.to_string()))?;
     tcp_keepalive(&tcp);
+    // Every SSH request here is a small write waiting on its answer: with Nagle's
+    // algorithm each could wait for the board's delayed ACK (40 ms on Linux). Measured on
+    // loopback: connect 105 -> 45 ms, an SFTP upload of the case list 33 -> 2 ms, closing
+    // the session 96 -> 6 ms (HIL_TRACE=1).
+    let _ = tcp.set_nodelay(true);
     let mut sess = Session::new()?;
     sess.set_tcp_stream(tcp);
     sess.set_timeout(timeout.as_millis() as u32);
@@ -305,7 +310,9 @@ impl Conn {
         loop {
             let attempt = match &self.sess {
                 Some(s) => f(s),
-                None => match connect(&self.spec, self.accept_new) {
+                None => match crate::trace::timed(&self.spec.name, "connect", || {
+                    connect(&self.spec, self.accept_new)
+                }) {
                     Ok(s) => {
                         self.reached = true;
                         let r = f(&s);
@@ -347,7 +354,9 @@ impl Conn {
     }
 
     pub fn exec_ok(&mut self, cmd: &str) -> Result<String, anyhow::Error> {
-        let (code, out, err) = self.with(|s| exec(s, cmd))?;
+        let name = self.spec.name.clone();
+        let what = format!("exec {}", cmd.split_whitespace().next().unwrap_or(""));
+        let (code, out, err) = crate::trace::timed(&name, &what, || self.with(|s| exec(s, cmd)))?;
         if code != 0 {
             anyhow::bail!("remote command failed (status {code}): {}", err.trim());
         }
@@ -504,6 +513,25 @@ pub fn file_hash(p: &Path) -> std::io::Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// `file_hash`, once per run for a file that has not changed since (same size and mtime):
+/// boards of a farm usually share one suite, and hashing 20 MB per board cost the runner
+/// host 16 × 25 ms of CPU at every start.
+fn suite_hash(p: &Path) -> std::io::Result<String> {
+    type Key = (PathBuf, u64, Option<std::time::SystemTime>);
+    static CACHE: std::sync::Mutex<Vec<(Key, String)>> = std::sync::Mutex::new(Vec::new());
+    let meta = std::fs::metadata(p)?;
+    let key = (p.to_path_buf(), meta.len(), meta.modified().ok());
+    // Held while hashing: the other boards wait for the one result instead of each
+    // computing it.
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, h)) = cache.iter().find(|(k, _)| *k == key) {
+        return Ok(h.clone());
+    }
+    let h = file_hash(p)?;
+    cache.push((key, h.clone()));
+    Ok(h)
+}
+
 /// Uploads `local` to `remote` atomically: a temporary name, then rename.
 fn upload(sftp: &ssh2::Sftp, local: &Path, remote: &str, mode: u32) -> Result<u64, SshError> {
     let tmp = format!("{remote}.part-{}", std::process::id());
@@ -561,8 +589,10 @@ fn now_ms() -> u128 {
 impl Transport for SshBoard {
     fn prepare(&mut self) -> anyhow::Result<Option<String>> {
         self.acquire()?;
-        let hash = file_hash(&self.spec.suite)
-            .with_context(|| format!("reading suite {}", self.spec.suite.display()))?;
+        let hash = crate::trace::timed(&self.spec.name, "hash suite", || {
+            suite_hash(&self.spec.suite)
+        })
+        .with_context(|| format!("reading suite {}", self.spec.suite.display()))?;
         let dir = format!("{}/suite-{}", self.spec.workdir, &hash[..16]);
         self.remote_suite = format!("{dir}/hil-suite");
         let stamp = std::time::SystemTime::now()
@@ -762,9 +792,11 @@ impl Transport for SshBoard {
             std::process::id()
         ));
         std::fs::write(&tmp, cases.join("\n") + "\n")?;
-        self.conn
-            .lock()
-            .with_sftp(|s| upload(s, &tmp, &list, 0o644))?;
+        crate::trace::timed(&self.spec.name, "upload case list", || {
+            self.conn
+                .lock()
+                .with_sftp(|s| upload(s, &tmp, &list, 0o644))
+        })?;
         let _ = std::fs::remove_file(&tmp);
         // The suite runs detached in its own session (setsid): a dropped connection does
         // not stop it, and its process group can be killed as a whole.
@@ -921,7 +953,10 @@ impl Running for SshRun {
     }
 
     fn poll_interval(&self) -> Duration {
-        Duration::from_millis(200)
+        // Two SFTP reads over the open channel per poll. The suite's end is seen this much
+        // late at most, and a farm run waits for its slowest board: 16 boards at 200 ms
+        // lost ~190 ms (the expected maximum) against one board's ~100 ms.
+        Duration::from_millis(100)
     }
 }
 
