@@ -14,6 +14,7 @@
 mod common;
 
 use common::{bin, scratch, user, Sshd};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -134,8 +135,9 @@ fn main() {
     let sshd = Sshd::start(&dir.join("sshd"));
     let small = sleep_table(&dir.join("small"), 10, 50);
     let inv = inventory(&sshd, 16);
-    let run = |args: &[&str], res: &str| {
+    let run_env = |args: &[&str], res: &str, env: &[(&str, &str)]| {
         let mut c = Command::new(bin("hil-run"));
+        c.envs(env.iter().copied());
         c.arg("--inventory")
             .arg(&inv)
             .arg("--tables")
@@ -146,6 +148,7 @@ fn main() {
             .args(args);
         timed(c)
     };
+    let run = |args: &[&str], res: &str| run_env(args, res, &[]);
     let (first, t1) = run(&["--board", "bench00"], "res-deploy1");
     let (second, t2) = run(&["--board", "bench00"], "res-deploy2");
     let uploaded_again = t2.contains("uploaded suite");
@@ -200,15 +203,90 @@ fn main() {
         (runner_farm / 16.0) / runner_one.max(1e-9)
     ));
 
+    // Where each board's time goes, 1 board against 16 (one more run each, traced, not
+    // timed above): a phase that grows with the number of boards is what they wait on.
+    let trace = [("HIL_TRACE", "1")];
+    let (_, one_trace) = run_env(&["--tag", "one"], "res-trace-one", &trace);
+    let (_, farm_trace) = run_env(&["--tag", "farm"], "res-trace-farm", &trace);
+
     println!("| measure | baseline | measured | ratio | target |");
     println!("| --- | --- | --- | --- | --- |");
     for r in rows {
         println!("{r}");
     }
+    println!();
+    println!("{}", phase_table(&one_trace, &farm_trace));
     println!(
         "(median of {REPEATS}; {} cores)",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
     );
+}
+
+/// Per board, the milliseconds of each traced phase (`hil-trace T BOARD WHAT D ms`, remote
+/// commands summed as one phase) and when its suite ended and its run was done.
+fn phases(trace: &str) -> BTreeMap<String, BTreeMap<String, f64>> {
+    let mut boards: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    for line in trace.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let ["hil-trace", t, board, what @ ..] = w.as_slice() else {
+            continue;
+        };
+        let (Ok(t), Some(first)) = (t.parse::<f64>(), what.first()) else {
+            continue;
+        };
+        let b = boards.entry(board.to_string()).or_default();
+        match what {
+            [.., d, "ms"] => {
+                let name = if *first == "exec" {
+                    "remote commands".to_string()
+                } else {
+                    what[..what.len() - 2].join(" ")
+                };
+                *b.entry(name).or_default() += d.parse::<f64>().unwrap_or(0.0);
+                if *first == "release" {
+                    b.insert("(done at)".into(), t);
+                }
+            }
+            [_, "event(s)"] => {
+                b.entry("(first event at)".into()).or_insert(t);
+            }
+            ["suite", "exited"] => {
+                b.insert("(suite ended at)".into(), t);
+            }
+            _ => {}
+        }
+    }
+    boards
+}
+
+/// Markdown: each phase for 1 board, and its median and maximum over the 16 boards.
+fn phase_table(one: &str, farm: &str) -> String {
+    let (one, farm) = (phases(one), phases(farm));
+    let mut names: Vec<String> = farm.values().flat_map(|b| b.keys().cloned()).collect();
+    names.sort();
+    names.dedup();
+    let mut t = String::from(
+        "| phase (HIL_TRACE=1, ms per board) | 1 board | 16 boards, median | 16 boards, max |\n| --- | --- | --- | --- |\n",
+    );
+    for n in names {
+        let mut v: Vec<f64> = farm
+            .values()
+            .map(|b| b.get(&n).copied().unwrap_or(0.0))
+            .collect();
+        v.sort_by(f64::total_cmp);
+        let o = one
+            .values()
+            .next()
+            .and_then(|b| b.get(&n))
+            .copied()
+            .unwrap_or(0.0);
+        t.push_str(&format!(
+            "| {n} | {o:.1} | {:.1} | {:.1} |\n",
+            v[v.len() / 2],
+            v[v.len() - 1]
+        ));
+    }
+    t
 }
