@@ -923,3 +923,50 @@ fn a_board_keeps_only_the_newest_runs_and_suites() {
         "the logs came home first"
     );
 }
+
+#[test]
+fn hil_trace_times_each_step_of_each_board() {
+    let dir = scratch("trace");
+    let sshd = Sshd::start(&dir);
+    let inv = inventory(&sshd, &[board(&sshd, "b1")]);
+    let run = |trace: &str| {
+        Command::new(bin("hil-run"))
+            .env("HIL_TRACE", trace)
+            .arg("--inventory")
+            .arg(&inv)
+            .arg("--results")
+            .arg(dir.join("results"))
+            .args(["--board", "b1", "--filter", "host.info", "-q"])
+            .output()
+            .unwrap()
+    };
+    let out = run("1");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    // `hil-trace <ms since start> <board> <step> [<duration> ms]`, in time order.
+    let lines: Vec<Vec<&str>> = err
+        .lines()
+        .filter(|l| l.starts_with("hil-trace "))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let times: Vec<f64> = lines.iter().map(|w| w[1].parse().unwrap()).collect();
+    assert!(times.windows(2).all(|t| t[0] <= t[1]), "{err}");
+    for step in [
+        "connect",
+        "exec",
+        "prepare",
+        "list_cases",
+        "start",
+        "journal",
+        "suite",
+        "clean_up",
+        "release",
+    ] {
+        assert!(
+            lines.iter().any(|w| w[2] == "b1" && w[3] == step),
+            "no `{step}` step traced: {err}"
+        );
+    }
+    let quiet = run("");
+    assert!(!text(&quiet).contains("hil-trace"), "{}", text(&quiet));
+}
