@@ -468,17 +468,7 @@ fn a_board_left_unusable_is_reset_with_the_inventory_command() {
     let out = hil_run(
         &dir.join("results"),
         &inv,
-        // Serial: the device case must start after the UB case's health probe. In
-        // parallel the suite lets it run beside the UB case's child (since 71e3f85), where
-        // it passes before the probe has run.
-        &[
-            "--board",
-            "b1",
-            "--tables",
-            tables.to_str().unwrap(),
-            "--test-threads",
-            "1",
-        ],
+        &["--board", "b1", "--tables", tables.to_str().unwrap()],
     );
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
