@@ -96,15 +96,24 @@ impl Sshd {
         );
         // Sessions get a HOME of their own, empty: the login shell runs every remote command
         // and sources ~/.bashrc there, and the host user's rc is not the board's. On the
-        // project's own machine root's .bashrc runs `pyenv init`: ~100 processes and a
+        // project's own machine root's .bashrc runs `pyenv init`: ~175 processes and a
         // machine-wide lock (`pyenv rehash`) per command, which serialized the loopback
-        // "boards" of the 16-board benchmark (3.2x at 8 boards, 1.2x with this HOME).
+        // "boards" of the 16-board benchmark (8 boards: 2.2x with it, 1.1x with this HOME;
+        // docs/benchmarks.md).
+        // HIL_SSHD_USER_HOME=1 keeps the user's HOME (to measure what it costs).
         let home = dir.join("home");
         std::fs::create_dir_all(&home).unwrap();
+        let home = match std::env::var_os("HIL_SSHD_USER_HOME") {
+            Some(_) => String::new(),
+            None => format!("HOME=\"{}\"", home.display()),
+        };
         // HIL_SSHD_SETENV="NAME=value …": also set in every session (e.g. hide a GPU from
         // "boards"), on the same SetEnv line.
         let extra = std::env::var("HIL_SSHD_SETENV").unwrap_or_default();
-        let config = format!("{config}SetEnv HOME=\"{}\" {extra}\n", home.display());
+        let config = match format!("{home} {extra}").trim() {
+            "" => config,
+            env => format!("{config}SetEnv {env}\n"),
+        };
         std::fs::write(dir.join("sshd_config"), config).unwrap();
         let host_pub = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
         let key: Vec<&str> = host_pub.split_whitespace().take(2).collect();
