@@ -101,7 +101,15 @@ pub fn after_case(devices: &[u32], ended: Instant) -> String {
             .collect();
         b.probes += 1;
         drop(b);
-        let found = probe(&idle, &windows);
+        // Whatever happens, the devices must not stay marked as being probed: every later
+        // UB case on them would wait forever.
+        let found =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe(&idle, &windows)))
+                .unwrap_or_else(|_| {
+                    idle.iter()
+                        .map(|d| (*d, "health probe could not run (hil-suite panicked)".into()))
+                        .collect()
+                });
         b = lock.lock().unwrap_or_else(|p| p.into_inner());
         for (d, r) in found {
             let dev = b.devs.entry(d).or_default();
