@@ -356,45 +356,57 @@ fn interrupted_run_keeps_results_and_resume_finishes_it() {
 
 #[test]
 fn a_device_left_unusable_stops_later_device_cases_with_board_needs_reset() {
-    let dir = scratch("health");
     let tables = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suite/tests/tables-health");
-    let out = Command::new(bin("hil-run"))
-        .arg("--suite")
-        .arg(bin("hil-suite"))
-        .arg("--results")
-        .arg(&dir)
-        .args(["--tables", tables.to_str().unwrap()])
-        .env(
-            "HIL_HEALTH_PROBE_CMD",
-            "echo device {devices} wedged >&2; exit 1",
-        )
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let got: std::collections::BTreeMap<_, _> = journal_outcomes(&dir.join("local/journal.jsonl"))
-        .into_iter()
-        .collect();
-    assert_eq!(got["health.a_ub_breaks_board.dev0"], "flagged");
-    assert_eq!(got["health.b_device_case_after.dev0"], "crash");
-    assert_eq!(
-        got["health.c_host_case_after"], "pass",
-        "cases naming no device still run"
-    );
-    let xml = std::fs::read_to_string(dir.join("local/junit.xml")).unwrap();
-    assert!(
-        xml.contains("board needs reset: device unusable after `health.a_ub_breaks_board.dev0`"),
-        "{xml}"
-    );
-    assert!(
-        xml.contains("device 0 wedged"),
-        "the probe's own words are kept: {xml}"
-    );
-    assert!(xml.contains(r#"<property name="observed.board_needs_reset" value="true"/>"#));
+    // Serially and in parallel alike: UB cases run first and the others on their device
+    // wait for them, so which case "got there first" never decides a verdict.
+    for threads in ["1", "4"] {
+        let dir = scratch(&format!("health-{threads}"));
+        let out = Command::new(bin("hil-run"))
+            .arg("--suite")
+            .arg(bin("hil-suite"))
+            .arg("--results")
+            .arg(&dir)
+            .args([
+                "--tables",
+                tables.to_str().unwrap(),
+                "--test-threads",
+                threads,
+            ])
+            .env(
+                "HIL_HEALTH_PROBE_CMD",
+                "echo device {devices} wedged >&2; exit 1",
+            )
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "threads {threads}: {stdout}");
+        let got: std::collections::BTreeMap<_, _> =
+            journal_outcomes(&dir.join("local/journal.jsonl"))
+                .into_iter()
+                .collect();
+        assert_eq!(got["health.a_ub_breaks_board.dev0"], "flagged", "{stdout}");
+        assert_eq!(got["health.b_device_case_after.dev0"], "crash", "{stdout}");
+        assert_eq!(
+            got["health.0_device_case_listed_first.dev0"], "crash",
+            "a row listed before the UB case still waits for it: {stdout}"
+        );
+        assert_eq!(
+            got["health.c_host_case_after"], "pass",
+            "cases naming no device still run"
+        );
+        let xml = std::fs::read_to_string(dir.join("local/junit.xml")).unwrap();
+        assert!(
+            xml.contains(
+                "board needs reset: device 0 unusable after `health.a_ub_breaks_board.dev0`"
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("device 0 wedged"),
+            "the probe's own words are kept: {xml}"
+        );
+        assert!(xml.contains(r#"<property name="observed.board_needs_reset" value="true"/>"#));
+    }
 }
 
 /// The NvSciSync CPU rows run for real against hil's reference model, exposed as

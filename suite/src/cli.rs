@@ -132,8 +132,7 @@ fn real_main() -> anyhow::Result<i32> {
             events::emit(&Event::Facts(facts::collect()));
         }
     }
-    let reorder = !cli.libtest.list && cli.libtest.test_threads != Some(1);
-    let conclusion = libtest_mimic::run(&cli.libtest, harness::trials(cases, reorder));
+    let conclusion = libtest_mimic::run(&cli.libtest, harness::trials(cases, &cli.libtest));
     if let Some(line) = crate::health::tally() {
         eprintln!("hil-suite: {line}");
     }

@@ -11,27 +11,39 @@ use hil_proto::{Event, Outcome};
 use libtest_mimic::{Completion, Failed, Trial};
 use std::time::Instant;
 
-/// `reorder`: start the cases in child processes (long: UB hangs, process start-up)
-/// first and spread in-process cases over their devices, so threads rarely wait on the
-/// gate. Listing keeps table order.
-pub fn trials(mut cases: Vec<Case>, reorder: bool) -> Vec<Trial> {
-    if reorder {
+/// The trials of a run, in `run_order` at any thread count (listing keeps table order).
+/// The UB cases that `args` selects are registered with `device_state`, which holds the
+/// other cases on their devices until they have finished.
+pub fn trials(mut cases: Vec<Case>, args: &libtest_mimic::Arguments) -> Vec<Trial> {
+    if !args.list {
         cases = run_order(cases);
     }
     cases
         .into_iter()
-        // No `with_kind`: it prefixes `--list` lines, which cargo-nextest cannot parse.
-        .map(|case| Trial::ignorable_test(case.name.clone(), move || run_trial(&case)))
+        .map(|case| {
+            let ub_devices = case.ub.as_ref().map(|_| case.devices());
+            // No `with_kind`: it prefixes `--list` lines, which cargo-nextest cannot parse.
+            let trial = Trial::ignorable_test(case.name.clone(), move || run_trial(&case));
+            if let Some(devices) = ub_devices.filter(|_| !args.list) {
+                if !args.is_filtered_out(&trial) {
+                    crate::device_state::expect_ub(&devices);
+                }
+            }
+            trial
+        })
         .collect()
 }
 
-/// Children first (rows expected to stall first: they wait out `stall_s`; then the
-/// longest limit first), then in-process cases round-robin over their device sets.
+/// UB cases first (rows expected to stall first: they wait out `stall_s`; then the
+/// longest limit first: they are the long ones, hangs and process start-up), then the
+/// other child cases, then in-process cases round-robin over their device sets.
 pub fn run_order(cases: Vec<Case>) -> Vec<Case> {
     let (mut children, local): (Vec<Case>, Vec<Case>) =
         cases.into_iter().partition(|c| c.in_child());
     children.sort_by(|a, b| {
-        (b.stall_s.is_some().cmp(&a.stall_s.is_some())).then(b.timeout_s.total_cmp(&a.timeout_s))
+        (b.ub.is_some().cmp(&a.ub.is_some()))
+            .then(b.stall_s.is_some().cmp(&a.stall_s.is_some()))
+            .then(b.timeout_s.total_cmp(&a.timeout_s))
     });
     let mut groups: Vec<(Vec<u32>, std::collections::VecDeque<Case>)> = Vec::new();
     for c in local {
@@ -64,6 +76,14 @@ fn enter_gate(case: &Case) -> crate::gate::Pass {
 }
 
 fn run_trial(case: &Case) -> Result<Completion, Failed> {
+    // Before the gate: a case waiting there would hold back the UB cases it waits for.
+    let _ub = match &case.ub {
+        Some(_) => Some(crate::device_state::UbRunning::new(case.devices())),
+        None => {
+            crate::device_state::wait_for_ub(&case.devices());
+            None
+        }
+    };
     let _pass = enter_gate(case);
     events::emit(&Event::Start {
         case: case.name.clone(),
@@ -99,9 +119,10 @@ fn run_trial(case: &Case) -> Result<Completion, Failed> {
 
 /// Runs one case to a verdict and names the implementation that produced it.
 pub fn run_case(case: &Case) -> (Verdict, String) {
-    if let Some(reason) = ub::board_needs_reset() {
-        // Cases that name devices need a working board; the rest still run.
-        if !case.devices().is_empty() {
+    // A device a UB case left unusable gives no trustworthy verdict until it is reset;
+    // UB cases still run (see `device_state`), as do cases on other devices.
+    if case.ub.is_none() {
+        if let Some(reason) = crate::device_state::unusable(&case.devices()) {
             let v = Verdict {
                 outcome: Outcome::Crash,
                 message: format!("board needs reset: {reason}"),

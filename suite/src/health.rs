@@ -49,9 +49,9 @@ fn board() -> &'static (Mutex<Board>, Condvar) {
     B.get_or_init(Default::default)
 }
 
-/// The health of `devices` after a case whose child ended at `ended`: "ok", or what
-/// went wrong on each device that is not.
-pub fn after_case(devices: &[u32], ended: Instant) -> String {
+/// The health of each of `devices` after a case whose child ended at `ended`: "ok", or
+/// what went wrong (see `summary`).
+pub fn after_case(devices: &[u32], ended: Instant) -> BTreeMap<u32, String> {
     let (lock, changed) = board();
     let mut b = lock.lock().unwrap_or_else(|p| p.into_inner());
     let ticket = b.next_ticket;
@@ -72,12 +72,16 @@ pub fn after_case(devices: &[u32], ended: Instant) -> String {
             .collect();
         if need.is_empty() {
             b.waiting.remove(&ticket);
-            return combine(devices.iter().map(|d| {
-                b.devs[d]
-                    .last
-                    .as_ref()
-                    .map_or_else(String::new, |(_, r)| r.clone())
-            }));
+            return devices
+                .iter()
+                .map(|d| {
+                    let r = b.devs[d]
+                        .last
+                        .as_ref()
+                        .map_or_else(String::new, |(_, r)| r.clone());
+                    (*d, r)
+                })
+                .collect();
         }
         let idle: Vec<u32> = need
             .into_iter()
@@ -132,11 +136,11 @@ pub fn tally() -> Option<String> {
 }
 
 /// "ok" when every device is, else the distinct problems.
-fn combine(results: impl Iterator<Item = String>) -> String {
+pub fn summary<'a>(results: impl Iterator<Item = &'a String>) -> String {
     let mut bad: Vec<String> = Vec::new();
     for r in results {
-        if r != "ok" && !bad.contains(&r) {
-            bad.push(r);
+        if r != "ok" && !bad.contains(r) {
+            bad.push(r.clone());
         }
     }
     if bad.is_empty() {
@@ -275,7 +279,7 @@ mod tests {
         let c = call(t0, 0);
         let b = call(Instant::now(), 0);
         for h in [a, b, c] {
-            assert_eq!(h.join().unwrap(), "ok");
+            assert_eq!(summary(h.join().unwrap().values()), "ok");
         }
         let probes = std::fs::read_to_string(&log).unwrap();
         assert_eq!(
@@ -286,7 +290,10 @@ mod tests {
         // Serially, each case has a probe of its own.
         let _ = std::fs::remove_file(&log);
         for _ in 0..2 {
-            assert_eq!(after_case(&[900, 901], Instant::now()), "ok");
+            assert_eq!(
+                summary(after_case(&[900, 901], Instant::now()).values()),
+                "ok"
+            );
         }
         let probes = std::fs::read_to_string(&log).unwrap();
         assert_eq!(probes.lines().collect::<Vec<_>>(), ["900,901", "900,901"]);
@@ -300,13 +307,8 @@ mod tests {
         let got = per_device(err, &[0, 1]);
         assert_eq!(got.len(), 1);
         assert!(got[&1].contains("999"));
-        assert_eq!(
-            combine(["ok".to_string(), "ok".to_string()].into_iter()),
-            "ok"
-        );
-        assert_eq!(
-            combine(["ok".to_string(), "bad".into(), "bad".into()].into_iter()),
-            "bad"
-        );
+        let (ok, bad) = ("ok".to_string(), "bad".to_string());
+        assert_eq!(summary([&ok, &ok].into_iter()), "ok");
+        assert_eq!(summary([&ok, &bad, &bad].into_iter()), "bad");
     }
 }

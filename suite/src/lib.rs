@@ -6,6 +6,7 @@ pub mod case;
 pub mod cli;
 pub mod cuda;
 pub mod cudart;
+pub mod device_state;
 pub mod error;
 pub mod events;
 pub mod facts;

@@ -9,24 +9,12 @@ use hil_proto::{Observation, Outcome};
 use std::io::{BufRead, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Marks the child's verdict line on its stdout.
 pub const RESULT_MARK: &str = "HIL-UB-RESULT ";
 const TAIL_LINES: usize = 12;
-
-fn reset_reason() -> &'static Mutex<Option<String>> {
-    static R: OnceLock<Mutex<Option<String>>> = OnceLock::new();
-    R.get_or_init(|| Mutex::new(None))
-}
-
-pub fn board_needs_reset() -> Option<String> {
-    reset_reason()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
-}
 
 /// A child of this suite (isolation child, health probe) for a case on `devices`, seeing
 /// the same tables as this process.
@@ -179,12 +167,14 @@ pub fn run_isolated(case: &Case) -> Verdict {
         v.observations.insert(0, Observation::new("ub_rule", rule));
     }
     if !case.devices().is_empty() {
-        let health = crate::health::after_case(&case.devices(), ended);
+        let per_device = crate::health::after_case(&case.devices(), ended);
+        let health = crate::health::summary(per_device.values());
         v.observations
             .push(Observation::new("health_after", &health));
+        for (d, r) in per_device.iter().filter(|(_, r)| *r != "ok") {
+            crate::device_state::mark_unusable(*d, &case.name, r);
+        }
         if health != "ok" {
-            *reset_reason().lock().unwrap_or_else(|p| p.into_inner()) =
-                Some(format!("device unusable after `{}`: {health}", case.name));
             v.message
                 .push_str(&format!("; board needs reset ({health})"));
         }
