@@ -17,3 +17,12 @@ pub const HEALTH_PROBE_LIMIT_S: u64 = 60;
 /// could not be pinned to one case. The runner does not keep such a verdict from a
 /// parallel run: it runs those cases again one at a time.
 pub const DRIVER_LOG_SHARED_WITH: &str = "driver_log_shared_with";
+
+/// Observation of a UB case naming a device it left unusable: `N: what the probe found`.
+/// When the runner restarts the suite on the same board in the same run, it passes each
+/// one on as a `--cases-from` line `UNUSABLE_LINE N CASE WHAT`, so the other cases on N
+/// still report "board needs reset" whether or not the suite was restarted.
+pub const DEVICE_UNUSABLE: &str = "device_unusable";
+
+/// See `DEVICE_UNUSABLE`.
+pub const UNUSABLE_LINE: &str = "@unusable-device ";

@@ -37,6 +37,8 @@ pub fn run(
             (c.name.clone(), c.timeout_s + probe)
         })
         .collect();
+    // Results of an earlier invocation (`--resume`): the board may have been reset since.
+    let earlier: std::collections::BTreeSet<String> = state.results.keys().cloned().collect();
     // Cases in flight when a parallel suite died, to run again serially.
     let mut suspects: Vec<String> = Vec::new();
     loop {
@@ -45,11 +47,14 @@ pub fn run(
             return Ok(());
         }
         suspects.retain(|c| remaining.contains(c));
-        let (cases, threads) = if suspects.is_empty() {
+        let (mut cases, threads) = if suspects.is_empty() {
             (remaining.clone(), threads)
         } else {
             (suspects.clone(), Some(1))
         };
+        // A device a UB case left unusable in this run stays so in the restarted suite:
+        // the verdicts must not depend on whether the suite was restarted.
+        cases.splice(0..0, unusable_lines(state, &earlier));
         // Unique across retry rounds too: each start's files must never be reused.
         state.attempts += 1;
         let attempt = state.attempts;
@@ -270,6 +275,27 @@ fn drive(
         progress.tick();
         std::thread::sleep(run.poll_interval());
     }
+}
+
+/// `--cases-from` lines for the devices that UB cases of this invocation left unusable.
+fn unusable_lines(state: &State, earlier: &std::collections::BTreeSet<String>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for r in state
+        .results
+        .values()
+        .filter(|r| !earlier.contains(&r.case))
+    {
+        for o in r
+            .observations
+            .iter()
+            .filter(|o| o.key == hil_proto::DEVICE_UNUSABLE)
+        {
+            if let Some((d, what)) = o.value.split_once(": ") {
+                lines.push(format!("{}{d} {} {what}", hil_proto::UNUSABLE_LINE, r.case));
+            }
+        }
+    }
+    lines
 }
 
 /// Records every case in `cases` as a crash with `message` (nothing is ever dropped).

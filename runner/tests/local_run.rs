@@ -394,6 +394,18 @@ fn a_device_left_unusable_stops_later_device_cases_with_board_needs_reset() {
             got["health.c_host_case_after"], "pass",
             "cases naming no device still run"
         );
+        assert_eq!(got["health.c0_host_case_crashes"], "crash", "{stdout}");
+        let attempts = std::fs::read_dir(dir.join("local"))
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with("suite-")
+            })
+            .count();
+        assert!(
+            attempts >= 2,
+            "the crash made hil-run restart the suite, which then still knew device 0 was unusable"
+        );
         let xml = std::fs::read_to_string(dir.join("local/junit.xml")).unwrap();
         assert!(
             xml.contains(

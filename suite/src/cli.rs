@@ -29,7 +29,9 @@ struct Cli {
     /// GPUs list the same cases. Use it to list another board's cases from here.
     #[arg(long, value_name = "N", env = "HIL_DEVICES")]
     devices: Option<u32>,
-    /// Run only the cases named in FILE (one exact name a line); used to resume.
+    /// Run only the cases named in FILE (one exact name a line); used to resume. A line
+    /// `@unusable-device N CASE WHAT` says an earlier suite process of the same run found
+    /// device N unusable after CASE (hil-run writes it when it restarts the suite).
     #[arg(long, value_name = "FILE")]
     cases_from: Option<PathBuf>,
     /// Print every case as a JSON line (name, table, backend, timeout_s, ub) and exit.
@@ -112,11 +114,21 @@ fn real_main() -> anyhow::Result<i32> {
     if let Some(file) = &cli.cases_from {
         let text =
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        let wanted: std::collections::BTreeSet<&str> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
+        let mut wanted = std::collections::BTreeSet::new();
+        for (n, line) in text.lines().map(str::trim).enumerate() {
+            if let Some(rest) = line.strip_prefix(hil_proto::UNUSABLE_LINE) {
+                if !crate::device_state::apply_line(rest) {
+                    bail!(
+                        "{}:{}: expected `{}N CASE WHAT`",
+                        file.display(),
+                        n + 1,
+                        hil_proto::UNUSABLE_LINE
+                    );
+                }
+            } else if !line.is_empty() {
+                wanted.insert(line);
+            }
+        }
         let unknown: Vec<_> = wanted
             .iter()
             .filter(|w| !cases.iter().any(|c| c.name == **w))
@@ -132,6 +144,10 @@ fn real_main() -> anyhow::Result<i32> {
             events::emit(&Event::Facts(facts::collect()));
         }
     }
+    let threads = cli.libtest.test_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    crate::health::enable_hosting(threads > 1);
     let conclusion = libtest_mimic::run(&cli.libtest, harness::trials(cases, &cli.libtest));
     if let Some(line) = crate::health::tally() {
         eprintln!("hil-suite: {line}");

@@ -16,6 +16,8 @@ use std::sync::{Condvar, Mutex, OnceLock};
 struct State {
     /// UB cases of this run on each device that have not finished yet.
     pending_ub: BTreeMap<u32, u32>,
+    /// Of those, the ones that have not started yet.
+    unstarted_ub: BTreeMap<u32, u32>,
     /// Why each device is unusable.
     unusable: BTreeMap<u32, String>,
 }
@@ -35,7 +37,16 @@ pub fn expect_ub(devices: &[u32]) {
     let mut s = lock();
     for d in devices {
         *s.pending_ub.entry(*d).or_default() += 1;
+        *s.unstarted_ub.entry(*d).or_default() += 1;
     }
+}
+
+/// Whether a UB case of this run on one of `devices` is still to start.
+pub fn ub_to_start(devices: &[u32]) -> bool {
+    let s = lock();
+    devices
+        .iter()
+        .any(|d| s.unstarted_ub.get(d).is_some_and(|n| *n > 0))
 }
 
 /// A UB case registered with `expect_ub` has finished, health probe included.
@@ -53,7 +64,14 @@ pub fn ub_finished(devices: &[u32]) {
 pub struct UbRunning(Vec<u32>);
 
 impl UbRunning {
+    /// A UB case starts.
     pub fn new(devices: Vec<u32>) -> Self {
+        let mut s = lock();
+        for d in &devices {
+            if let Some(n) = s.unstarted_ub.get_mut(d) {
+                *n = n.saturating_sub(1);
+            }
+        }
         UbRunning(devices)
     }
 }
@@ -73,6 +91,22 @@ pub fn wait_for_ub(devices: &[u32]) {
         .any(|d| s.pending_ub.get(d).is_some_and(|n| *n > 0))
     {
         s = changed.wait(s).unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+/// Applies a `hil_proto::UNUSABLE_LINE` (without its prefix); false if it is malformed.
+pub fn apply_line(rest: &str) -> bool {
+    let mut parts = rest.splitn(3, ' ');
+    match (
+        parts.next().and_then(|d| d.parse::<u32>().ok()),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some(d), Some(case), Some(what)) => {
+            mark_unusable(d, case, what);
+            true
+        }
+        _ => false,
     }
 }
 

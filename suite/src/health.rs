@@ -2,10 +2,17 @@
 //! still runs work. Probes are shared: a case whose child has ended waits for a probe of
 //! its devices that *started after* that end, and one probe serves every case waiting
 //! for it. Run serially, that is one probe per case, as before; run in parallel, cases
-//! that end together share one. Process start-up with CUDA and Vulkan is serialized
-//! by the driver across the whole machine (measured on 4×H100, 2026-11-27: 8 probes at
-//! once took 6.8 s on one GPU and 5.5 s spread over two, one alone 0.85 s), so fewer
-//! processes is what makes a parallel run shorter.
+//! that end together share one.
+//!
+//! With `HIL_HEALTH_HOSTED=1`, in a parallel run the next UB child on a device serves as
+//! the probe, being a fresh process too: before its scenario it runs the same checks as
+//! a probe and reports them (`HOSTED_MARK`), and that serves every case whose child ended
+//! before it started. A case waits a moment (`GRACE`) for such a child when UB cases on
+//! its devices are still to start, and starts a probe of its own otherwise. Opt-in until
+//! it is measured on GPUs: it changes what a UB child has done before its scenario. Process start-up with CUDA and Vulkan is
+//! serialized by the driver across the whole machine (measured on 4×H100, 2026-11-27: 8
+//! probes at once took 6.8 s on one GPU and 5.5 s spread over two, one alone 0.85 s), so
+//! fewer processes is what makes a parallel run shorter.
 
 use crate::ub::{run_with_limit, signal_name, tail};
 use std::collections::BTreeMap;
@@ -23,11 +30,26 @@ pub const HEALTH_CMD_ENV: &str = "HIL_HEALTH_PROBE_CMD";
 /// What `hil-suite --health-probe` prints for a device that failed.
 const DEVICE_MARK: &str = "device ";
 
+/// A UB child's report of the checks it ran before its scenario: `HIL-HEALTH <dev> <result>`.
+pub const HOSTED_MARK: &str = "HIL-HEALTH ";
+
+/// Tells a UB child to run the checks first (the value: its devices).
+pub const HOSTED_ENV: &str = "HIL_HEALTH_FIRST";
+
+/// `1` lets UB children serve as health probes (see above).
+pub const HOSTING_ENV: &str = "HIL_HEALTH_HOSTED";
+
+/// How long a case whose child ended waits for the next UB child on its devices to start
+/// before it starts a probe of its own.
+const GRACE: Duration = Duration::from_millis(1000);
+
 #[derive(Default)]
 struct Dev {
     running: bool,
-    /// The latest finished probe of this device: when it started, what it found.
+    /// The latest finished check of this device: when its process started, what it found.
     last: Option<(Instant, String)>,
+    /// UB children on this device that will report checks: ticket, when started.
+    hosted: Vec<(u64, Instant)>,
 }
 
 struct Waiter {
@@ -41,7 +63,109 @@ struct Board {
     devs: BTreeMap<u32, Dev>,
     waiting: BTreeMap<u64, Waiter>,
     next_ticket: u64,
+    waited: u64,
     probes: u64,
+    hosted_served: u64,
+    /// Whether UB children run the checks (parallel runs with the built-in probe).
+    hosting: bool,
+}
+
+/// Lets UB children host the checks where `HOSTING_ENV` asks: for parallel runs only
+/// (serially no other child could serve a case, so each would only wait out `GRACE`),
+/// and not with a site probe command.
+pub fn enable_hosting(parallel: bool) {
+    let site = std::env::var(HEALTH_CMD_ENV).is_ok_and(|s| !s.trim().is_empty());
+    let asked = std::env::var(HOSTING_ENV).is_ok_and(|v| v == "1");
+    board().0.lock().unwrap_or_else(|p| p.into_inner()).hosting = asked && parallel && !site;
+}
+
+/// A UB child that runs the checks before its scenario; dropped when the child has ended.
+pub struct Hosted {
+    ticket: u64,
+    started: Instant,
+    devices: Vec<u32>,
+}
+
+/// Registers a UB child about to start on `devices`, if children host the checks; the
+/// child is told with `HOSTED_ENV`.
+pub fn host(cmd: &mut Command, devices: &[u32]) -> Option<Hosted> {
+    let (lock, _) = board();
+    let mut b = lock.lock().unwrap_or_else(|p| p.into_inner());
+    if !b.hosting || devices.is_empty() {
+        return None;
+    }
+    let ticket = b.next_ticket;
+    b.next_ticket += 1;
+    // Taken before the spawn: the process starts later still, so "started after" holds.
+    let started = Instant::now();
+    for d in devices {
+        b.devs.entry(*d).or_default().hosted.push((ticket, started));
+    }
+    let list: Vec<String> = devices.iter().map(u32::to_string).collect();
+    cmd.env(HOSTED_ENV, list.join(","));
+    Some(Hosted {
+        ticket,
+        started,
+        devices: devices.to_vec(),
+    })
+}
+
+impl Hosted {
+    /// A `HOSTED_MARK` line from the child.
+    pub fn line(&self, line: &str) {
+        let Some((d, result)) = line
+            .strip_prefix(HOSTED_MARK)
+            .and_then(|r| r.split_once(' '))
+            .and_then(|(d, r)| Some((d.parse::<u32>().ok()?, r)))
+        else {
+            return;
+        };
+        if !self.devices.contains(&d) {
+            return;
+        }
+        let (lock, changed) = board();
+        let mut b = lock.lock().unwrap_or_else(|p| p.into_inner());
+        b.hosted_served += 1;
+        let dev = b.devs.entry(d).or_default();
+        dev.hosted.retain(|(t, _)| *t != self.ticket);
+        if dev.last.as_ref().is_none_or(|(s, _)| *s < self.started) {
+            let r = if result == "ok" {
+                "ok".to_string()
+            } else {
+                format!("health probe failed: {result}")
+            };
+            dev.last = Some((self.started, r));
+        }
+        changed.notify_all();
+    }
+}
+
+impl Drop for Hosted {
+    fn drop(&mut self) {
+        let (lock, changed) = board();
+        let mut b = lock.lock().unwrap_or_else(|p| p.into_inner());
+        for d in &self.devices {
+            if let Some(dev) = b.devs.get_mut(d) {
+                dev.hosted.retain(|(t, _)| *t != self.ticket);
+            }
+        }
+        changed.notify_all();
+    }
+}
+
+/// In a UB child told by `HOSTED_ENV`: the probe's checks on each device, reported.
+pub fn run_hosted_checks() {
+    let Ok(list) = std::env::var(HOSTED_ENV) else {
+        return;
+    };
+    for d in list.split(',').filter_map(|d| d.parse::<u32>().ok()) {
+        match check_device(d) {
+            Ok(()) => println!("{HOSTED_MARK}{d} ok"),
+            Err(e) => println!("{HOSTED_MARK}{d} {DEVICE_MARK}{d}: {e}"),
+        }
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
 }
 
 fn board() -> &'static (Mutex<Board>, Condvar) {
@@ -56,6 +180,7 @@ pub fn after_case(devices: &[u32], ended: Instant) -> BTreeMap<u32, String> {
     let mut b = lock.lock().unwrap_or_else(|p| p.into_inner());
     let ticket = b.next_ticket;
     b.next_ticket += 1;
+    b.waited += 1;
     b.waiting.insert(
         ticket,
         Waiter {
@@ -83,13 +208,23 @@ pub fn after_case(devices: &[u32], ended: Instant) -> BTreeMap<u32, String> {
                 })
                 .collect();
         }
+        // A probe running now (it may have started before this case ended: then wait for
+        // the next), or a UB child started after this case ended, will tell.
+        let coming = |d: &Dev| d.running || d.hosted.iter().any(|(_, s)| *s >= ended);
         let idle: Vec<u32> = need
             .into_iter()
-            .filter(|d| !b.devs.get(d).is_some_and(|s| s.running))
+            .filter(|d| !b.devs.get(d).is_some_and(coming))
             .collect();
         if idle.is_empty() {
-            // A probe that started before this case ended is running: wait for the next.
             b = changed.wait(b).unwrap_or_else(|p| p.into_inner());
+            continue;
+        }
+        let waited = ended.elapsed();
+        if b.hosting && waited < GRACE && crate::device_state::ub_to_start(&idle) {
+            b = changed
+                .wait_timeout(b, GRACE - waited)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
             continue;
         }
         let start = Instant::now();
@@ -124,13 +259,18 @@ pub fn after_case(devices: &[u32], ended: Instant) -> BTreeMap<u32, String> {
     }
 }
 
-/// How many cases waited for health and how many probes served them (the suite's log).
+/// How many cases waited for health and what served them (the suite's log).
 pub fn tally() -> Option<String> {
     let b = board().0.lock().unwrap_or_else(|p| p.into_inner());
-    (b.next_ticket > 0).then(|| {
+    (b.waited > 0).then(|| {
+        let hosted = if b.hosting {
+            format!(" and {} check(s) run by the next UB child", b.hosted_served)
+        } else {
+            String::new()
+        };
         format!(
-            "{} health probe(s) for {} UB case(s)",
-            b.probes, b.next_ticket
+            "{} health probe(s){hosted} for {} UB case(s)",
+            b.probes, b.waited
         )
     })
 }
@@ -173,7 +313,7 @@ fn probe(devices: &[u32], windows: &[u64]) -> BTreeMap<u32, String> {
         }
     };
     let all = |r: String| devices.iter().map(|d| (*d, r.clone())).collect();
-    let end = match run_with_limit(cmd, HEALTH_TIMEOUT, None, windows) {
+    let end = match run_with_limit(cmd, HEALTH_TIMEOUT, None, windows, None) {
         Err(e) => return all(format!("health probe did not start: {e}")),
         Ok(end) => end,
     };
@@ -227,29 +367,32 @@ pub fn health_main(devices: &str) -> ! {
         let r = d
             .parse::<u32>()
             .map_err(|e| crate::error::OpError::Row(format!("device `{d}`: {e}")))
-            .and_then(|d| {
-                let ctx = crate::cuda::Context::primary(d)?;
-                let s = crate::cuda::Stream::new(&ctx)?;
-                crate::cuda::memset_roundtrip(&ctx, 0x5A5A_5A5A)?;
-                s.synchronize()?;
-                if crate::vulkan::instance().is_ok() {
-                    crate::ops::vulkan::roundtrip_on(
-                        crate::table::CudaApi::Driver,
-                        d,
-                        d,
-                        crate::vulkan::SemKind::Timeline,
-                        crate::cuda::ffi::HANDLE_TYPE_TIMELINE_SEMAPHORE_FD,
-                        2,
-                    )?;
-                }
-                Ok(())
-            });
+            .and_then(check_device);
         if let Err(e) = r {
             eprintln!("{DEVICE_MARK}{d}: {e}");
             bad = true;
         }
     }
     std::process::exit(if bad { 1 } else { 0 })
+}
+
+/// What a probe checks on one device.
+fn check_device(d: u32) -> Result<(), crate::error::OpError> {
+    let ctx = crate::cuda::Context::primary(d)?;
+    let s = crate::cuda::Stream::new(&ctx)?;
+    crate::cuda::memset_roundtrip(&ctx, 0x5A5A_5A5A)?;
+    s.synchronize()?;
+    if crate::vulkan::instance().is_ok() {
+        crate::ops::vulkan::roundtrip_on(
+            crate::table::CudaApi::Driver,
+            d,
+            d,
+            crate::vulkan::SemKind::Timeline,
+            crate::cuda::ffi::HANDLE_TYPE_TIMELINE_SEMAPHORE_FD,
+            2,
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -299,6 +442,39 @@ mod tests {
         assert_eq!(probes.lines().collect::<Vec<_>>(), ["900,901", "900,901"]);
         std::env::remove_var(HEALTH_CMD_ENV);
         let _ = std::fs::remove_file(&log);
+    }
+
+    #[test]
+    fn the_next_ub_childs_checks_serve_cases_that_ended_before_it_started() {
+        // Devices far from real ones: the board of probes is process-wide.
+        board().0.lock().unwrap().hosting = true;
+        crate::device_state::expect_ub(&[950, 951]);
+        let ended = Instant::now();
+        let waiter = std::thread::spawn(move || after_case(&[950, 951], ended));
+        std::thread::sleep(Duration::from_millis(100));
+        // The next UB case on those devices starts: its child reports its checks.
+        let mut cmd = Command::new("true");
+        let hosted = host(&mut cmd, &[950, 951]).expect("hosting is on");
+        let env: Vec<_> = cmd.get_envs().collect();
+        assert_eq!(
+            env,
+            [(
+                std::ffi::OsStr::new(HOSTED_ENV),
+                Some(std::ffi::OsStr::new("950,951"))
+            )]
+        );
+        let running = crate::device_state::UbRunning::new(vec![950, 951]);
+        hosted.line("HIL-HEALTH 950 ok");
+        hosted.line("HIL-HEALTH 951 device 951: cuCtxCreate returned 999");
+        hosted.line("HIL-HEALTH 7 ok");
+        let got = waiter.join().unwrap();
+        assert_eq!(got[&950], "ok");
+        assert_eq!(
+            got[&951],
+            "health probe failed: device 951: cuCtxCreate returned 999"
+        );
+        assert!(ended.elapsed() < GRACE, "served without a probe of its own");
+        drop((hosted, running));
     }
 
     #[test]

@@ -45,12 +45,14 @@ pub struct ChildEnd {
 
 /// Runs `cmd` with a time limit, collecting its output; kills it (and its process group)
 /// at the limit, or once it has reported a step (`progress`) and then none for `stall`.
-/// Its pid joins the current case's kernel log window and the windows in `also`.
+/// Its pid joins the current case's kernel log window and the windows in `also`; its
+/// health check lines go to `hosted` as they arrive.
 pub fn run_with_limit(
     mut cmd: Command,
     limit: Duration,
     stall: Option<Duration>,
     also: &[u64],
+    hosted: Option<crate::health::Hosted>,
 ) -> std::io::Result<ChildEnd> {
     use std::os::unix::process::CommandExt;
     cmd.stdin(Stdio::null())
@@ -69,15 +71,21 @@ pub fn run_with_limit(
         let mut reader = std::io::BufReader::new(&mut out);
         let mut line = Vec::new();
         while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
-            if let Some(step) = String::from_utf8_lossy(&line)
-                .trim_end()
-                .strip_prefix(crate::progress::STEP_MARK)
-            {
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim_end();
+            if let Some(step) = text.strip_prefix(crate::progress::STEP_MARK) {
                 *steps.lock().unwrap_or_else(|p| p.into_inner()) =
                     Some((Instant::now(), step.to_string()));
+            } else if let Some(h) = hosted
+                .as_ref()
+                .filter(|_| text.starts_with(crate::health::HOSTED_MARK))
+            {
+                h.line(text);
             }
             s.append(&mut line);
         }
+        // `hosted` is dropped here, when the child's output has ended: cases waiting for
+        // its checks look elsewhere.
         s
     });
     let t_err = std::thread::spawn(move || {
@@ -139,16 +147,30 @@ pub fn signal_name(sig: i32) -> String {
 }
 
 pub(crate) fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<_> = s.lines().filter(|l| !l.starts_with(RESULT_MARK)).collect();
+    let lines: Vec<_> = s
+        .lines()
+        .filter(|l| !l.starts_with(RESULT_MARK) && !l.starts_with(crate::health::HOSTED_MARK))
+        .collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Runs `case`'s op in a child process (`--ub-child`) under the case's time limit.
+/// Holds a shared place on the case's devices (see `gate`) only while the child runs: the
+/// health check after it needs no place.
 fn run_case_child(case: &Case) -> Result<ChildEnd, Verdict> {
-    let mut cmd = child_command(&case.devices());
+    let devices = case.devices();
+    let keys: Vec<u64> = devices.iter().copied().map(crate::gate::device).collect();
+    let _pass = crate::gate::enter(&keys, crate::gate::Mode::Shared);
+    let mut cmd = child_command(&devices);
     cmd.arg("--ub-child").arg(&case.name);
+    let hosted = if case.ub.is_some() {
+        crate::health::host(&mut cmd, &devices)
+    } else {
+        None
+    };
     let stall = case.stall_s.map(Duration::from_secs_f64);
-    run_with_limit(cmd, Duration::from_secs_f64(case.timeout_s), stall, &[]).map_err(|e| Verdict {
+    let limit = Duration::from_secs_f64(case.timeout_s);
+    run_with_limit(cmd, limit, stall, &[], hosted).map_err(|e| Verdict {
         outcome: Outcome::Fail,
         message: format!("could not start the isolation child: {e}"),
         observations: vec![],
@@ -173,6 +195,11 @@ pub fn run_isolated(case: &Case) -> Verdict {
             .push(Observation::new("health_after", &health));
         for (d, r) in per_device.iter().filter(|(_, r)| *r != "ok") {
             crate::device_state::mark_unusable(*d, &case.name, r);
+            // For hil-run: a suite it restarts on this board is told (`--cases-from`).
+            v.observations.push(Observation::new(
+                hil_proto::DEVICE_UNUSABLE,
+                format!("{d}: {r}"),
+            ));
         }
         if health != "ok" {
             v.message
@@ -323,6 +350,9 @@ pub fn run_judged_child(case: &Case) -> Verdict {
 /// Whatever the op does to this process (signal, hang) is the observation.
 pub fn child_main(case: &Case) -> ! {
     crate::progress::enable();
+    // A fresh process on the case's devices: it checks them first for cases that ended
+    // before it started (`health`).
+    crate::health::run_hosted_checks();
     let result = match crate::ops::find(&case.op) {
         Some(op) => (op.run)(&crate::ops::Ctx { case }),
         None => Err(crate::error::OpError::Row(format!(
