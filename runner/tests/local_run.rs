@@ -421,6 +421,77 @@ fn a_device_left_unusable_stops_later_device_cases_with_board_needs_reset() {
     }
 }
 
+#[test]
+fn ub_children_serving_as_health_probes_give_the_verdicts_of_probes_of_their_own() {
+    // HIL_HEALTH_HOSTED=1 with the built-in probe: its checks run for real (without a GPU
+    // they fail, with one they pass); serially each case gets a probe of its own, at 8
+    // threads later UB children run the checks for earlier ones.
+    let tables = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suite/tests/tables-hosted");
+    let mut runs = Vec::new();
+    for threads in ["1", "8"] {
+        let dir = scratch(&format!("hosted-{threads}"));
+        let out = Command::new(bin("hil-run"))
+            .arg("--suite")
+            .arg(bin("hil-suite"))
+            .arg("--results")
+            .arg(&dir)
+            .args([
+                "--tables",
+                tables.to_str().unwrap(),
+                "--test-threads",
+                threads,
+            ])
+            .env("HIL_HEALTH_HOSTED", "1")
+            .env_remove("HIL_HEALTH_PROBE_CMD")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{stdout}");
+        let mut got = std::collections::BTreeMap::new();
+        let journal = std::fs::read_to_string(dir.join("local/journal.jsonl")).unwrap();
+        for line in journal.lines() {
+            let r: serde_json::Value = serde_json::from_str(line).unwrap();
+            if r["record"] == "result" {
+                let health = r["observations"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|o| o["key"] == "health_after")
+                    .map(|o| o["value"].to_string());
+                got.insert(
+                    r["case"].as_str().unwrap().to_string(),
+                    (r["outcome"].to_string(), health),
+                );
+            }
+        }
+        assert_eq!(got.len(), 10, "{stdout}");
+        let log = std::fs::read_to_string(dir.join("local/suite-1.log")).unwrap();
+        let tally = log
+            .lines()
+            .find(|l| l.contains("health probe(s)"))
+            .unwrap_or_else(|| panic!("no probe tally in the suite's log: {log}"))
+            .to_string();
+        runs.push((threads, got, tally));
+    }
+    assert_eq!(
+        runs[0].1, runs[1].1,
+        "verdicts differ between 1 and 8 threads"
+    );
+    assert!(
+        runs[0].2.ends_with("8 health probe(s) for 8 UB case(s)"),
+        "serially every case has a probe of its own: {}",
+        runs[0].2
+    );
+    let checks: u32 = runs[1]
+        .2
+        .split(" and ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(checks > 0, "no UB child served as a probe: {}", runs[1].2);
+}
+
 /// The NvSciSync CPU rows run for real against hil's reference model, exposed as
 /// libnvscisync.so.1 on LD_LIBRARY_PATH, and every result says it came from the model.
 #[test]

@@ -164,6 +164,7 @@ fn run_case_child(case: &Case) -> Result<ChildEnd, Verdict> {
     let mut cmd = child_command(&devices);
     cmd.arg("--ub-child").arg(&case.name);
     let hosted = if case.ub.is_some() {
+        crate::device_state::ub_child_starting(&devices);
         crate::health::host(&mut cmd, &devices)
     } else {
         None
