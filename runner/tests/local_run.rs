@@ -15,6 +15,34 @@ fn hil_run(results: &Path, args: &[&str]) -> Output {
     common::hil_run_local(results, args)
 }
 
+/// hil-run on `tables` at `threads` (None: the default, parallel), quiet, with `env` set
+/// (`None`: removed).
+fn hil_run_tables(
+    dir: &Path,
+    tables: &Path,
+    threads: Option<&str>,
+    env: &[(&str, Option<&str>)],
+) -> Output {
+    let mut cmd = Command::new(bin("hil-run"));
+    cmd.arg("--suite")
+        .arg(bin("hil-suite"))
+        .arg("--results")
+        .arg(dir)
+        .arg("--tables")
+        .arg(tables)
+        .arg("-q");
+    if let Some(n) = threads {
+        cmd.args(["--test-threads", n]);
+    }
+    for (k, v) in env {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.output().unwrap()
+}
+
 fn xmllint(path: &Path) {
     let out = Command::new("xmllint")
         .arg("--noout")
@@ -175,23 +203,13 @@ fn outcomes_with(
     threads: Option<&str>,
     env: &[(&str, &Path)],
 ) -> Vec<(String, String)> {
-    let mut cmd = Command::new(bin("hil-run"));
-    cmd.arg("--suite")
-        .arg(bin("hil-suite"))
-        .arg("--results")
-        .arg(dir)
-        .arg("--tables")
-        .arg(tables)
-        .arg("-q");
-    if let Some(n) = threads {
-        cmd.args(["--test-threads", n]);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    let mut env: Vec<(&str, Option<&str>)> = env
+        .iter()
+        .map(|(k, v)| (*k, Some(v.to_str().unwrap())))
+        .collect();
     // The self-test rows name devices this machine may not have: a healthy site probe.
-    cmd.env("HIL_HEALTH_PROBE_CMD", "true");
-    let out = cmd.output().unwrap();
+    env.push(("HIL_HEALTH_PROBE_CMD", Some("true")));
+    let out = hil_run_tables(dir, tables, threads, &env);
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
         "{}",
@@ -361,23 +379,13 @@ fn a_device_left_unusable_stops_later_device_cases_with_board_needs_reset() {
     // wait for them, so which case "got there first" never decides a verdict.
     for threads in ["1", "4"] {
         let dir = scratch(&format!("health-{threads}"));
-        let out = Command::new(bin("hil-run"))
-            .arg("--suite")
-            .arg(bin("hil-suite"))
-            .arg("--results")
-            .arg(&dir)
-            .args([
-                "--tables",
-                tables.to_str().unwrap(),
-                "--test-threads",
-                threads,
-            ])
-            .env(
-                "HIL_HEALTH_PROBE_CMD",
-                "echo device {devices} wedged >&2; exit 1",
-            )
-            .output()
-            .unwrap();
+        let probe = "echo device {devices} wedged >&2; exit 1";
+        let out = hil_run_tables(
+            &dir,
+            &tables,
+            Some(threads),
+            &[("HIL_HEALTH_PROBE_CMD", Some(probe))],
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "threads {threads}: {stdout}");
         let got: std::collections::BTreeMap<_, _> =
@@ -430,21 +438,11 @@ fn ub_children_serving_as_health_probes_give_the_verdicts_of_probes_of_their_own
     let mut runs = Vec::new();
     for threads in ["1", "8"] {
         let dir = scratch(&format!("hosted-{threads}"));
-        let out = Command::new(bin("hil-run"))
-            .arg("--suite")
-            .arg(bin("hil-suite"))
-            .arg("--results")
-            .arg(&dir)
-            .args([
-                "--tables",
-                tables.to_str().unwrap(),
-                "--test-threads",
-                threads,
-            ])
-            .env("HIL_HEALTH_HOSTED", "1")
-            .env_remove("HIL_HEALTH_PROBE_CMD")
-            .output()
-            .unwrap();
+        let env = [
+            ("HIL_HEALTH_HOSTED", Some("1")),
+            ("HIL_HEALTH_PROBE_CMD", None),
+        ];
+        let out = hil_run_tables(&dir, &tables, Some(threads), &env);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(matches!(out.status.code(), Some(0 | 1)), "{stdout}");
         let mut got = std::collections::BTreeMap::new();
