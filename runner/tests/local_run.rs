@@ -490,6 +490,54 @@ fn ub_children_serving_as_health_probes_give_the_verdicts_of_probes_of_their_own
     assert!(checks > 0, "no UB child served as a probe: {}", runs[1].2);
 }
 
+#[test]
+fn isolate_rows_give_the_same_verdicts_in_reused_workers_and_in_a_child_each() {
+    // Passes, expected errors, failures, an abort and a hang on two devices: a worker is
+    // reused only after a pass, so the cases after a failure, a crash or a hang run in a
+    // fresh one and pass.
+    let tables = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suite/tests/tables-isolate");
+    let mut runs = Vec::new();
+    for (workers, threads) in [("0", "1"), ("1", "1"), ("1", "4")] {
+        let dir = scratch(&format!("isolate-{workers}-{threads}"));
+        let env = [
+            ("HIL_ISOLATE_WORKERS", Some(workers)),
+            ("HIL_HEALTH_PROBE_CMD", Some("true")),
+        ];
+        let out = hil_run_tables(&dir, &tables, Some(threads), &env);
+        assert_eq!(out.status.code(), Some(1), "{}", common::text(&out));
+        let mut got = std::collections::BTreeMap::new();
+        let journal = std::fs::read_to_string(dir.join("local/journal.jsonl")).unwrap();
+        for line in journal.lines() {
+            let r: serde_json::Value = serde_json::from_str(line).unwrap();
+            if r["record"] == "result" {
+                let what = (r["outcome"].to_string(), r["message"].to_string());
+                got.insert(r["case"].as_str().unwrap().to_string(), what);
+            }
+        }
+        assert_eq!(got.len(), 20);
+        let log = std::fs::read_to_string(dir.join("local/suite-1.log")).unwrap();
+        let tally = log
+            .lines()
+            .find(|l| l.contains("worker process(es)"))
+            .map(str::to_string);
+        runs.push((got, tally));
+    }
+    assert_eq!(runs[0].0, runs[1].0, "workers change a verdict");
+    assert_eq!(runs[1].0, runs[2].0, "threads change a verdict");
+    let outcome = |case: &str| runs[1].0[case].0.trim_matches('"').to_string();
+    assert_eq!(outcome("isolate.f_abort.dev0"), "crash");
+    assert_eq!(outcome("isolate.g_after_abort.dev0"), "pass");
+    assert_eq!(outcome("isolate.h_hang.dev1"), "timeout");
+    assert_eq!(outcome("isolate.i_after_hang.dev1"), "pass");
+    assert_eq!(runs[0].1, None, "no workers unless asked");
+    // Per device: one at the start, a fresh one after the failure and one after the abort
+    // (the hang, with the shortest limit, runs last): 3, so 6 workers for 20 cases.
+    assert_eq!(
+        runs[1].1.as_deref(),
+        Some("hil-suite: 20 isolate case(s) in 6 worker process(es)")
+    );
+}
+
 /// The NvSciSync CPU rows run for real against hil's reference model, exposed as
 /// libnvscisync.so.1 on LD_LIBRARY_PATH, and every result says it came from the model.
 #[test]

@@ -47,6 +47,8 @@ struct Cli {
     ub_child: Option<String>,
     #[arg(long, hide = true, value_name = "DEVICES")]
     health_probe: Option<String>,
+    #[arg(long, hide = true)]
+    isolate_worker: bool,
     #[command(flatten)]
     libtest: libtest_mimic::Arguments,
 }
@@ -98,6 +100,9 @@ fn real_main() -> anyhow::Result<i32> {
         return Ok(0);
     }
     let mut cases = crate::load_cases()?;
+    if cli.isolate_worker {
+        crate::worker::worker_main(&cases);
+    }
     if let Some(name) = &cli.ub_child {
         let case = cases
             .iter()
@@ -149,7 +154,11 @@ fn real_main() -> anyhow::Result<i32> {
     });
     crate::health::enable_hosting(threads > 1);
     let conclusion = libtest_mimic::run(&cli.libtest, harness::trials(cases, &cli.libtest));
-    if let Some(line) = crate::health::tally() {
+    crate::worker::shutdown();
+    for line in [crate::health::tally(), crate::worker::tally()]
+        .into_iter()
+        .flatten()
+    {
         eprintln!("hil-suite: {line}");
     }
     Ok(if conclusion.has_failed() { 101 } else { 0 })

@@ -62,18 +62,21 @@ pub fn run_order(cases: Vec<Case>) -> Vec<Case> {
     out
 }
 
-/// What a case holds while it runs (see `gate`); children take theirs in `ub`, for as
-/// long as the child runs.
-fn enter_gate(case: &Case) -> Option<crate::gate::Pass> {
+/// What a case holds while it runs (see `gate`), taken before its start is reported so
+/// that waiting for a device never counts against its time limit. A UB child gives its
+/// place back when the child ends, before the health check (`ub`).
+fn enter_gate(case: &Case) -> crate::gate::Pass {
     use crate::gate::{self, Mode};
-    if case.in_child() {
-        return None;
-    }
     let mut keys: Vec<u64> = case.devices().into_iter().map(gate::device).collect();
-    if crate::fdcheck::supported().is_err() {
+    if case.ub.is_some() || (case.isolate && !crate::worker::enabled()) {
+        return gate::enter(&keys, Mode::Shared);
+    }
+    // In-process cases, and `isolate` cases in a worker: one worker per device set
+    // (`worker`), so they take their devices alone rather than queue behind it.
+    if !case.in_child() && crate::fdcheck::supported().is_err() {
         keys.push(gate::PROCESS);
     }
-    Some(gate::enter(&keys, Mode::Exclusive))
+    gate::enter(&keys, Mode::Exclusive)
 }
 
 fn run_trial(case: &Case) -> Result<Completion, Failed> {
@@ -85,14 +88,14 @@ fn run_trial(case: &Case) -> Result<Completion, Failed> {
             None
         }
     };
-    let _pass = enter_gate(case);
+    let mut pass = Some(enter_gate(case));
     events::emit(&Event::Start {
         case: case.name.clone(),
     });
     let started = Instant::now();
     // The kernel log window spans the whole case, a UB case's health probe included.
     let window = crate::kernel_log::begin(case);
-    let (mut verdict, implementation) = run_case(case);
+    let (mut verdict, implementation) = run_case(case, &mut pass);
     if let Some(w) = window {
         crate::kernel_log::end(w, case, &mut verdict);
     }
@@ -118,8 +121,9 @@ fn run_trial(case: &Case) -> Result<Completion, Failed> {
     }
 }
 
-/// Runs one case to a verdict and names the implementation that produced it.
-pub fn run_case(case: &Case) -> (Verdict, String) {
+/// Runs one case to a verdict and names the implementation that produced it. `pass`: its
+/// place on its devices, which a child case may give back early.
+pub fn run_case(case: &Case, pass: &mut Option<crate::gate::Pass>) -> (Verdict, String) {
     // A device a UB case left unusable gives no trustworthy verdict until it is reset;
     // UB cases still run (see `device_state`), as do cases on other devices.
     if case.ub.is_none() {
@@ -137,7 +141,7 @@ pub fn run_case(case: &Case) -> (Verdict, String) {
         Err(e) => return (judge(&case.expect, Err(e)), String::new()),
     };
     let verdict = if case.ub.is_some() {
-        ub::run_isolated(case)
+        ub::run_isolated(case, pass.take())
     } else if case.isolate {
         ub::run_judged_child(case)
     } else {

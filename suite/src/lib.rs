@@ -26,6 +26,7 @@ pub mod ub;
 pub mod verdict;
 pub mod vulkan;
 pub mod watchdog;
+pub mod worker;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

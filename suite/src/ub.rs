@@ -6,7 +6,7 @@
 use crate::case::Case;
 use crate::verdict::Verdict;
 use hil_proto::{Observation, Outcome};
-use std::io::{BufRead, Read};
+use std::io::{BufRead, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -155,12 +155,10 @@ pub(crate) fn tail(s: &str, n: usize) -> String {
 }
 
 /// Runs `case`'s op in a child process (`--ub-child`) under the case's time limit.
-/// Holds a shared place on the case's devices (see `gate`) only while the child runs: the
-/// health check after it needs no place.
-fn run_case_child(case: &Case) -> Result<ChildEnd, Verdict> {
+/// `pass`, the case's place on its devices (see `gate`), is given back when the child ends:
+/// a UB case's health check after it needs none.
+fn run_case_child(case: &Case, pass: Option<crate::gate::Pass>) -> Result<ChildEnd, Verdict> {
     let devices = case.devices();
-    let keys: Vec<u64> = devices.iter().copied().map(crate::gate::device).collect();
-    let _pass = crate::gate::enter(&keys, crate::gate::Mode::Shared);
     let mut cmd = child_command(&devices);
     cmd.arg("--ub-child").arg(&case.name);
     let hosted = if case.ub.is_some() {
@@ -171,7 +169,9 @@ fn run_case_child(case: &Case) -> Result<ChildEnd, Verdict> {
     };
     let stall = case.stall_s.map(Duration::from_secs_f64);
     let limit = Duration::from_secs_f64(case.timeout_s);
-    run_with_limit(cmd, limit, stall, &[], hosted).map_err(|e| Verdict {
+    let ended = run_with_limit(cmd, limit, stall, &[], hosted);
+    drop(pass);
+    ended.map_err(|e| Verdict {
         outcome: Outcome::Fail,
         message: format!("could not start the isolation child: {e}"),
         observations: vec![],
@@ -179,8 +179,8 @@ fn run_case_child(case: &Case) -> Result<ChildEnd, Verdict> {
 }
 
 /// Runs a `ub` case in a child and classifies what happened. Always `flagged`.
-pub fn run_isolated(case: &Case) -> Verdict {
-    let end = match run_case_child(case) {
+pub fn run_isolated(case: &Case, pass: Option<crate::gate::Pass>) -> Verdict {
+    let end = match run_case_child(case, pass) {
         Ok(end) => end,
         Err(v) => return v,
     };
@@ -283,10 +283,29 @@ struct ChildVerdict {
 /// Runs an `isolate` row in a child and judges its result against the row, as if it had
 /// run here; a child that dies is that case's crash, one that hangs its timeout.
 pub fn run_judged_child(case: &Case) -> Verdict {
-    let end = match run_case_child(case) {
-        Ok(end) => end,
-        Err(v) => return v,
-    };
+    if !crate::worker::enabled() {
+        // Its place on the devices is held by the caller until the verdict.
+        return match run_case_child(case, None) {
+            Ok(end) => judge_child(case, end),
+            Err(v) => v,
+        };
+    }
+    match crate::worker::run(case) {
+        Ok((end, lease)) => {
+            let v = judge_child(case, end);
+            lease.release(v.outcome == Outcome::Pass);
+            v
+        }
+        Err(e) => Verdict {
+            outcome: Outcome::Fail,
+            message: format!("could not start or reach the isolation worker: {e}"),
+            observations: vec![],
+        },
+    }
+}
+
+/// Judges an `isolate` case by how its process ended.
+fn judge_child(case: &Case, end: ChildEnd) -> Verdict {
     let out = tail(&format!("{}{}", end.stdout, end.stderr), TAIL_LINES);
     let with_tail = |mut v: Verdict| {
         if !out.is_empty() && v.outcome != Outcome::Pass {
@@ -354,6 +373,12 @@ pub fn child_main(case: &Case) -> ! {
     // A fresh process on the case's devices: it checks them first for cases that ended
     // before it started (`health`).
     crate::health::run_hosted_checks();
+    run_and_report(case);
+    std::process::exit(0)
+}
+
+/// Runs `case`'s op in this (child) process and prints its verdict line.
+pub fn run_and_report(case: &Case) {
     let result = match crate::ops::find(&case.op) {
         Some(op) => (op.run)(&crate::ops::Ctx { case }),
         None => Err(crate::error::OpError::Row(format!(
@@ -386,9 +411,11 @@ pub fn child_main(case: &Case) -> ! {
             }
         }
     };
-    println!(
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
         "{RESULT_MARK}{}",
         serde_json::to_string(&cv).unwrap_or_default()
     );
-    std::process::exit(0)
+    let _ = out.flush();
 }

@@ -429,6 +429,17 @@ pub fn spawn(
     Ok(child)
 }
 
+/// Notes that process `pid` (a reused isolation worker) now runs the current case.
+pub fn join_current(pid: u32) {
+    let (Ok(log), Some(id)) = (log(), current_window()) else {
+        return;
+    };
+    let mut l = log.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(w) = l.windows.iter_mut().find(|w| w.id == id) {
+        w.pids.push(pid);
+    }
+}
+
 /// Closes the window and applies what it saw to the case's verdict.
 pub fn end(w: Window, case: &Case, v: &mut Verdict) {
     CURRENT.with(|c| c.set(None));
