@@ -538,6 +538,69 @@ fn isolate_rows_give_the_same_verdicts_in_reused_workers_and_in_a_child_each() {
     );
 }
 
+#[test]
+fn no_child_outlives_a_suite_that_dies_or_a_run_that_is_interrupted() {
+    // A suite killed while its UB child hangs, then a run interrupted while one hangs:
+    // neither child may be left behind (on a GPU it would hold its device into the next run).
+    let dir = scratch("orphans");
+    let tables = common::write_table(
+        &dir,
+        "orphan.yaml",
+        "name: orphan\nbackend: host\ndoc: A hanging UB child.\ntimeout_s: 30\nrows:\n\
+         - {id: a_hang, op: selftest_hang, ub: \"self-test: never returns\"}\n",
+    );
+    let marker = tables.to_str().unwrap().to_string();
+    let children = || -> Vec<String> {
+        let mut found = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains("--ub-child") && cmdline.contains(&marker) {
+                found.push(format!("{}: {cmdline}", e.file_name().to_string_lossy()));
+            }
+        }
+        found
+    };
+    let wait_until = |want_some: bool| {
+        let t = std::time::Instant::now();
+        while children().is_empty() == want_some && t.elapsed() < std::time::Duration::from_secs(20)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        children()
+    };
+    let mut suite = Command::new(bin("hil-suite"))
+        .args(["--tables", &marker])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(!wait_until(true).is_empty(), "the UB child never started");
+    suite.kill().unwrap();
+    suite.wait().unwrap();
+    assert_eq!(
+        wait_until(false),
+        Vec::<String>::new(),
+        "left behind by a killed suite"
+    );
+
+    let mut run = Command::new(bin("hil-run"))
+        .arg("--suite")
+        .arg(bin("hil-suite"))
+        .arg("--results")
+        .arg(dir.join("results"))
+        .args(["--tables", &marker, "--test-threads", "1", "-q"])
+        .spawn()
+        .unwrap();
+    assert!(!wait_until(true).is_empty(), "the UB child never started");
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    assert_eq!(run.wait().unwrap().code(), Some(130));
+    assert_eq!(
+        wait_until(false),
+        Vec::<String>::new(),
+        "left behind by an interrupted run"
+    );
+}
+
 /// The NvSciSync CPU rows run for real against hil's reference model, exposed as
 /// libnvscisync.so.1 on LD_LIBRARY_PATH, and every result says it came from the model.
 #[test]

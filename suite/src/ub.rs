@@ -54,11 +54,10 @@ pub fn run_with_limit(
     also: &[u64],
     hosted: Option<crate::health::Hosted>,
 ) -> std::io::Result<ChildEnd> {
-    use std::os::unix::process::CommandExt;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    cmd.process_group(0);
+    own_group_dying_with_us(&mut cmd);
     let mut child = crate::kernel_log::spawn(&mut cmd, also)?;
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
@@ -129,6 +128,29 @@ pub fn run_with_limit(
         stdout,
         stderr,
     })
+}
+
+/// A child of this suite gets a process group of its own (killed whole on a hang) and dies
+/// with the suite: a hung UB child must never outlive a suite that aborted or was killed
+/// (it would hold its GPU into the next run). PR_SET_PDEATHSIG fires when the spawning
+/// thread exits; the suite's threads wait for their children, so that is the suite dying.
+pub(crate) fn own_group_dying_with_us(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    cmd.process_group(0);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The suite died before the line above: nobody would kill this child.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
 }
 
 pub fn signal_name(sig: i32) -> String {

@@ -32,13 +32,12 @@ struct Worker {
 
 impl Worker {
     fn start(devices: &[u32]) -> std::io::Result<Worker> {
-        use std::os::unix::process::CommandExt;
         let mut cmd = crate::ub::child_command(devices);
         cmd.arg("--isolate-worker")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+            .stderr(Stdio::piped());
+        crate::ub::own_group_dying_with_us(&mut cmd);
         let mut child = crate::kernel_log::spawn(&mut cmd, &[])?;
         STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let stdin = child.stdin.take().expect("piped");
