@@ -21,7 +21,7 @@ pub struct Baseline {
     pub board: Option<String>,
     /// case name -> outcome expected there. Cases not listed are expected to pass (or be
     /// not-supported / flagged, which are never judged).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "hil_proto::yaml::unique_keys")]
     pub expect: BTreeMap<String, Outcome>,
 }
 

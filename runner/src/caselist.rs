@@ -198,12 +198,21 @@ impl Selection {
             crate::board::BoardKind::Local => {}
         }
         let load = |paths: &[PathBuf]| List::load(paths).map_err(|e| e.to_string());
+        // Lists the inventory names: say so, and where to fix it.
+        let from_inventory = |key: &str, e: String| {
+            format!(
+                "{e} (listed under `{key}:` of board `{}` in the inventory; paths are relative to the inventory file)",
+                board.name
+            )
+        };
+        let board_include = load(&b_include).map_err(|e| from_inventory("include", e))?;
+        load(&b_skip).map_err(|e| from_inventory("skip", e))?;
         let mut skip_files = opts.skip.clone();
         skip_files.extend(b_skip);
         Ok(Selection {
             shard: opts.shard.as_deref().map(crate::shard::parse).transpose()?,
             filters: opts.filters.clone(),
-            include: vec![load(&opts.include)?, load(&b_include)?],
+            include: vec![load(&opts.include)?, board_include],
             skip: load(&skip_files)?,
             only: if opts.rerun_failed {
                 Some((failed_in(journal)?, journal.display().to_string()))

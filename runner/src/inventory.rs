@@ -191,8 +191,8 @@ pub enum InventoryError {
     },
     #[error(
         "no inventory: board `{0}` needs one. Pass --inventory FILE, set HIL_INVENTORY, or create \
-         ~/.config/hil/boards.yaml (example: fixtures/inventories/farm.yaml). The built-in board \
-         `local` needs none."
+         ~/.config/hil/boards.yaml (example: fixtures/inventories/farm.yaml). The built-in boards \
+         `local` (this machine) and `model` (the NvSciSync reference model) need none."
     )]
     Missing(String),
 }

@@ -83,7 +83,7 @@ struct Cli {
     /// the suite's process still has its GPUs to itself, and cases in flight when the suite
     /// dies run again one at a time, so verdicts and crash attribution do not depend on
     /// this. 1 runs everything serially.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     test_threads: Option<u32>,
     /// Expected results (YAML `expect: {case: outcome}`): the exit status then reports
     /// regressions only, and the summary lists fixes and expected failures.

@@ -92,6 +92,12 @@ pub fn render(
     }
     if let Some(f) = &state.facts {
         for (backend, imp) in &f.implementations {
+            // Every path a loader tried stays in the facts (journal, `hil-suite --facts`);
+            // the summary keeps the line readable.
+            let imp = match imp.split_once("; tried: ") {
+                Some((why, _)) => format!("{why} (the paths tried are in the journal's facts)"),
+                None => imp.clone(),
+            };
             let _ = writeln!(s, "  {backend:<10} {imp}");
         }
     }

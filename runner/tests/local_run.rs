@@ -802,13 +802,14 @@ extern "C" {
 #[test]
 fn usage_and_configuration_errors_exit_2_and_say_what_to_fix() {
     let dir = scratch("usage");
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 4] = [
         (
             &["--board", "orin01"],
             "no inventory: board `orin01` needs one",
         ),
         (&["--board", "../etc"], "invalid board name"),
         (&["--resume"], "cannot resume"),
+        (&["--test-threads", "0"], "0 is not in 1.."),
     ];
     for (args, want) in cases {
         let out = hil_run(&dir, args);
@@ -816,6 +817,22 @@ fn usage_and_configuration_errors_exit_2_and_say_what_to_fix() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: {err}");
     }
+    // A baseline naming a case twice: YAML would let the last entry win silently.
+    let dup = dir.join("dup-baseline.yaml");
+    std::fs::write(&dup, "expect:\n  host.info: pass\n  host.info: fail\n").unwrap();
+    let out = hil_run(&dir, &["--baseline", dup.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
+    assert!(
+        common::text(&out).contains("`host.info` is given twice"),
+        "{}",
+        common::text(&out)
+    );
+    // libtest-mimic alone would wait forever for zero threads.
+    let out = Command::new(bin("hil-suite"))
+        .args(["--test-threads", "0", "host.info"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
     let bad = dir.join("tables");
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::write(

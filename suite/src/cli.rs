@@ -80,6 +80,10 @@ fn real_main() -> anyhow::Result<i32> {
         .help_template("{about-with-newline}\nUsage: {usage}\n\n{all-args}{after-help}")
         .after_help(EXAMPLES);
     let cli = Cli::from_arg_matches(&cmd.get_matches())?;
+    if cli.libtest.test_threads == Some(0) {
+        // libtest-mimic would wait forever for zero threads to run the cases.
+        bail!("--test-threads must be at least 1 (1 runs the cases one at a time)");
+    }
     if let Some(dir) = &cli.tables {
         crate::set_tables_dir(dir.clone());
     }
@@ -91,7 +95,12 @@ fn real_main() -> anyhow::Result<i32> {
     }
     if cli.list_ops {
         for op in ops::all() {
-            println!("{:<28} {}", op.name, op.doc);
+            let params = if op.params.is_empty() {
+                String::new()
+            } else {
+                format!(" [params: {}]", op.params.join(", "))
+            };
+            println!("{:<28} {}{params}", op.name, op.doc);
         }
         return Ok(0);
     }

@@ -106,7 +106,7 @@ pub struct Row {
     pub op: OpName,
     #[serde(default)]
     pub doc: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "hil_proto::yaml::unique_keys")]
     pub params: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     pub expect: Expect,
@@ -378,11 +378,11 @@ pub enum TableError {
         column: usize,
         message: String,
     },
-    #[error("{path}: {source}")]
+    // The io error is in the message, not a `source`: shown once, not twice by `{:#}`.
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -496,6 +496,11 @@ fn validate(t: &Table) -> Result<(), TableError> {
                 r.id
             )));
         }
+        if let Some(op) = crate::ops::find(&r.op.0) {
+            if let Some(bad) = r.params.keys().find(|k| !op.params.contains(&k.as_str())) {
+                return Err(invalid(unknown_param(&r.id, op, bad)));
+            }
+        }
         if r.ub.as_deref().is_some_and(|s| s.trim().is_empty()) {
             return Err(invalid(format!(
                 "row `{}`: `ub` must cite the rule that makes the scenario undefined",
@@ -504,6 +509,42 @@ fn validate(t: &Table) -> Result<(), TableError> {
         }
     }
     Ok(())
+}
+
+/// "row `r`: op `o` takes no param `p`", with the params it does take and the nearest one.
+fn unknown_param(row: &DottedName, op: &crate::ops::OpDef, bad: &str) -> String {
+    let takes = if op.params.is_empty() {
+        "it takes none: remove `params`".to_string()
+    } else {
+        let near = op
+            .params
+            .iter()
+            .min_by_key(|p| edit_distance(p, bad))
+            .filter(|p| edit_distance(p, bad) <= 2)
+            .map(|p| format!("did you mean `{p}`? "))
+            .unwrap_or_default();
+        format!("{near}it takes: {}", op.params.join(", "))
+    };
+    format!(
+        "row `{row}`: op `{}` takes no param `{bad}`; {takes} (see `hil-suite --list-ops`)",
+        op.name
+    )
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 include!(concat!(env!("OUT_DIR"), "/tables.rs"));
@@ -526,9 +567,9 @@ pub fn sources(dir: Option<&Path>) -> Result<Vec<(String, String)>, TableError> 
         Some(dir) => table_files(dir)?
             .into_iter()
             .map(|p| {
-                let text = std::fs::read_to_string(&p).map_err(|source| TableError::Io {
+                let text = std::fs::read_to_string(&p).map_err(|error| TableError::Io {
                     path: p.clone(),
-                    source,
+                    error,
                 })?;
                 Ok((
                     p.file_name()
@@ -542,9 +583,9 @@ pub fn sources(dir: Option<&Path>) -> Result<Vec<(String, String)>, TableError> 
 }
 
 fn table_files(dir: &Path) -> Result<Vec<PathBuf>, TableError> {
-    let io = |source| TableError::Io {
+    let io = |error| TableError::Io {
         path: dir.to_path_buf(),
-        source,
+        error,
     };
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io)?
@@ -567,9 +608,9 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Table>, TableError> {
     paths
         .iter()
         .map(|p| {
-            let text = std::fs::read_to_string(p).map_err(|source| TableError::Io {
+            let text = std::fs::read_to_string(p).map_err(|error| TableError::Io {
                 path: p.clone(),
-                source,
+                error,
             })?;
             parse(&p.display().to_string(), &text)
         })

@@ -102,6 +102,40 @@ fn unknown_op_names_the_op_and_where() {
 }
 
 #[test]
+fn a_misspelt_or_repeated_param_is_an_error_never_a_silent_default() {
+    // `cod` would leave the op at its default code 999 and fail the case for the wrong
+    // reason; on hardware a misspelt `min` would silently weaken a check.
+    let head = "name: a\nbackend: host\ndoc: d\nrows:\n  - id: x\n    op: selftest_api_error\n";
+    let err = parse(&format!("{head}    params: {{cod: 801}}\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("t.yaml:5:"), "{err}");
+    assert!(
+        err.contains("op `selftest_api_error` takes no param `cod`; did you mean `code`?"),
+        "{err}"
+    );
+    let err = parse("name: a\nbackend: host\ndoc: d\nrows:\n  - id: x\n    op: selftest_ok\n    params: {code: 1}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("it takes none: remove `params`"), "{err}");
+    let (line, _, msg) = syntax_error(&format!("{head}    params: {{code: 1, code: 2}}\n"));
+    assert_eq!(line, 7, "{msg}");
+    assert!(msg.contains("`code` is given twice"), "{msg}");
+}
+
+#[test]
+fn an_unclosed_brace_names_where_it_was_opened() {
+    let (line, _, msg) = syntax_error(
+        "name: a\nbackend: host\ndoc: d\nrows:\n  - id: x\n    op: selftest_ok\n    params: {code: 1\n    expect: {cuda: 1}\n",
+    );
+    assert_eq!(line, 8, "{msg}");
+    assert!(
+        msg.contains("while parsing a flow mapping at line 7") && msg.contains("never closed"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn malformed_names_axes_and_expectations_are_located() {
     let cases = [
         ("name: Bad-Name\nbackend: host\ndoc: d\nrows: []\n", 1, "invalid name `Bad-Name`"),

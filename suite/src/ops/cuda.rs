@@ -8,31 +8,37 @@ use hil_proto::Observation;
 pub static OPS: &[OpDef] = &[
     OpDef {
         name: "cuda_driver_version",
+        params: &["min"],
         doc: "cuInit and cuDriverGetVersion succeed; version >= param `min` (e.g. 11040).",
         run: driver_version,
     },
     OpDef {
         name: "cuda_device_count",
+        params: &["min"],
         doc: "cuDeviceGetCount reports at least param `min` devices (default 1).",
         run: device_count,
     },
     OpDef {
         name: "cuda_device_identity",
+        params: &[],
         doc: "Device on axis `dev` has a name and a non-zero UUID unique on the board.",
         run: device_identity,
     },
     OpDef {
         name: "cuda_device_executes",
+        params: &[],
         doc: "Primary context on axis `dev`, a stream, and a memset read back correctly.",
         run: device_executes,
     },
     OpDef {
         name: "cuda_nvsci_attrs_absent",
+        params: &["list", "flags"],
         doc: "Where libnvscisync is absent: cu/cudaDeviceGetNvSciSyncAttributes on axis `dev` with param `list` null | buffer and `flags`.",
         run: nvsci_attrs_absent,
     },
     OpDef {
         name: "cuda_peer_access",
+        params: &[],
         doc: "cuDeviceCanAccessPeer between axes `a` and `b` answers (value recorded).",
         run: peer_access,
     },

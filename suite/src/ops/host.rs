@@ -5,6 +5,7 @@ use hil_proto::Observation;
 
 pub static OPS: &[OpDef] = &[OpDef {
     name: "host_info",
+    params: &[],
     doc: "Records architecture, kernel and C library of the board.",
     run: host_info,
 }];

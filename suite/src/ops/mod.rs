@@ -17,6 +17,9 @@ pub type OpResult = Result<Vec<Observation>, OpError>;
 
 pub struct OpDef {
     pub name: &'static str,
+    /// The params a row may give it: any other is a table error, so a misspelt param
+    /// can never silently fall back to its default and weaken the check.
+    pub params: &'static [&'static str],
     pub doc: &'static str,
     pub run: fn(&Ctx) -> OpResult,
 }

@@ -9,21 +9,25 @@ use hil_proto::Observation;
 pub static OPS: &[OpDef] = &[
     OpDef {
         name: "selftest_ok",
+        params: &[],
         doc: "Succeeds (harness self-test).",
         run: |_| Ok(vec![Observation::new("selftest", "ok")]),
     },
     OpDef {
         name: "selftest_check_fails",
+        params: &[],
         doc: "Its own check fails (harness self-test).",
         run: |_| Err(OpError::Check("selftest: check failed on purpose".into())),
     },
     OpDef {
         name: "selftest_api_error",
+        params: &["code"],
         doc: "An API call 'returns' param `code` (harness self-test).",
         run: api_error,
     },
     OpDef {
         name: "selftest_abort",
+        params: &[],
         doc: "Aborts the process, SIGABRT (harness self-test).",
         run: |_| {
             eprintln!("selftest: about to abort");
@@ -32,6 +36,7 @@ pub static OPS: &[OpDef] = &[
     },
     OpDef {
         name: "selftest_segv",
+        params: &[],
         doc: "Dies of SIGSEGV (harness self-test).",
         run: |_| {
             eprintln!("selftest: about to write through a null pointer");
@@ -43,6 +48,7 @@ pub static OPS: &[OpDef] = &[
     },
     OpDef {
         name: "selftest_sleep",
+        params: &["ms"],
         doc: "Sleeps param `ms` then succeeds: a case of realistic length (benchmarks).",
         run: |c| {
             std::thread::sleep(std::time::Duration::from_millis(c.param_u64("ms", 20)?));
@@ -51,6 +57,7 @@ pub static OPS: &[OpDef] = &[
     },
     OpDef {
         name: "selftest_flaky",
+        params: &["marker"],
         doc:
             "Fails the first time (creating file param `marker`), passes afterwards (retry tests).",
         run: |c| {
@@ -67,16 +74,19 @@ pub static OPS: &[OpDef] = &[
     },
     OpDef {
         name: "selftest_hang",
+        params: &["seconds"],
         doc: "Sleeps param `seconds` (default 3600) (harness self-test).",
         run: hang,
     },
     OpDef {
         name: "selftest_driver_log",
+        params: &["file", "line", "level", "after_ms"],
         doc: "After param `after_ms` (default 0), writes param `line` at level param `level` (default 3, err) to the kernel log param `file`, standing in for the GPU driver: to /dev/kmsg as a new record, to any other file appended as a kmsg record; `{pid}` becomes this process's id, `{pci}` the PCI address of the case's first device. Then succeeds (harness self-test).",
         run: driver_log,
     },
     OpDef {
         name: "selftest_device_alone",
+        params: &["ms"],
         doc: "Holds the case's devices for param `ms` and fails if another in-process case holds one at the same time (harness self-test of the device gate).",
         run: device_alone,
     },

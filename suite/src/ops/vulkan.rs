@@ -15,41 +15,49 @@ use std::time::{Duration, Instant};
 pub static OPS: &[OpDef] = &[
     OpDef {
         name: "vk_capabilities",
+        params: &["require"],
         doc: "Vulkan device matching CUDA `dev` by UUID; external semaphore features recorded; param `require` lists what must be export+importable.",
         run: capabilities,
     },
     OpDef {
         name: "vk_import",
+        params: &["kind", "handle"],
         doc: "Export on `exporter`, import on CUDA `importer` (params kind, handle); CUDA must own (close) the fd on success.",
         run: import,
     },
     OpDef {
         name: "vk_roundtrip",
+        params: &["kind", "handle", "count"],
         doc: "Import, then `count` signal/wait round trips CUDA->Vulkan and Vulkan->CUDA; timeline values checked on both sides.",
         run: roundtrip,
     },
     OpDef {
         name: "vk_import_invalid",
+        params: &["kind", "handle", "defect", "type_value", "flags"],
         doc: "Import with param `defect` (bad_type, nonzero_flags, closed_fd, negative_fd); the fd stays with the caller and nothing leaks. Counts the process's fds: rows must set `isolate: true`.",
         run: import_invalid,
     },
     OpDef {
         name: "vk_reimport",
+        params: &[],
         doc: "Two exports of one semaphore imported as two CUDA semaphores share one payload.",
         run: reimport,
     },
     OpDef {
         name: "vk_destroy_order",
+        params: &["order"],
         doc: "Param `order` cuda_first | vulkan_first: each side's destroy succeeds and the other keeps working.",
         run: destroy_order,
     },
     OpDef {
         name: "vk_ub_close_owned_fd",
+        params: &[],
         doc: "UB: close the fd CUDA owns after import, then signal/wait.",
         run: ub_close_owned_fd,
     },
     OpDef {
         name: "vk_ub_destroy_pending",
+        params: &[],
         doc: "UB: destroy the CUDA external semaphore while a wait on it is pending in a stream.",
         run: ub_destroy_pending,
     },
