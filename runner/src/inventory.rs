@@ -351,7 +351,7 @@ mod checked {
     }
 
     pub fn env<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-        let env = BTreeMap::<String, String>::deserialize(d)?;
+        let env: BTreeMap<String, String> = hil_proto::yaml::unique_keys(d)?;
         for k in env.keys() {
             let ok = k
                 .chars()
@@ -510,6 +510,11 @@ mod tests {
         let e = err(&format!("{ONE}    env: {{\"A=1; id\": x}}\n"));
         assert!(
             e.starts_with("inv.yaml:7:12: ") && e.contains("invalid environment variable name"),
+            "{e}"
+        );
+        let e = err(&format!("{ONE}    env: {{A: x, A: y}}\n"));
+        assert!(
+            e.starts_with("inv.yaml:7:") && e.contains("`A` is given twice"),
             "{e}"
         );
         let e = err(&ONE.replace("10.1.2.3", "-oProxyCommand=sh"));
