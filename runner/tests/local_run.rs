@@ -539,6 +539,36 @@ fn isolate_rows_give_the_same_verdicts_in_reused_workers_and_in_a_child_each() {
 }
 
 #[test]
+fn a_worker_outlives_the_thread_that_started_it() {
+    // Two threads: the first starts the worker for `a_quick` and then has no case left and
+    // ends; the second runs `b_slow` in that worker. A worker tied to its first thread
+    // (PR_SET_PDEATHSIG) would be killed mid-case.
+    let dir = scratch("worker-keeper");
+    let tables = common::write_table(
+        &dir,
+        "keep.yaml",
+        "name: keep\nbackend: host\ndoc: One worker, two threads.\ntimeout_s: 10\n\
+         matrix:\n  dev: [0]\nrows:\n\
+         - {id: a_quick, op: selftest_ok, isolate: true}\n\
+         - {id: b_slow, op: selftest_sleep, params: {ms: 300}, isolate: true}\n",
+    );
+    let out = Command::new(bin("hil-suite"))
+        .arg("--tables")
+        .arg(&tables)
+        .args(["--test-threads", "2"])
+        .env("HIL_ISOLATE_WORKERS", "1")
+        .env("HIL_HEALTH_PROBE_CMD", "true")
+        .output()
+        .unwrap();
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("2 isolate case(s) in 1 worker process(es)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn no_child_outlives_a_suite_that_dies_or_a_run_that_is_interrupted() {
     // A suite killed while its UB child hangs, then a run interrupted while one hangs:
     // neither child may be left behind (on a GPU it would hold its device into the next run).

@@ -38,7 +38,7 @@ impl Worker {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         crate::ub::own_group_dying_with_us(&mut cmd);
-        let mut child = crate::kernel_log::spawn(&mut cmd, &[])?;
+        let mut child = spawn_from_keeper(cmd)?;
         STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let stdin = child.stdin.take().expect("piped");
         let out = child.stdout.take().expect("piped");
@@ -83,6 +83,41 @@ impl Worker {
         let mut e = self.stderr.lock().unwrap_or_else(|p| p.into_inner());
         String::from_utf8_lossy(&std::mem::take(&mut *e)).into_owned()
     }
+}
+
+/// Spawns `cmd` from a thread that lives as long as the suite. A worker outlives the case
+/// (and the libtest thread) that started it, and PR_SET_PDEATHSIG fires when the
+/// *spawning thread* exits: spawned from a libtest thread, it would be killed mid-case
+/// when that thread ran out of cases before the others. Its pid joins the calling case's
+/// kernel log window.
+fn spawn_from_keeper(cmd: std::process::Command) -> std::io::Result<Child> {
+    type Request = (
+        std::process::Command,
+        Vec<u64>,
+        mpsc::Sender<std::io::Result<Child>>,
+    );
+    static KEEPER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Request>();
+        std::thread::spawn(move || {
+            for (mut cmd, windows, reply) in rx {
+                let _ = reply.send(crate::kernel_log::spawn(&mut cmd, &windows));
+            }
+        });
+        Mutex::new(tx)
+    });
+    let windows: Vec<u64> = crate::kernel_log::current_window().into_iter().collect();
+    let (reply, answer) = mpsc::channel();
+    let sent = keeper
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send((cmd, windows, reply));
+    if sent.is_err() {
+        return Err(std::io::Error::other("the worker spawner thread is gone"));
+    }
+    answer
+        .recv()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the worker spawner thread is gone")))
 }
 
 /// Workers started and cases run in them (the suite's log).
