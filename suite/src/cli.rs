@@ -78,7 +78,28 @@ fn real_main() -> anyhow::Result<i32> {
     // libtest-mimic's flattened arguments bring their own help template; put ours back.
     let cmd = Cli::command()
         .help_template("{about-with-newline}\nUsage: {usage}\n\n{all-args}{after-help}")
-        .after_help(EXAMPLES);
+        .after_help(EXAMPLES)
+        // libtest's own words fit `cargo test`; say what they mean here.
+        .mut_arg("filter", |a| {
+            a.help("Run only the cases whose name contains FILTER (e.g. vulkan.import)")
+        })
+        .mut_arg("test_threads", |a| {
+            a.value_name("N").help(
+                "Cases at once (default: one per CPU). Verdicts are the same at any N: a case \
+                 in this process has its devices to itself, and UB cases run first. 1 runs \
+                 the cases one at a time, in the same order",
+            )
+        })
+        .mut_arg("ignored", |a| {
+            a.help("No case is ignored, so this runs none (kept for libtest compatibility)")
+        })
+        .mut_arg("include_ignored", |a| {
+            a.help("No case is ignored: the same as without it (libtest compatibility)")
+        })
+        .mut_arg("bench", |a| a.hide(true))
+        .mut_arg("nocapture", |a| a.hide(true))
+        .mut_arg("show_output", |a| a.hide(true))
+        .mut_arg("unstable_flags", |a| a.hide(true));
     let cli = Cli::from_arg_matches(&cmd.get_matches())?;
     if cli.libtest.test_threads == Some(0) {
         // libtest-mimic would wait forever for zero threads to run the cases.
