@@ -28,9 +28,9 @@ pub fn run(
         .cases
         .iter()
         .map(|c| {
-            // A UB case on a GPU is followed by a health probe before its result.
+            // A UB case on a GPU waits for its health before its result.
             let probe = if c.ub.is_some() && !c.devices.is_empty() {
-                hil_proto::HEALTH_PROBE_LIMIT_S as f64
+                hil_proto::UB_HEALTH_ALLOWANCE_S as f64
             } else {
                 0.0
             };
@@ -291,6 +291,8 @@ fn unusable_lines(state: &State, earlier: &std::collections::BTreeSet<String>) -
             .filter(|o| o.key == hil_proto::DEVICE_UNUSABLE)
         {
             if let Some((d, what)) = o.value.split_once(": ") {
+                // One line each, whatever the suite wrote: others would read as case names.
+                let what = what.replace(['\n', '\r'], " / ");
                 lines.push(format!("{}{d} {} {what}", hil_proto::UNUSABLE_LINE, r.case));
             }
         }

@@ -377,9 +377,12 @@ fn a_device_left_unusable_stops_later_device_cases_with_board_needs_reset() {
     let tables = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suite/tests/tables-health");
     // Serially and in parallel alike: UB cases run first and the others on their device
     // wait for them, so which case "got there first" never decides a verdict.
-    for threads in ["1", "4"] {
-        let dir = scratch(&format!("health-{threads}"));
-        let probe = "echo device {devices} wedged >&2; exit 1";
+    // The third run's probe says more than one line: each `@unusable-device` line the
+    // restarted suite gets must still be one line.
+    let one_line = "echo device {devices} wedged >&2; exit 1";
+    let lines = "echo line-one; echo line-two; echo device {devices} wedged >&2; exit 1";
+    for (run, threads, probe) in [(1, "1", one_line), (2, "4", one_line), (3, "1", lines)] {
+        let dir = scratch(&format!("health-{run}"));
         let out = hil_run_tables(
             &dir,
             &tables,

@@ -33,6 +33,9 @@ const DEVICE_MARK: &str = "device ";
 /// A UB child's report of the checks it ran before its scenario: `HIL-HEALTH <dev> <result>`.
 pub const HOSTED_MARK: &str = "HIL-HEALTH ";
 
+/// The line a UB child prints once its checks are done and its scenario starts.
+pub const HOSTED_DONE: &str = "HIL-HEALTH-DONE";
+
 /// Tells a UB child to run the checks first (the value: its devices).
 pub const HOSTED_ENV: &str = "HIL_HEALTH_FIRST";
 
@@ -44,8 +47,8 @@ pub const HOSTING_ENV: &str = "HIL_HEALTH_HOSTED";
 const GRACE: Duration = Duration::from_millis(1000);
 
 /// How long a UB child's checks may take before cases stop waiting for them (a probe
-/// alone takes about 1 s).
-const HOSTED_LIMIT: Duration = Duration::from_secs(10);
+/// alone takes about 1 s); the child's own limit is extended by as much.
+pub const HOSTED_LIMIT: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct Dev {
@@ -165,9 +168,13 @@ pub fn run_hosted_checks() {
     for d in list.split(',').filter_map(|d| d.parse::<u32>().ok()) {
         match check_device(d) {
             Ok(()) => println!("{HOSTED_MARK}{d} ok"),
-            Err(e) => println!("{HOSTED_MARK}{d} {DEVICE_MARK}{d}: {e}"),
+            Err(e) => println!(
+                "{HOSTED_MARK}{d} {DEVICE_MARK}{d}: {}",
+                e.to_string().replace('\n', " / ")
+            ),
         }
     }
+    println!("{HOSTED_DONE}");
     use std::io::Write;
     let _ = std::io::stdout().flush();
 }
@@ -355,7 +362,8 @@ fn probe(devices: &[u32], windows: &[u64]) -> BTreeMap<u32, String> {
             })
             .collect();
     }
-    let why = tail(&format!("{}{}", end.stdout, end.stderr), 3);
+    // One line: the result travels in observations and in `@unusable-device` lines.
+    let why = tail(&format!("{}{}", end.stdout, end.stderr), 3).replace('\n', " / ");
     all(format!("health probe failed: {why}"))
 }
 

@@ -41,6 +41,15 @@ pub struct ChildEnd {
     pub stalled: Option<(String, Duration)>,
     pub stdout: String,
     pub stderr: String,
+    /// It was to run the health checks first (`health`, HIL_HEALTH_HOSTED=1).
+    pub ran_checks: bool,
+}
+
+impl ChildEnd {
+    /// A UB child that ran the health checks first and ended before its scenario.
+    fn ended_in_checks(&self) -> bool {
+        self.ran_checks && !self.stdout.lines().any(|l| l == crate::health::HOSTED_DONE)
+    }
 }
 
 /// Runs `cmd` with a time limit, collecting its output; kills it (and its process group)
@@ -58,6 +67,7 @@ pub fn run_with_limit(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     own_group_dying_with_us(&mut cmd);
+    let ran_checks = hosted.is_some();
     let mut child = crate::kernel_log::spawn(&mut cmd, also)?;
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
@@ -127,6 +137,7 @@ pub fn run_with_limit(
         stalled,
         stdout,
         stderr,
+        ran_checks,
     })
 }
 
@@ -171,7 +182,11 @@ pub fn signal_name(sig: i32) -> String {
 pub(crate) fn tail(s: &str, n: usize) -> String {
     let lines: Vec<_> = s
         .lines()
-        .filter(|l| !l.starts_with(RESULT_MARK) && !l.starts_with(crate::health::HOSTED_MARK))
+        .filter(|l| {
+            !l.starts_with(RESULT_MARK)
+                && !l.starts_with(crate::health::HOSTED_MARK)
+                && *l != crate::health::HOSTED_DONE
+        })
         .collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
@@ -190,7 +205,12 @@ fn run_case_child(case: &Case, pass: Option<crate::gate::Pass>) -> Result<ChildE
         None
     };
     let stall = case.stall_s.map(Duration::from_secs_f64);
-    let limit = Duration::from_secs_f64(case.timeout_s);
+    let mut limit = Duration::from_secs_f64(case.timeout_s);
+    if hosted.is_some() {
+        // The checks it runs first are not the scenario's time (they report no steps, so
+        // the stall clock starts with the scenario).
+        limit += crate::health::HOSTED_LIMIT;
+    }
     let ended = run_with_limit(cmd, limit, stall, &[], hosted);
     drop(pass);
     ended.map_err(|e| Verdict {
@@ -208,6 +228,15 @@ pub fn run_isolated(case: &Case, pass: Option<crate::gate::Pass>) -> Verdict {
     };
     let ended = std::time::Instant::now();
     let mut v = classify(&end);
+    if end.ended_in_checks() {
+        // Parallel runs with HIL_HEALTH_HOSTED=1 only: say so, as its scenario never ran.
+        v.observations.push(Observation::new(
+            "ended_in_health_checks",
+            "the child ended during the health checks it ran before its scenario",
+        ));
+        v.message
+            .insert_str(0, "before its scenario, in the health checks: ");
+    }
     if let Some(rule) = &case.ub {
         v.observations.insert(0, Observation::new("ub_rule", rule));
     }
@@ -391,10 +420,10 @@ fn judge_child(case: &Case, end: ChildEnd) -> Verdict {
 /// `hil-suite --ub-child CASE`: run the op here, print the verdict line, exit 0.
 /// Whatever the op does to this process (signal, hang) is the observation.
 pub fn child_main(case: &Case) -> ! {
-    crate::progress::enable();
     // A fresh process on the case's devices: it checks them first for cases that ended
-    // before it started (`health`).
+    // before it started (`health`). Steps are reported from the scenario on only.
     crate::health::run_hosted_checks();
+    crate::progress::enable();
     run_and_report(case);
     std::process::exit(0)
 }

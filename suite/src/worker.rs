@@ -255,6 +255,7 @@ pub fn run(case: &Case) -> std::io::Result<(ChildEnd, Lease)> {
         stalled,
         stdout,
         stderr: w.take_stderr(),
+        ran_checks: false,
     };
     loop {
         match w.lines.recv_timeout(Duration::from_millis(10)) {
