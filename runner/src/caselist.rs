@@ -223,6 +223,10 @@ impl Selection {
     }
 
     pub fn apply(&self, listed: Vec<CaseInfo>) -> Result<Selected, String> {
+        if listed.is_empty() {
+            // A suite that lists nothing is broken; a run of nothing would "pass".
+            return Err("hil-suite listed no cases at all: check its tables (--tables)".into());
+        }
         let mut cases = match self.shard {
             Some(sh) => sh.take(listed, |c| c.name.as_str()),
             None => listed,

@@ -634,6 +634,19 @@ fn no_child_outlives_a_suite_that_dies_or_a_run_that_is_interrupted() {
     );
 }
 
+#[test]
+fn the_two_built_in_boards_in_one_run_each_run_every_case() {
+    // They list their cases at the same time; each must get its own listing.
+    for attempt in 0..3 {
+        let dir = scratch(&format!("two-boards-{attempt}"));
+        let out = hil_run(&dir, &["--board", "local", "--board", "model", "-q"]);
+        assert_eq!(out.status.code(), Some(0), "{}", common::text(&out));
+        let local = journal_outcomes(&dir.join("local/journal.jsonl")).len();
+        let model = journal_outcomes(&dir.join("model/journal.jsonl")).len();
+        assert!(local > 200 && model > 100, "local {local}, model {model}");
+    }
+}
+
 /// The NvSciSync CPU rows run for real against hil's reference model, exposed as
 /// libnvscisync.so.1 on LD_LIBRARY_PATH, and every result says it came from the model.
 #[test]

@@ -53,7 +53,10 @@ impl Local {
     fn list_output(&self) -> anyhow::Result<std::process::Output> {
         use crate::interrupt::{wait_child, ChildEnd};
         // Not in the results dir: nothing there is touched before the input is validated.
-        let tmp = std::env::temp_dir().join(format!("hil-list-{}", std::process::id()));
+        // Unique per listing: boards of one run (`local` and `model`) list at the same time.
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let tmp = std::env::temp_dir().join(format!("hil-list-{}-{n}", std::process::id()));
         let (out_path, err_path) = (tmp.with_extension("out"), tmp.with_extension("err"));
         let mut child = self
             .command()?
