@@ -639,7 +639,15 @@ fn the_two_built_in_boards_in_one_run_each_run_every_case() {
     // They list their cases at the same time; each must get its own listing.
     for attempt in 0..3 {
         let dir = scratch(&format!("two-boards-{attempt}"));
-        let out = hil_run(&dir, &["--board", "local", "--board", "model", "-q"]);
+        let out = Command::new(bin("hil-run"))
+            .arg("--suite")
+            .arg(bin("hil-suite"))
+            .arg("--results")
+            .arg(&dir)
+            .args(["--board", "local", "--board", "model", "-q"])
+            .env("HIL_NVSCISYNC_MODEL", common::model_library())
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", common::text(&out));
         let local = journal_outcomes(&dir.join("local/journal.jsonl")).len();
         let model = journal_outcomes(&dir.join("model/journal.jsonl")).len();
