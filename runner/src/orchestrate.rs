@@ -52,6 +52,8 @@ pub fn is_config_error(e: &anyhow::Error) -> bool {
         || e.downcast_ref::<crate::transport::SuiteRejected>()
             .is_some()
         || e.downcast_ref::<SshError>().is_some_and(SshError::is_fatal)
+        // A board another run holds: nothing was tested, and it is no regression.
+        || e.downcast_ref::<crate::transport::ssh::BoardLocked>().is_some()
         // The farm (coordinator down, place unknown or busy): infrastructure, never a result.
         || e.downcast_ref::<crate::labgrid::LabgridError>()
             .is_some_and(|l| !matches!(l, crate::labgrid::LabgridError::Interrupted(_)))
@@ -107,6 +109,8 @@ pub fn run_boards(opts: &RunOptions, boards: &[Board]) -> anyhow::Result<Finishe
             Ok(code) => worst = worst.max(*code),
             Err(e) => {
                 worst = worst.max(if is_config_error(e) { 2 } else { 1 });
+                // On stderr as well: CI logs often show only that for a failing step.
+                crate::errln!("hil-run: error: board {name}: {e:#}");
                 text.push_str(&format!("  {name:<16} ERROR: {e:#}\n"));
             }
         }

@@ -92,6 +92,10 @@ pub fn run(
                     timeouts.get(&case).copied().unwrap_or(0.0),
                     BACKSTOP_GRACE.as_secs()
                 ),
+                ExitInfo::Lost(why) => format!(
+                    "the connection to the board was lost while this case ran ({why}); \
+                     hil-suite's fate there is unknown"
+                ),
                 exit => format!("hil-suite died while this case ran ({exit})"),
             };
             let outcome = if matches!(ended.exit, ExitInfo::Killed) {

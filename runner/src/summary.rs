@@ -91,7 +91,12 @@ pub fn render(
         }
     }
     if let Some(f) = &state.facts {
-        for (backend, imp) in &f.implementations {
+        // `host` is always the OS itself: a line that says nothing.
+        for (backend, imp) in f
+            .implementations
+            .iter()
+            .filter(|(b, _)| b.as_str() != "host")
+        {
             // Every path a loader tried stays in the facts (journal, `hil-suite --facts`);
             // the summary keeps the line readable.
             let imp = match imp.split_once("; tried: ") {

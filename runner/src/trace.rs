@@ -44,6 +44,27 @@ pub fn timed<R>(board: &str, what: &str, f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// `timed` for a step that can fail: a failed step says so, and why.
+pub fn timed_result<T, E: std::fmt::Display>(
+    board: &str,
+    what: &str,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    if !enabled() {
+        return f();
+    }
+    let t = Instant::now();
+    let r = f();
+    match &r {
+        Ok(_) => note(board, format_args!("{what} {:.1} ms", ms(t.elapsed()))),
+        Err(e) => note(
+            board,
+            format_args!("{what} {:.1} ms FAILED: {e}", ms(t.elapsed())),
+        ),
+    }
+    r
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }

@@ -268,6 +268,11 @@ pub struct Conn {
     reached: bool,
     /// One SFTP channel kept open: opening one per poll costs the board a process.
     sftp: Option<ssh2::Sftp>,
+    /// The board did not come back within its window once: later steps (logs, clean-up,
+    /// the lock) try once each instead of waiting the whole window again.
+    gave_up: bool,
+    /// When the connection dropped, while reconnecting.
+    dropped_at: Option<Instant>,
 }
 
 impl Conn {
@@ -278,6 +283,8 @@ impl Conn {
             sess: None,
             reached: false,
             sftp: None,
+            gave_up: false,
+            dropped_at: None,
         }
     }
 
@@ -305,12 +312,17 @@ impl Conn {
         &mut self,
         mut f: impl FnMut(&Session) -> Result<R, SshError>,
     ) -> Result<R, SshError> {
-        let deadline = Instant::now() + Duration::from_secs(self.spec.reconnect_timeout_s);
+        let window = if self.gave_up {
+            0
+        } else {
+            self.spec.reconnect_timeout_s
+        };
+        let deadline = Instant::now() + Duration::from_secs(window);
         let mut backoff = Duration::from_millis(250);
         loop {
             let attempt = match &self.sess {
                 Some(s) => f(s),
-                None => match crate::trace::timed(&self.spec.name, "connect", || {
+                None => match crate::trace::timed_result(&self.spec.name, "connect", || {
                     connect(&self.spec, self.accept_new)
                 }) {
                     Ok(s) => {
@@ -330,18 +342,40 @@ impl Conn {
                 },
             };
             match attempt {
-                Ok(r) => return Ok(r),
-                Err(e) if e.is_fatal() || e.is_refusal() || Instant::now() >= deadline => {
-                    return Err(e)
+                Ok(r) => {
+                    if let Some(at) = self.dropped_at.take() {
+                        crate::errln!(
+                            "hil-run: {}: connection back after {:.1} s",
+                            self.spec.name,
+                            at.elapsed().as_secs_f64()
+                        );
+                    }
+                    return Ok(r);
+                }
+                Err(e) if e.is_fatal() || e.is_refusal() => return Err(e),
+                Err(e) if Instant::now() >= deadline => {
+                    if self.dropped_at.take().is_some() && !self.gave_up {
+                        self.gave_up = true;
+                        crate::errln!(
+                            "hil-run: {}: the board did not come back within {} s (reconnect_timeout_s); \
+                             later steps try once each. Its on-board lock may stay: a later run from \
+                             this host breaks it once this run has ended, or use --break-lock",
+                            self.spec.name,
+                            window
+                        );
+                    }
+                    return Err(e);
                 }
                 Err(_) if crate::interrupt::interrupted() => return Err(SshError::Interrupted),
                 Err(e) => {
                     self.sftp = None;
                     if self.sess.take().is_some() {
                         crate::errln!(
-                            "hil-run: {}: connection lost ({e}); reconnecting",
-                            self.spec.name
+                            "hil-run: {}: connection lost ({e}); reconnecting for up to {} s",
+                            self.spec.name,
+                            window
                         );
+                        self.dropped_at.get_or_insert_with(Instant::now);
                     }
                     crate::interrupt::sleep(
                         backoff.min(deadline.saturating_duration_since(Instant::now())),
@@ -356,7 +390,8 @@ impl Conn {
     pub fn exec_ok(&mut self, cmd: &str) -> Result<String, anyhow::Error> {
         let name = self.spec.name.clone();
         let what = format!("exec {}", cmd.split_whitespace().next().unwrap_or(""));
-        let (code, out, err) = crate::trace::timed(&name, &what, || self.with(|s| exec(s, cmd)))?;
+        let (code, out, err) =
+            crate::trace::timed_result(&name, &what, || self.with(|s| exec(s, cmd)))?;
         if code != 0 {
             anyhow::bail!("remote command failed (status {code}): {}", err.trim());
         }
@@ -388,13 +423,34 @@ pub struct LockPolicy {
 /// The board is in use by another run.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "board `{board}` is locked by another run ({owner}); wait with --lock-wait SECS, or if that run is \
-     gone, rerun with --break-lock (lock: {path})"
+    "board `{board}` is locked by another run ({owner}){waited}; wait (longer) with --lock-wait SECS, \
+     or if that run is gone, rerun with --break-lock (lock: {path})"
 )]
 pub struct BoardLocked {
     pub board: String,
     pub owner: String,
     pub path: String,
+    /// ", still after waiting N s" when --lock-wait ran out.
+    pub waited: String,
+}
+
+/// A lock whose owner is a run on this host that no longer exists: `runner=HOST pid=N …`
+/// with HOST this machine and no process N. Only then is it certainly stale (a pid on
+/// another host says nothing here).
+fn stale_here(owner: &str) -> Option<u32> {
+    let field = |k: &str| {
+        owner
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(k).map(str::to_string))
+    };
+    let (host, pid) = (field("runner=")?, field("pid=")?.parse::<u32>().ok()?);
+    if host != crate::facts_host() || pid == std::process::id() {
+        return None;
+    }
+    // kill(pid, 0): ESRCH means no such process.
+    let gone = unsafe { libc::kill(pid as libc::pid_t, 0) } != 0
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    gone.then_some(pid)
 }
 
 pub struct SshBoard {
@@ -459,7 +515,9 @@ impl SshBoard {
             l = quote(&path),
             o = quote(&owner)
         );
-        let deadline = Instant::now() + Duration::from_secs(self.lock.wait_s);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(self.lock.wait_s);
+        let mut told = None::<Instant>;
         loop {
             let out = self.conn.lock().exec_ok(&cmd)?;
             if out.trim() == "acquired" {
@@ -467,11 +525,16 @@ impl SshBoard {
                 self.dir_lock = true;
                 return Ok(());
             }
-            if self.lock.break_stale {
+            let owner = out.trim().to_string();
+            let stale = stale_here(&owner);
+            if self.lock.break_stale || stale.is_some() {
+                let why = match stale {
+                    Some(pid) => format!("stale: its run (pid {pid} on this host) is gone"),
+                    None => "--break-lock".to_string(),
+                };
                 crate::errln!(
-                    "hil-run: {}: breaking the lock held by {}",
-                    self.spec.name,
-                    out.trim()
+                    "hil-run: {}: breaking the lock held by {owner} ({why})",
+                    self.spec.name
                 );
                 self.conn
                     .lock()
@@ -480,12 +543,28 @@ impl SshBoard {
                 continue;
             }
             if Instant::now() >= deadline {
+                let waited = if self.lock.wait_s > 0 {
+                    format!(", still after waiting {} s", self.lock.wait_s)
+                } else {
+                    String::new()
+                };
                 return Err(BoardLocked {
                     board: self.spec.name.clone(),
-                    owner: out.trim().to_string(),
+                    owner,
                     path,
+                    waited,
                 }
                 .into());
+            }
+            // A wait of up to 30 min must not look like a hang.
+            if told.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                crate::errln!(
+                    "hil-run: {}: locked by another run ({owner}); waiting ({} s of --lock-wait {} s)",
+                    self.spec.name,
+                    started.elapsed().as_secs(),
+                    self.lock.wait_s
+                );
+                told = Some(Instant::now());
             }
             crate::interrupt::sleep(Duration::from_secs(2))?;
         }
@@ -712,7 +791,9 @@ impl Transport for SshBoard {
             .collect();
         let mut old_runs =
             super::keep::stale_runs(&run_names, &self.spec.name, self.spec.keep_runs, needed);
-        if !self.started {
+        let own = !self.started && !current.is_empty();
+        let older = old_runs.len();
+        if own {
             old_runs.push(current.to_string());
         }
         let suite_dir = Path::new(&self.remote_suite)
@@ -734,9 +815,13 @@ impl Transport for SshBoard {
             .lock()
             .exec_ok(&format!("rm -rf {}", paths.join(" ")))?;
         Ok(Some(format!(
-            "removed {} old run director{} and {} old suite(s) from the board (keep_runs: {})",
-            old_runs.len(),
-            if old_runs.len() == 1 { "y" } else { "ies" },
+            "removed {}{older} old run director{} and {} old suite(s) from the board (keep_runs: {})",
+            if own {
+                "this run's directory (its suite never started), "
+            } else {
+                ""
+            },
+            if older == 1 { "y" } else { "ies" },
             old_suites.len(),
             self.spec.keep_runs
         )))
@@ -750,12 +835,15 @@ impl Transport for SshBoard {
         );
         let (code, out, err) = self.conn.lock().with(|s| exec(s, &cmd))?;
         if code == 2 {
-            return Err(super::SuiteRejected(
-                err.trim()
-                    .trim_start_matches("hil-suite: error: ")
-                    .to_string(),
-            )
-            .into());
+            let mut why = err
+                .trim()
+                .trim_start_matches("hil-suite: error: ")
+                .to_string();
+            // The suite names its uploaded copy (`tables/x.yaml:5:9`): name the user's file.
+            if let (Some(local), Some(rest)) = (&self.tables, why.strip_prefix("tables/")) {
+                why = format!("{}/{rest}", local.display());
+            }
+            return Err(super::SuiteRejected(why).into());
         }
         if code == 126 || code == 127 {
             // The shell could not run it: a build for another arch, or a missing library.
