@@ -523,9 +523,24 @@ fn a_board_in_use_by_another_run_is_refused_until_its_lock_goes() {
     let dead = gone.id();
     gone.wait().unwrap();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let ns = ns.to_str().unwrap().trim_start_matches("pid:");
+    // Without the boot and pid namespace, the same host name proves nothing (containers).
     std::fs::write(
         lock.join("owner"),
         format!("runner={} pid={dead} since_unix=1", host.trim()),
+    )
+    .unwrap();
+    let out = hil_run(&res, &inv, &["--board", "b1", "--filter", "host.info"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    std::fs::write(
+        lock.join("owner"),
+        format!(
+            "runner={} pid={dead} since_unix=1 boot={} pidns={ns}",
+            host.trim(),
+            boot.trim()
+        ),
     )
     .unwrap();
     let out = hil_run(&res, &inv, &["--board", "b1", "--filter", "host.info"]);

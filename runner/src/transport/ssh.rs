@@ -434,9 +434,23 @@ pub struct BoardLocked {
     pub waited: String,
 }
 
-/// A lock whose owner is a run on this host that no longer exists: `runner=HOST pid=N …`
-/// with HOST this machine and no process N. Only then is it certainly stale (a pid on
-/// another host says nothing here).
+/// Where this process's pids mean something: the kernel boot and the pid namespace (two
+/// containers can share a host name, not both of these).
+fn pid_scope() -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    format!(
+        "boot={} pidns={}",
+        boot.trim(),
+        ns.trim_start_matches("pid:")
+    )
+}
+
+/// A lock whose owner is a run in this host's kernel boot and pid namespace that no longer
+/// exists (no process with its pid). Only then is it certainly stale: a pid seen from
+/// anywhere else says nothing here, and an owner without the scope is never judged.
 fn stale_here(owner: &str) -> Option<u32> {
     let field = |k: &str| {
         owner
@@ -444,7 +458,8 @@ fn stale_here(owner: &str) -> Option<u32> {
             .find_map(|w| w.strip_prefix(k).map(str::to_string))
     };
     let (host, pid) = (field("runner=")?, field("pid=")?.parse::<u32>().ok()?);
-    if host != crate::facts_host() || pid == std::process::id() {
+    let scope = format!("boot={} pidns={}", field("boot=")?, field("pidns=")?);
+    if host != crate::facts_host() || scope != pid_scope() || pid == std::process::id() {
         return None;
     }
     // kill(pid, 0): ESRCH means no such process.
@@ -505,9 +520,10 @@ impl SshBoard {
         let path = self.lock_path();
         let host = crate::facts_host();
         let owner = format!(
-            "runner={host} pid={} since_unix={}",
+            "runner={host} pid={} since_unix={} {}",
             std::process::id(),
-            now_ms() / 1000
+            now_ms() / 1000,
+            pid_scope()
         );
         let cmd = format!(
             "mkdir -p {wd} && if mkdir {l} 2>/dev/null; then printf %s {o} > {l}/owner; echo acquired; else cat {l}/owner 2>/dev/null || echo unknown; fi",
