@@ -11,8 +11,19 @@ const SLICE: Duration = Duration::from_millis(50);
 
 /// The run was interrupted (SIGINT / SIGTERM) while it waited.
 #[derive(Debug, thiserror::Error)]
-#[error("interrupted: reported results are in the journal; `hil-run --resume` runs the rest")]
+#[error("{}", interrupted_message())]
 pub struct Interrupted;
+
+/// What an interruption left: results to resume, or nothing at all (stopped while waiting
+/// for a board or its lock, before any board's journal existed).
+pub fn interrupted_message() -> &'static str {
+    if crate::journal::any_opened() {
+        "interrupted: reported results are in the journal; `hil-run --resume` runs the rest"
+    } else {
+        "interrupted before any board started (waiting for a board or its lock): nothing was \
+         run or written; run the same command again"
+    }
+}
 
 extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);

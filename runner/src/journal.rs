@@ -61,8 +61,17 @@ pub struct Journal {
     file: File,
 }
 
+/// Whether this process has opened a board's journal: after that, an interrupted run has
+/// something for `--resume`; before it, nothing was run or written.
+static OPENED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn any_opened() -> bool {
+    OPENED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 impl Journal {
     pub fn open(path: &Path) -> std::io::Result<Journal> {
+        OPENED.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }

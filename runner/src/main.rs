@@ -169,11 +169,14 @@ fn main() {
     hil_run::interrupt::install();
     let code = match run(&cli) {
         Ok(code) => code,
+        Err(_) if hil_run::interrupt::interrupted() => {
+            // Whatever was being waited for, say what the interruption left.
+            eprintln!("hil-run: {}", hil_run::interrupt::interrupted_message());
+            130
+        }
         Err(e) => {
             eprintln!("hil-run: error: {e:#}");
-            if hil_run::interrupt::interrupted() {
-                130
-            } else if orchestrate::is_config_error(&e) {
+            if orchestrate::is_config_error(&e) {
                 2
             } else {
                 1
@@ -219,6 +222,27 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 }
             },
         );
+    }
+    if cli.resume && !cli.tags.is_empty() {
+        // Tags pick whichever matching place is free: perhaps not the interrupted one.
+        let interrupted: Vec<String> = std::fs::read_dir(&cli.results)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().join("journal.jsonl").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        return Err(ConfigError(format!(
+            "--resume with --tag could take another place than the one that was interrupted; \
+             resume by name with --board (journals in {}: {})",
+            cli.results.display(),
+            if interrupted.is_empty() {
+                "none".to_string()
+            } else {
+                interrupted.join(", ")
+            }
+        ))
+        .into());
     }
     let mut names = cli.boards.clone();
     if names.is_empty() && cli.tags.is_empty() {

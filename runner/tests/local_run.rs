@@ -856,7 +856,7 @@ extern "C" {
 #[test]
 fn usage_and_configuration_errors_exit_2_and_say_what_to_fix() {
     let dir = scratch("usage");
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &["--board", "orin01"],
             "no inventory: board `orin01` needs one",
@@ -864,6 +864,10 @@ fn usage_and_configuration_errors_exit_2_and_say_what_to_fix() {
         (&["--board", "../etc"], "invalid board name"),
         (&["--resume"], "cannot resume"),
         (&["--test-threads", "0"], "0 is not in 1.."),
+        (
+            &["--resume", "--tag", "board=orin"],
+            "resume by name with --board",
+        ),
     ];
     for (args, want) in cases {
         let out = hil_run(&dir, args);

@@ -554,6 +554,27 @@ fn a_board_in_use_by_another_run_is_refused_until_its_lock_goes() {
     );
     std::fs::create_dir_all(&lock).unwrap();
     std::fs::write(lock.join("owner"), "runner=ci-7 pid=4242 since_unix=1").unwrap();
+    // Interrupted while waiting for the lock: nothing ran, and it says so (no `--resume`).
+    let waiting = Command::new(bin("hil-run"))
+        .arg("--results")
+        .arg(dir.join("r0"))
+        .arg("--inventory")
+        .arg(&inv)
+        .args(["--board", "b1", "--lock-wait", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    unsafe { libc::kill(waiting.id() as i32, libc::SIGINT) };
+    let out = waiting.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(
+        text(&out).contains("nothing was run or written"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dir.join("r0/b1/journal.jsonl").exists());
     let out = hil_run(
         &res,
         &inv,
