@@ -211,6 +211,11 @@ pub fn run_board(opts: &RunOptions, b: &Board, prefix: &str) -> BoardRun {
     match crate::trace::timed(&b.name, "clean_up", || transport.clean_up()) {
         Ok(Some(note)) => crate::outln!("hil-run: {}: {note}", board.name),
         Ok(None) => {}
+        // A board that could not be reached, or was lost: its error was said already.
+        Err(e)
+            if r.1.as_ref().is_err_and(|re| {
+                crate::transport::board_lost(re) || format!("{re:#}") == format!("{e:#}")
+            }) => {}
         Err(e) => crate::errln!(
             "hil-run: {}: could not clean up the board: {e:#}",
             board.name
