@@ -19,6 +19,17 @@ macro_rules! outln {
     };
 }
 
+/// `outln!` for what a run is doing (a place locked, a suite uploaded, old runs removed):
+/// silent under `-q`, which promises the summary only.
+#[macro_export]
+macro_rules! infoln {
+    ($($t:tt)*) => {
+        if !$crate::progress::quiet() {
+            $crate::outln!($($t)*)
+        }
+    };
+}
+
 /// `eprintln!` that keeps the live progress lines whole (see `out!`).
 #[macro_export]
 macro_rules! errln {

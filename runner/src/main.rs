@@ -167,6 +167,7 @@ fn main() {
     hil_run::trace::enabled(); // HIL_TRACE's clock starts with the process
     let cli = Cli::parse();
     hil_run::interrupt::install();
+    hil_run::progress::set_quiet(cli.quiet);
     let code = match run(&cli) {
         Ok(code) => code,
         Err(_) if hil_run::interrupt::interrupted() => {

@@ -209,7 +209,7 @@ pub fn run_board(opts: &RunOptions, b: &Board, prefix: &str) -> BoardRun {
     let r = run_on_board(opts, &board, prefix, transport.as_mut(), &reset, baseline);
     // Whatever happened, the board is left tidy (before its lock goes with the transport).
     match crate::trace::timed(&b.name, "clean_up", || transport.clean_up()) {
-        Ok(Some(note)) => crate::outln!("hil-run: {}: {note}", board.name),
+        Ok(Some(note)) => crate::infoln!("hil-run: {}: {note}", board.name),
         Ok(None) => {}
         // A board that could not be reached, or was lost: its error was said already.
         Err(e)
@@ -259,9 +259,10 @@ fn open_board(opts: &RunOptions, b: &Board) -> anyhow::Result<Opened> {
                 .template
                 .spec_for(held.place(), &svc.address, svc.port, &svc.username)
                 .map_err(ConfigError)?;
-            crate::outln!(
-                "hil-run: labgrid place {} locked as {} (reservation {}); ssh {}@{}:{}",
+            crate::infoln!(
+                "hil-run: labgrid place {} locked as {}/{} (reservation {}); ssh {}@{}:{}",
                 held.place(),
+                crate::facts_host(),
                 lg.client.owner,
                 held.token(),
                 spec.user,
@@ -323,7 +324,7 @@ fn plan(
     };
     let prepared = crate::trace::timed(&b.name, "prepare", || transport.prepare())?;
     if let Some(note) = prepared {
-        crate::outln!("hil-run: {}: {note}", b.name);
+        crate::infoln!("hil-run: {}: {note}", b.name);
     }
     // Listing is how the suite validates its tables (exit 2: SuiteRejected).
     let listed = crate::trace::timed(&b.name, "list_cases", || transport.list_cases())?;

@@ -30,6 +30,17 @@ pub enum Style {
     Quiet,
 }
 
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `-q` was given (see `infoln!`).
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+pub fn set_quiet(q: bool) {
+    QUIET.store(q, std::sync::atomic::Ordering::Relaxed);
+}
+
 impl Style {
     /// Live only where stdout is a terminal that understands cursor movement.
     pub fn detect(quiet: bool) -> Style {

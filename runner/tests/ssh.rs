@@ -463,6 +463,12 @@ fn a_remote_suite_killed_from_outside_is_a_crash_and_the_rest_still_runs() {
     );
     let xml = std::fs::read_to_string(res.join("b1/junit.xml")).unwrap();
     assert!(xml.contains("killed by signal 9"), "{xml}");
+    // `-q` promises the summary only: no upload or clean-up chatter.
+    let all = text(&out);
+    assert!(
+        !all.contains("uploaded suite") && !all.contains("old run director"),
+        "{all}"
+    );
 }
 
 #[test]
