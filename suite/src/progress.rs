@@ -24,3 +24,13 @@ pub fn step(what: &str) {
         let _ = out.flush();
     }
 }
+
+/// A child that reported a step (`at`, `step`) and nothing since for `stall` is a hang:
+/// the step it stopped in and for how long.
+pub fn stalled(
+    last: Option<&(std::time::Instant, String)>,
+    stall: Option<std::time::Duration>,
+) -> Option<(String, std::time::Duration)> {
+    let (stall, (at, step)) = (stall?, last?);
+    (at.elapsed() >= stall).then(|| (step.clone(), at.elapsed()))
+}

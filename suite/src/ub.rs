@@ -109,11 +109,10 @@ pub fn run_with_limit(
         if let Some(st) = child.try_wait()? {
             break Some(st);
         }
-        let stuck = stall.and_then(|stall| {
-            let last = last_step.lock().unwrap_or_else(|p| p.into_inner());
-            let (at, step) = last.as_ref()?;
-            (at.elapsed() >= stall).then(|| (step.clone(), at.elapsed()))
-        });
+        let stuck = crate::progress::stalled(
+            last_step.lock().unwrap_or_else(|p| p.into_inner()).as_ref(),
+            stall,
+        );
         if let Some(stuck) = stuck {
             unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
             killed_after = Some(start.elapsed());

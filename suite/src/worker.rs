@@ -283,10 +283,7 @@ pub fn run(case: &Case) -> std::io::Result<(ChildEnd, Lease)> {
             }
             Err(RecvTimeoutError::Timeout) => {}
         }
-        let stuck = stall.and_then(|stall| {
-            let (at, step) = last_step.as_ref()?;
-            (at.elapsed() >= stall).then(|| (step.clone(), at.elapsed()))
-        });
+        let stuck = crate::progress::stalled(last_step.as_ref(), stall);
         if stuck.is_some() || start.elapsed() >= limit {
             let end = ended(&w, stdout, None, Some(start.elapsed()), stuck);
             w.kill();
