@@ -361,7 +361,11 @@ fn a_board_that_never_comes_back_ends_with_its_cases_marked() {
         killed.elapsed()
     );
     let got = outcomes(&journal);
-    assert_eq!(got.len(), 13, "every planned case has a result: {got:?}");
+    assert_eq!(
+        got.len(),
+        13,
+        "every planned case has a result: {got:?}\n{all}"
+    );
     assert!(got.values().any(|o| o == "crash"), "{got:?}");
     let xml = std::fs::read_to_string(res.join("b1/junit.xml")).unwrap();
     assert!(
@@ -1046,4 +1050,25 @@ fn hil_trace_times_each_step_of_each_board() {
     }
     let quiet = run("");
     assert!(!text(&quiet).contains("hil-trace"), "{}", text(&quiet));
+}
+
+#[test]
+fn a_remote_command_killed_by_a_signal_is_an_error_never_status_0() {
+    // CI saw a board going away kill the shell that starts the suite: it read as status 0
+    // with no pid, and the run ended without marking the cases it had not run.
+    let dir = scratch("killedcmd");
+    let sshd = Sshd::start(&dir);
+    let inv = inventory(&sshd, &[board(&sshd, "b1")]);
+    let inv = hil_run::inventory::load(&inv).unwrap();
+    let sess = hil_run::transport::ssh::connect(&inv.boards[0], false).unwrap();
+    let killed = hil_run::transport::ssh::exec(&sess, "echo started; kill -9 $$");
+    let e = killed.expect_err("a killed command is not a success");
+    assert!(
+        matches!(&e, hil_run::transport::ssh::SshError::Killed { signal, .. } if signal == "KILL"),
+        "{e:?}"
+    );
+    assert!(e.is_drop(), "marks the board's unfinished cases: {e}");
+    assert!(e.to_string().contains("started"), "{e}");
+    let exited = hil_run::transport::ssh::exec(&sess, "exit 3").unwrap();
+    assert_eq!(exited.0, 3, "the session is still usable");
 }

@@ -65,6 +65,10 @@ pub enum SshError {
         how: String,
         why: String,
     },
+    /// The remote command ended on a signal (the board killing its sessions as it goes
+    /// down, the OOM killer): it may have run partly, so it is never retried.
+    #[error("the remote command was killed by signal {signal}{}", if output.is_empty() { String::new() } else { format!("; its output: {output}") })]
+    Killed { signal: String, output: String },
     #[error("ssh: {0}")]
     Ssh(#[from] ssh2::Error),
     #[error("ssh i/o: {0}")]
@@ -254,6 +258,12 @@ pub fn exec(sess: &Session, cmd: &str) -> Result<(i32, String, String), SshError
     let mut err = String::new();
     ch.stderr().read_to_string(&mut err)?;
     ch.wait_close()?;
+    // libssh2 gives status 0 for a command killed by a signal: without this check a
+    // killed command would read as success with whatever it printed so far.
+    if let Some(signal) = ch.exit_signal()?.exit_signal {
+        let output = format!("{}{}", out.trim(), err.trim());
+        return Err(SshError::Killed { signal, output });
+    }
     Ok((ch.exit_status()?, out, err))
 }
 
@@ -352,7 +362,13 @@ impl Conn {
                     }
                     return Ok(r);
                 }
-                Err(e) if e.is_fatal() || e.is_refusal() => return Err(e),
+                // A killed command is not run again (it may have partly run); the session is
+                // kept, so the next step finds out whether the board is still there.
+                Err(e)
+                    if e.is_fatal() || e.is_refusal() || matches!(e, SshError::Killed { .. }) =>
+                {
+                    return Err(e)
+                }
                 Err(e) if Instant::now() >= deadline => {
                     if self.dropped_at.take().is_some() && !self.gave_up {
                         self.gave_up = true;
@@ -916,13 +932,11 @@ impl Transport for SshBoard {
             quote(&self.run_dir),
             quote(&inner)
         );
-        let pid: u32 = self
-            .conn
-            .lock()
-            .exec_ok(&cmd)?
+        let printed = self.conn.lock().exec_ok(&cmd)?;
+        let pid: u32 = printed
             .trim()
             .parse()
-            .context("remote pid")?;
+            .with_context(|| format!("the start command printed no pid: {printed:?}"))?;
         Ok(Box::new(SshRun {
             conn: self.conn.clone(),
             spec: self.spec.clone(),
@@ -1109,6 +1123,11 @@ mod tests {
         };
         assert!(never.is_fatal() && !never.is_drop());
         assert!(!SshError::Interrupted.is_drop());
+        let killed = SshError::Killed {
+            signal: "KILL".into(),
+            output: String::new(),
+        };
+        assert!(killed.is_drop() && !killed.is_refusal() && !killed.is_fatal());
         let denied = SshError::Ssh(ssh2::Error::new(ssh2::ErrorCode::SFTP(3), "denied"));
         assert!(denied.is_refusal() && !denied.is_drop());
         let lost = SshError::Ssh(ssh2::Error::new(ssh2::ErrorCode::SFTP(7), "lost"));
