@@ -456,7 +456,9 @@ impl Held {
         let filters = sel.filters();
         let mut args = vec!["reserve"];
         args.extend(filters.iter().map(String::as_str));
-        let text = client.call_ok(&args, Stop::OnSignal)?;
+        // Not cut short by a signal: the coordinator may already have made the reservation,
+        // and only its token lets `Held` cancel it. `reserve` without --wait returns at once.
+        let text = client.call_ok(&args, Stop::Never)?;
         let res = parse_reservation(&text).ok_or_else(|| LabgridError::Unreadable {
             args: args.join(" "),
             why: "no token and state".into(),
@@ -470,6 +472,7 @@ impl Held {
             locked: false,
             keepalive: None,
         };
+        crate::interrupt::check()?;
         if res.state != "allocated" {
             // Not at once: a place in use, or none that exists (a reservation for that
             // would wait forever). Every labgrid-client call costs a Python start-up, so
@@ -495,8 +498,10 @@ impl Held {
             });
         }
         held.keepalive = Some(keepalive(client.clone(), held.token.clone()));
-        client.call_ok(&["-p", &held.place, "lock"], Stop::OnSignal)?;
+        // Likewise: a lock cut short may still have been taken, and only `locked` releases it.
+        client.call_ok(&["-p", &held.place, "lock"], Stop::Never)?;
         held.locked = true;
+        crate::interrupt::check()?;
         Ok(held)
     }
 

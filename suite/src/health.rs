@@ -439,7 +439,13 @@ mod tests {
         // A starts a probe at once; C ended before it started, so it shares it; B ended
         // after it started, so it needs the next one.
         let a = call(t0, 0);
-        std::thread::sleep(Duration::from_millis(150));
+        // A's probe has started once it wrote its line (not after a fixed sleep: a loaded
+        // machine may start A's thread late).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::fs::read_to_string(&log).unwrap_or_default().is_empty() {
+            assert!(Instant::now() < deadline, "A's probe never started");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let c = call(t0, 0);
         let b = call(Instant::now(), 0);
         for h in [a, b, c] {

@@ -36,8 +36,10 @@ pub(crate) fn child_command(devices: &[u32]) -> Command {
 #[derive(Debug)]
 pub struct ChildEnd {
     pub status: Option<std::process::ExitStatus>,
+    /// Killed: when, capped at its limit (a verdict's text must not carry how late the
+    /// watcher woke).
     pub killed_after: Option<Duration>,
-    /// Killed for making no progress: the last step it reported and for how long.
+    /// Killed for making no progress: the last step it reported and the stall threshold.
     pub stalled: Option<(String, Duration)>,
     pub stdout: String,
     pub stderr: String,
@@ -115,14 +117,14 @@ pub fn run_with_limit(
         );
         if let Some(stuck) = stuck {
             unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            killed_after = Some(start.elapsed());
+            killed_after = Some(start.elapsed().min(limit));
             stalled = Some(stuck);
             let _ = child.wait();
             break None;
         }
         if start.elapsed() >= limit {
             unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            killed_after = Some(start.elapsed());
+            killed_after = Some(start.elapsed().min(limit));
             let _ = child.wait();
             break None;
         }

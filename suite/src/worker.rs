@@ -285,7 +285,7 @@ pub fn run(case: &Case) -> std::io::Result<(ChildEnd, Lease)> {
         }
         let stuck = crate::progress::stalled(last_step.as_ref(), stall);
         if stuck.is_some() || start.elapsed() >= limit {
-            let end = ended(&w, stdout, None, Some(start.elapsed()), stuck);
+            let end = ended(&w, stdout, None, Some(start.elapsed().min(limit)), stuck);
             w.kill();
             return Ok((end, lease));
         }

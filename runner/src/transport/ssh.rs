@@ -66,9 +66,16 @@ pub enum SshError {
         why: String,
     },
     /// The remote command ended on a signal (the board killing its sessions as it goes
-    /// down, the OOM killer): it may have run partly, so it is never retried.
+    /// down): a drop like any other, so every command run through `Conn::with` must be
+    /// safe to run again.
     #[error("the remote command was killed by signal {signal}{}", if output.is_empty() { String::new() } else { format!("; its output: {output}") })]
     Killed { signal: String, output: String },
+    /// A file on this machine could not be read: no fault of the board, and no retry helps.
+    #[error("reading {path}: {source}")]
+    Local {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("ssh: {0}")]
     Ssh(#[from] ssh2::Error),
     #[error("ssh i/o: {0}")]
@@ -92,7 +99,9 @@ impl SshError {
     /// The connection failed (and reconnecting did not help): not an answer from the board,
     /// not the user's configuration, not a signal.
     pub fn is_drop(&self) -> bool {
-        !self.is_fatal() && !self.is_refusal() && !matches!(self, SshError::Interrupted)
+        !self.is_fatal()
+            && !self.is_refusal()
+            && !matches!(self, SshError::Interrupted | SshError::Local { .. })
     }
 
     /// The board answered and said no (an SFTP status such as permission denied): the
@@ -348,6 +357,14 @@ impl Conn {
                             why,
                         })
                     }
+                    // A board that took this key before and refuses it now is likely still
+                    // booting (sshd up before the home directory): waited for like a drop.
+                    Err(SshError::Auth { user, how, why }) if self.reached => {
+                        Err(SshError::Connect {
+                            addr: format!("{}:{}", self.spec.host, self.spec.port),
+                            why: format!("authentication as `{user}` failed ({how}): {why}, though it worked earlier in this run"),
+                        })
+                    }
                     Err(e) => Err(e),
                 },
             };
@@ -362,13 +379,7 @@ impl Conn {
                     }
                     return Ok(r);
                 }
-                // A killed command is not run again (it may have partly run); the session is
-                // kept, so the next step finds out whether the board is still there.
-                Err(e)
-                    if e.is_fatal() || e.is_refusal() || matches!(e, SshError::Killed { .. }) =>
-                {
-                    return Err(e)
-                }
+                Err(e) if !e.is_drop() && !matches!(e, SshError::Interrupted) => return Err(e),
                 Err(e) if Instant::now() >= deadline => {
                     if self.dropped_at.take().is_some() && !self.gave_up {
                         self.gave_up = true;
@@ -552,7 +563,8 @@ impl SshBoard {
         let mut told = None::<Instant>;
         loop {
             let out = self.conn.lock().exec_ok(&cmd)?;
-            if out.trim() == "acquired" {
+            // A retry after a dropped answer finds the lock it took itself.
+            if out.trim() == "acquired" || out.trim() == owner {
                 self.locked = true;
                 self.dir_lock = true;
                 return Ok(());
@@ -646,7 +658,11 @@ fn suite_hash(p: &Path) -> std::io::Result<String> {
 /// Uploads `local` to `remote` atomically: a temporary name, then rename.
 fn upload(sftp: &ssh2::Sftp, local: &Path, remote: &str, mode: u32) -> Result<u64, SshError> {
     let tmp = format!("{remote}.part-{}", std::process::id());
-    let mut src = std::fs::File::open(local)?;
+    let local_err = |source| SshError::Local {
+        path: local.display().to_string(),
+        source,
+    };
+    let mut src = std::fs::File::open(local).map_err(local_err)?;
     let mut dst = sftp.create(Path::new(&tmp))?;
     // In pieces, so a signal does not wait for a large suite to cross a slow link.
     let mut buf = vec![0u8; 1 << 20];
@@ -655,7 +671,7 @@ fn upload(sftp: &ssh2::Sftp, local: &Path, remote: &str, mode: u32) -> Result<u6
         if crate::interrupt::interrupted() {
             return Err(SshError::Interrupted);
         }
-        let got = src.read(&mut buf)?;
+        let got = src.read(&mut buf).map_err(local_err)?;
         if got == 0 {
             break;
         }
@@ -677,8 +693,27 @@ fn upload(sftp: &ssh2::Sftp, local: &Path, remote: &str, mode: u32) -> Result<u6
     )?;
     let flags =
         ssh2::RenameFlags::OVERWRITE | ssh2::RenameFlags::ATOMIC | ssh2::RenameFlags::NATIVE;
+    // OpenSSH renames with link(), which fails on an existing target (libssh2 sends no
+    // overwrite flag at SFTP v3): a retry after a dropped answer would be refused.
+    let _ = sftp.unlink(Path::new(remote));
     sftp.rename(Path::new(&tmp), Path::new(remote), Some(flags))?;
     Ok(n)
+}
+
+/// The shell command that starts the suite (`inner`) detached, in its own session.
+/// Safe to run again (a dropped connection reruns it): only the first run of an attempt
+/// starts the suite (mkdir is atomic), and every run prints that suite's pid.
+/// Only setsid goes to the background: `cd X && setsid … &` would background a subshell
+/// holding the channel open until the suite ends.
+fn start_command(run_dir: &str, inner: &str, attempt: u32) -> String {
+    format!(
+        "cd {} || exit 1; if mkdir start-{attempt}.lock 2>/dev/null; then \
+         setsid sh -c {} < /dev/null > /dev/null 2>&1 & echo $! > start-{attempt}.pid; fi; \
+         i=0; until [ -s start-{attempt}.pid ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i+1)); done; \
+         cat start-{attempt}.pid",
+        quote(run_dir),
+        quote(inner)
+    )
 }
 
 impl Drop for SshBoard {
@@ -925,13 +960,7 @@ impl Transport for SshBoard {
             self.suite_cmd(),
             super::threads_args(threads).join(" ")
         );
-        let cmd = format!(
-            // Only setsid goes to the background: `cd X && setsid … &` would background a
-            // subshell holding the channel open until the suite ends.
-            "cd {} || exit 1; setsid sh -c {} < /dev/null > /dev/null 2>&1 & echo $!",
-            quote(&self.run_dir),
-            quote(&inner)
-        );
+        let cmd = start_command(&self.run_dir, &inner, attempt);
         let printed = self.conn.lock().exec_ok(&cmd)?;
         let pid: u32 = printed
             .trim()
@@ -1094,6 +1123,33 @@ fn read_from(sftp: &ssh2::Sftp, path: &str, offset: u64) -> Result<Option<Vec<u8
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_start_command_run_twice_starts_one_suite_and_prints_its_pid_each_time() {
+        let dir = std::env::temp_dir().join(format!("hil-start-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let cmd = start_command(
+            &dir.display().to_string(),
+            "echo started >> count; sleep 2",
+            7,
+        );
+        let run = || {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&cmd)
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        };
+        let (first, again) = (run(), run());
+        assert!(first.parse::<u32>().is_ok(), "{first:?}");
+        assert_eq!(first, again, "the second run reports the first one's suite");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let count = std::fs::read_to_string(dir.join("count")).unwrap();
+        assert_eq!(count, "started\n", "one suite");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     use super::*;
 
     #[test]
@@ -1128,6 +1184,13 @@ mod tests {
             output: String::new(),
         };
         assert!(killed.is_drop() && !killed.is_refusal() && !killed.is_fatal());
+        // A file here that cannot be read is no lost board: no reconnect window, no crash.
+        let local = SshError::Local {
+            path: "/x".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert!(!local.is_drop());
+        assert!(!crate::transport::board_lost(&anyhow::Error::from(local)));
         let denied = SshError::Ssh(ssh2::Error::new(ssh2::ErrorCode::SFTP(3), "denied"));
         assert!(denied.is_refusal() && !denied.is_drop());
         let lost = SshError::Ssh(ssh2::Error::new(ssh2::ErrorCode::SFTP(7), "lost"));
