@@ -19,6 +19,9 @@ pub const CHECKED_WITH: &str = "26.0.1";
 
 /// Longest any one `labgrid-client` call may take (a wait has its own limit).
 const CALL_LIMIT: Duration = Duration::from_secs(60);
+/// Longest a clean-up call (release, cancel, a reservation being made) runs on after a
+/// signal.
+const AFTER_SIGNAL_LIMIT: Duration = Duration::from_secs(10);
 /// Longest a power cycle may take.
 const POWER_LIMIT: Duration = Duration::from_secs(120);
 /// How often the reservation is refreshed (the coordinator expires it after ~60 s).
@@ -222,7 +225,13 @@ impl Client {
     fn call(&self, args: &[&str], stop: Stop) -> Result<Out, LabgridError> {
         match stop {
             Stop::OnSignal => self.call_until(args, CALL_LIMIT, &crate::interrupt::interrupted),
-            Stop::Never => self.call_until(args, CALL_LIMIT, &|| false),
+            // Clean-up outlives a signal, but not for long: a cancelled CI job sends
+            // SIGKILL after a grace period, and then nothing is released at all.
+            Stop::Never => {
+                let t = Instant::now();
+                let cut = || crate::interrupt::interrupted() && t.elapsed() > AFTER_SIGNAL_LIMIT;
+                self.call_until(args, CALL_LIMIT, &cut)
+            }
         }
     }
 
@@ -498,9 +507,11 @@ impl Held {
             });
         }
         held.keepalive = Some(keepalive(client.clone(), held.token.clone()));
-        // Likewise: a lock cut short may still have been taken, and only `locked` releases it.
-        client.call_ok(&["-p", &held.place, "lock"], Stop::Never)?;
+        crate::interrupt::check()?;
+        // Likewise: a lock that failed or timed out may still have been applied, so it is
+        // released on the way out whatever happens (releasing a place not held is harmless).
         held.locked = true;
+        client.call_ok(&["-p", &held.place, "lock"], Stop::Never)?;
         crate::interrupt::check()?;
         Ok(held)
     }

@@ -1078,4 +1078,10 @@ fn a_remote_command_killed_by_a_signal_is_an_error_never_status_0() {
     assert!(e.to_string().contains("started"), "{e}");
     let exited = hil_run::transport::ssh::exec(&sess, "exit 3").unwrap();
     assert_eq!(exited.0, 3, "the session is still usable");
+    // A program that crashes (a suite built for another CPU) is its status, not a board
+    // going away: bash would otherwise run the last command in place of itself.
+    let crashed = hil_run::transport::ssh::exec(&sess, "echo x; sh -c 'kill -SEGV $$'").unwrap();
+    assert_eq!(crashed.0, 139, "{crashed:?}");
+    let alone = hil_run::transport::ssh::exec(&sess, "sh -c 'kill -SEGV $$'").unwrap();
+    assert_eq!(alone.0, 139, "{alone:?}");
 }

@@ -64,6 +64,8 @@ pub enum SshError {
         user: String,
         how: String,
         why: String,
+        /// The board said no to the key (not a key file or agent problem here).
+        refused: bool,
     },
     /// The remote command ended on a signal (the board killing its sessions as it goes
     /// down): a drop like any other, so every command run through `Conn::with` must be
@@ -171,10 +173,13 @@ pub fn connect(spec: &BoardSpec, accept_new: bool) -> Result<Session, SshError> 
             Err(ssh2::Error::unknown())
         }
     }) {
+        // LIBSSH2_ERROR_AUTHENTICATION_FAILED (-18), LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED (-19).
+        let refused = matches!(e.code(), ssh2::ErrorCode::Session(-18 | -19));
         return Err(SshError::Auth {
             user: spec.user.clone(),
             how,
             why: e.message().to_string(),
+            refused,
         });
     }
     // Blocking calls give up after 15 s. No libssh2 keepalive: in blocking mode it cuts
@@ -261,7 +266,10 @@ fn check_host_key(sess: &Session, spec: &BoardSpec, accept_new: bool) -> Result<
 /// Runs `cmd` remotely: (exit status, stdout, stderr).
 pub fn exec(sess: &Session, cmd: &str) -> Result<(i32, String, String), SshError> {
     let mut ch = sess.channel_session()?;
-    ch.exec(cmd)?;
+    // `exit $?` keeps the shell from exec'ing the last command in its place: a command
+    // that crashes is then a status (139), and only a killed shell (the board taking its
+    // sessions down) is an exit signal.
+    ch.exec(&format!("{cmd}\nexit $?"))?;
     let mut out = String::new();
     ch.read_to_string(&mut out)?;
     let mut err = String::new();
@@ -359,7 +367,13 @@ impl Conn {
                     }
                     // A board that took this key before and refuses it now is likely still
                     // booting (sshd up before the home directory): waited for like a drop.
-                    Err(SshError::Auth { user, how, why }) if self.reached => {
+                    // (A key file or agent gone here is no board booting: not waited for.)
+                    Err(SshError::Auth {
+                        user,
+                        how,
+                        why,
+                        refused: true,
+                    }) if self.reached => {
                         Err(SshError::Connect {
                             addr: format!("{}:{}", self.spec.host, self.spec.port),
                             why: format!("authentication as `{user}` failed ({how}): {why}, though it worked earlier in this run"),
@@ -502,6 +516,8 @@ pub struct SshBoard {
     locked: bool,
     /// `locked` by the on-board lock directory (removed again on drop).
     dir_lock: bool,
+    /// What this run wrote into the lock: only a lock with this owner is removed.
+    lock_owner: String,
     conn: Shared,
     /// Local tables to upload (`--tables`).
     tables: Option<PathBuf>,
@@ -525,6 +541,7 @@ impl SshBoard {
             lock: LockPolicy::default(),
             locked: false,
             dir_lock: false,
+            lock_owner: String::new(),
             conn,
             tables,
             remote_suite: String::new(),
@@ -567,6 +584,7 @@ impl SshBoard {
             if out.trim() == "acquired" || out.trim() == owner {
                 self.locked = true;
                 self.dir_lock = true;
+                self.lock_owner = owner.clone();
                 return Ok(());
             }
             let owner = out.trim().to_string();
@@ -580,9 +598,11 @@ impl SshBoard {
                     "hil-run: {}: breaking the lock held by {owner} ({why})",
                     self.spec.name
                 );
+                // Only the lock just seen: a rerun after a dropped answer must not remove
+                // a lock another run took in between.
                 self.conn
                     .lock()
-                    .exec_ok(&format!("rm -rf {}", quote(&path)))?;
+                    .exec_ok(&remove_lock_if_owned(&path, &owner))?;
                 self.lock.break_stale = false;
                 continue;
             }
@@ -700,26 +720,58 @@ fn upload(sftp: &ssh2::Sftp, local: &Path, remote: &str, mode: u32) -> Result<u6
     Ok(n)
 }
 
-/// The shell command that starts the suite (`inner`) detached, in its own session.
-/// Safe to run again (a dropped connection reruns it): only the first run of an attempt
-/// starts the suite (mkdir is atomic), and every run prints that suite's pid.
-/// Only setsid goes to the background: `cd X && setsid … &` would background a subshell
-/// holding the channel open until the suite ends.
-fn start_command(run_dir: &str, inner: &str, attempt: u32) -> String {
+/// Removes the lock at `path` if `owner` still holds it ("unknown": one with no owner).
+fn remove_lock_if_owned(path: &str, owner: &str) -> String {
     format!(
-        "cd {} || exit 1; if mkdir start-{attempt}.lock 2>/dev/null; then \
-         setsid sh -c {} < /dev/null > /dev/null 2>&1 & echo $! > start-{attempt}.pid; fi; \
-         i=0; until [ -s start-{attempt}.pid ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i+1)); done; \
-         cat start-{attempt}.pid",
-        quote(run_dir),
-        quote(inner)
+        "if [ \"$(cat {l}/owner 2>/dev/null || echo unknown)\" = {o} ]; then rm -rf {l}; fi",
+        l = quote(path),
+        o = quote(owner)
+    )
+}
+
+/// The board's boot: a pid or a start from before a reboot is not this boot's.
+const BOOT_ID: &str = "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)";
+
+/// Shell test: `pid` is a suite of this run (its working directory is the run's
+/// directory, the current one), not a process that reuses the number.
+fn ours(pid: &str) -> String {
+    format!("[ -n \"{pid}\" ] && [ \"$(readlink /proc/{pid}/cwd 2>/dev/null)\" = \"$(pwd -P)\" ]")
+}
+
+/// The shell command that starts attempt `attempt` of the suite (`suite`: its command
+/// line) detached, in its own session, and prints its pid.
+/// - Safe to run again (a dropped connection reruns it): only the first run in this boot
+///   starts the suite; every run prints that suite's pid, which the suite's shell writes
+///   itself. After a reboot a rerun starts it afresh.
+/// - Earlier attempts' suites still running are killed first: two never share the GPUs.
+///   `kill -9 -PGID` is what dash accepts; bash and procps kill also take `-- -PGID`.
+/// - Only setsid goes to the background: `cd X && setsid … &` would background a subshell
+///   holding the channel open until the suite ends.
+fn start_command(run_dir: &str, suite: &str, attempt: u32) -> String {
+    let a = attempt;
+    let inner = format!(
+        "b={BOOT_ID}; echo $$ > start-{a}-$b.pid.t && mv start-{a}-$b.pid.t start-{a}-$b.pid; \
+         {suite} > suite-{a}.log 2>&1; echo $? > exit-{a}"
+    );
+    format!(
+        "cd {dir} || exit 1; b={BOOT_ID}; \
+         for f in start-*-\"$b\".pid; do [ \"$f\" = start-{a}-\"$b\".pid ] && continue; \
+         k=$(cat \"$f\" 2>/dev/null); {earlier} && {{ kill -9 -\"$k\" 2>/dev/null || kill -9 -- -\"$k\" 2>/dev/null; }}; done; \
+         if [ ! -d start-{a}-\"$b\".lock ]; then mkdir start-{a}-\"$b\".lock || exit 1; \
+         setsid sh -c {inner} < /dev/null > /dev/null 2>&1 & fi; \
+         i=0; until [ -s start-{a}-\"$b\".pid ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i+1)); done; \
+         [ -s start-{a}-\"$b\".pid ] || {{ echo \"attempt {a} was started before, but its suite never wrote its pid\" >&2; exit 1; }}; \
+         cat start-{a}-\"$b\".pid",
+        dir = quote(run_dir),
+        earlier = ours("$k"),
+        inner = quote(&inner)
     )
 }
 
 impl Drop for SshBoard {
     fn drop(&mut self) {
         if self.dir_lock {
-            let cmd = format!("rm -rf {}", quote(&self.lock_path()));
+            let cmd = remove_lock_if_owned(&self.lock_path(), &self.lock_owner);
             let _ = self.conn.lock().with(|s| exec(s, &cmd));
         }
     }
@@ -955,12 +1007,12 @@ impl Transport for SshBoard {
         let _ = std::fs::remove_file(&tmp);
         // The suite runs detached in its own session (setsid): a dropped connection does
         // not stop it, and its process group can be killed as a whole.
-        let inner = format!(
-            "{} --cases-from cases-{attempt}.txt --events events-{attempt}.jsonl {} > suite-{attempt}.log 2>&1; echo $? > exit-{attempt}",
+        let suite = format!(
+            "{} --cases-from cases-{attempt}.txt --events events-{attempt}.jsonl {}",
             self.suite_cmd(),
             super::threads_args(threads).join(" ")
         );
-        let cmd = start_command(&self.run_dir, &inner, attempt);
+        let cmd = start_command(&self.run_dir, &suite, attempt);
         let printed = self.conn.lock().exec_ok(&cmd)?;
         let pid: u32 = printed
             .trim()
@@ -1050,8 +1102,9 @@ impl Running for SshRun {
         }
         self.last_alive_check = Instant::now();
         let cmd = format!(
-            "kill -0 {} 2>/dev/null && echo running || echo gone",
-            self.pid
+            "cd {} 2>/dev/null && {} && echo running || echo gone",
+            quote(&self.dir),
+            ours(&self.pid.to_string())
         );
         let alive = self.conn.lock().with(|s| exec(s, &cmd));
         match alive {
@@ -1077,8 +1130,11 @@ impl Running for SshRun {
     }
 
     fn kill(&mut self) {
+        // Only our suite: after a reboot or once it ended, the number may be another's.
         let cmd = format!(
-            "kill -9 -- -{p} 2>/dev/null; kill -9 {p} 2>/dev/null; true",
+            "cd {d} 2>/dev/null && {ours} && {{ kill -9 -{p} 2>/dev/null || kill -9 -- -{p} 2>/dev/null; kill -9 {p} 2>/dev/null; }}; true",
+            d = quote(&self.dir),
+            ours = ours(&self.pid.to_string()),
             p = self.pid
         );
         let _ = self.conn.lock().with(|s| exec(s, &cmd));
@@ -1124,29 +1180,81 @@ fn read_from(sftp: &ssh2::Sftp, path: &str, offset: u64) -> Result<Option<Vec<u8
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_start_command_run_twice_starts_one_suite_and_prints_its_pid_each_time() {
-        let dir = std::env::temp_dir().join(format!("hil-start-{}", std::process::id()));
+    fn a_lock_is_removed_only_while_the_owner_seen_still_holds_it() {
+        let dir = std::env::temp_dir().join(format!("hil-lockrm-{}", std::process::id()));
+        let lock = dir.join("lock");
+        let sh = |cmd: String| {
+            let st = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .status()
+                .unwrap();
+            assert!(st.success());
+        };
+        let path = lock.display().to_string();
+        std::fs::create_dir_all(&lock).unwrap();
+        std::fs::write(lock.join("owner"), "runner=b pid=2").unwrap();
+        sh(remove_lock_if_owned(&path, "runner=a pid=1"));
+        assert!(lock.exists(), "another run's lock stays");
+        sh(remove_lock_if_owned(&path, "runner=b pid=2"));
+        assert!(!lock.exists());
+        std::fs::create_dir_all(&lock).unwrap();
+        sh(remove_lock_if_owned(&path, "unknown"));
+        assert!(!lock.exists(), "a lock without owner, seen as such");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_start_command_starts_one_suite_per_attempt_and_ends_earlier_ones() {
+        // Boards' login shells differ: dash and bash at least (they differ on `kill --`).
+        for shell in ["sh", "bash"] {
+            start_command_scenario(shell);
+        }
+    }
+
+    fn start_command_scenario(shell: &str) {
+        let dir = std::env::temp_dir().join(format!("hil-start-{}-{shell}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let cmd = start_command(
-            &dir.display().to_string(),
-            "echo started >> count; sleep 2",
-            7,
-        );
-        let run = || {
-            let out = std::process::Command::new("sh")
+        let run = |attempt: u32| {
+            let suite = format!("echo {attempt} >> started; sleep 30");
+            let cmd = start_command(&dir.display().to_string(), &suite, attempt);
+            let out = std::process::Command::new(shell)
                 .arg("-c")
                 .arg(&cmd)
                 .output()
                 .unwrap();
-            String::from_utf8(out.stdout).unwrap().trim().to_string()
+            let pid = String::from_utf8(out.stdout).unwrap().trim().to_string();
+            pid.parse::<i32>()
+                .unwrap_or_else(|_| panic!("{pid:?} {}", String::from_utf8_lossy(&out.stderr)))
         };
-        let (first, again) = (run(), run());
-        assert!(first.parse::<u32>().is_ok(), "{first:?}");
-        assert_eq!(first, again, "the second run reports the first one's suite");
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let count = std::fs::read_to_string(dir.join("count")).unwrap();
-        assert_eq!(count, "started\n", "one suite");
+        // Running, not a zombie (reaping it is init's business).
+        let alive = |pid: i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                st.rsplit(')')
+                    .next()
+                    .is_some_and(|r| !r.trim_start().starts_with('Z'))
+            })
+        };
+        let first = run(1);
+        assert_eq!(run(1), first, "a rerun reports the suite it started");
+        assert!(alive(first));
+        let second = run(2);
+        assert_ne!(second, first);
+        // kill(2) is asynchronous: poll.
+        let t = std::time::Instant::now();
+        while alive(first) && t.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(
+            !alive(first),
+            "attempt 1's suite is ended before attempt 2 runs"
+        );
+        assert!(alive(second));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let started = std::fs::read_to_string(dir.join("started")).unwrap();
+        assert_eq!(started, "1\n2\n", "one suite per attempt");
+        unsafe { libc::kill(-second, libc::SIGKILL) };
         let _ = std::fs::remove_dir_all(&dir);
     }
 
