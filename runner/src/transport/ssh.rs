@@ -732,17 +732,34 @@ fn remove_lock_if_owned(path: &str, owner: &str) -> String {
 /// The board's boot: a pid or a start from before a reboot is not this boot's.
 const BOOT_ID: &str = "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)";
 
-/// Shell test: `pid` is a suite of this run (its working directory is the run's
-/// directory, the current one), not a process that reuses the number.
-fn ours(pid: &str) -> String {
-    format!("[ -n \"{pid}\" ] && [ \"$(readlink /proc/{pid}/cwd 2>/dev/null)\" = \"$(pwd -P)\" ]")
+/// Shell test, with builtins only (it runs every few seconds): `pid` leads a session and
+/// works in the run's directory (the current one). That is a suite shell of this run: not
+/// a process that reuses the number, nor a suite's own child (those lead groups only).
+fn leads_our_session(pid: &str) -> String {
+    format!(
+        "[ -n \"{pid}\" ] && [ /proc/{pid}/cwd -ef . ] && read -r s 2>/dev/null < /proc/{pid}/stat \
+         && set -- ${{s##*) }} && [ \"$4\" = \"{pid}\" ]"
+    )
+}
+
+/// Shell: kills process group `pgid` if a process in it belongs to session `pgid` and
+/// works in the run's directory (the current one). A suite whose shell died still has its
+/// other processes there, so the group is found without its leader. Builtins only.
+fn kill_our_group(pgid: &str) -> String {
+    let g = pgid;
+    format!(
+        "if [ -n \"{g}\" ]; then for d in /proc/[0-9]*; do read -r s 2>/dev/null < $d/stat || continue; \
+         set -- ${{s##*) }}; if [ \"$3\" = \"{g}\" ] && [ \"$4\" = \"{g}\" ] && [ $d/cwd -ef . ]; then \
+         kill -9 -{g} 2>/dev/null || kill -9 -- -{g} 2>/dev/null; break; fi; done; fi"
+    )
 }
 
 /// The shell command that starts attempt `attempt` of the suite (`suite`: its command
 /// line) detached, in its own session, and prints its pid.
 /// - Safe to run again (a dropped connection reruns it): only the first run in this boot
 ///   starts the suite; every run prints that suite's pid, which the suite's shell writes
-///   itself. After a reboot a rerun starts it afresh.
+///   itself before the suite runs. After a reboot a rerun starts it afresh, with no exit
+///   status or events of the attempt left from before.
 /// - Earlier attempts' suites still running are killed first: two never share the GPUs.
 ///   `kill -9 -PGID` is what dash accepts; bash and procps kill also take `-- -PGID`.
 /// - Only setsid goes to the background: `cd X && setsid … &` would background a subshell
@@ -750,20 +767,23 @@ fn ours(pid: &str) -> String {
 fn start_command(run_dir: &str, suite: &str, attempt: u32) -> String {
     let a = attempt;
     let inner = format!(
-        "b={BOOT_ID}; echo $$ > start-{a}-$b.pid.t && mv start-{a}-$b.pid.t start-{a}-$b.pid; \
+        "b={BOOT_ID}; {{ echo $$ > start-{a}-$b.pid.t && mv start-{a}-$b.pid.t start-{a}-$b.pid; }} || exit 1; \
          {suite} > suite-{a}.log 2>&1; echo $? > exit-{a}"
     );
     format!(
         "cd {dir} || exit 1; b={BOOT_ID}; \
          for f in start-*-\"$b\".pid; do [ \"$f\" = start-{a}-\"$b\".pid ] && continue; \
-         k=$(cat \"$f\" 2>/dev/null); {earlier} && {{ kill -9 -\"$k\" 2>/dev/null || kill -9 -- -\"$k\" 2>/dev/null; }}; done; \
-         if [ ! -d start-{a}-\"$b\".lock ]; then mkdir start-{a}-\"$b\".lock || exit 1; \
-         setsid sh -c {inner} < /dev/null > /dev/null 2>&1 & fi; \
+         k=; read -r k 2>/dev/null < \"$f\"; {earlier}; done; \
+         new=; if [ ! -d start-{a}-\"$b\".lock ]; then mkdir start-{a}-\"$b\".lock || exit 1; new=1; \
+         rm -f exit-{a}; : > events-{a}.jsonl; \
+         setsid sh -c {inner} < /dev/null > /dev/null 2> start-{a}-\"$b\".err & fi; \
          i=0; until [ -s start-{a}-\"$b\".pid ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i+1)); done; \
-         [ -s start-{a}-\"$b\".pid ] || {{ echo \"attempt {a} was started before, but its suite never wrote its pid\" >&2; exit 1; }}; \
+         if [ ! -s start-{a}-\"$b\".pid ]; then if [ -n \"$new\" ]; then \
+         echo \"the suite's shell did not start: $(cat start-{a}-\"$b\".err 2>/dev/null)\" >&2; \
+         else echo \"attempt {a} was started before, but its suite never wrote its pid\" >&2; fi; exit 1; fi; \
          cat start-{a}-\"$b\".pid",
         dir = quote(run_dir),
-        earlier = ours("$k"),
+        earlier = kill_our_group("$k"),
         inner = quote(&inner)
     )
 }
@@ -1104,7 +1124,7 @@ impl Running for SshRun {
         let cmd = format!(
             "cd {} 2>/dev/null && {} && echo running || echo gone",
             quote(&self.dir),
-            ours(&self.pid.to_string())
+            leads_our_session(&self.pid.to_string())
         );
         let alive = self.conn.lock().with(|s| exec(s, &cmd));
         match alive {
@@ -1132,10 +1152,9 @@ impl Running for SshRun {
     fn kill(&mut self) {
         // Only our suite: after a reboot or once it ended, the number may be another's.
         let cmd = format!(
-            "cd {d} 2>/dev/null && {ours} && {{ kill -9 -{p} 2>/dev/null || kill -9 -- -{p} 2>/dev/null; kill -9 {p} 2>/dev/null; }}; true",
-            d = quote(&self.dir),
-            ours = ours(&self.pid.to_string()),
-            p = self.pid
+            "cd {} 2>/dev/null && {{ {}; }}; true",
+            quote(&self.dir),
+            kill_our_group(&self.pid.to_string())
         );
         let _ = self.conn.lock().with(|s| exec(s, &cmd));
     }
@@ -1236,25 +1255,105 @@ mod tests {
                     .is_some_and(|r| !r.trim_start().starts_with('Z'))
             })
         };
+        // Live processes of group `g` (zombies excluded).
+        let group = |g: i32| -> Vec<i32> {
+            let mut out = Vec::new();
+            for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                    continue;
+                };
+                let Ok(st) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                    continue;
+                };
+                let f: Vec<&str> = st
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .collect();
+                if f.len() > 2 && f[0] != "Z" && f[2] == g.to_string() {
+                    out.push(pid);
+                }
+            }
+            out
+        };
+        let gone = |g: i32| {
+            // kill(2) is asynchronous: poll.
+            let t = std::time::Instant::now();
+            while !group(g).is_empty() && t.elapsed() < std::time::Duration::from_secs(10) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            group(g).is_empty()
+        };
         let first = run(1);
         assert_eq!(run(1), first, "a rerun reports the suite it started");
         assert!(alive(first));
+        // Only attempt 1's shell dies; its suite (`sleep`) lives on in the group.
+        unsafe { libc::kill(first, libc::SIGKILL) };
+        assert!(!group(first).is_empty());
+        // A process of the run's directory leading its own group (as a suite's UB child
+        // does), whose number an old pid file names: not a suite, never signalled.
+        use std::os::unix::process::CommandExt as _;
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .current_dir(&dir)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        std::fs::write(
+            dir.join(format!("start-9-{}.pid", boot.trim())),
+            format!("{}\n", child.id()),
+        )
+        .unwrap();
         let second = run(2);
         assert_ne!(second, first);
-        // kill(2) is asynchronous: poll.
-        let t = std::time::Instant::now();
-        while alive(first) && t.elapsed() < std::time::Duration::from_secs(10) {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
         assert!(
-            !alive(first),
+            gone(first),
             "attempt 1's suite is ended before attempt 2 runs"
         );
         assert!(alive(second));
+        assert!(
+            alive(child.id() as i32),
+            "a process that is no suite of the run"
+        );
+        // The runner's kill of a suite: its group, and nothing that only reuses a number.
+        let kill = |pid: i32| {
+            let cmd = format!(
+                "cd {} && {{ {}; }}",
+                quote(&dir.display().to_string()),
+                kill_our_group(&pid.to_string())
+            );
+            std::process::Command::new(shell)
+                .arg("-c")
+                .arg(cmd)
+                .status()
+                .unwrap();
+        };
+        let state = |pid: i32| {
+            let cmd = format!(
+                "cd {} && {} && echo running || echo gone",
+                quote(&dir.display().to_string()),
+                leads_our_session(&pid.to_string())
+            );
+            let out = std::process::Command::new(shell)
+                .arg("-c")
+                .arg(cmd)
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        };
+        assert_eq!(state(second), "running");
+        assert_eq!(state(child.id() as i32), "gone", "no suite of the run");
+        kill(child.id() as i32);
+        assert!(alive(child.id() as i32));
+        kill(second);
+        assert!(gone(second));
         std::thread::sleep(std::time::Duration::from_millis(200));
         let started = std::fs::read_to_string(dir.join("started")).unwrap();
         assert_eq!(started, "1\n2\n", "one suite per attempt");
-        unsafe { libc::kill(-second, libc::SIGKILL) };
+        let _ = child.kill();
+        let _ = child.wait();
         let _ = std::fs::remove_dir_all(&dir);
     }
 
