@@ -1084,4 +1084,17 @@ fn a_remote_command_killed_by_a_signal_is_an_error_never_status_0() {
     assert_eq!(crashed.0, 139, "{crashed:?}");
     let alone = hil_run::transport::ssh::exec(&sess, "sh -c 'kill -SEGV $$'").unwrap();
     assert_eq!(alone.0, 139, "{alone:?}");
+    // Stderr is the command's own, and a command may exit early (`|| exit 1`).
+    let own =
+        hil_run::transport::ssh::exec(&sess, "echo oops >&2; cd /nonexistent || exit 4").unwrap();
+    assert_eq!(own.0, 4, "{own:?}");
+    assert!(
+        own.2.starts_with("oops\n") && !own.2.contains("hil-remote-status"),
+        "{own:?}"
+    );
+    // The session closing under a command (its sshd process gone): no status came, so
+    // it is a dropped connection, never status 0.
+    let closed = hil_run::transport::ssh::exec(&sess, "kill -9 $PPID; sleep 5");
+    let e = closed.expect_err("a command whose session died has no status");
+    assert!(e.is_drop(), "{e:?}");
 }

@@ -78,6 +78,9 @@ pub enum SshError {
         path: String,
         source: std::io::Error,
     },
+    /// The remote command ended without reporting its status: its session closed under it.
+    #[error("the remote command ended without its exit status (its session closed under it){}", if output.is_empty() { String::new() } else { format!("; its output: {output}") })]
+    NoStatus { output: String },
     #[error("ssh: {0}")]
     Ssh(#[from] ssh2::Error),
     #[error("ssh i/o: {0}")]
@@ -266,23 +269,43 @@ fn check_host_key(sess: &Session, spec: &BoardSpec, accept_new: bool) -> Result<
 /// Runs `cmd` remotely: (exit status, stdout, stderr).
 pub fn exec(sess: &Session, cmd: &str) -> Result<(i32, String, String), SshError> {
     let mut ch = sess.channel_session()?;
-    // `exit $?` keeps the shell from exec'ing the last command in its place: a command
-    // that crashes is then a status (139), and only a killed shell (the board taking its
-    // sessions down) is an exit signal.
-    ch.exec(&format!("{cmd}\nexit $?"))?;
+    // The command runs in a subshell, and the shell then reports its status on stderr:
+    // - a command that crashes is a status (139), never the shell's own end (bash would
+    //   otherwise exec the last command in its place, and its signal would read as the
+    //   board taking the session down);
+    // - a command whose session closed under it, with no report, is a dropped connection
+    //   (libssh2 gives status 0 when no status came).
+    ch.exec(&format!(
+        "( {cmd}\n)\nc=$?; echo {STATUS_MARK}$c >&2; exit $c"
+    ))?;
     let mut out = String::new();
     ch.read_to_string(&mut out)?;
     let mut err = String::new();
     ch.stderr().read_to_string(&mut err)?;
     ch.wait_close()?;
-    // libssh2 gives status 0 for a command killed by a signal: without this check a
-    // killed command would read as success with whatever it printed so far.
+    let output = |err: &str| format!("{}{}", out.trim(), err.trim());
+    // A killed shell: libssh2 gives status 0 for it too.
     if let Some(signal) = ch.exit_signal()?.exit_signal {
-        let output = format!("{}{}", out.trim(), err.trim());
+        let output = output(err.split(STATUS_MARK).next().unwrap_or(""));
         return Err(SshError::Killed { signal, output });
     }
-    Ok((ch.exit_status()?, out, err))
+    let Some(at) = err.rfind(STATUS_MARK) else {
+        return Err(SshError::NoStatus {
+            output: output(&err),
+        });
+    };
+    let reported = err[at + STATUS_MARK.len()..].trim().parse::<i32>();
+    err.truncate(at);
+    match reported {
+        Ok(code) => Ok((code, out, err)),
+        Err(_) => Err(SshError::NoStatus {
+            output: output(&err),
+        }),
+    }
 }
+
+/// Ends a remote command's stderr, with its exit status after it.
+const STATUS_MARK: &str = "hil-remote-status:";
 
 /// A connection that comes back: once the board has been reached, a failure reconnects
 /// with backoff for up to the board's `reconnect_timeout_s`, then gives up. A board never
