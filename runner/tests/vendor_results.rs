@@ -312,8 +312,15 @@ fn deqp_runner_csvs_a_baseline_from_the_run_and_rerun_failed() {
     );
     let res = dir.join("results");
     let board = res.join("local");
+    // One case at a time: a case in flight beside `d_crash` when it takes the suite down
+    // runs again (crash-resume), and `c_flaky` must fail its one and only first run.
+    let serial = |res: &Path, tables: &Path, args: &[&str]| {
+        let mut a = vec!["--test-threads", "1"];
+        a.extend_from_slice(args);
+        run(res, tables, &a)
+    };
 
-    let out = run(&res, &tables, &["--rerun-failed"]);
+    let out = serial(&res, &tables, &["--rerun-failed"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         text(&out).contains("--rerun-failed: no previous run"),
@@ -322,7 +329,7 @@ fn deqp_runner_csvs_a_baseline_from_the_run_and_rerun_failed() {
     );
     assert!(!res.exists());
 
-    let out = run(&res, &tables, &[]);
+    let out = serial(&res, &tables, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     // deqp-runner's results.csv: no header, sorted, test,status,duration (seconds).
     let csv = read(&board.join("results.csv"));
@@ -367,7 +374,7 @@ fn deqp_runner_csvs_a_baseline_from_the_run_and_rerun_failed() {
     std::fs::write(&expected, &yaml).unwrap();
 
     // --rerun-failed: only b, c and d; the old journal is kept beside the new one.
-    let out = run(&res, &tables, &["--rerun-failed"]);
+    let out = serial(&res, &tables, &["--rerun-failed"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_eq!(
         cases_in(&board.join("journal.jsonl")),
@@ -396,10 +403,10 @@ fn deqp_runner_csvs_a_baseline_from_the_run_and_rerun_failed() {
     assert_eq!(read(&board.join("failures.csv")), "");
 
     // Nothing failed last time: nothing to rerun is said, and no file is touched.
-    let out = run(&res, &tables, &["--filter", "a_ok"]);
+    let out = serial(&res, &tables, &["--filter", "a_ok"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let before = read(&board.join("journal.jsonl"));
-    let out = run(&res, &tables, &["--rerun-failed"]);
+    let out = serial(&res, &tables, &["--rerun-failed"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("nothing to rerun"), "{}", text(&out));
     assert_eq!(read(&board.join("journal.jsonl")), before);
