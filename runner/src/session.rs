@@ -74,11 +74,6 @@ pub fn run(
         };
         let serial = threads == Some(1);
         let ended = drive(run.as_mut(), journal, state, progress, &timeouts, !serial)?;
-        if matches!(ended.exit, ExitInfo::Lost(_)) {
-            // Its suite may still run there: a board that answers again must not run the
-            // next start beside it (two suites on the same GPUs). One try, best effort.
-            run.kill();
-        }
         if let Some(e) = rejected(&ended, state.results.len() == before, run.as_ref()) {
             return Err(e.into());
         }

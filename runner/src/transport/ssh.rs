@@ -755,13 +755,19 @@ fn remove_lock_if_owned(path: &str, owner: &str) -> String {
 /// The board's boot: a pid or a start from before a reboot is not this boot's.
 const BOOT_ID: &str = "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)";
 
+/// Shell, builtins only: reads `/proc/<proc>/stat` into `$1…` from the state on (so `$3`
+/// is the process group, `$4` the session); fails if there is no such process.
+fn stat_fields(proc_dir: &str) -> String {
+    format!("read -r s 2>/dev/null < {proc_dir}/stat && set -- ${{s##*) }}")
+}
+
 /// Shell test, with builtins only (it runs every few seconds): `pid` leads a session and
 /// works in the run's directory (the current one). That is a suite shell of this run: not
 /// a process that reuses the number, nor a suite's own child (those lead groups only).
 fn leads_our_session(pid: &str) -> String {
     format!(
-        "[ -n \"{pid}\" ] && [ /proc/{pid}/cwd -ef . ] && read -r s 2>/dev/null < /proc/{pid}/stat \
-         && set -- ${{s##*) }} && [ \"$4\" = \"{pid}\" ]"
+        "[ -n \"{pid}\" ] && [ /proc/{pid}/cwd -ef . ] && {} && [ \"$4\" = \"{pid}\" ]",
+        stat_fields(&format!("/proc/{pid}"))
     )
 }
 
@@ -771,9 +777,10 @@ fn leads_our_session(pid: &str) -> String {
 fn kill_our_group(pgid: &str) -> String {
     let g = pgid;
     format!(
-        "if [ -n \"{g}\" ]; then for d in /proc/[0-9]*; do read -r s 2>/dev/null < $d/stat || continue; \
-         set -- ${{s##*) }}; if [ \"$3\" = \"{g}\" ] && [ \"$4\" = \"{g}\" ] && [ $d/cwd -ef . ]; then \
-         kill -9 -{g} 2>/dev/null || kill -9 -- -{g} 2>/dev/null; break; fi; done; fi"
+        "if [ -n \"{g}\" ]; then for d in /proc/[0-9]*; do {stat} || continue; \
+         if [ \"$3\" = \"{g}\" ] && [ \"$4\" = \"{g}\" ] && [ $d/cwd -ef . ]; then \
+         kill -9 -{g} 2>/dev/null || kill -9 -- -{g} 2>/dev/null; break; fi; done; fi",
+        stat = stat_fields("$d")
     )
 }
 
