@@ -13,11 +13,14 @@ pub use outcome::Outcome;
 /// GPU; the runner's backstop adds it to such a case's own limit.
 pub const HEALTH_PROBE_LIMIT_S: u64 = 60;
 
-/// The most a UB case on a GPU may take beyond its own limit: waiting out a probe that
-/// started before its child ended, then its own probe (60 s each), and, with
-/// `HIL_HEALTH_HOSTED=1`, up to 11 s for a later UB child's checks and the checks its own
-/// child runs first (10 s). The runner's backstop allows it.
-pub const UB_HEALTH_ALLOWANCE_S: u64 = 2 * HEALTH_PROBE_LIMIT_S + 11 + 10;
+/// The most `HIL_HEALTH_DEFER_S` may ask: seconds a UB case's health probe waits, in a
+/// parallel run, for other UB children on its devices to end.
+pub const HEALTH_DEFER_MAX_S: u64 = 20;
+
+/// The most a UB case on a GPU may take beyond its own limit: waiting for other UB
+/// children (`HEALTH_DEFER_MAX_S`), then out a probe that started before its child ended,
+/// then its own probe (60 s each). The runner's backstop allows it.
+pub const UB_HEALTH_ALLOWANCE_S: u64 = HEALTH_DEFER_MAX_S + 2 * HEALTH_PROBE_LIMIT_S;
 
 /// Observation naming the other cases whose kernel-log window held a driver line that
 /// could not be pinned to one case. The runner does not keep such a verdict from a

@@ -135,7 +135,8 @@ fn main() {
     let sshd = Sshd::start(&dir.join("sshd"));
     let small = sleep_table(&dir.join("small"), 10, 50);
     let inv = inventory(&sshd, 16);
-    let run_env = |args: &[&str], res: &str, env: &[(&str, &str)]| {
+    // `-q` everywhere but the deploy rows, which read the deploy line that `-q` silences.
+    let run_env = |args: &[&str], res: &str, env: &[(&str, &str)], quiet: bool| {
         let mut c = Command::new(bin("hil-run"));
         c.envs(env.iter().copied());
         c.arg("--inventory")
@@ -144,13 +145,16 @@ fn main() {
             .arg(&small)
             .arg("--results")
             .arg(dir.join(res))
-            .args(["--test-threads", "1", "-q"])
+            .args(["--test-threads", "1"])
             .args(args);
+        if quiet {
+            c.arg("-q");
+        }
         timed(c)
     };
-    let run = |args: &[&str], res: &str| run_env(args, res, &[]);
-    let (first, t1) = run(&["--board", "bench00"], "res-deploy1");
-    let (second, t2) = run(&["--board", "bench00"], "res-deploy2");
+    let run = |args: &[&str], res: &str| run_env(args, res, &[], true);
+    let (first, t1) = run_env(&["--board", "bench00"], "res-deploy1", &[], false);
+    let (second, t2) = run_env(&["--board", "bench00"], "res-deploy2", &[], false);
     let uploaded_again = t2.contains("uploaded suite");
     assert!(
         t1.contains("uploaded suite"),
@@ -206,8 +210,8 @@ fn main() {
     // Where each board's time goes, 1 board against 16 (one more run each, traced, not
     // timed above): a phase that grows with the number of boards is what they wait on.
     let trace = [("HIL_TRACE", "1")];
-    let (_, one_trace) = run_env(&["--tag", "one"], "res-trace-one", &trace);
-    let (_, farm_trace) = run_env(&["--tag", "farm"], "res-trace-farm", &trace);
+    let (_, one_trace) = run_env(&["--tag", "one"], "res-trace-one", &trace, true);
+    let (_, farm_trace) = run_env(&["--tag", "farm"], "res-trace-farm", &trace, true);
 
     println!("| measure | baseline | measured | ratio | target |");
     println!("| --- | --- | --- | --- | --- |");

@@ -130,6 +130,13 @@ fn real_main() -> anyhow::Result<i32> {
         return Ok(0);
     }
     let mut cases = crate::load_cases()?;
+    // Here, not before the cases run: the runner's listing must see a bad setting (exit 2)
+    // before it touches an earlier run's files.
+    let threads = cli.libtest.test_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    crate::health::configure(threads > 1).map_err(anyhow::Error::msg)?;
+    crate::worker::check_env().map_err(anyhow::Error::msg)?;
     if cli.isolate_worker {
         crate::worker::worker_main(&cases);
     }
@@ -179,10 +186,6 @@ fn real_main() -> anyhow::Result<i32> {
             events::emit(&Event::Facts(facts::collect()));
         }
     }
-    let threads = cli.libtest.test_threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
-    crate::health::enable_hosting(threads > 1);
     let conclusion = libtest_mimic::run(&cli.libtest, harness::trials(cases, &cli.libtest));
     crate::worker::shutdown();
     for line in [crate::health::tally(), crate::worker::tally()]

@@ -16,8 +16,6 @@ use std::sync::{Condvar, Mutex, OnceLock};
 struct State {
     /// UB cases of this run on each device that have not finished yet.
     pending_ub: BTreeMap<u32, u32>,
-    /// Of those, the ones whose child has not started yet.
-    unspawned_ub: BTreeMap<u32, u32>,
     /// Why each device is unusable.
     unusable: BTreeMap<u32, String>,
 }
@@ -37,36 +35,6 @@ pub fn expect_ub(devices: &[u32]) {
     let mut s = lock();
     for d in devices {
         *s.pending_ub.entry(*d).or_default() += 1;
-        *s.unspawned_ub.entry(*d).or_default() += 1;
-    }
-}
-
-/// Whether a UB case of this run on one of `devices` has yet to start its child.
-pub fn ub_to_start(devices: &[u32]) -> bool {
-    let s = lock();
-    devices
-        .iter()
-        .any(|d| s.unspawned_ub.get(d).is_some_and(|n| *n > 0))
-}
-
-thread_local! {
-    /// Whether the UB case on this thread has started its child (see `UbRunning`).
-    static SPAWNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-fn count_spawned(devices: &[u32]) {
-    let mut s = lock();
-    for d in devices {
-        if let Some(n) = s.unspawned_ub.get_mut(d) {
-            *n = n.saturating_sub(1);
-        }
-    }
-}
-
-/// The UB case on this thread starts its child (once per case).
-pub fn ub_child_starting(devices: &[u32]) {
-    if !SPAWNED.with(|c| c.replace(true)) {
-        count_spawned(devices);
     }
 }
 
@@ -85,19 +53,14 @@ pub fn ub_finished(devices: &[u32]) {
 pub struct UbRunning(Vec<u32>);
 
 impl UbRunning {
-    /// A UB case starts, on this thread.
+    /// A UB case starts.
     pub fn new(devices: Vec<u32>) -> Self {
-        SPAWNED.with(|c| c.set(false));
         UbRunning(devices)
     }
 }
 
 impl Drop for UbRunning {
     fn drop(&mut self) {
-        // A case that ended without a child (not supported here) starts none later.
-        if !SPAWNED.with(|c| c.replace(false)) {
-            count_spawned(&self.0);
-        }
         ub_finished(&self.0);
     }
 }

@@ -1,18 +1,16 @@
 //! Device health after a UB scenario: a probe in a fresh process proves each device
 //! still runs work. Probes are shared: a case whose child has ended waits for a probe of
 //! its devices that *started after* that end, and one probe serves every case waiting
-//! for it. Run serially, that is one probe per case, as before; run in parallel, cases
-//! that end together share one.
+//! for it. Run serially, that is one probe per case, as before.
 //!
-//! With `HIL_HEALTH_HOSTED=1`, in a parallel run the next UB child on a device serves as
-//! the probe, being a fresh process too: before its scenario it runs the same checks as
-//! a probe and reports them (`HOSTED_MARK`), and that serves every case whose child ended
-//! before it started. A case waits a moment (`GRACE`) for such a child when UB cases on
-//! its devices are still to start, and starts a probe of its own otherwise. Opt-in until
-//! it is measured on GPUs: it changes what a UB child has done before its scenario. Process start-up with CUDA and Vulkan is
-//! serialized by the driver across the whole machine (measured on 4×H100, 2026-11-27: 8
-//! probes at once took 6.8 s on one GPU and 5.5 s spread over two, one alone 0.85 s), so
-//! fewer processes is what makes a parallel run shorter.
+//! In a parallel run the probe of a case whose child has ended also waits, up to
+//! `HIL_HEALTH_DEFER_S` (default 10 s), while other UB children on its devices still run,
+//! so that one probe started after they have all ended serves them all. Process start-up
+//! with CUDA and Vulkan is serialized by the driver across the whole machine (measured on
+//! 4×H100, 2026-11-27: 8 probes at once took 6.8 s on one GPU, one alone 0.85 s), so
+//! fewer processes is what makes a parallel run shorter: the full suite at default threads
+//! went from 37 s (13 probes for 32 UB cases) to 29 s (2 probes; docs/benchmarks.md).
+//! Waiting changes which probe serves a case, never what a probe checks.
 
 use crate::ub::{run_with_limit, signal_name, tail};
 use std::collections::BTreeMap;
@@ -30,33 +28,22 @@ pub const HEALTH_CMD_ENV: &str = "HIL_HEALTH_PROBE_CMD";
 /// What `hil-suite --health-probe` prints for a device that failed.
 const DEVICE_MARK: &str = "device ";
 
-/// A UB child's report of the checks it ran before its scenario: `HIL-HEALTH <dev> <result>`.
-pub const HOSTED_MARK: &str = "HIL-HEALTH ";
+/// Seconds a case's probe may wait for other UB children on its devices to end (see above).
+pub const DEFER_ENV: &str = "HIL_HEALTH_DEFER_S";
 
-/// The line a UB child prints once its checks are done and its scenario starts.
-pub const HOSTED_DONE: &str = "HIL-HEALTH-DONE";
+const DEFER_DEFAULT: Duration = Duration::from_secs(10);
 
-/// Tells a UB child to run the checks first (the value: its devices).
-pub const HOSTED_ENV: &str = "HIL_HEALTH_FIRST";
-
-/// `1` lets UB children serve as health probes (see above).
-pub const HOSTING_ENV: &str = "HIL_HEALTH_HOSTED";
-
-/// How long a case whose child ended waits for the next UB child on its devices to start
-/// before it starts a probe of its own.
-const GRACE: Duration = Duration::from_millis(1000);
-
-/// How long a UB child's checks may take before cases stop waiting for them (a probe
-/// alone takes about 1 s); the child's own limit is extended by as much.
-pub const HOSTED_LIMIT: Duration = Duration::from_secs(10);
+/// The most `DEFER_ENV` may ask: the runner's backstop for a UB case allows this much
+/// beyond the case's limit and two probes (`hil_proto::UB_HEALTH_ALLOWANCE_S`).
+const DEFER_MAX_S: f64 = hil_proto::HEALTH_DEFER_MAX_S as f64;
 
 #[derive(Default)]
 struct Dev {
     running: bool,
     /// The latest finished check of this device: when its process started, what it found.
     last: Option<(Instant, String)>,
-    /// UB children on this device that will report checks: ticket, when started.
-    hosted: Vec<(u64, Instant)>,
+    /// UB children running on this device now.
+    children: u32,
 }
 
 struct Waiter {
@@ -72,111 +59,52 @@ struct Board {
     next_ticket: u64,
     waited: u64,
     probes: u64,
-    hosted_served: u64,
-    /// Whether UB children run the checks (parallel runs with the built-in probe).
-    hosting: bool,
+    /// How long a probe may wait for running UB children (parallel runs only).
+    defer: Duration,
 }
 
-/// Lets UB children host the checks where `HOSTING_ENV` asks: for parallel runs only
-/// (serially no other child could serve a case, so each would only wait out `GRACE`),
-/// and not with a site probe command.
-pub fn enable_hosting(parallel: bool) {
-    let site = std::env::var(HEALTH_CMD_ENV).is_ok_and(|s| !s.trim().is_empty());
-    let asked = std::env::var(HOSTING_ENV).is_ok_and(|v| v == "1");
-    board().0.lock().unwrap_or_else(|p| p.into_inner()).hosting = asked && parallel && !site;
+/// Sets how long probes wait for running UB children (`DEFER_ENV`): in parallel runs
+/// only, as serially no other child runs. Err: `DEFER_ENV` is not a number of seconds.
+pub fn configure(parallel: bool) -> Result<(), String> {
+    let defer = match std::env::var(DEFER_ENV) {
+        Err(_) => DEFER_DEFAULT,
+        Ok(v) => v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| (0.0..=DEFER_MAX_S).contains(s))
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                format!("{DEFER_ENV}={v:?}: expected seconds from 0 (never wait) to {DEFER_MAX_S}")
+            })?,
+    };
+    board().0.lock().unwrap_or_else(|p| p.into_inner()).defer =
+        if parallel { defer } else { Duration::ZERO };
+    Ok(())
 }
 
-/// A UB child that runs the checks before its scenario; dropped when the child has ended.
-pub struct Hosted {
-    ticket: u64,
-    started: Instant,
-    devices: Vec<u32>,
-}
+/// A UB child running on its devices, from just before its spawn until it has ended.
+pub struct ChildRunning(Vec<u32>);
 
-/// Registers a UB child about to start on `devices`, if children host the checks; the
-/// child is told with `HOSTED_ENV`.
-pub fn host(cmd: &mut Command, devices: &[u32]) -> Option<Hosted> {
-    let (lock, _) = board();
-    let mut b = lock.lock().unwrap_or_else(|p| p.into_inner());
-    if !b.hosting || devices.is_empty() {
-        return None;
-    }
-    let ticket = b.next_ticket;
-    b.next_ticket += 1;
-    // Taken before the spawn: the process starts later still, so "started after" holds.
-    let started = Instant::now();
+pub fn child_running(devices: &[u32]) -> ChildRunning {
+    let mut b = board().0.lock().unwrap_or_else(|p| p.into_inner());
     for d in devices {
-        b.devs.entry(*d).or_default().hosted.push((ticket, started));
+        b.devs.entry(*d).or_default().children += 1;
     }
-    let list: Vec<String> = devices.iter().map(u32::to_string).collect();
-    cmd.env(HOSTED_ENV, list.join(","));
-    Some(Hosted {
-        ticket,
-        started,
-        devices: devices.to_vec(),
-    })
+    ChildRunning(devices.to_vec())
 }
 
-impl Hosted {
-    /// A `HOSTED_MARK` line from the child.
-    pub fn line(&self, line: &str) {
-        let Some((d, result)) = line
-            .strip_prefix(HOSTED_MARK)
-            .and_then(|r| r.split_once(' '))
-            .and_then(|(d, r)| Some((d.parse::<u32>().ok()?, r)))
-        else {
-            return;
-        };
-        if !self.devices.contains(&d) {
-            return;
-        }
-        let (lock, changed) = board();
-        let mut b = lock.lock().unwrap_or_else(|p| p.into_inner());
-        b.hosted_served += 1;
-        let dev = b.devs.entry(d).or_default();
-        dev.hosted.retain(|(t, _)| *t != self.ticket);
-        if dev.last.as_ref().is_none_or(|(s, _)| *s < self.started) {
-            let r = if result == "ok" {
-                "ok".to_string()
-            } else {
-                format!("health probe failed: {result}")
-            };
-            dev.last = Some((self.started, r));
-        }
-        changed.notify_all();
-    }
-}
-
-impl Drop for Hosted {
+impl Drop for ChildRunning {
     fn drop(&mut self) {
         let (lock, changed) = board();
         let mut b = lock.lock().unwrap_or_else(|p| p.into_inner());
-        for d in &self.devices {
+        for d in &self.0 {
             if let Some(dev) = b.devs.get_mut(d) {
-                dev.hosted.retain(|(t, _)| *t != self.ticket);
+                dev.children = dev.children.saturating_sub(1);
             }
         }
         changed.notify_all();
     }
-}
-
-/// In a UB child told by `HOSTED_ENV`: the probe's checks on each device, reported.
-pub fn run_hosted_checks() {
-    let Ok(list) = std::env::var(HOSTED_ENV) else {
-        return;
-    };
-    for d in list.split(',').filter_map(|d| d.parse::<u32>().ok()) {
-        match check_device(d) {
-            Ok(()) => println!("{HOSTED_MARK}{d} ok"),
-            Err(e) => println!(
-                "{HOSTED_MARK}{d} {DEVICE_MARK}{d}: {}",
-                e.to_string().replace('\n', " / ")
-            ),
-        }
-    }
-    println!("{HOSTED_DONE}");
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
 }
 
 fn board() -> &'static (Mutex<Board>, Condvar) {
@@ -220,17 +148,10 @@ pub fn after_case(devices: &[u32], ended: Instant) -> BTreeMap<u32, String> {
                 .collect();
         }
         // A probe running now (it may have started before this case ended: then wait for
-        // the next), or a UB child started after this case ended, will tell.
-        // A child whose checks hang (a wedged GPU) is not waited for past HOSTED_LIMIT.
-        let coming = |d: &Dev| {
-            d.running
-                || d.hosted
-                    .iter()
-                    .any(|(_, s)| *s >= ended && s.elapsed() < HOSTED_LIMIT)
-        };
+        // the next) will tell.
         let idle: Vec<u32> = need
             .into_iter()
-            .filter(|d| !b.devs.get(d).is_some_and(coming))
+            .filter(|d| !b.devs.get(d).is_some_and(|d| d.running))
             .collect();
         if idle.is_empty() {
             b = changed
@@ -240,9 +161,16 @@ pub fn after_case(devices: &[u32], ended: Instant) -> BTreeMap<u32, String> {
             continue;
         }
         let waited = ended.elapsed();
-        if b.hosting && waited < GRACE && crate::device_state::ub_to_start(&idle) {
+        // Other UB children still running here: a probe after them serves them too. Each
+        // such child ends by its own limit, and the wait by `defer`.
+        if waited < b.defer
+            && idle
+                .iter()
+                .any(|d| b.devs.get(d).is_some_and(|d| d.children > 0))
+        {
+            let rest = b.defer - waited;
             b = changed
-                .wait_timeout(b, GRACE - waited)
+                .wait_timeout(b, rest)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
             continue;
@@ -282,17 +210,7 @@ pub fn after_case(devices: &[u32], ended: Instant) -> BTreeMap<u32, String> {
 /// How many cases waited for health and what served them (the suite's log).
 pub fn tally() -> Option<String> {
     let b = board().0.lock().unwrap_or_else(|p| p.into_inner());
-    (b.waited > 0).then(|| {
-        let hosted = if b.hosting {
-            format!(" and {} check(s) by later UB children", b.hosted_served)
-        } else {
-            String::new()
-        };
-        format!(
-            "{} health probe(s){hosted} for {} UB case(s)",
-            b.probes, b.waited
-        )
-    })
+    (b.waited > 0).then(|| format!("{} health probe(s) for {} UB case(s)", b.probes, b.waited))
 }
 
 /// "ok" when every device is, else the distinct problems.
@@ -333,7 +251,7 @@ fn probe(devices: &[u32], windows: &[u64]) -> BTreeMap<u32, String> {
         }
     };
     let all = |r: String| devices.iter().map(|d| (*d, r.clone())).collect();
-    let end = match run_with_limit(cmd, HEALTH_TIMEOUT, None, windows, None) {
+    let end = match run_with_limit(cmd, HEALTH_TIMEOUT, None, windows) {
         Err(e) => return all(format!("health probe did not start: {e}")),
         Ok(end) => end,
     };
@@ -420,8 +338,12 @@ fn check_device(d: u32) -> Result<(), crate::error::OpError> {
 mod tests {
     use super::*;
 
+    /// Tests that set `HEALTH_CMD_ENV` run one at a time (the environment is process-wide).
+    static PROBE_CMD: Mutex<()> = Mutex::new(());
+
     #[test]
     fn a_probe_serves_the_cases_that_ended_before_it_started_and_no_other() {
+        let _one = PROBE_CMD.lock().unwrap_or_else(|p| p.into_inner());
         // Devices far from real ones: the board of probes is process-wide.
         let log = std::env::temp_dir().join(format!("hil-health-{}", std::process::id()));
         let _ = std::fs::remove_file(&log);
@@ -472,36 +394,42 @@ mod tests {
     }
 
     #[test]
-    fn the_next_ub_childs_checks_serve_cases_that_ended_before_it_started() {
-        // Devices far from real ones: the board of probes is process-wide.
-        board().0.lock().unwrap().hosting = true;
-        crate::device_state::expect_ub(&[950, 951]);
-        let ended = Instant::now();
-        let waiter = std::thread::spawn(move || after_case(&[950, 951], ended));
-        std::thread::sleep(Duration::from_millis(100));
-        // The next UB case on those devices starts: its child reports its checks.
-        let mut cmd = Command::new("true");
-        let hosted = host(&mut cmd, &[950, 951]).expect("hosting is on");
-        let env: Vec<_> = cmd.get_envs().collect();
-        assert_eq!(
-            env,
-            [(
-                std::ffi::OsStr::new(HOSTED_ENV),
-                Some(std::ffi::OsStr::new("950,951"))
-            )]
+    fn a_probe_waits_for_the_ub_children_still_running_on_its_devices_within_the_limit() {
+        let _one = PROBE_CMD.lock().unwrap_or_else(|p| p.into_inner());
+        let log = std::env::temp_dir().join(format!("hil-health-defer-{}", std::process::id()));
+        let _ = std::fs::remove_file(&log);
+        std::env::set_var(
+            HEALTH_CMD_ENV,
+            format!("echo {{devices}} >> {}", log.display()),
         );
-        crate::device_state::ub_child_starting(&[950, 951]);
-        hosted.line("HIL-HEALTH 950 ok");
-        hosted.line("HIL-HEALTH 951 device 951: cuCtxCreate returned 999");
-        hosted.line("HIL-HEALTH 7 ok");
-        let got = waiter.join().unwrap();
-        assert_eq!(got[&950], "ok");
+        board().0.lock().unwrap().defer = Duration::from_secs(60);
+        let (first, second) = (child_running(&[960]), child_running(&[960]));
+        drop(first);
+        let a_ended = Instant::now();
+        let a = std::thread::spawn(move || after_case(&[960], a_ended));
+        std::thread::sleep(Duration::from_millis(300));
         assert_eq!(
-            got[&951],
-            "health probe failed: device 951: cuCtxCreate returned 999"
+            std::fs::read_to_string(&log).unwrap_or_default(),
+            "",
+            "probed while a UB child still ran on the device"
         );
-        assert!(ended.elapsed() < GRACE, "served without a probe of its own");
-        drop(hosted);
+        // B's child ends before A's probe can start, so that probe serves both.
+        let b_ended = Instant::now();
+        drop(second);
+        let b = std::thread::spawn(move || after_case(&[960], b_ended));
+        for h in [a, b] {
+            assert_eq!(summary(h.join().unwrap().values()), "ok");
+        }
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "960\n");
+        assert!(a_ended.elapsed() < Duration::from_secs(30));
+        // A child that keeps running holds a probe back no longer than the limit.
+        board().0.lock().unwrap().defer = Duration::from_millis(300);
+        let _stuck = child_running(&[961]);
+        assert_eq!(summary(after_case(&[961], Instant::now()).values()), "ok");
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "960\n961\n");
+        board().0.lock().unwrap().defer = Duration::ZERO;
+        std::env::remove_var(HEALTH_CMD_ENV);
+        let _ = std::fs::remove_file(&log);
     }
 
     #[test]

@@ -43,33 +43,21 @@ pub struct ChildEnd {
     pub stalled: Option<(String, Duration)>,
     pub stdout: String,
     pub stderr: String,
-    /// It was to run the health checks first (`health`, HIL_HEALTH_HOSTED=1).
-    pub ran_checks: bool,
-}
-
-impl ChildEnd {
-    /// A UB child that ran the health checks first and ended before its scenario.
-    fn ended_in_checks(&self) -> bool {
-        self.ran_checks && !self.stdout.lines().any(|l| l == crate::health::HOSTED_DONE)
-    }
 }
 
 /// Runs `cmd` with a time limit, collecting its output; kills it (and its process group)
 /// at the limit, or once it has reported a step (`progress`) and then none for `stall`.
-/// Its pid joins the current case's kernel log window and the windows in `also`; its
-/// health check lines go to `hosted` as they arrive.
+/// Its pid joins the current case's kernel log window and the windows in `also`.
 pub fn run_with_limit(
     mut cmd: Command,
     limit: Duration,
     stall: Option<Duration>,
     also: &[u64],
-    hosted: Option<crate::health::Hosted>,
 ) -> std::io::Result<ChildEnd> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     own_group_dying_with_us(&mut cmd);
-    let ran_checks = hosted.is_some();
     let mut child = crate::kernel_log::spawn(&mut cmd, also)?;
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
@@ -87,16 +75,9 @@ pub fn run_with_limit(
             if let Some(step) = text.strip_prefix(crate::progress::STEP_MARK) {
                 *steps.lock().unwrap_or_else(|p| p.into_inner()) =
                     Some((Instant::now(), step.to_string()));
-            } else if let Some(h) = hosted
-                .as_ref()
-                .filter(|_| text.starts_with(crate::health::HOSTED_MARK))
-            {
-                h.line(text);
             }
             s.append(&mut line);
         }
-        // `hosted` is dropped here, when the child's output has ended: cases waiting for
-        // its checks look elsewhere.
         s
     });
     let t_err = std::thread::spawn(move || {
@@ -138,7 +119,6 @@ pub fn run_with_limit(
         stalled,
         stdout,
         stderr,
-        ran_checks,
     })
 }
 
@@ -181,14 +161,7 @@ pub fn signal_name(sig: i32) -> String {
 }
 
 pub(crate) fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<_> = s
-        .lines()
-        .filter(|l| {
-            !l.starts_with(RESULT_MARK)
-                && !l.starts_with(crate::health::HOSTED_MARK)
-                && *l != crate::health::HOSTED_DONE
-        })
-        .collect();
+    let lines: Vec<_> = s.lines().filter(|l| !l.starts_with(RESULT_MARK)).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
@@ -199,20 +172,14 @@ fn run_case_child(case: &Case, pass: Option<crate::gate::Pass>) -> Result<ChildE
     let devices = case.devices();
     let mut cmd = child_command(&devices);
     cmd.arg("--ub-child").arg(&case.name);
-    let hosted = if case.ub.is_some() {
-        crate::device_state::ub_child_starting(&devices);
-        crate::health::host(&mut cmd, &devices)
-    } else {
-        None
-    };
+    // Counted as running on its devices until it has ended (`health` defers probes).
+    let _running = case
+        .ub
+        .is_some()
+        .then(|| crate::health::child_running(&devices));
     let stall = case.stall_s.map(Duration::from_secs_f64);
-    let mut limit = Duration::from_secs_f64(case.timeout_s);
-    if hosted.is_some() {
-        // The checks it runs first are not the scenario's time (they report no steps, so
-        // the stall clock starts with the scenario).
-        limit += crate::health::HOSTED_LIMIT;
-    }
-    let ended = run_with_limit(cmd, limit, stall, &[], hosted);
+    let limit = Duration::from_secs_f64(case.timeout_s);
+    let ended = run_with_limit(cmd, limit, stall, &[]);
     drop(pass);
     ended.map_err(|e| Verdict {
         outcome: Outcome::Fail,
@@ -229,15 +196,6 @@ pub fn run_isolated(case: &Case, pass: Option<crate::gate::Pass>) -> Verdict {
     };
     let ended = std::time::Instant::now();
     let mut v = classify(&end);
-    if end.ended_in_checks() {
-        // Parallel runs with HIL_HEALTH_HOSTED=1 only: say so, as its scenario never ran.
-        v.observations.push(Observation::new(
-            "ended_in_health_checks",
-            "the child ended during the health checks it ran before its scenario",
-        ));
-        v.message
-            .insert_str(0, "before its scenario, in the health checks: ");
-    }
     if let Some(rule) = &case.ub {
         v.observations.insert(0, Observation::new("ub_rule", rule));
     }
@@ -421,9 +379,6 @@ fn judge_child(case: &Case, end: ChildEnd) -> Verdict {
 /// `hil-suite --ub-child CASE`: run the op here, print the verdict line, exit 0.
 /// Whatever the op does to this process (signal, hang) is the observation.
 pub fn child_main(case: &Case) -> ! {
-    // A fresh process on the case's devices: it checks them first for cases that ended
-    // before it started (`health`). Steps are reported from the scenario on only.
-    crate::health::run_hosted_checks();
     crate::progress::enable();
     run_and_report(case);
     std::process::exit(0)

@@ -1,5 +1,4 @@
-//! `isolate` rows in worker processes (opt-in: `HIL_ISOLATE_WORKERS=1`, until measured on
-//! GPUs). A worker runs one case at a time and nothing else, so a check of process-wide
+//! `isolate` rows in worker processes (`HIL_ISOLATE_WORKERS=0`: a child each instead). A worker runs one case at a time and nothing else, so a check of process-wide
 //! state (the fd table) sees only its case, as in a child of its own; but the next
 //! `isolate` case on the same devices reuses it, saving a process start-up (CUDA and
 //! Vulkan initialisation, serialized machine-wide by the driver: benchmarks.md). A worker
@@ -14,12 +13,23 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// `1` runs `isolate` rows in reused workers instead of a child each.
+/// `0` runs `isolate` rows in a child each instead of reused workers (the default).
 pub const WORKERS_ENV: &str = "HIL_ISOLATE_WORKERS";
 
 pub fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| std::env::var(WORKERS_ENV).is_ok_and(|v| v == "1"))
+    *ON.get_or_init(|| std::env::var(WORKERS_ENV).map_or(true, |v| v.trim() != "0"))
+}
+
+/// Err: `WORKERS_ENV` is set to something other than `0` or `1`.
+pub fn check_env() -> Result<(), String> {
+    match std::env::var(WORKERS_ENV) {
+        Ok(v) if !matches!(v.trim(), "0" | "1") => Err(format!(
+            "{WORKERS_ENV}={v:?}: expected 1 (isolate rows in reused workers, the default) \
+             or 0 (a child process each)"
+        )),
+        _ => Ok(()),
+    }
 }
 
 struct Worker {
@@ -255,7 +265,6 @@ pub fn run(case: &Case) -> std::io::Result<(ChildEnd, Lease)> {
         stalled,
         stdout,
         stderr: w.take_stderr(),
-        ran_checks: false,
     };
     loop {
         match w.lines.recv_timeout(Duration::from_millis(10)) {
