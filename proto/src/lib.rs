@@ -18,9 +18,15 @@ pub const HEALTH_PROBE_LIMIT_S: u64 = 60;
 pub const HEALTH_DEFER_MAX_S: u64 = 20;
 
 /// The most a UB case on a GPU may take beyond its own limit: waiting for other UB
-/// children (`HEALTH_DEFER_MAX_S`), then out a probe that started before its child ended,
-/// then its own probe (60 s each). The runner's backstop allows it.
-pub const UB_HEALTH_ALLOWANCE_S: u64 = HEALTH_DEFER_MAX_S + 2 * HEALTH_PROBE_LIMIT_S;
+/// children (`HEALTH_DEFER_MAX_S`), then out a probe on one of its devices that started
+/// before its child ended, a probe on its other devices started meanwhile (a case on two
+/// devices), then its own probe (60 s each). The runner's backstop allows it.
+pub const UB_HEALTH_ALLOWANCE_S: u64 = HEALTH_DEFER_MAX_S + 3 * HEALTH_PROBE_LIMIT_S;
+
+/// Observation on a UB case whose health probe found a device unusable, in a parallel run:
+/// the other UB cases whose children ran on that device between this case's child start
+/// and its probe, any of which may have left it so.
+pub const HEALTH_SHARED_WITH: &str = "health_shared_with";
 
 /// Observation naming the other cases whose kernel-log window held a driver line that
 /// could not be pinned to one case. The runner does not keep such a verdict from a

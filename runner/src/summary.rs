@@ -246,6 +246,16 @@ fn driver_cell(r: &crate::journal::CaseResult) -> String {
     lines.join("; ")
 }
 
+/// A flagged case's device health, with the UB cases that ran beside it before its probe
+/// when that probe found a device unusable (which of them left it so is not known).
+fn health_cell(health: &str, beside: &str) -> String {
+    if beside.is_empty() {
+        health.to_string()
+    } else {
+        format!("{health} (UB cases run beside it before the probe: {beside})")
+    }
+}
+
 /// Every flagged (undefined-behaviour) scenario and what this board did, as Markdown.
 pub fn flagged_table(state: &State) -> String {
     let mut s = String::new();
@@ -284,7 +294,10 @@ pub fn flagged_table(state: &State) -> String {
             r.case,
             cell(obs("observed")),
             cell(obs("detail")),
-            cell(obs("health_after")),
+            cell(&health_cell(
+                obs("health_after"),
+                obs(hil_proto::HEALTH_SHARED_WITH)
+            )),
             cell(&driver_cell(r)),
             cell(obs("ub_rule"))
         );

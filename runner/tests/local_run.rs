@@ -420,15 +420,132 @@ fn a_device_left_unusable_stops_later_device_cases_with_board_needs_reset() {
         let xml = std::fs::read_to_string(dir.join("local/junit.xml")).unwrap();
         assert!(
             xml.contains(
-                "board needs reset: device 0 unusable after `health.a_ub_breaks_board.dev0`"
+                "board needs reset: device 0 was left unusable by an undefined-behaviour case of this run"
             ),
             "{xml}"
+        );
+        assert!(
+            xml.contains(
+                r#"<property name="observed.unusable_after" value="health.a_ub_breaks_board.dev0"/>"#
+            ),
+            "the UB case whose probe found it is named: {xml}"
         );
         assert!(
             xml.contains("device 0 wedged"),
             "the probe's own words are kept: {xml}"
         );
         assert!(xml.contains(r#"<property name="observed.board_needs_reset" value="true"/>"#));
+    }
+}
+
+/// Each case's (outcome, message, observations) from a journal.
+type Verdicts = std::collections::BTreeMap<
+    String,
+    (String, String, std::collections::BTreeMap<String, String>),
+>;
+
+fn journal_verdicts(path: &Path) -> Verdicts {
+    let mut got = Verdicts::new();
+    for line in std::fs::read_to_string(path).unwrap().lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        if r["record"] != "result" {
+            continue;
+        }
+        let obs = r["observations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                let v = &o["value"];
+                let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                (o["key"].as_str().unwrap().to_string(), v)
+            })
+            .collect();
+        got.insert(
+            r["case"].as_str().unwrap().to_string(),
+            (
+                r["outcome"].as_str().unwrap().to_string(),
+                r["message"].as_str().unwrap_or("").to_string(),
+                obs,
+            ),
+        );
+    }
+    got
+}
+
+#[test]
+fn a_device_broken_beside_other_ub_cases_is_said_and_other_cases_read_alike_at_any_thread_count() {
+    // UB case `a` ends at once; UB case `b` "breaks" device 0 after 0.8 s (it writes the
+    // file whose content makes the probe fail). Serially a's probe runs before b and is
+    // ok. In parallel a's probe may run after b broke the device: then a must say which
+    // UB cases ran beside it, never stand alone as the case that broke it. The device's
+    // other case reads the same at both thread counts.
+    let dir = scratch("health-beside");
+    let broken = dir.join("broken");
+    let tables = dir.join("tables");
+    std::fs::create_dir_all(&tables).unwrap();
+    std::fs::write(
+        tables.join("beside.yaml"),
+        format!(
+            "name: beside\nbackend: host\ndoc: a device broken beside other UB cases\n\
+             timeout_s: 20\nmatrix: {{dev: [0]}}\nrows:\n\
+             - {{id: a_early, op: selftest_sleep, params: {{ms: 50}}, ub: \"self-test: ends at once\"}}\n\
+             - {{id: b_breaks, op: selftest_driver_log, params: {{file: \"{}\", line: wedged, after_ms: 800}}, ub: \"self-test: breaks the device\"}}\n\
+             - {{id: c_device_case, op: selftest_ok}}\n",
+            broken.display()
+        ),
+    )
+    .unwrap();
+    let probe = format!("test ! -s '{}'", broken.display());
+    let mut runs = Vec::new();
+    for threads in ["1", "4"] {
+        std::fs::write(&broken, "").unwrap();
+        let out_dir = dir.join(format!("results-{threads}"));
+        let out = hil_run_tables(
+            &out_dir,
+            &tables,
+            Some(threads),
+            &[
+                ("HIL_HEALTH_PROBE_CMD", Some(probe.as_str())),
+                ("HIL_HEALTH_DEFER_S", None),
+            ],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(1), "threads {threads}: {stdout}");
+        runs.push(journal_verdicts(&out_dir.join("local/journal.jsonl")));
+    }
+    let (serial, parallel) = (&runs[0], &runs[1]);
+    let (a, b, c) = (
+        "beside.a_early.dev0",
+        "beside.b_breaks.dev0",
+        "beside.c_device_case.dev0",
+    );
+    assert_eq!(serial[a].2["health_after"], "ok", "{serial:?}");
+    assert!(
+        !serial[a].2.contains_key("health_shared_with"),
+        "{serial:?}"
+    );
+    assert_ne!(serial[b].2["health_after"], "ok", "{serial:?}");
+    assert!(
+        !serial[b].2.contains_key("health_shared_with"),
+        "nothing ran beside it serially"
+    );
+    assert_eq!(serial[c].2["unusable_after"], b);
+    // The other case on the device: the same outcome and message at both thread counts.
+    assert_eq!(serial[c].0, "crash");
+    assert_eq!(
+        (&serial[c].0, &serial[c].1),
+        (&parallel[c].0, &parallel[c].1)
+    );
+    assert!(parallel[c].2["unusable_after"].contains(b), "{parallel:?}");
+    // In parallel: a probe that found the device broken after `a` names `b` beside it.
+    assert_ne!(parallel[b].2["health_after"], "ok", "{parallel:?}");
+    if parallel[a].2["health_after"] != "ok" {
+        assert_eq!(parallel[a].2["health_shared_with"], b, "{parallel:?}");
+        assert!(
+            parallel[a].1.contains("which case left it so is not known"),
+            "{parallel:?}"
+        );
     }
 }
 
@@ -479,8 +596,9 @@ fn ub_cases_whose_children_run_together_share_a_probe_and_keep_their_verdicts() 
         "verdicts differ between 1 and 8 threads"
     );
     assert_eq!(runs[0].2, 8, "serially every case has a probe of its own");
-    // Children that overlap (0.5 s each, started together) share one probe; two if a
-    // loaded machine starts a thread late. Without the wait it took 4 here.
+    // Children that overlap (0.5 s each, started together) share one probe; two when the
+    // first four have ended before the other four reach their devices (at most four
+    // children run on a device at once). Without the wait it took 4-6 here.
     assert!(runs[1].2 <= 2, "probes at 8 threads: {}", runs[1].2);
 
     // A bad setting is the suite's configuration error: exit 2, the earlier run untouched.
@@ -540,7 +658,7 @@ fn isolate_rows_give_the_same_verdicts_in_reused_workers_and_in_a_child_each() {
     assert_eq!(outcome("isolate.g_after_abort.dev0"), "pass");
     assert_eq!(outcome("isolate.h_hang.dev1"), "timeout");
     assert_eq!(outcome("isolate.i_after_hang.dev1"), "pass");
-    assert_eq!(runs[0].1, None, "no workers unless asked");
+    assert_eq!(runs[0].1, None, "no workers with HIL_ISOLATE_WORKERS=0");
     // Per device: one at the start, a fresh one after the failure and one after the abort
     // (the hang, with the shortest limit, runs last): 3, so 6 workers for 20 cases.
     assert_eq!(

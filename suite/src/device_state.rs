@@ -5,9 +5,12 @@
 //! until all UB cases on that device, their health probes included, have finished. So a
 //! case's verdict never depends on whether it happened to start before or after a probe
 //! found its device unusable: if any UB case of this run breaks device N, every non-UB
-//! case on N reports `crash: board needs reset`, serially or at 64 threads. UB cases
-//! themselves always run (each is flagged with what it observed and its own
-//! `health_after`), since which of two concurrent UB cases "came first" is timing.
+//! case on N reports `crash: board needs reset`, with the same message, serially or at 64
+//! threads (the UB cases whose probes found the device so are an observation,
+//! `unusable_after`). UB cases themselves always run, each flagged with what it observed
+//! and its own `health_after`; in a parallel run other UB children may run on the device
+//! before a case's probe, so which of them broke it is timing: a failed `health_after` then
+//! names them (`health_shared_with`) instead of standing alone.
 
 use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex, OnceLock};
@@ -16,8 +19,8 @@ use std::sync::{Condvar, Mutex, OnceLock};
 struct State {
     /// UB cases of this run on each device that have not finished yet.
     pending_ub: BTreeMap<u32, u32>,
-    /// Why each device is unusable.
-    unusable: BTreeMap<u32, String>,
+    /// The UB cases after which each device was found unusable, and what the probe said.
+    unusable: BTreeMap<u32, BTreeMap<String, String>>,
 }
 
 fn state() -> &'static (Mutex<State>, Condvar) {
@@ -98,17 +101,34 @@ pub fn mark_unusable(device: u32, case: &str, health: &str) {
     lock()
         .unusable
         .entry(device)
-        .or_insert_with(|| format!("device {device} unusable after `{case}`: {health}"));
+        .or_default()
+        .insert(case.to_string(), health.to_string());
 }
 
-/// Why one of `devices` is unusable, if one is.
-pub fn unusable(devices: &[u32]) -> Option<String> {
+/// Why one of `devices` is unusable, if one is: the message, the same at any thread count
+/// (in a parallel run which UB case a probe shared by several found the device broken
+/// after is timing, so no case is named in it), and the UB cases after which a probe found
+/// it so (sorted), for an observation.
+pub fn unusable(devices: &[u32]) -> Option<(String, Vec<String>)> {
     let s = lock();
-    let why: Vec<&str> = devices
-        .iter()
-        .filter_map(|d| s.unusable.get(d).map(String::as_str))
-        .collect();
-    (!why.is_empty()).then(|| why.join("; "))
+    let mut why = Vec::new();
+    let mut cases = Vec::new();
+    for d in devices {
+        let Some(found) = s.unusable.get(d) else {
+            continue;
+        };
+        // What the probe said: the device's state, so alike whichever case's probe it was;
+        // the first case in name order gives it, for a stable text.
+        if let Some((_, health)) = found.iter().next() {
+            why.push(format!(
+                "device {d} was left unusable by an undefined-behaviour case of this run: {health}"
+            ));
+        }
+        cases.extend(found.keys().cloned());
+    }
+    cases.sort();
+    cases.dedup();
+    (!why.is_empty()).then(|| (why.join("; "), cases))
 }
 
 #[cfg(test)]
@@ -130,11 +150,17 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         assert!(!waiter.is_finished(), "one UB case on 700 is still running");
         mark_unusable(700, "x.ub", "device 700 wedged");
+        mark_unusable(700, "a.ub", "device 700 wedged");
         drop(UbRunning::new(vec![700, 701]));
         let got = waiter.join().unwrap();
         assert_eq!(
-            got.as_deref(),
-            Some("device 700 unusable after `x.ub`: device 700 wedged")
+            got,
+            Some((
+                "device 700 was left unusable by an undefined-behaviour case of this run: \
+                 device 700 wedged"
+                    .to_string(),
+                vec!["a.ub".to_string(), "x.ub".to_string()]
+            ))
         );
         assert_eq!(unusable(&[701]), None, "the other device is not blamed");
         wait_for_ub(&[701]);

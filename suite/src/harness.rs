@@ -127,11 +127,16 @@ pub fn run_case(case: &Case, pass: &mut Option<crate::gate::Pass>) -> (Verdict, 
     // A device a UB case left unusable gives no trustworthy verdict until it is reset;
     // UB cases still run (see `device_state`), as do cases on other devices.
     if case.ub.is_none() {
-        if let Some(reason) = crate::device_state::unusable(&case.devices()) {
+        if let Some((reason, after)) = crate::device_state::unusable(&case.devices()) {
             let v = Verdict {
                 outcome: Outcome::Crash,
                 message: format!("board needs reset: {reason}"),
-                observations: vec![hil_proto::Observation::new("board_needs_reset", true)],
+                observations: vec![
+                    hil_proto::Observation::new("board_needs_reset", true),
+                    // Which UB cases' probes found it so: in a parallel run, a probe
+                    // shared by cases run together names them all.
+                    hil_proto::Observation::new("unusable_after", after.join(", ")),
+                ],
             };
             return (v, String::new());
         }

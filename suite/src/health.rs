@@ -10,7 +10,9 @@
 //! 4×H100, 2026-11-27: 8 probes at once took 6.8 s on one GPU, one alone 0.85 s), so
 //! fewer processes is what makes a parallel run shorter: the full suite at default threads
 //! went from 37 s (13 probes for 32 UB cases) to 29 s (2 probes; docs/benchmarks.md).
-//! Waiting changes which probe serves a case, never what a probe checks.
+//! Waiting changes which probe serves a case; a probe that then finds a device unusable
+//! cannot tell which of the cases it serves broke it, so each names the UB children run
+//! beside it (`children_beside`, the observation `health_shared_with`).
 
 use crate::ub::{run_with_limit, signal_name, tail};
 use std::collections::BTreeMap;
@@ -44,6 +46,8 @@ struct Dev {
     last: Option<(Instant, String)>,
     /// UB children running on this device now.
     children: u32,
+    /// Every UB child run on this device: its case, when it started, when it ended.
+    history: Vec<(String, Instant, Option<Instant>)>,
 }
 
 struct Waiter {
@@ -67,7 +71,9 @@ struct Board {
 /// only, as serially no other child runs. Err: `DEFER_ENV` is not a number of seconds.
 pub fn configure(parallel: bool) -> Result<(), String> {
     let defer = match std::env::var(DEFER_ENV) {
+        // Empty is unset, as for `HEALTH_CMD_ENV` (`VAR=${X:-}` in scripts).
         Err(_) => DEFER_DEFAULT,
+        Ok(v) if v.trim().is_empty() => DEFER_DEFAULT,
         Ok(v) => v
             .trim()
             .parse::<f64>()
@@ -84,27 +90,63 @@ pub fn configure(parallel: bool) -> Result<(), String> {
 }
 
 /// A UB child running on its devices, from just before its spawn until it has ended.
-pub struct ChildRunning(Vec<u32>);
+pub struct ChildRunning {
+    devices: Vec<u32>,
+    case: String,
+    started: Instant,
+}
 
-pub fn child_running(devices: &[u32]) -> ChildRunning {
+pub fn child_running(case: &str, devices: &[u32]) -> ChildRunning {
+    let started = Instant::now();
     let mut b = board().0.lock().unwrap_or_else(|p| p.into_inner());
     for d in devices {
-        b.devs.entry(*d).or_default().children += 1;
+        let dev = b.devs.entry(*d).or_default();
+        dev.children += 1;
+        dev.history.push((case.to_string(), started, None));
     }
-    ChildRunning(devices.to_vec())
+    ChildRunning {
+        devices: devices.to_vec(),
+        case: case.to_string(),
+        started,
+    }
 }
 
 impl Drop for ChildRunning {
     fn drop(&mut self) {
         let (lock, changed) = board();
         let mut b = lock.lock().unwrap_or_else(|p| p.into_inner());
-        for d in &self.0 {
+        let now = Instant::now();
+        for d in &self.devices {
             if let Some(dev) = b.devs.get_mut(d) {
                 dev.children = dev.children.saturating_sub(1);
+                if let Some(h) = dev
+                    .history
+                    .iter_mut()
+                    .find(|(c, s, e)| *c == self.case && *s == self.started && e.is_none())
+                {
+                    h.2 = Some(now);
+                }
             }
         }
         changed.notify_all();
     }
+}
+
+/// The other UB cases whose children ran on one of `devices` at some time between
+/// `from` (this case's child started) and `until` (its health was known): any of them
+/// may have left a device as its probe found it. Serially, none.
+pub fn children_beside(case: &str, devices: &[u32], from: Instant, until: Instant) -> Vec<String> {
+    let b = board().0.lock().unwrap_or_else(|p| p.into_inner());
+    let mut others: Vec<String> = devices
+        .iter()
+        .filter_map(|d| b.devs.get(d))
+        .flat_map(|dev| dev.history.iter())
+        .filter(|(c, s, e)| c != case && *s < until && e.is_none_or(|e| e > from))
+        .map(|(c, _, _)| c.clone())
+        .collect();
+    others.sort();
+    others.dedup();
+    others
 }
 
 fn board() -> &'static (Mutex<Board>, Condvar) {
@@ -403,7 +445,7 @@ mod tests {
             format!("echo {{devices}} >> {}", log.display()),
         );
         board().0.lock().unwrap().defer = Duration::from_secs(60);
-        let (first, second) = (child_running(&[960]), child_running(&[960]));
+        let (first, second) = (child_running("a", &[960]), child_running("b", &[960]));
         drop(first);
         let a_ended = Instant::now();
         let a = std::thread::spawn(move || after_case(&[960], a_ended));
@@ -424,8 +466,26 @@ mod tests {
         assert!(a_ended.elapsed() < Duration::from_secs(30));
         // A child that keeps running holds a probe back no longer than the limit.
         board().0.lock().unwrap().defer = Duration::from_millis(300);
-        let _stuck = child_running(&[961]);
+        let from = Instant::now();
+        let _stuck = child_running("stuck", &[961]);
         assert_eq!(summary(after_case(&[961], Instant::now()).values()), "ok");
+        // The child that kept running is named as one that ran beside a case of 961; one
+        // on another device is not; the case itself is not.
+        let _other = child_running("elsewhere", &[962]);
+        assert_eq!(
+            children_beside("me", &[961], from, Instant::now()),
+            ["stuck"]
+        );
+        assert_eq!(
+            children_beside("a", &[960], a_ended, Instant::now()),
+            ["b"],
+            "b's child still ran when a's ended"
+        );
+        assert_eq!(
+            children_beside("a", &[960], Instant::now(), Instant::now()),
+            Vec::<String>::new(),
+            "nothing ran on 960 after both ended"
+        );
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "960\n961\n");
         board().0.lock().unwrap().defer = Duration::ZERO;
         std::env::remove_var(HEALTH_CMD_ENV);

@@ -43,6 +43,9 @@ pub struct ChildEnd {
     pub stalled: Option<(String, Duration)>,
     pub stdout: String,
     pub stderr: String,
+    /// When the child started, and when it was seen to end (or was killed).
+    pub started: Instant,
+    pub ended: Instant,
 }
 
 /// Runs `cmd` with a time limit, collecting its output; kills it (and its process group)
@@ -111,6 +114,9 @@ pub fn run_with_limit(
         }
         std::thread::sleep(Duration::from_millis(10));
     };
+    // Before the pipes are drained: a probe waiting for this child must not start before
+    // the end this case is judged by.
+    let ended = Instant::now();
     let stdout = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
     Ok(ChildEnd {
@@ -119,6 +125,8 @@ pub fn run_with_limit(
         stalled,
         stdout,
         stderr,
+        started: start,
+        ended,
     })
 }
 
@@ -176,7 +184,7 @@ fn run_case_child(case: &Case, pass: Option<crate::gate::Pass>) -> Result<ChildE
     let _running = case
         .ub
         .is_some()
-        .then(|| crate::health::child_running(&devices));
+        .then(|| crate::health::child_running(&case.name, &devices));
     let stall = case.stall_s.map(Duration::from_secs_f64);
     let limit = Duration::from_secs_f64(case.timeout_s);
     let ended = run_with_limit(cmd, limit, stall, &[]);
@@ -194,16 +202,34 @@ pub fn run_isolated(case: &Case, pass: Option<crate::gate::Pass>) -> Verdict {
         Ok(end) => end,
         Err(v) => return v,
     };
-    let ended = std::time::Instant::now();
     let mut v = classify(&end);
     if let Some(rule) = &case.ub {
         v.observations.insert(0, Observation::new("ub_rule", rule));
     }
     if !case.devices().is_empty() {
-        let per_device = crate::health::after_case(&case.devices(), ended);
+        let per_device = crate::health::after_case(&case.devices(), end.ended);
         let health = crate::health::summary(per_device.values());
         v.observations
             .push(Observation::new("health_after", &health));
+        let failed: Vec<u32> = per_device
+            .iter()
+            .filter(|(_, r)| *r != "ok")
+            .map(|(d, _)| *d)
+            .collect();
+        // In a parallel run other UB children may have run on the device between this
+        // child's start and its probe: any of them may have left it as the probe found
+        // it. Said, never guessed (serially there are none).
+        let beside = if failed.is_empty() {
+            vec![]
+        } else {
+            crate::health::children_beside(&case.name, &failed, end.started, Instant::now())
+        };
+        if !beside.is_empty() {
+            v.observations.push(Observation::new(
+                hil_proto::HEALTH_SHARED_WITH,
+                beside.join(", "),
+            ));
+        }
         for (d, r) in per_device.iter().filter(|(_, r)| *r != "ok") {
             crate::device_state::mark_unusable(*d, &case.name, r);
             // For hil-run: a suite it restarts on this board is told (`--cases-from`).
@@ -215,6 +241,14 @@ pub fn run_isolated(case: &Case, pass: Option<crate::gate::Pass>) -> Verdict {
         if health != "ok" {
             v.message
                 .push_str(&format!("; board needs reset ({health})"));
+            if !beside.is_empty() {
+                v.message.push_str(&format!(
+                    "; {} other UB case(s) ran on the device before its probe, so which \
+                     case left it so is not known (`{}`)",
+                    beside.len(),
+                    hil_proto::HEALTH_SHARED_WITH
+                ));
+            }
         }
     }
     v

@@ -24,7 +24,7 @@ pub fn enabled() -> bool {
 /// Err: `WORKERS_ENV` is set to something other than `0` or `1`.
 pub fn check_env() -> Result<(), String> {
     match std::env::var(WORKERS_ENV) {
-        Ok(v) if !matches!(v.trim(), "0" | "1") => Err(format!(
+        Ok(v) if !matches!(v.trim(), "" | "0" | "1") => Err(format!(
             "{WORKERS_ENV}={v:?}: expected 1 (isolate rows in reused workers, the default) \
              or 0 (a child process each)"
         )),
@@ -265,6 +265,8 @@ pub fn run(case: &Case) -> std::io::Result<(ChildEnd, Lease)> {
         stalled,
         stdout,
         stderr: w.take_stderr(),
+        started: start,
+        ended: Instant::now(),
     };
     loop {
         match w.lines.recv_timeout(Duration::from_millis(10)) {
