@@ -614,7 +614,10 @@ impl<'a> Builder<'a> {
                     esc(&r.case),
                     esc(obs(r, "observed")),
                     esc(obs(r, "detail")),
-                    esc(obs(r, "health_after")),
+                    esc(&crate::summary::health_cell(
+                        obs(r, "health_after"),
+                        obs(r, hil_proto::HEALTH_SHARED_WITH)
+                    )),
                     esc(&driver.join("\n")),
                     esc(obs(r, "ub_rule"))
                 );

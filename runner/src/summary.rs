@@ -248,7 +248,7 @@ fn driver_cell(r: &crate::journal::CaseResult) -> String {
 
 /// A flagged case's device health, with the UB cases that ran beside it before its probe
 /// when that probe found a device unusable (which of them left it so is not known).
-fn health_cell(health: &str, beside: &str) -> String {
+pub(crate) fn health_cell(health: &str, beside: &str) -> String {
     if beside.is_empty() {
         health.to_string()
     } else {
@@ -306,4 +306,18 @@ pub fn flagged_table(state: &State) -> String {
         let _ = writeln!(s, "| (none) | | | | | |");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::health_cell;
+
+    #[test]
+    fn a_health_cell_names_the_ub_cases_run_beside_only_when_there_were_some() {
+        assert_eq!(health_cell("ok", ""), "ok");
+        assert_eq!(
+            health_cell("health probe failed: x", "t.b.dev0"),
+            "health probe failed: x (UB cases run beside it before the probe: t.b.dev0)"
+        );
+    }
 }

@@ -105,30 +105,45 @@ pub fn mark_unusable(device: u32, case: &str, health: &str) {
         .insert(case.to_string(), health.to_string());
 }
 
-/// Why one of `devices` is unusable, if one is: the message, the same at any thread count
-/// (in a parallel run which UB case a probe shared by several found the device broken
-/// after is timing, so no case is named in it), and the UB cases after which a probe found
-/// it so (sorted), for an observation.
-pub fn unusable(devices: &[u32]) -> Option<(String, Vec<String>)> {
+/// Why one of `devices` is unusable, if one is.
+pub struct Unusable {
+    /// The same at any thread count: in a parallel run which UB case a shared probe found
+    /// the device broken after, and what that probe said, are timing.
+    pub message: String,
+    /// The UB cases after which a probe found one of the devices unusable (sorted).
+    pub after: Vec<String>,
+    /// What those probes said (distinct, sorted).
+    pub health: Vec<String>,
+}
+
+pub fn unusable(devices: &[u32]) -> Option<Unusable> {
     let s = lock();
-    let mut why = Vec::new();
-    let mut cases = Vec::new();
+    let mut broken = Vec::new();
+    let mut after = Vec::new();
+    let mut health = Vec::new();
     for d in devices {
         let Some(found) = s.unusable.get(d) else {
             continue;
         };
-        // What the probe said: the device's state, so alike whichever case's probe it was;
-        // the first case in name order gives it, for a stable text.
-        if let Some((_, health)) = found.iter().next() {
-            why.push(format!(
-                "device {d} was left unusable by an undefined-behaviour case of this run: {health}"
-            ));
-        }
-        cases.extend(found.keys().cloned());
+        broken.push(format!("device {d}"));
+        after.extend(found.keys().cloned());
+        health.extend(found.values().cloned());
     }
-    cases.sort();
-    cases.dedup();
-    (!why.is_empty()).then(|| (why.join("; "), cases))
+    if broken.is_empty() {
+        return None;
+    }
+    for v in [&mut after, &mut health] {
+        v.sort();
+        v.dedup();
+    }
+    Some(Unusable {
+        message: format!(
+            "{} left unusable by an undefined-behaviour case of this run",
+            broken.join(" and ")
+        ),
+        after,
+        health,
+    })
 }
 
 #[cfg(test)]
@@ -152,17 +167,14 @@ mod tests {
         mark_unusable(700, "x.ub", "device 700 wedged");
         mark_unusable(700, "a.ub", "device 700 wedged");
         drop(UbRunning::new(vec![700, 701]));
-        let got = waiter.join().unwrap();
+        let got = waiter.join().unwrap().expect("700 is unusable");
         assert_eq!(
-            got,
-            Some((
-                "device 700 was left unusable by an undefined-behaviour case of this run: \
-                 device 700 wedged"
-                    .to_string(),
-                vec!["a.ub".to_string(), "x.ub".to_string()]
-            ))
+            got.message,
+            "device 700 left unusable by an undefined-behaviour case of this run"
         );
-        assert_eq!(unusable(&[701]), None, "the other device is not blamed");
+        assert_eq!(got.after, ["a.ub", "x.ub"]);
+        assert_eq!(got.health, ["device 700 wedged"]);
+        assert!(unusable(&[701]).is_none(), "the other device is not blamed");
         wait_for_ub(&[701]);
     }
 }

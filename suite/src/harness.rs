@@ -127,15 +127,16 @@ pub fn run_case(case: &Case, pass: &mut Option<crate::gate::Pass>) -> (Verdict, 
     // A device a UB case left unusable gives no trustworthy verdict until it is reset;
     // UB cases still run (see `device_state`), as do cases on other devices.
     if case.ub.is_none() {
-        if let Some((reason, after)) = crate::device_state::unusable(&case.devices()) {
+        if let Some(u) = crate::device_state::unusable(&case.devices()) {
             let v = Verdict {
                 outcome: Outcome::Crash,
-                message: format!("board needs reset: {reason}"),
+                message: format!("board needs reset: {}", u.message),
                 observations: vec![
                     hil_proto::Observation::new("board_needs_reset", true),
-                    // Which UB cases' probes found it so: in a parallel run, a probe
-                    // shared by cases run together names them all.
-                    hil_proto::Observation::new("unusable_after", after.join(", ")),
+                    // Which UB cases' probes found it so, and what they said: in a
+                    // parallel run a probe shared by cases run together names them all.
+                    hil_proto::Observation::new("unusable_after", u.after.join(", ")),
+                    hil_proto::Observation::new("unusable_health", u.health.join(" / ")),
                 ],
             };
             return (v, String::new());

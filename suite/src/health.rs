@@ -44,6 +44,9 @@ struct Dev {
     running: bool,
     /// The latest finished check of this device: when its process started, what it found.
     last: Option<(Instant, String)>,
+    /// When every finished check of this device started, and when the latest one ended.
+    check_starts: Vec<Instant>,
+    last_end: Option<Instant>,
     /// UB children running on this device now.
     children: u32,
     /// Every UB child run on this device: its case, when it started, when it ended.
@@ -132,18 +135,28 @@ impl Drop for ChildRunning {
     }
 }
 
-/// The other UB cases whose children ran on one of `devices` at some time between
-/// `from` (this case's child started) and `until` (its health was known): any of them
-/// may have left a device as its probe found it. Serially, none.
-pub fn children_beside(case: &str, devices: &[u32], from: Instant, until: Instant) -> Vec<String> {
+/// The other UB cases whose children may have left one of `devices` as its latest check
+/// found it, for a case whose child started at `started`: each that ran on it at some
+/// time after the last check of it that started before `started` (when it was last known
+/// as it was; the run's start if none) and before that latest check ended. Serially,
+/// none: the previous case's check started after its child had ended.
+pub fn children_beside(case: &str, devices: &[u32], started: Instant) -> Vec<String> {
     let b = board().0.lock().unwrap_or_else(|p| p.into_inner());
-    let mut others: Vec<String> = devices
-        .iter()
-        .filter_map(|d| b.devs.get(d))
-        .flat_map(|dev| dev.history.iter())
-        .filter(|(c, s, e)| c != case && *s < until && e.is_none_or(|e| e > from))
-        .map(|(c, _, _)| c.clone())
-        .collect();
+    let mut others: Vec<String> = Vec::new();
+    for dev in devices.iter().filter_map(|d| b.devs.get(d)) {
+        let from = dev.check_starts.iter().filter(|s| **s <= started).max();
+        let until = dev.last_end;
+        others.extend(
+            dev.history
+                .iter()
+                .filter(|(c, s, e)| {
+                    c != case
+                        && until.is_none_or(|u| *s < u)
+                        && from.is_none_or(|f| e.is_none_or(|e| e > *f))
+                })
+                .map(|(c, _, _)| c.clone()),
+        );
+    }
     others.sort();
     others.dedup();
     others
@@ -244,6 +257,8 @@ pub fn after_case(devices: &[u32], ended: Instant) -> BTreeMap<u32, String> {
             let dev = b.devs.entry(d).or_default();
             dev.running = false;
             dev.last = Some((start, r));
+            dev.check_starts.push(start);
+            dev.last_end = Some(Instant::now());
         }
         changed.notify_all();
     }
@@ -280,6 +295,25 @@ fn probe(devices: &[u32], windows: &[u64]) -> BTreeMap<u32, String> {
     let site = std::env::var(HEALTH_CMD_ENV)
         .ok()
         .filter(|s| !s.trim().is_empty());
+    if site.is_some() && devices.len() > 1 {
+        // A site command says healthy or not, for all its devices at once: run it per
+        // device, so which devices it finds unusable never depends on which were probed
+        // together (timing, in a parallel run).
+        return std::thread::scope(|t| {
+            let each: Vec<_> = devices
+                .iter()
+                .map(|d| t.spawn(move || probe(&[*d], windows)))
+                .collect();
+            each.into_iter()
+                .zip(devices)
+                .flat_map(|(h, d)| {
+                    h.join().unwrap_or_else(|_| {
+                        BTreeMap::from([(*d, "health probe could not run".to_string())])
+                    })
+                })
+                .collect()
+        });
+    }
     let cmd = match &site {
         Some(site) => {
             let mut c = Command::new("/bin/sh");
@@ -324,6 +358,11 @@ fn probe(devices: &[u32], windows: &[u64]) -> BTreeMap<u32, String> {
     }
     // One line: the result travels in observations and in `@unusable-device` lines.
     let why = tail(&format!("{}{}", end.stdout, end.stderr), 3).replace('\n', " / ");
+    let why = why.trim();
+    if why.is_empty() {
+        let code = end.status.and_then(|s| s.code()).unwrap_or(-1);
+        return all(format!("health probe failed (exit {code}, no output)"));
+    }
     all(format!("health probe failed: {why}"))
 }
 
@@ -429,8 +468,11 @@ mod tests {
                 "ok"
             );
         }
+        // A site command runs once per device, at once (order: timing).
         let probes = std::fs::read_to_string(&log).unwrap();
-        assert_eq!(probes.lines().collect::<Vec<_>>(), ["900,901", "900,901"]);
+        let mut lines: Vec<_> = probes.lines().collect();
+        lines.sort_unstable();
+        assert_eq!(lines, ["900", "900", "901", "901"]);
         std::env::remove_var(HEALTH_CMD_ENV);
         let _ = std::fs::remove_file(&log);
     }
@@ -466,25 +508,22 @@ mod tests {
         assert!(a_ended.elapsed() < Duration::from_secs(30));
         // A child that keeps running holds a probe back no longer than the limit.
         board().0.lock().unwrap().defer = Duration::from_millis(300);
-        let from = Instant::now();
         let _stuck = child_running("stuck", &[961]);
+        let me = Instant::now();
         assert_eq!(summary(after_case(&[961], Instant::now()).values()), "ok");
         // The child that kept running is named as one that ran beside a case of 961; one
         // on another device is not; the case itself is not.
         let _other = child_running("elsewhere", &[962]);
+        assert_eq!(children_beside("me", &[961], me), ["stuck"]);
+        // On 960 no check had started before a's child: b, which ran beside it before the
+        // shared check ended, is named.
+        assert_eq!(children_beside("a", &[960], a_ended), ["b"]);
+        // A case started after that check: b ended before the check started, so it was
+        // already known as it was; no other child is named.
         assert_eq!(
-            children_beside("me", &[961], from, Instant::now()),
-            ["stuck"]
-        );
-        assert_eq!(
-            children_beside("a", &[960], a_ended, Instant::now()),
-            ["b"],
-            "b's child still ran when a's ended"
-        );
-        assert_eq!(
-            children_beside("a", &[960], Instant::now(), Instant::now()),
+            children_beside("later", &[960], Instant::now()),
             Vec::<String>::new(),
-            "nothing ran on 960 after both ended"
+            "b ended before the check that a later case's child started after"
         );
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "960\n961\n");
         board().0.lock().unwrap().defer = Duration::ZERO;

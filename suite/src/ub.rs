@@ -222,7 +222,7 @@ pub fn run_isolated(case: &Case, pass: Option<crate::gate::Pass>) -> Verdict {
         let beside = if failed.is_empty() {
             vec![]
         } else {
-            crate::health::children_beside(&case.name, &failed, end.started, Instant::now())
+            crate::health::children_beside(&case.name, &failed, end.started)
         };
         if !beside.is_empty() {
             v.observations.push(Observation::new(
