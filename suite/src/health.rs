@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(hil_proto::HEALTH_PROBE_LIMIT_S);
 
 /// Replaces the built-in health probe with a site command (exit 0 = healthy), e.g. a
-/// vendor diagnostic; `{devices}` in it becomes the comma-separated device list.
+/// vendor diagnostic; `{devices}` in it becomes the device number (it runs once per device).
 pub const HEALTH_CMD_ENV: &str = "HIL_HEALTH_PROBE_CMD";
 
 /// What `hil-suite --health-probe` prints for a device that failed.
@@ -298,21 +298,9 @@ fn probe(devices: &[u32], windows: &[u64]) -> BTreeMap<u32, String> {
     if site.is_some() && devices.len() > 1 {
         // A site command says healthy or not, for all its devices at once: run it per
         // device, so which devices it finds unusable never depends on which were probed
-        // together (timing, in a parallel run).
-        return std::thread::scope(|t| {
-            let each: Vec<_> = devices
-                .iter()
-                .map(|d| t.spawn(move || probe(&[*d], windows)))
-                .collect();
-            each.into_iter()
-                .zip(devices)
-                .flat_map(|(h, d)| {
-                    h.join().unwrap_or_else(|_| {
-                        BTreeMap::from([(*d, "health probe could not run".to_string())])
-                    })
-                })
-                .collect()
-        });
+        // together (timing, in a parallel run). One after another: a vendor diagnostic
+        // may not expect to run beside itself.
+        return devices.iter().flat_map(|d| probe(&[*d], windows)).collect();
     }
     let cmd = match &site {
         Some(site) => {
@@ -468,11 +456,12 @@ mod tests {
                 "ok"
             );
         }
-        // A site command runs once per device, at once (order: timing).
+        // A site command runs once per device.
         let probes = std::fs::read_to_string(&log).unwrap();
-        let mut lines: Vec<_> = probes.lines().collect();
-        lines.sort_unstable();
-        assert_eq!(lines, ["900", "900", "901", "901"]);
+        assert_eq!(
+            probes.lines().collect::<Vec<_>>(),
+            ["900", "901", "900", "901"]
+        );
         std::env::remove_var(HEALTH_CMD_ENV);
         let _ = std::fs::remove_file(&log);
     }
