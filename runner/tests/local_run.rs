@@ -563,23 +563,14 @@ fn ub_cases_whose_children_run_together_share_a_probe_and_keep_their_verdicts() 
         let out = hil_run_tables(&dir, &tables, Some(threads), &env);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(matches!(out.status.code(), Some(0 | 1)), "{stdout}");
-        let mut got = std::collections::BTreeMap::new();
-        let journal = std::fs::read_to_string(dir.join("local/journal.jsonl")).unwrap();
-        for line in journal.lines() {
-            let r: serde_json::Value = serde_json::from_str(line).unwrap();
-            if r["record"] == "result" {
-                let health = r["observations"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|o| o["key"] == "health_after")
-                    .map(|o| o["value"].to_string());
-                got.insert(
-                    r["case"].as_str().unwrap().to_string(),
-                    (r["outcome"].to_string(), health),
-                );
-            }
-        }
+        // Outcome and health_after of every case.
+        let got: std::collections::BTreeMap<_, _> =
+            journal_verdicts(&dir.join("local/journal.jsonl"))
+                .into_iter()
+                .map(|(case, (outcome, _, obs))| {
+                    (case, (outcome, obs.get("health_after").cloned()))
+                })
+                .collect();
         assert_eq!(got.len(), 10, "{stdout}");
         let log = std::fs::read_to_string(dir.join("local/suite-1.log")).unwrap();
         let probes: u32 = log

@@ -94,24 +94,23 @@ pub fn configure(parallel: bool) -> Result<(), String> {
 
 /// A UB child running on its devices, from just before its spawn until it has ended.
 pub struct ChildRunning {
-    devices: Vec<u32>,
-    case: String,
-    started: Instant,
+    /// Each device and this child's place in its `history`.
+    slots: Vec<(u32, usize)>,
 }
 
 pub fn child_running(case: &str, devices: &[u32]) -> ChildRunning {
     let started = Instant::now();
     let mut b = board().0.lock().unwrap_or_else(|p| p.into_inner());
-    for d in devices {
-        let dev = b.devs.entry(*d).or_default();
-        dev.children += 1;
-        dev.history.push((case.to_string(), started, None));
-    }
-    ChildRunning {
-        devices: devices.to_vec(),
-        case: case.to_string(),
-        started,
-    }
+    let slots = devices
+        .iter()
+        .map(|d| {
+            let dev = b.devs.entry(*d).or_default();
+            dev.children += 1;
+            dev.history.push((case.to_string(), started, None));
+            (*d, dev.history.len() - 1)
+        })
+        .collect();
+    ChildRunning { slots }
 }
 
 impl Drop for ChildRunning {
@@ -119,14 +118,10 @@ impl Drop for ChildRunning {
         let (lock, changed) = board();
         let mut b = lock.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        for d in &self.devices {
+        for (d, slot) in &self.slots {
             if let Some(dev) = b.devs.get_mut(d) {
                 dev.children = dev.children.saturating_sub(1);
-                if let Some(h) = dev
-                    .history
-                    .iter_mut()
-                    .find(|(c, s, e)| *c == self.case && *s == self.started && e.is_none())
-                {
+                if let Some(h) = dev.history.get_mut(*slot) {
                     h.2 = Some(now);
                 }
             }
