@@ -4,6 +4,7 @@
 
 pub mod event;
 pub mod outcome;
+pub mod settings;
 pub mod yaml;
 
 pub use event::{CaseInfo, Event, Facts, Observation};

@@ -22,7 +22,22 @@ pub enum Record {
         skipped: Vec<SkippedCase>,
     },
     Facts(Facts),
+    /// What the run was started under (written once, after the plan): `--resume`
+    /// continues only under the same.
+    Config(RunConfig),
     Result(CaseResult),
+}
+
+/// The configuration a run's results were produced under.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// hil-run's own settings that decide what runs and how (`setting.test_threads`, …).
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// The board's facts when the run was planned: suite version and hash, tables, driver,
+    /// libraries, and the settings the suite runs under (`setting.HIL_…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<Facts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,7 +113,9 @@ impl Journal {
 }
 
 /// A writer that died mid-record leaves a last line without its newline; appending
-/// after it would corrupt the next record too, so drop the fragment (it was never whole).
+/// after it would corrupt the next record too. A whole record that only lacks its newline
+/// is kept (reading counts it, so cutting it would lose a result); a fragment is dropped
+/// (it was never whole, and its case runs again).
 fn cut_torn_tail(path: &Path) -> std::io::Result<()> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
@@ -111,6 +128,9 @@ fn cut_torn_tail(path: &Path) -> std::io::Result<()> {
             .rposition(|&b| b == b'\n')
             .map(|i| i + 1)
             .unwrap_or(0);
+        if serde_json::from_slice::<Record>(&bytes[keep..]).is_ok() {
+            return OpenOptions::new().append(true).open(path)?.write_all(b"\n");
+        }
         OpenOptions::new()
             .write(true)
             .open(path)?
@@ -127,6 +147,8 @@ pub struct State {
     /// Cases a skip list removed (not in `cases`).
     pub skipped: Vec<SkippedCase>,
     pub facts: Option<Facts>,
+    /// What the run was started under (None: a journal older than the record).
+    pub config: Option<RunConfig>,
     pub results: BTreeMap<String, CaseResult>,
     pub started_unix: u64,
     /// Suite starts so far in this invocation; numbers each start's files uniquely.
@@ -148,6 +170,13 @@ impl State {
                 self.skipped = skipped;
             }
             Record::Facts(f) => self.facts = Some(f),
+            Record::Config(c) => {
+                // Until the suite reports its own, the facts it listed with.
+                if self.facts.is_none() {
+                    self.facts = c.facts.clone();
+                }
+                self.config = Some(c);
+            }
             Record::Result(res) => {
                 self.results.insert(res.case.clone(), res);
             }
@@ -198,4 +227,59 @@ pub fn read(path: &Path) -> Result<State, String> {
         }
     }
     Ok(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("hil-journal-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("journal.jsonl")
+    }
+
+    fn result_line(case: &str) -> String {
+        serde_json::to_string(&Record::Result(crate::test_result(
+            case,
+            Outcome::Fail,
+            "x",
+        )))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_whole_last_record_without_its_newline_is_kept_and_counted_once() {
+        let path = temp("whole");
+        let text = format!("{}\n{}", result_line("t.a"), result_line("t.b"));
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(read(&path).unwrap().results.len(), 2);
+        let mut j = Journal::open(&path).unwrap();
+        j.append(&Record::Result(crate::test_result(
+            "t.c",
+            Outcome::Pass,
+            "",
+        )))
+        .unwrap();
+        let st = read(&path).unwrap();
+        assert_eq!(
+            st.results.keys().collect::<Vec<_>>(),
+            ["t.a", "t.b", "t.c"],
+            "the record that lacked its newline left the journal"
+        );
+    }
+
+    #[test]
+    fn a_torn_fragment_is_cut_and_never_counted() {
+        let path = temp("torn");
+        let line = result_line("t.b");
+        let text = format!("{}\n{}", result_line("t.a"), &line[..line.len() / 2]);
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(read(&path).unwrap().results.len(), 1);
+        Journal::open(&path).unwrap();
+        let st = read(&path).unwrap();
+        assert_eq!(st.results.keys().collect::<Vec<_>>(), ["t.a"]);
+        assert!(std::fs::read_to_string(&path).unwrap().ends_with('\n'));
+    }
 }

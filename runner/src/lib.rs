@@ -42,6 +42,7 @@ pub mod baseline;
 pub mod board;
 pub mod bundle;
 pub mod caselist;
+pub mod config;
 pub mod deqp;
 pub mod interrupt;
 pub mod inventory;

@@ -40,7 +40,8 @@ struct Cli {
     /// Print the ops that table rows can name, with what each checks, and exit.
     #[arg(long)]
     list_ops: bool,
-    /// Print the board facts (driver, devices, implementations) as JSON and exit.
+    /// Print the board facts (driver, devices, implementations, settings) as JSON and
+    /// exit. With --list-json: the facts as an event line before the cases.
     #[arg(long)]
     facts: bool,
     #[arg(long, hide = true, value_name = "CASE")]
@@ -125,7 +126,7 @@ fn real_main() -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    if cli.facts {
+    if cli.facts && !cli.list_json {
         println!("{}", serde_json::to_string_pretty(&facts::collect())?);
         return Ok(0);
     }
@@ -148,6 +149,11 @@ fn real_main() -> anyhow::Result<i32> {
         ub::child_main(case);
     }
     if cli.list_json {
+        // With --facts, the facts come first as an event line: the runner compares them
+        // with a run it resumes before it touches anything.
+        if cli.facts {
+            println!("{}", Event::Facts(facts::collect()).to_line());
+        }
         for c in &cases {
             println!("{}", serde_json::to_string(&c.info())?);
         }

@@ -139,5 +139,22 @@ pub fn collect() -> Facts {
     for (backend, imp) in crate::backend::implementations() {
         f.implementations.insert(backend.into(), imp);
     }
+    let p = &mut f.properties;
+    // What the results were produced under: the runner records these and refuses to
+    // resume a run under others (docs/environment.md).
+    p.extend(hil_proto::settings::suite_env());
+    p.insert("suite.sha256".into(), self_sha256());
     f
+}
+
+/// The running binary's SHA-256: two builds of one version are told apart.
+fn self_sha256() -> String {
+    use sha2::{Digest, Sha256};
+    let hash = || -> std::io::Result<String> {
+        let mut file = std::fs::File::open("/proc/self/exe")?;
+        let mut h = Sha256::new();
+        std::io::copy(&mut file, &mut h)?;
+        Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    };
+    hash().unwrap_or_else(|e| format!("unknown ({e})"))
 }

@@ -5,7 +5,6 @@
 use super::{ExitInfo, Running, Transport};
 use crate::tail::Tail;
 use anyhow::{bail, Context as _};
-use hil_proto::CaseInfo;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -60,7 +59,7 @@ impl Local {
         let (out_path, err_path) = (tmp.with_extension("out"), tmp.with_extension("err"));
         let mut child = self
             .command()?
-            .arg("--list-json")
+            .args(super::LIST_ARGS)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out_path)?)
             .stderr(std::fs::File::create(&err_path)?)
@@ -89,7 +88,7 @@ impl Local {
 }
 
 impl Transport for Local {
-    fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>> {
+    fn list_cases(&mut self) -> anyhow::Result<super::Listing> {
         let out = self.list_output()?;
         if out.status.code() == Some(2) {
             // The suite's own usage/config error (bad tables, bad arguments).
@@ -105,11 +104,11 @@ impl Transport for Local {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        let mut cases = super::parse_case_listing(&String::from_utf8_lossy(&out.stdout))?;
+        let mut listing = super::parse_case_listing(&String::from_utf8_lossy(&out.stdout))?;
         if self.model()?.is_some() {
-            cases.retain(|c| c.backend == "nvscisync");
+            listing.cases.retain(|c| c.backend == "nvscisync");
         }
-        Ok(cases)
+        Ok(listing)
     }
 
     fn start(

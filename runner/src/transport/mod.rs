@@ -56,16 +56,33 @@ pub fn board_lost(e: &anyhow::Error) -> bool {
         .any(ssh::SshError::is_drop)
 }
 
-/// `hil-suite --list-json` output: one case per line.
-pub fn parse_case_listing(stdout: &str) -> anyhow::Result<Vec<CaseInfo>> {
+/// What listing the suite on a board gives: its cases and, before them, its facts.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub cases: Vec<CaseInfo>,
+    /// The board's facts at listing time (a suite older than `--list-json --facts` gives none).
+    pub facts: Option<hil_proto::Facts>,
+}
+
+/// The arguments that list a suite's cases, facts first.
+pub const LIST_ARGS: [&str; 2] = ["--list-json", "--facts"];
+
+/// `hil-suite --list-json --facts` output: a facts event line, then one case per line.
+pub fn parse_case_listing(stdout: &str) -> anyhow::Result<Listing> {
     use anyhow::Context as _;
-    stdout
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str(l).with_context(|| format!("unreadable case listing line: {l}"))
-        })
-        .collect()
+    let mut listing = Listing::default();
+    for l in stdout.lines().filter(|l| !l.trim().is_empty()) {
+        if listing.cases.is_empty() && listing.facts.is_none() && l.starts_with("{\"event\"") {
+            if let Ok(hil_proto::Event::Facts(f)) = hil_proto::Event::from_line(l) {
+                listing.facts = Some(f);
+                continue;
+            }
+        }
+        let case = serde_json::from_str(l)
+            .with_context(|| format!("unreadable case listing line: {l}"))?;
+        listing.cases.push(case);
+    }
+    Ok(listing)
 }
 
 /// The suite's `--test-threads` arguments (none: its default, one per CPU).
@@ -90,8 +107,8 @@ pub trait Transport {
     fn clean_up(&mut self) -> anyhow::Result<Option<String>> {
         Ok(None)
     }
-    /// `hil-suite --list-json` on the board.
-    fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>>;
+    /// `hil-suite --list-json --facts` on the board.
+    fn list_cases(&mut self) -> anyhow::Result<Listing>;
     /// Starts `hil-suite` on exactly these cases; `attempt` numbers its log; `threads`
     /// is its `--test-threads` (None: the suite's default).
     fn start(

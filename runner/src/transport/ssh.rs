@@ -6,7 +6,6 @@ use super::{ExitInfo, Running, Transport};
 use crate::inventory::BoardSpec;
 use crate::tail::Tail;
 use anyhow::Context as _;
-use hil_proto::CaseInfo;
 use sha2::{Digest, Sha256};
 use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -996,11 +995,12 @@ impl Transport for SshBoard {
         )))
     }
 
-    fn list_cases(&mut self) -> anyhow::Result<Vec<CaseInfo>> {
+    fn list_cases(&mut self) -> anyhow::Result<super::Listing> {
         let cmd = format!(
-            "cd {} && {} --list-json",
+            "cd {} && {} {}",
             quote(&self.run_dir),
-            self.suite_cmd()
+            self.suite_cmd(),
+            super::LIST_ARGS.join(" ")
         );
         let (code, out, err) = self.conn.lock().with(|s| exec(s, &cmd))?;
         if code == 2 {
