@@ -1,12 +1,23 @@
 //! Expected results per board or board class, as deqp-runner keeps them: a run is judged
-//! by what changed against the baseline (regressions, fixes), not by raw failures.
+//! by what changed against the baseline (regressions, fixes, coverage), not by raw
+//! failures.
 //!
 //! ```yaml
 //! # results expected on H200 boards, driver 580
-//! expect:
-//!   vulkan.import_errors.closed_fd.dev0: fail   # returns 999, undocumented (hardware-results.md)
+//! facts:                     # what the board was (shown when a run differs)
+//!   driver.version: 580.159.04
+//! expect:                    # failures expected (judged as today)
+//!   vulkan.import_errors.closed_fd.dev0: fail   # returns 999, undocumented
+//! ran:                       # cases that ran: not-supported or missing now = coverage lost
+//!   vulkan.import.timeline.dev0_dev0: pass
+//! not-supported:             # with the reason then: running now = newly covered
+//!   nvscisync.pairs.cpu_dev0: libnvscisync.so.1 not loadable
 //! ```
+//!
+//! A deqp-runner CSV (`results.csv` or `failures.csv`, as hil writes them too) is read as
+//! a baseline as well; docs/outcomes.md says how its statuses map.
 
+use crate::config::Change;
 use crate::journal::State;
 use hil_proto::Outcome;
 use serde::Deserialize;
@@ -19,15 +30,154 @@ pub struct Baseline {
     /// Informational: which board or class this describes.
     #[serde(default)]
     pub board: Option<String>,
+    /// Facts of the run the baseline was made from; a run whose facts differ shows it.
+    #[serde(default)]
+    pub facts: BTreeMap<String, String>,
     /// case name -> outcome expected there. Cases not listed are expected to pass (or be
-    /// not-supported / flagged, which are never judged).
+    /// not-supported / flagged, which are never judged as failures).
     #[serde(default, deserialize_with = "hil_proto::yaml::unique_keys")]
     pub expect: BTreeMap<String, Outcome>,
+    /// Cases that ran (any outcome but not-supported), with that outcome: such a case that
+    /// is not-supported now, or missing from a run of every case, is coverage lost.
+    #[serde(default, deserialize_with = "hil_proto::yaml::unique_keys")]
+    pub ran: BTreeMap<String, Outcome>,
+    /// Cases that were not-supported, with why: such a case that runs now is newly covered.
+    #[serde(
+        default,
+        rename = "not-supported",
+        deserialize_with = "hil_proto::yaml::unique_keys"
+    )]
+    pub not_supported: BTreeMap<String, String>,
+}
+
+/// The facts a baseline records and a run is compared on: what the board's driver and
+/// libraries are, and what the suite and its tables were.
+pub const FACTS: &[&str] = &[
+    "arch",
+    "driver.version",
+    "cuda.version",
+    "cudart.version",
+    "nvscisync.version",
+    "nvscisync.source",
+    "implementation.vulkan",
+    "kernel",
+    "suite_version",
+    "tables.sha256",
+];
+
+/// A fact as the baseline keys it (`implementation.NAME` and `suite_version` included).
+pub fn fact_value(state: &State, key: &str) -> Option<String> {
+    let f = state.facts.as_ref()?;
+    if key == "suite_version" {
+        return Some(f.suite_version.clone());
+    }
+    if let Some(b) = key.strip_prefix("implementation.") {
+        return f.implementations.get(b).map(|v| short_reason(v));
+    }
+    f.properties.get(key).cloned()
 }
 
 pub fn load(path: &Path) -> Result<Baseline, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        return from_deqp_csv(&path.display().to_string(), &text);
+    }
     hil_proto::yaml::from_str(&path.display().to_string(), &text).map_err(|e| e.to_string())
+}
+
+/// deqp-runner's `results.csv` (`test,status,duration`) or `failures.csv` (`test,status`)
+/// as a baseline: failures are expected, what ran is coverage, `Skip` is not-supported.
+pub fn from_deqp_csv(name: &str, text: &str) -> Result<Baseline, String> {
+    let mut b = Baseline::default();
+    for (i, line) in text.lines().enumerate() {
+        let at = || format!("{name}:{}", i + 1);
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut fields = line.split(',');
+        let (Some(case), Some(status)) = (fields.next(), fields.next()) else {
+            return Err(format!(
+                "{}: expected `test,status` (deqp-runner's failures.csv) or \
+                 `test,status,duration` (results.csv), found `{}`",
+                at(),
+                crate::config::short(line)
+            ));
+        };
+        let (case, status) = (case.trim(), status.trim());
+        // UnexpectedImprovement(Pass): what it ran as is in the parentheses.
+        let status = status
+            .strip_prefix("UnexpectedImprovement(")
+            .and_then(|s| s.strip_suffix(')'))
+            .unwrap_or(status);
+        let ran = match status {
+            "Pass" | "Flake" | "KnownFlake" => Some(Outcome::Pass),
+            "Warn" => Some(Outcome::Flagged),
+            "Fail" | "ExpectedFail" => Some(Outcome::Fail),
+            "Crash" => Some(Outcome::Crash),
+            "Timeout" => Some(Outcome::Timeout),
+            "Skip" => None,
+            // No result in that run: nothing to expect.
+            "Missing" => continue,
+            other => {
+                return Err(format!(
+                    "{}: unknown deqp-runner status `{}` for {case}; known: Pass, Fail, Skip, \
+                     Crash, Timeout, Flake, KnownFlake, Warn, Missing, ExpectedFail, \
+                     UnexpectedImprovement(…)",
+                    at(),
+                    crate::config::short(other)
+                ))
+            }
+        };
+        if b.ran.contains_key(case) || b.not_supported.contains_key(case) {
+            return Err(format!("{}: {case} is listed twice", at()));
+        }
+        match ran {
+            Some(o) => {
+                if o.is_failure() {
+                    b.expect.insert(case.to_string(), o);
+                }
+                b.ran.insert(case.to_string(), o);
+            }
+            None => {
+                b.not_supported
+                    .insert(case.to_string(), format!("Skip in {name}"));
+            }
+        }
+    }
+    Ok(b)
+}
+
+/// A case that ran when the baseline was made and does not run now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoverageLost {
+    pub case: String,
+    /// Its outcome in the baseline.
+    pub was: Outcome,
+    /// Now: not-supported, or None when the run has no such case (the suite no longer
+    /// lists it).
+    pub now: Option<Outcome>,
+    /// Why, as the board said (not-supported) or as hil-run knows (missing).
+    pub why: String,
+}
+
+impl CoverageLost {
+    /// One line: `coverage lost: was pass, now not-supported: why`.
+    pub fn describe(&self) -> String {
+        format!("coverage lost: {}", self.change())
+    }
+
+    /// `was pass, now not-supported: why`.
+    pub fn change(&self) -> String {
+        let now = match self.now {
+            Some(o) => o.as_str(),
+            None => "missing",
+        };
+        format!("was {}, now {now}: {}", self.was, short_reason(&self.why))
+    }
 }
 
 /// How a run compares with its baseline (or with "everything passes" without one).
@@ -35,6 +185,12 @@ pub fn load(path: &Path) -> Result<Baseline, String> {
 pub struct Comparison {
     /// A fail/crash/timeout the baseline does not expect (or a different one than expected).
     pub regressions: Vec<(String, Option<Outcome>, Outcome)>,
+    /// Ran in the baseline, not-supported or missing now: a regression too.
+    pub coverage_lost: Vec<CoverageLost>,
+    /// Not-supported in the baseline, ran now (with its outcome now).
+    pub newly_covered: Vec<(String, Outcome)>,
+    /// The baseline's facts this run differs in (driver, libraries, suite, tables).
+    pub fact_changes: Vec<Change>,
     /// Expected to fail, passed now: time to update the baseline.
     pub fixes: Vec<(String, Outcome)>,
     /// Failed exactly as the baseline expects.
@@ -43,6 +199,17 @@ pub struct Comparison {
     pub flaky: Vec<(String, usize)>,
     /// Baseline entries naming no case of this run (renamed or removed cases).
     pub unknown: Vec<String>,
+}
+
+impl Comparison {
+    /// Whether anything is worse than the baseline: exit status 1.
+    pub fn has_regressions(&self) -> bool {
+        !self.regressions.is_empty() || !self.coverage_lost.is_empty()
+    }
+
+    pub fn lost(&self, case: &str) -> Option<&CoverageLost> {
+        self.coverage_lost.iter().find(|l| l.case == case)
+    }
 }
 
 pub fn compare(baseline: Option<&Baseline>, state: &State) -> Comparison {
@@ -62,9 +229,51 @@ pub fn compare(baseline: Option<&Baseline>, state: &State) -> Comparison {
             }
             _ => {}
         }
+        if r.outcome != Outcome::NotSupported && b.not_supported.contains_key(&r.case) {
+            c.newly_covered.push((r.case.clone(), r.outcome));
+        }
     }
     let planned: std::collections::BTreeSet<&str> =
         state.cases.iter().map(|c| c.name.as_str()).collect();
+    let skipped: std::collections::BTreeSet<&str> =
+        state.skipped.iter().map(|s| s.case.as_str()).collect();
+    // A run of a selection (filter, shard, include list) leaves cases out on purpose.
+    let whole = !state.config.as_ref().is_some_and(|c| c.is_selection());
+    for (case, &was) in &b.ran {
+        match state.results.get(case) {
+            Some(r) if r.outcome == Outcome::NotSupported => c.coverage_lost.push(CoverageLost {
+                case: case.clone(),
+                was,
+                now: Some(Outcome::NotSupported),
+                why: r.message.clone(),
+            }),
+            Some(_) => {}
+            // Planned and unfinished: the run already says so (and exits 1).
+            None if planned.contains(case.as_str()) => {}
+            None if whole && !skipped.contains(case.as_str()) => {
+                c.coverage_lost.push(CoverageLost {
+                    case: case.clone(),
+                    was,
+                    now: None,
+                    why: "the suite does not list this case any more".into(),
+                })
+            }
+            None => {}
+        }
+    }
+    for key in FACTS {
+        let Some(then) = b.facts.get(*key) else {
+            continue;
+        };
+        let now = fact_value(state, key).unwrap_or_else(|| "(unknown)".into());
+        if &now != then {
+            c.fact_changes.push(Change {
+                key: key.to_string(),
+                then: then.clone(),
+                now,
+            });
+        }
+    }
     c.unknown = b
         .expect
         .keys()
@@ -74,20 +283,24 @@ pub fn compare(baseline: Option<&Baseline>, state: &State) -> Comparison {
     c
 }
 
+/// A reason on one line: the first line, without the list of paths a loader tried.
+pub fn short_reason(why: &str) -> String {
+    let first = why.lines().next().unwrap_or("");
+    let first = first.split_once("; tried: ").map_or(first, |(w, _)| w);
+    crate::config::short(first.trim())
+}
+
 /// A baseline that expects what a run did (`hil-run baseline-from JOURNAL`): every fail,
-/// crash and timeout, each under a comment with its message's first line. Cases that
-/// passed, were not-supported or flagged are not listed (they are never judged).
+/// crash and timeout, each under a comment with its message's first line; every case that
+/// ran (coverage) and every not-supported case with its reason; the board's facts.
 pub fn from_state(state: &State, journal: &str) -> String {
     let prop = |k: &str| crate::summary::fact(state, k);
-    let failing: Vec<_> = state
-        .ordered_results()
-        .into_iter()
-        .filter(|r| r.outcome.is_failure())
-        .collect();
+    let results = state.ordered_results();
+    let failing: Vec<_> = results.iter().filter(|r| r.outcome.is_failure()).collect();
     let mut y = format!(
         "# Expected results written by `hil-run baseline-from {journal}`\n\
-         # board {}: arch {}, driver {}, CUDA {}; {} of {} planned cases have a result, {} listed.\n\
-         # Say for each entry why it fails and where that is documented.\n",
+         # board {}: arch {}, driver {}, CUDA {}; {} of {} planned cases have a result, {} failing.\n\
+         # Say for each expected failure why it fails and where that is documented.\n",
         state.board,
         prop("arch"),
         prop("driver.version"),
@@ -102,20 +315,74 @@ pub fn from_state(state: &State, journal: &str) -> String {
             "# {missing} planned case(s) have no result (the run was interrupted): not listed.\n"
         ));
     }
-    y.push_str(&format!("board: {}\nexpect:", yaml_key(&state.board)));
+    y.push_str(&format!("board: {}\n", yaml_key(&state.board)));
+    let facts: Vec<(&str, String)> = FACTS
+        .iter()
+        .filter_map(|k| fact_value(state, k).map(|v| (*k, v)))
+        .collect();
+    y.push_str(
+        "# What the board was: a run on other drivers or libraries shows the difference.\nfacts:",
+    );
+    if facts.is_empty() {
+        y.push_str(" {}\n");
+    } else {
+        y.push('\n');
+        for (k, v) in facts {
+            y.push_str(&format!("  {k}: {}\n", yaml_value(&v)));
+        }
+    }
+    y.push_str("expect:");
     if failing.is_empty() {
         y.push_str(" {}\n");
-        return y;
-    }
-    y.push('\n');
-    for r in failing {
-        let first = r.message.lines().next().unwrap_or("").trim();
-        if !first.is_empty() {
-            y.push_str(&format!("  # {first}\n"));
+    } else {
+        y.push('\n');
+        for r in &failing {
+            let first = short_reason(&r.message);
+            if !first.is_empty() {
+                y.push_str(&format!("  # {first}\n"));
+            }
+            y.push_str(&format!("  {}: {}\n", yaml_key(&r.case), r.outcome));
         }
-        y.push_str(&format!("  {}: {}\n", yaml_key(&r.case), r.outcome));
+    }
+    y.push_str(
+        "# Coverage: a case that ran here and is not-supported or missing in a run is a \
+         regression.\nran:",
+    );
+    let ran: Vec<_> = results
+        .iter()
+        .filter(|r| r.outcome != Outcome::NotSupported)
+        .collect();
+    if ran.is_empty() {
+        y.push_str(" {}\n");
+    } else {
+        y.push('\n');
+        for r in ran {
+            y.push_str(&format!("  {}: {}\n", yaml_key(&r.case), r.outcome));
+        }
+    }
+    y.push_str("not-supported:");
+    let ns: Vec<_> = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::NotSupported)
+        .collect();
+    if ns.is_empty() {
+        y.push_str(" {}\n");
+    } else {
+        y.push('\n');
+        for r in ns {
+            y.push_str(&format!(
+                "  {}: {}\n",
+                yaml_key(&r.case),
+                yaml_value(&short_reason(&r.message))
+            ));
+        }
     }
     y
+}
+
+/// Any text as a YAML scalar: JSON's quoting is valid YAML.
+fn yaml_value(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
 }
 
 /// A case or board name as a YAML key: plain when it is only name characters.
@@ -227,5 +494,78 @@ mod tests {
         let clean = state(&[("t.ok", Outcome::Pass, 0)]);
         let b: Baseline = hil_proto::yaml::from_str("b.yaml", &from_state(&clean, "j")).unwrap();
         assert!(b.expect.is_empty());
+    }
+
+    #[test]
+    fn deqp_runner_statuses_map_to_expectations_and_coverage() {
+        let b = from_deqp_csv(
+            "r.csv",
+            "# comment\nt.a,Pass,0.1\nt.b,Fail,0.2\nt.c,Skip,0\nt.d,Warn,0.1\nt.e,Missing,0\n\
+             t.f,UnexpectedImprovement(Pass),0.1\nt.g,Crash\nt.h,ExpectedFail,1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            b.expect.into_iter().collect::<Vec<_>>(),
+            [
+                ("t.b".to_string(), Outcome::Fail),
+                ("t.g".to_string(), Outcome::Crash),
+                ("t.h".to_string(), Outcome::Fail)
+            ]
+        );
+        assert_eq!(
+            b.ran.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["t.a", "t.b", "t.d", "t.f", "t.g", "t.h"]
+        );
+        assert_eq!(b.ran["t.d"], Outcome::Flagged);
+        assert_eq!(b.not_supported.keys().collect::<Vec<_>>(), ["t.c"]);
+        let twice = from_deqp_csv("f.csv", "t.a,Fail\nt.a,Crash\n").unwrap_err();
+        assert!(twice.starts_with("f.csv:2: t.a is listed twice"), "{twice}");
+        let short = from_deqp_csv("f.csv", "t.a\n").unwrap_err();
+        assert!(
+            short.starts_with("f.csv:1: expected `test,status`"),
+            "{short}"
+        );
+    }
+
+    #[test]
+    fn coverage_is_lost_by_not_supported_or_missing_cases_of_a_whole_run_only() {
+        let b: Baseline = hil_proto::yaml::from_str(
+            "b.yaml",
+            "ran:\n  t.ok: pass\n  t.ns_now: pass\n  t.removed: flagged\n  t.skipped: pass\n\
+             not-supported:\n  t.new: no library\n",
+        )
+        .unwrap();
+        let mut st = state(&[
+            ("t.ok", Outcome::Pass, 0),
+            ("t.ns_now", Outcome::NotSupported, 0),
+            ("t.new", Outcome::Fail, 0),
+        ]);
+        st.results.get_mut("t.ns_now").unwrap().message = "libcudart not found".into();
+        st.skipped.push(crate::journal::SkippedCase {
+            case: "t.skipped".into(),
+            by: "s.txt:1".into(),
+        });
+        let c = compare(Some(&b), &st);
+        let lost: Vec<String> = c
+            .coverage_lost
+            .iter()
+            .map(|l| format!("{} {}", l.case, l.change()))
+            .collect();
+        assert_eq!(
+            lost,
+            [
+                "t.ns_now was pass, now not-supported: libcudart not found",
+                "t.removed was flagged, now missing: the suite does not list this case any more"
+            ]
+        );
+        assert_eq!(c.newly_covered, [("t.new".to_string(), Outcome::Fail)]);
+        assert!(c.has_regressions());
+        // A filtered run leaves cases out on purpose: only what it ran is judged.
+        st.config = Some(crate::journal::RunConfig {
+            settings: [(crate::config::FILTER.to_string(), "t.".to_string())].into(),
+            facts: None,
+        });
+        let c = compare(Some(&b), &st);
+        assert_eq!(c.coverage_lost.len(), 1, "{:?}", c.coverage_lost);
     }
 }

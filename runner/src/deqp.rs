@@ -25,7 +25,8 @@ pub enum Status {
     Flake,
     /// Ran and was not judged: hil's `flagged` (undefined behaviour, observation recorded).
     Warn,
-    /// Planned, no result (an interrupted run).
+    /// Planned, no result (an interrupted run); or, with `--baseline`, ran in the baseline
+    /// and not-supported or missing now (coverage lost).
     Missing,
     /// A failure the baseline lists.
     ExpectedFail,
@@ -80,7 +81,10 @@ pub fn rows(state: &State, cmp: &Comparison) -> Vec<(String, Status, f32)> {
         let row = match state.results.get(&c.name) {
             None => (Status::Missing, 0.0),
             Some(r) => {
-                let status = if expected.contains(r.case.as_str()) {
+                // Ran in the baseline, not now: deqp-runner's name for a case without a run.
+                let status = if cmp.lost(&r.case).is_some() {
+                    Status::Missing
+                } else if expected.contains(r.case.as_str()) {
                     Status::ExpectedFail
                 } else if fixed.contains(r.case.as_str()) {
                     Status::UnexpectedImprovementPass
@@ -96,6 +100,10 @@ pub fn rows(state: &State, cmp: &Comparison) -> Vec<(String, Status, f32)> {
     }
     for s in &state.skipped {
         rows.insert(s.case.clone(), (Status::Skip, 0.0));
+    }
+    // Cases of the baseline the suite no longer lists.
+    for l in cmp.coverage_lost.iter().filter(|l| l.now.is_none()) {
+        rows.insert(l.case.clone(), (Status::Missing, 0.0));
     }
     rows.into_iter().map(|(c, (s, d))| (c, s, d)).collect()
 }

@@ -6,6 +6,7 @@
 //! (type says which); not-supported and flagged → skipped with the reason or observation,
 //! so CI stays green but shows them.
 
+use crate::baseline::Comparison;
 use crate::journal::{CaseResult, State};
 use hil_proto::Outcome;
 use quick_junit::{
@@ -13,17 +14,28 @@ use quick_junit::{
 };
 use std::time::Duration;
 
+/// A board's results as judged: against its baseline when the run had one.
+pub struct Judged<'a> {
+    pub state: &'a State,
+    pub cmp: &'a Comparison,
+    /// The baseline file, as the user named it.
+    pub baseline: Option<&'a str>,
+}
+
 /// One board's report.
-pub fn build(state: &State) -> Report {
-    merged(&[state], &format!("hil {}", state.board))
+pub fn build(board: &Judged) -> Report {
+    merged(
+        std::slice::from_ref(board),
+        &format!("hil {}", board.state.board),
+    )
 }
 
 /// Several boards in one report: a `<testsuite>` per board.
-pub fn merged(states: &[&State], name: &str) -> Report {
+pub fn merged(boards: &[Judged], name: &str) -> Report {
     let mut report = Report::new(name);
     let mut total = Duration::ZERO;
-    for st in states {
-        let (suite, t) = board_suite(st);
+    for b in boards {
+        let (suite, t) = board_suite(b);
         total += t;
         report.add_test_suite(suite);
     }
@@ -31,7 +43,8 @@ pub fn merged(states: &[&State], name: &str) -> Report {
     report
 }
 
-fn board_suite(state: &State) -> (TestSuite, Duration) {
+fn board_suite(b: &Judged) -> (TestSuite, Duration) {
+    let state = b.state;
     let mut suite = TestSuite::new(format!("hil.{}", state.board));
     suite.add_property(Property::new("board", &state.board));
     if let Some(f) = &state.facts {
@@ -46,18 +59,88 @@ fn board_suite(state: &State) -> (TestSuite, Duration) {
             ));
         }
     }
+    // hil-run's own settings (the suite's are among the facts, `setting.HIL_…`).
+    for (k, v) in state.config.iter().flat_map(|c| &c.settings) {
+        suite.add_property(Property::new(k.as_str(), v.as_str()));
+    }
+    if let Some(name) = b.baseline {
+        suite.add_property(Property::new("baseline", name));
+    }
+    for c in &b.cmp.fact_changes {
+        suite.add_property(Property::new(
+            format!("baseline.differs.{}", c.key),
+            format!("{} -> {}", c.then, c.now),
+        ));
+    }
     let mut total = Duration::ZERO;
-    for r in state.ordered_results() {
+    let results = state.ordered_results();
+    // Coverage lost first: the cases CI must show before anything else.
+    let (lost, rest): (Vec<&CaseResult>, Vec<&CaseResult>) = results
+        .into_iter()
+        .partition(|r| b.cmp.lost(&r.case).is_some());
+    for r in lost.into_iter().chain(rest) {
         let d = Duration::from_secs_f64(r.duration_s.max(0.0));
         total += d;
-        suite.add_test_case(case(r, d));
+        suite.add_test_case(case(r, d, b));
+    }
+    // What did not run is listed too, each with why.
+    for l in b.cmp.coverage_lost.iter().filter(|l| l.now.is_none()) {
+        let mut status = non_success(NonSuccessKind::Failure, "coverage-lost", &l.describe());
+        status.set_description(l.describe());
+        suite.add_test_case(named(&l.case, status));
+    }
+    for c in state.remaining() {
+        let why = "no result: the run ended before this case finished;                    `hil-run --resume` completes it";
+        suite.add_test_case(named(
+            &c.name,
+            non_success(NonSuccessKind::Error, "missing", why),
+        ));
+    }
+    for sk in &state.skipped {
+        let mut status = TestCaseStatus::skipped();
+        status.set_type("skipped");
+        status.set_message(format!("skipped by a case list: {}", sk.by));
+        suite.add_test_case(named(&sk.case, status));
     }
     suite.set_time(total);
     (suite, total)
 }
 
-fn case(r: &CaseResult, d: Duration) -> TestCase {
+/// A test case with its class (the case name up to its last part).
+fn named(case: &str, status: TestCaseStatus) -> TestCase {
+    let mut tc = TestCase::new(case, status);
+    let classname = case.rsplit_once('.').map(|(c, _)| c).unwrap_or(case);
+    tc.set_classname(classname);
+    tc
+}
+
+fn case(r: &CaseResult, d: Duration, b: &Judged) -> TestCase {
+    let expected = b.cmp.expected_failures.iter().any(|c| c == &r.case);
     let status = match r.outcome {
+        _ if b.cmp.lost(&r.case).is_some() => {
+            let what = b
+                .cmp
+                .lost(&r.case)
+                .map(|l| l.describe())
+                .unwrap_or_default();
+            non_success(
+                NonSuccessKind::Failure,
+                "coverage-lost",
+                &format!("{what}\n{}", r.message),
+            )
+        }
+        // The baseline expects it (hil-run exits 0): shown, never counted as failing.
+        o if expected => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_type("expected-failure");
+            s.set_message(format!(
+                "expected {o} (baseline {}): {}",
+                b.baseline.unwrap_or("?"),
+                r.message.lines().next().unwrap_or("")
+            ));
+            s.set_description(r.message.as_str());
+            s
+        }
         Outcome::Pass => TestCaseStatus::success(),
         Outcome::Fail => non_success(NonSuccessKind::Failure, "fail", &r.message),
         Outcome::Crash => non_success(NonSuccessKind::Error, "crash", &r.message),
@@ -83,11 +166,18 @@ fn case(r: &CaseResult, d: Duration) -> TestCase {
         rerun.set_time(Duration::from_secs_f64(e.duration_s.max(0.0)));
         status.add_rerun(rerun);
     }
-    let mut tc = TestCase::new(r.case.as_str(), status);
-    let classname = r.case.rsplit_once('.').map(|(c, _)| c).unwrap_or(&r.case);
-    tc.set_classname(classname);
+    let mut tc = named(&r.case, status);
     tc.set_time(d);
     tc.add_property(Property::new("outcome", r.outcome.as_str()));
+    if expected {
+        tc.add_property(Property::new("baseline.expected", r.outcome.as_str()));
+    }
+    if let Some((_, now)) = b.cmp.newly_covered.iter().find(|x| x.0 == r.case) {
+        tc.add_property(Property::new(
+            "baseline.newly_covered",
+            format!("{now}; not-supported in the baseline"),
+        ));
+    }
     if !r.implementation.is_empty() {
         tc.add_property(Property::new("implementation", r.implementation.as_str()));
     }
@@ -170,7 +260,13 @@ mod tests {
             st.cases.push(crate::test_case(case));
             st.results.insert(case.into(), result(case, o, msg));
         }
-        let xml = build(&st).to_string().unwrap();
+        let cmp = Comparison::default();
+        let judged = Judged {
+            state: &st,
+            cmp: &cmp,
+            baseline: None,
+        };
+        let xml = build(&judged).to_string().unwrap();
         assert!(
             xml.contains(r#"tests="6" skipped="2" failures="1" errors="2""#),
             "{xml}"
@@ -215,5 +311,87 @@ mod tests {
             String::from_utf8_lossy(&lint.stderr)
         );
         let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn unfinished_skipped_expected_and_lost_cases_each_say_what_they_are() {
+        use crate::baseline::CoverageLost;
+        let mut st = State {
+            board: "b1".into(),
+            ..State::default()
+        };
+        for (case, o) in [
+            ("t.known", Some(Outcome::Fail)),
+            ("t.lost", Some(Outcome::NotSupported)),
+            ("t.left", None),
+        ] {
+            st.cases.push(crate::test_case(case));
+            if let Some(o) = o {
+                st.results.insert(case.into(), result(case, o, "why"));
+            }
+        }
+        st.skipped.push(crate::journal::SkippedCase {
+            case: "t.skipped".into(),
+            by: "skips.txt:3 `t.sk`".into(),
+        });
+        let cmp = Comparison {
+            expected_failures: vec!["t.known".into()],
+            coverage_lost: vec![
+                CoverageLost {
+                    case: "t.lost".into(),
+                    was: Outcome::Pass,
+                    now: Some(Outcome::NotSupported),
+                    why: "libcudart not found".into(),
+                },
+                CoverageLost {
+                    case: "t.gone".into(),
+                    was: Outcome::Pass,
+                    now: None,
+                    why: "the suite does not list this case any more".into(),
+                },
+            ],
+            ..Comparison::default()
+        };
+        let judged = Judged {
+            state: &st,
+            cmp: &cmp,
+            baseline: Some("b.yaml"),
+        };
+        let xml = build(&judged).to_string().unwrap();
+        // Every case of the plan, the skip list and the baseline is a test case.
+        assert!(xml.contains(r#"tests="5""#), "{xml}");
+        assert!(
+            xml.contains(r#"<error message="no result: the run ended before this case finished"#),
+            "{xml}"
+        );
+        assert!(xml.contains(r#"type="missing""#), "{xml}");
+        assert!(
+            xml.contains(
+                r#"<skipped message="skipped by a case list: skips.txt:3 `t.sk`" type="skipped""#
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<skipped message="expected fail (baseline b.yaml): why" type="expected-failure">"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<property name="baseline.expected" value="fail"/>"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<failure message="coverage lost: was pass, now not-supported: libcudart not found" type="coverage-lost">"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<failure message="coverage lost: was pass, now missing: the suite does not list this case any more" type="coverage-lost">"#),
+            "{xml}"
+        );
+        // Lost coverage comes first.
+        let first = xml.find("<testcase").unwrap();
+        assert!(
+            xml[first..].starts_with(r#"<testcase name="t.lost""#),
+            "{xml}"
+        );
     }
 }

@@ -131,7 +131,21 @@ pub fn run_boards(opts: &RunOptions, boards: &[Board]) -> anyhow::Result<Finishe
     std::fs::create_dir_all(&opts.results)?;
     let refs: Vec<&State> = states.iter().collect();
     let merged = opts.results.join("junit.xml");
-    junit::write(&junit::merged(&refs, "hil"), &merged)?;
+    let baseline = load_baseline_again(opts);
+    let cmps: Vec<_> = states
+        .iter()
+        .map(|st| crate::baseline::compare(baseline.as_ref(), st))
+        .collect();
+    let judged: Vec<junit::Judged> = states
+        .iter()
+        .zip(&cmps)
+        .map(|(state, cmp)| junit::Judged {
+            state,
+            cmp,
+            baseline: opts.baseline.as_ref().and_then(|p| p.to_str()),
+        })
+        .collect();
+    junit::write(&junit::merged(&judged, "hil"), &merged)?;
     std::fs::write(opts.results.join("summary.txt"), &text)?;
     crate::outln!("\n{text}merged junit: {}", merged.display());
     write_html_report(opts, &refs);
@@ -147,14 +161,18 @@ pub fn run_boards(opts: &RunOptions, boards: &[Board]) -> anyhow::Result<Finishe
     })
 }
 
+/// The run's baseline for the merged reports. Validated before the run started; a file
+/// changed since then only loses the judgements, never a result.
+fn load_baseline_again(opts: &RunOptions) -> Option<crate::baseline::Baseline> {
+    opts.baseline
+        .as_ref()
+        .and_then(|p| crate::baseline::load(p).ok())
+}
+
 /// `results/report.html` for the boards of this run. The report only shows what the
 /// journals hold, so failing to write it loses nothing: a warning, not a changed verdict.
 fn write_html_report(opts: &RunOptions, states: &[&State]) {
-    // Validated before the run started; a file changed since then only loses the verdicts.
-    let baseline = opts
-        .baseline
-        .as_ref()
-        .and_then(|p| crate::baseline::load(p).ok());
+    let baseline = load_baseline_again(opts);
     let views: Vec<crate::report::BoardView> = states
         .iter()
         .map(|st| {
@@ -327,8 +345,13 @@ fn plan(
         crate::infoln!("hil-run: {}: {note}", b.name);
     }
     // Listing is how the suite validates its tables (exit 2: SuiteRejected).
-    let listed = crate::trace::timed(&b.name, "list_cases", || transport.list_cases())?;
+    let crate::transport::Listing {
+        cases: listed,
+        facts,
+    } = crate::trace::timed(&b.name, "list_cases", || transport.list_cases())?;
+    let settings = recorded_settings(opts);
     if let Some(st) = resumed {
+        check_same_config(&st, &settings, facts.as_ref(), journal_path)?;
         let known: std::collections::BTreeSet<&str> =
             listed.iter().map(|c| c.name.as_str()).collect();
         if let Some(gone) = st
@@ -363,8 +386,102 @@ fn plan(
         board: b.name.clone(),
         cases: selected.cases,
         skipped: selected.skipped,
+        facts: facts.clone(),
+        config: Some(crate::journal::RunConfig { settings, facts }),
         ..State::default()
     })
+}
+
+/// A resumed run goes on with the settings it started with where this invocation gives
+/// none (`--test-threads`, `--retry`; a different one was refused by the plan).
+fn inherit_settings(opts: &RunOptions, st: &State) -> RunOptions {
+    let mut o = opts.clone();
+    let Some(c) = st.config.as_ref().filter(|_| opts.resume) else {
+        return o;
+    };
+    let recorded = |k| c.setting(k).and_then(|v| v.parse::<u32>().ok());
+    o.test_threads = o.test_threads.or(recorded(crate::config::TEST_THREADS));
+    if o.retry == 0 {
+        o.retry = recorded(crate::config::RETRY).unwrap_or(0);
+    }
+    o
+}
+
+/// hil-run's settings that decide what a run does, as the journal records them.
+fn recorded_settings(opts: &RunOptions) -> std::collections::BTreeMap<String, String> {
+    use crate::config::{self as c, DEFAULT};
+    let or_default = |v: Option<String>| v.unwrap_or_else(|| DEFAULT.to_string());
+    [
+        (
+            c::TEST_THREADS,
+            or_default(opts.test_threads.map(|n| n.to_string())),
+        ),
+        (
+            c::RETRY,
+            or_default((opts.retry > 0).then(|| opts.retry.to_string())),
+        ),
+        (
+            c::FILTER,
+            or_default((!opts.filters.is_empty()).then(|| opts.filters.join(" | "))),
+        ),
+        (c::INCLUDE, c::file_setting(&opts.include)),
+        (c::SKIP, c::file_setting(&opts.skip)),
+        (c::SHARD, or_default(opts.shard.clone())),
+        (
+            c::RERUN_FAILED,
+            or_default(opts.rerun_failed.then(|| "true".into())),
+        ),
+        (
+            c::TABLES,
+            or_default(opts.tables.as_ref().map(|t| t.display().to_string())),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// `--resume` continues a run only under the configuration it started with: the same
+/// suite, tables, driver and libraries, and settings. Checked before anything is touched.
+fn check_same_config(
+    st: &State,
+    given: &std::collections::BTreeMap<String, String>,
+    facts: Option<&hil_proto::Facts>,
+    journal_path: &Path,
+) -> anyhow::Result<()> {
+    use crate::config;
+    let recorded = st.config.as_ref();
+    let mut changes = config::setting_changes(
+        &recorded.map(|c| c.settings.clone()).unwrap_or_default(),
+        // Only what the run's plan depends on: the plan is taken from the journal.
+        &given
+            .iter()
+            .filter(|(k, _)| k.as_str() != config::TABLES)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    );
+    let then = recorded
+        .and_then(|c| c.facts.as_ref())
+        .or(st.facts.as_ref());
+    if let (Some(then), Some(now)) = (then, facts) {
+        changes.extend(config::fact_changes(then, now));
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let tables = recorded
+        .and_then(|c| c.setting(config::TABLES))
+        .map(|t| format!(" (it used --tables {t})"))
+        .unwrap_or_default();
+    Err(ConfigError(format!(
+        "cannot resume {}: the run started under another configuration, and one journal \
+         holds the results of one configuration only:\n{}\
+         Resume with what the run started with{tables}, or start a new run without --resume \
+         (the earlier results are then set aside as journal.prev.jsonl).",
+        journal_path.display(),
+        config::describe(&changes)
+    ))
+    .into())
 }
 
 fn run_on_board(
@@ -381,6 +498,8 @@ fn run_on_board(
         Ok(st) => st,
         Err(e) => return (None, Err(e)),
     };
+    let inherited = inherit_settings(opts, &state);
+    let opts = &inherited;
     // Validated: only now does the results directory change.
     let journal = std::fs::create_dir_all(&dir)
         .and_then(|()| {
@@ -440,6 +559,9 @@ fn execute(
             cases: state.cases.clone(),
             skipped: state.skipped.clone(),
         })?;
+        if let Some(c) = &state.config {
+            journal.append(&Record::Config(c.clone()))?;
+        }
     }
     let style = crate::progress::Style::detect(opts.quiet);
     let failing = state
@@ -474,7 +596,12 @@ fn write_reports(
     baseline_name: Option<&str>,
 ) -> anyhow::Result<()> {
     let junit_path = dir.join("junit.xml");
-    junit::write(&junit::build(state), &junit_path)
+    let judged = junit::Judged {
+        state,
+        cmp,
+        baseline: baseline_name,
+    };
+    junit::write(&junit::build(&judged), &junit_path)
         .with_context(|| format!("writing {}", junit_path.display()))?;
     let text = summary::render(state, started.elapsed().as_secs_f64(), cmp, baseline_name);
     std::fs::write(dir.join("summary.txt"), &text)?;

@@ -244,6 +244,12 @@ pub fn render(boards: &[BoardView]) -> String {
 }
 
 fn verdict(cmp: &Comparison, case: &str) -> String {
+    if let Some(l) = cmp.lost(case) {
+        return format!("REGRESSION: {}", l.describe());
+    }
+    if let Some((_, now)) = cmp.newly_covered.iter().find(|r| r.0 == case) {
+        return format!("newly covered: {now}, not-supported in the baseline");
+    }
     if let Some((_, want, got)) = cmp.regressions.iter().find(|r| r.0 == case) {
         let want = want.map(|w| w.as_str()).unwrap_or("pass");
         return format!("REGRESSION: {got}, expected {want}");
@@ -339,6 +345,31 @@ impl<'a> Builder<'a> {
     fn attention(&mut self) {
         self.out
             .push_str("<h2 id=\"changes\">Against the baseline</h2>\n");
+        // What the board is now that it was not when the baseline was made.
+        for v in self
+            .boards
+            .iter()
+            .filter(|v| !v.cmp.fact_changes.is_empty())
+        {
+            let items: String = v
+                .cmp
+                .fact_changes
+                .iter()
+                .map(|c| {
+                    format!(
+                        "<li><code>{}</code>: {} → <b>{}</b></li>",
+                        esc(&c.key),
+                        esc(&c.then),
+                        esc(&c.now)
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                self.out,
+                "<p>Board {} differs from its baseline:</p><ul class=\"facts-changed\">{items}</ul>",
+                esc(&v.state.board)
+            );
+        }
         let mut rows = String::new();
         let mut n_rows = 0;
         for (bi, v) in self.boards.iter().enumerate() {
@@ -362,10 +393,22 @@ impl<'a> Builder<'a> {
                     esc(&what)
                 );
             };
+            // Coverage first: a run that tests less is not a green run.
+            for l in &v.cmp.coverage_lost {
+                row("coverage lost", &l.case, l.describe());
+            }
             for (case, want, got) in &v.cmp.regressions {
                 let want = want.map(|w| w.as_str()).unwrap_or("pass");
                 row("regression", case, format!("{got}, expected {want}"));
             }
+            for (case, now) in &v.cmp.newly_covered {
+                row(
+                    "newly covered",
+                    case,
+                    format!("{now}; not-supported in the baseline"),
+                );
+            }
+
             for (case, was) in &v.cmp.fixes {
                 row("fixed", case, format!("passes; the baseline expects {was}"));
             }
@@ -382,7 +425,7 @@ impl<'a> Builder<'a> {
         }
         if rows.is_empty() {
             self.out.push_str(
-                "<p>No regression, fix, flaky or unfinished case (without <code>--baseline</code> \
+                "<p>No regression, coverage lost, fix, flaky or unfinished case (without <code>--baseline</code> \
                  every fail, crash and timeout is a regression).</p>\n",
             );
         } else {
@@ -440,6 +483,11 @@ impl<'a> Builder<'a> {
                 for (backend, imp) in &f.implementations {
                     kv(backend, imp);
                 }
+            }
+            // What the results were produced under: settings changed from their defaults.
+            let settings = crate::summary::settings_changed(st);
+            if !settings.is_empty() {
+                kv("settings", &settings.join(", "));
             }
             self.out.push_str("</table><p>");
             for (o, n) in crate::summary::counts(st) {
@@ -562,8 +610,9 @@ impl<'a> Builder<'a> {
                         let (class, text) = match self.index.get(&(bi, case)) {
                             Some(&k) => {
                                 let o = self.details[k].result.outcome;
-                                let regression =
-                                    self.boards[bi].cmp.regressions.iter().any(|x| x.0 == case);
+                                let cmp = &self.boards[bi].cmp;
+                                let regression = cmp.regressions.iter().any(|x| x.0 == case)
+                                    || cmp.lost(case).is_some();
                                 (
                                     format!(
                                         "{}{}",

@@ -65,6 +65,12 @@ pub fn render(
         .map(|o| format!("{} {}", o, c[o]))
         .collect();
     let _ = writeln!(s, "  {}", line.join(" · "));
+    // First: what this run tested less than its baseline, and how the board differs.
+    coverage_section(&mut s, cmp, baseline);
+    let settings = settings_changed(state);
+    if !settings.is_empty() {
+        let _ = writeln!(s, "  settings: {}", settings.join(", "));
+    }
     let missing = state.remaining().len();
     if missing > 0 {
         let _ = writeln!(
@@ -140,8 +146,11 @@ pub fn render(
     if let Some(name) = baseline {
         let _ = writeln!(
             s,
-            "against baseline {name}: {} regression(s), {} fixed, {} expected failure(s), {} flaky",
+            "against baseline {name}: {} regression(s), {} coverage lost, {} newly covered, {} fixed, \
+             {} expected failure(s), {} flaky",
             cmp.regressions.len(),
+            cmp.coverage_lost.len(),
+            cmp.newly_covered.len(),
             cmp.fixes.len(),
             cmp.expected_failures.len(),
             cmp.flaky.len()
@@ -149,6 +158,12 @@ pub fn render(
         for (case, want, got) in cmp.regressions.iter().take(MAX_LISTED) {
             let want = want.map(|w| w.as_str()).unwrap_or("pass");
             let _ = writeln!(s, "  REGRESSION {case}: {got} (expected {want})");
+        }
+        for (case, now) in cmp.newly_covered.iter().take(MAX_LISTED) {
+            let _ = writeln!(
+                s,
+                "  covered    {case}: {now} (not-supported in the baseline; update the baseline)"
+            );
         }
         for (case, was) in cmp.fixes.iter().take(MAX_LISTED) {
             let _ = writeln!(
@@ -217,10 +232,60 @@ pub fn render(
     s
 }
 
-/// 0: no regression (without a baseline: no fail, crash or timeout); 1: a regression, or
-/// cases left without a result.
+/// `name=value` for each hil-run and suite setting a run changed from its default.
+pub fn settings_changed(st: &State) -> Vec<String> {
+    let runner = st.config.iter().flat_map(|c| &c.settings);
+    let suite = st.facts.iter().flat_map(|f| {
+        f.properties
+            .iter()
+            .filter(|(k, _)| k.starts_with(hil_proto::settings::PREFIX))
+    });
+    runner
+        .chain(suite)
+        .filter(|(_, v)| {
+            v.as_str() != crate::config::DEFAULT && v.as_str() != hil_proto::settings::UNSET
+        })
+        .map(|(k, v)| {
+            let name = k.strip_prefix(hil_proto::settings::PREFIX).unwrap_or(k);
+            format!("{name}={v}")
+        })
+        .collect()
+}
+
+/// Coverage lost against the baseline and the facts the board differs in, at the top.
+fn coverage_section(s: &mut String, cmp: &crate::baseline::Comparison, baseline: Option<&str>) {
+    let name = baseline.unwrap_or("the baseline");
+    if !cmp.fact_changes.is_empty() {
+        let _ = writeln!(s, "  the board differs from {name}:");
+        for c in &cmp.fact_changes {
+            let short = crate::config::short;
+            let _ = writeln!(s, "    {}: {} → {}", c.key, short(&c.then), short(&c.now));
+        }
+    }
+    if cmp.coverage_lost.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "COVERAGE LOST ({}): ran in {name}, not now (each a regression)",
+        cmp.coverage_lost.len()
+    );
+    for l in cmp.coverage_lost.iter().take(MAX_LISTED) {
+        let _ = writeln!(s, "  {}  {}", l.case, l.change());
+    }
+    if cmp.coverage_lost.len() > MAX_LISTED {
+        let _ = writeln!(
+            s,
+            "  … {} more in junit.xml and failures.csv",
+            cmp.coverage_lost.len() - MAX_LISTED
+        );
+    }
+}
+
+/// 0: no regression (without a baseline: no fail, crash or timeout); 1: a regression
+/// (coverage lost included), or cases left without a result.
 pub fn exit_code(state: &State, cmp: &crate::baseline::Comparison) -> i32 {
-    if !cmp.regressions.is_empty() || !state.remaining().is_empty() {
+    if cmp.has_regressions() || !state.remaining().is_empty() {
         1
     } else {
         0

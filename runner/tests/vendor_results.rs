@@ -368,7 +368,8 @@ fn deqp_runner_csvs_a_baseline_from_the_run_and_rerun_failed() {
     ]);
     assert_eq!(b.status.code(), Some(0), "{}", text(&b));
     let yaml = String::from_utf8_lossy(&b.stdout).to_string();
-    assert!(yaml.contains("board: local\nexpect:\n"), "{yaml}");
+    assert!(yaml.contains("board: local\n"), "{yaml}");
+    assert!(yaml.contains("\nexpect:\n"), "{yaml}");
     assert!(yaml.contains("  r.d_crash: crash\n"), "{yaml}");
     let expected = dir.join("expected.yaml");
     std::fs::write(&expected, &yaml).unwrap();
