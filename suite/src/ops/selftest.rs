@@ -85,6 +85,16 @@ pub static OPS: &[OpDef] = &[
         run: driver_log,
     },
     OpDef {
+        name: "selftest_not_supported",
+        params: &["reason"],
+        doc: "Reports not-supported with param `reason`, as a probe of what the board lacks would (harness self-test).",
+        run: |c| {
+            Err(OpError::NotSupported(
+                c.param_str("reason", "selftest: the board lacks it")?.to_string(),
+            ))
+        },
+    },
+    OpDef {
         name: "selftest_device_alone",
         params: &["ms"],
         doc: "Holds the case's devices for param `ms` and fails if another in-process case holds one at the same time (harness self-test of the device gate).",
