@@ -43,6 +43,9 @@ pub struct Comparison {
     pub flaky: Vec<(String, usize)>,
     /// Baseline entries naming no case of this run (renamed or removed cases).
     pub unknown: Vec<String>,
+    /// Run-level GPU driver messages (`journal::DriverMessage`) the baseline does not
+    /// expect: each fails the run.
+    pub driver_messages: Vec<crate::journal::DriverMessage>,
 }
 
 pub fn compare(baseline: Option<&Baseline>, state: &State) -> Comparison {
@@ -71,6 +74,7 @@ pub fn compare(baseline: Option<&Baseline>, state: &State) -> Comparison {
         .filter(|k| !planned.contains(k.as_str()))
         .cloned()
         .collect();
+    c.driver_messages = state.driver_messages.clone();
     c
 }
 

@@ -43,6 +43,7 @@ pub mod board;
 pub mod bundle;
 pub mod caselist;
 pub mod deqp;
+pub mod driver_messages;
 pub mod interrupt;
 pub mod inventory;
 pub mod journal;
