@@ -26,6 +26,14 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         observations: Vec<Observation>,
     },
+    /// A GPU driver error line logged while no case's kernel log window was open (before
+    /// the first case, between cases, after the last): it belongs to no case, so the run
+    /// keeps it itself. `line` is as the suite read it, level first (`[err] NVRM: Xid …`).
+    DriverLog {
+        line: String,
+        /// When the suite read it (seconds since the epoch).
+        seen_unix: u64,
+    },
 }
 
 /// A named fact seen while a case ran (error code, signal, value read back, …).
@@ -103,6 +111,18 @@ mod tests {
         let line = e.to_line();
         assert!(line.contains(r#""event":"result""#), "{line}");
         assert!(line.contains(r#""outcome":"not-supported""#), "{line}");
+        assert_eq!(Event::from_line(&line).unwrap(), e);
+    }
+
+    #[test]
+    fn a_driver_log_event_is_one_line_named_driver_log() {
+        let e = Event::DriverLog {
+            line: "[err] NVRM: Xid (PCI:0000:18:00): 13, \"quoted\"\nsecond".into(),
+            seen_unix: 1_700_000_000,
+        };
+        let line = e.to_line();
+        assert!(line.starts_with(r#"{"event":"driver-log","#), "{line}");
+        assert!(!line.contains('\n'), "{line}");
         assert_eq!(Event::from_line(&line).unwrap(), e);
     }
 

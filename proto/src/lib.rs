@@ -31,7 +31,8 @@ pub const HEALTH_SHARED_WITH: &str = "health_shared_with";
 
 /// Observation naming the other cases whose kernel-log window held a driver line that
 /// could not be pinned to one case. The runner does not keep such a verdict from a
-/// parallel run: it runs those cases again one at a time.
+/// parallel run: it runs those cases again one at a time, and keeps the line as a
+/// run-level driver message if none of them logs it again.
 pub const DRIVER_LOG_SHARED_WITH: &str = "driver_log_shared_with";
 
 /// Observation of a UB case naming a device it left unusable: `N: what the probe found`.

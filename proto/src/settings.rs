@@ -9,6 +9,7 @@ pub const SUITE_ENV: &[&str] = &[
     "HIL_CUDART",
     "HIL_DEVICES",
     "HIL_DRIVER_LOG_PATTERNS",
+    "HIL_GPU_PCI",
     "HIL_HEALTH_DEFER_S",
     "HIL_HEALTH_PROBE_CMD",
     "HIL_ISOLATE_WORKERS",

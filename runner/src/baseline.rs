@@ -12,6 +12,8 @@
 //!   vulkan.import.timeline.dev0_dev0: pass
 //! not-supported:             # with the reason then: running now = newly covered
 //!   nvscisync.pairs.cpu_dev0: libnvscisync.so.1 not loadable
+//! driver-messages:           # run-level driver lines expected (substrings)
+//!   - "NVRM: Xid (PCI:0000:18:00): 79"
 //! ```
 //!
 //! A deqp-runner CSV (`results.csv` or `failures.csv`, as hil writes them too) is read as
@@ -48,6 +50,10 @@ pub struct Baseline {
         deserialize_with = "hil_proto::yaml::unique_keys"
     )]
     pub not_supported: BTreeMap<String, String>,
+    /// Run-level GPU driver messages expected (a substring of the line each): one that
+    /// matches none fails the run.
+    #[serde(default, rename = "driver-messages")]
+    pub driver_messages: Vec<String>,
 }
 
 /// The facts a baseline records and a run is compared on: what the board's driver and
@@ -199,12 +205,17 @@ pub struct Comparison {
     pub flaky: Vec<(String, usize)>,
     /// Baseline entries naming no case of this run (renamed or removed cases).
     pub unknown: Vec<String>,
+    /// Run-level GPU driver messages (`journal::DriverMessage`) the baseline does not
+    /// expect: each fails the run.
+    pub driver_messages: Vec<crate::journal::DriverMessage>,
 }
 
 impl Comparison {
     /// Whether anything is worse than the baseline: exit status 1.
     pub fn has_regressions(&self) -> bool {
-        !self.regressions.is_empty() || !self.coverage_lost.is_empty()
+        !self.regressions.is_empty()
+            || !self.coverage_lost.is_empty()
+            || !self.driver_messages.is_empty()
     }
 
     pub fn lost(&self, case: &str) -> Option<&CoverageLost> {
@@ -278,6 +289,16 @@ pub fn compare(baseline: Option<&Baseline>, state: &State) -> Comparison {
         .expect
         .keys()
         .filter(|k| !planned.contains(k.as_str()))
+        .cloned()
+        .collect();
+    c.driver_messages = state
+        .driver_messages
+        .iter()
+        .filter(|m| {
+            !b.driver_messages
+                .iter()
+                .any(|want| m.line.contains(want.as_str()))
+        })
         .cloned()
         .collect();
     c
@@ -358,6 +379,15 @@ pub fn from_state(state: &State, journal: &str) -> String {
         y.push('\n');
         for r in ran {
             y.push_str(&format!("  {}: {}\n", yaml_key(&r.case), r.outcome));
+        }
+    }
+    if !state.driver_messages.is_empty() {
+        y.push_str(
+            "# Driver messages outside every case's result in this run; to expect one, list a\n\
+             # stable part of it (no pid or time) under `driver-messages:` and say why.\n",
+        );
+        for m in &state.driver_messages {
+            y.push_str(&format!("#   {}\n", crate::config::short(&m.line)));
         }
     }
     y.push_str("not-supported:");
@@ -567,5 +597,30 @@ mod tests {
         });
         let c = compare(Some(&b), &st);
         assert_eq!(c.coverage_lost.len(), 1, "{:?}", c.coverage_lost);
+    }
+
+    #[test]
+    fn a_run_level_driver_message_fails_the_run_unless_the_baseline_expects_part_of_it() {
+        let mut st = state(&[("t.ok", Outcome::Pass, 0)]);
+        st.driver_messages.push(crate::journal::DriverMessage {
+            line: "[err] NVRM: Xid (PCI:0000:18:00): 79, pid=4242, GPU has fallen off the bus"
+                .into(),
+            seen_unix: 0,
+            cases: vec![],
+            when: "logged while no case ran".into(),
+        });
+        assert!(compare(None, &st).has_regressions());
+        let b: Baseline = hil_proto::yaml::from_str(
+            "b.yaml",
+            "driver-messages:\n  - \"NVRM: Xid (PCI:0000:18:00): 79\"\n",
+        )
+        .unwrap();
+        assert!(!compare(Some(&b), &st).has_regressions());
+        let other: Baseline = hil_proto::yaml::from_str(
+            "b.yaml",
+            "driver-messages: [\"Xid (PCI:0000:18:00): 13\"]\n",
+        )
+        .unwrap();
+        assert_eq!(compare(Some(&other), &st).driver_messages.len(), 1);
     }
 }

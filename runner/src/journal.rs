@@ -26,6 +26,27 @@ pub enum Record {
     /// continues only under the same.
     Config(RunConfig),
     Result(CaseResult),
+    /// A GPU driver line that belongs to no case's result (see `DriverMessage`).
+    DriverMessage(DriverMessage),
+}
+
+/// A run-level GPU driver line: logged while no case ran, or seen in a parallel attempt
+/// whose verdicts were redone one case at a time and not seen again then. Kept so that no
+/// driver line a case window saw, or the board logged between cases, vanishes; it fails
+/// the run unless a baseline expects it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriverMessage {
+    /// The line, level first (`[err] NVRM: Xid (PCI:0000:18:00): 13, …`).
+    pub line: String,
+    /// When the suite read it (seconds since the epoch; 0: not known).
+    #[serde(default)]
+    pub seen_unix: u64,
+    /// The cases whose windows held it in a parallel attempt; empty: no case was running.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cases: Vec<String>,
+    /// Where it was seen, in words (`logged while no case ran`, …).
+    #[serde(default)]
+    pub when: String,
 }
 
 /// The configuration a run's results were produced under.
@@ -150,6 +171,8 @@ pub struct State {
     /// What the run was started under (None: a journal older than the record).
     pub config: Option<RunConfig>,
     pub results: BTreeMap<String, CaseResult>,
+    /// Run-level driver lines, in the order they were journaled.
+    pub driver_messages: Vec<DriverMessage>,
     pub started_unix: u64,
     /// Suite starts so far in this invocation; numbers each start's files uniquely.
     pub attempts: u32,
@@ -180,6 +203,7 @@ impl State {
             Record::Result(res) => {
                 self.results.insert(res.case.clone(), res);
             }
+            Record::DriverMessage(m) => self.driver_messages.push(m),
         }
     }
 

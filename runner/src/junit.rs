@@ -102,6 +102,16 @@ fn board_suite(b: &Judged) -> (TestSuite, Duration) {
         status.set_message(format!("skipped by a case list: {}", sk.by));
         suite.add_test_case(named(&sk.case, status));
     }
+    if !state.driver_messages.is_empty() {
+        // In no case's result: the suite's own output, so CI shows them with the board.
+        let mut err = String::from(
+            "GPU driver messages outside any case's result (they fail the run unless the baseline expects them):\n",
+        );
+        for m in &state.driver_messages {
+            err.push_str(&format!("{}\n  ({})\n", m.line, m.when));
+        }
+        suite.set_system_err(err);
+    }
     suite.set_time(total);
     (suite, total)
 }

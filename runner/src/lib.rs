@@ -44,6 +44,7 @@ pub mod bundle;
 pub mod caselist;
 pub mod config;
 pub mod deqp;
+pub mod driver_messages;
 pub mod interrupt;
 pub mod inventory;
 pub mod journal;

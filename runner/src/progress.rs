@@ -264,6 +264,19 @@ impl Progress {
         self.show(true);
     }
 
+    /// A GPU driver line in no case's result: said at once, as a failure is.
+    pub fn driver_message(&mut self, m: &crate::journal::DriverMessage) {
+        if self.style == Style::Quiet {
+            return;
+        }
+        let line: String = m.line.chars().take(MESSAGE_CHARS).collect();
+        print(
+            false,
+            format_args!("{}driver message outside any case: {line}\n", self.prefix),
+        );
+        self.show(true);
+    }
+
     /// Time passed: the live line's clock, or a status line when one is due.
     pub fn tick(&mut self) {
         self.show(false);

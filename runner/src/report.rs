@@ -222,6 +222,7 @@ pub fn render(boards: &[BoardView]) -> String {
     }
     b.header();
     b.attention();
+    b.driver_messages();
     b.board_cards();
     b.matrices();
     b.flagged();
@@ -439,6 +440,43 @@ impl<'a> Builder<'a> {
                  <th>outcome</th><th>case</th><th>detail</th></tr>{rows}</table></details>"
             );
         }
+    }
+
+    /// GPU driver lines in no case's result (logged while no case ran, or seen only in a
+    /// parallel attempt), next to the regressions: they fail the run unless expected.
+    fn driver_messages(&mut self) {
+        if self
+            .boards
+            .iter()
+            .all(|v| v.state.driver_messages.is_empty())
+        {
+            return;
+        }
+        let mut rows = String::new();
+        for v in self.boards {
+            for m in &v.state.driver_messages {
+                let expected = if v.cmp.driver_messages.contains(m) {
+                    "no"
+                } else {
+                    "yes"
+                };
+                let _ = write!(
+                    rows,
+                    "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                    esc(&v.state.board),
+                    esc(&m.line),
+                    esc(&m.when),
+                    expected
+                );
+            }
+        }
+        let _ = writeln!(
+            self.out,
+            "<h2 id=\"driver-messages\">Driver messages outside any case</h2>\n\
+             <p class=\"muted\">GPU driver lines no case's result holds; each fails the run \
+             unless the baseline expects it.</p><table class=\"list\"><tr><th>board</th>\
+             <th>line</th><th>seen</th><th>expected</th></tr>{rows}</table>"
+        );
     }
 
     fn board_cards(&mut self) {
@@ -858,8 +896,15 @@ mod tests {
         r.implementation = evil.into();
         let mut f = result("t.ub.cpu_cpu", Outcome::Flagged, evil);
         f.observations.push(Observation::new("health_after", evil));
-        let st = state("b<1>", vec![r, f]);
+        let mut st = state("b<1>", vec![r, f]);
+        st.driver_messages.push(crate::journal::DriverMessage {
+            line: evil.into(),
+            seen_unix: 0,
+            cases: vec![],
+            when: evil.into(),
+        });
         let html = render(&[view(&st)]);
+        assert!(html.contains("id=\"driver-messages\""), "{html}");
         // Exactly the page's own two scripts and one data block, nothing injected.
         assert_eq!(html.matches("<script").count(), 3, "{html}");
         assert_eq!(html.matches("</script>").count(), 3);

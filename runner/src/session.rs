@@ -24,6 +24,26 @@ pub fn run(
     progress: &mut Progress,
     threads: Option<u32>,
 ) -> anyhow::Result<()> {
+    // Driver lines of parallel results not kept, until their cases' reruns have results.
+    let mut unsettled = crate::driver_messages::Unsettled::default();
+    let ran = rounds(transport, journal, state, progress, threads, &mut unsettled);
+    // However the run ended, no line a case window saw is dropped.
+    for m in unsettled.settle(&state.results, true) {
+        progress.driver_message(&m);
+        crate::driver_messages::record(journal, state, m)
+            .with_context(|| format!("appending to {}", journal.path().display()))?;
+    }
+    ran
+}
+
+fn rounds(
+    transport: &mut dyn Transport,
+    journal: &mut Journal,
+    state: &mut State,
+    progress: &mut Progress,
+    threads: Option<u32>,
+    unsettled: &mut crate::driver_messages::Unsettled,
+) -> anyhow::Result<()> {
     let timeouts: BTreeMap<String, f64> = state
         .cases
         .iter()
@@ -74,6 +94,9 @@ pub fn run(
         };
         let serial = threads == Some(1);
         let ended = drive(run.as_mut(), journal, state, progress, &timeouts, !serial)?;
+        for (case, observations, seen) in &ended.shared {
+            unsettled.defer(case, observations, *seen);
+        }
         if let Some(e) = rejected(&ended, state.results.len() == before, run.as_ref()) {
             return Err(e.into());
         }
@@ -83,7 +106,7 @@ pub fn run(
         suspects = others;
         // A driver line several cases' windows held, in a parallel run: whose it was is
         // settled by running those cases again one at a time.
-        suspects.extend(ended.shared.iter().cloned());
+        suspects.extend(ended.shared.iter().map(|(case, _, _)| case.clone()));
         for (case, started) in blamed {
             let message = match &ended.exit {
                 ExitInfo::Killed => format!(
@@ -147,8 +170,9 @@ fn rejected(
 struct Ended {
     exit: ExitInfo,
     inflight: Vec<(String, Instant)>,
-    /// Results not kept: a driver log line shared with other cases (see `drive`).
-    shared: Vec<String>,
+    /// Results not kept: a driver log line shared with other cases (see `drive`), with
+    /// their observations and when they arrived.
+    shared: Vec<(String, Vec<Observation>, u64)>,
 }
 
 /// Which of the cases without a result caused the suite's end, and which only ran beside
@@ -237,7 +261,7 @@ fn drive(
                         .iter()
                         .any(|o| o.key == hil_proto::DRIVER_LOG_SHARED_WITH);
                     if defer_shared && ambiguous {
-                        shared.push(case);
+                        shared.push((case, observations, unix_now()));
                         continue;
                     }
                     let r = CaseResult {
@@ -250,6 +274,17 @@ fn drive(
                         earlier: vec![],
                     };
                     record(journal, state, progress, r)?;
+                }
+                Event::DriverLog { line, seen_unix } => {
+                    let m = crate::journal::DriverMessage {
+                        line,
+                        seen_unix,
+                        cases: vec![],
+                        when: "logged while no case ran".into(),
+                    };
+                    progress.driver_message(&m);
+                    crate::driver_messages::record(journal, state, m)
+                        .with_context(|| format!("appending to {}", journal.path().display()))?;
                 }
             }
         }
@@ -279,6 +314,12 @@ fn drive(
         progress.tick();
         std::thread::sleep(run.poll_interval());
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// `--cases-from` lines for the devices that UB cases of this invocation left unusable.

@@ -119,12 +119,20 @@ pub fn render(
         .as_ref()
         .and_then(|f| f.properties.get("kernel_log"))
     {
+        let run_level = state.driver_messages.len();
         let what = if src.starts_with("none") {
             "driver faults are not seen".to_string()
-        } else if driver.is_empty() {
+        } else if driver.is_empty() && run_level == 0 {
             "no driver messages".to_string()
-        } else {
+        } else if run_level == 0 {
             format!("driver messages in {} case(s)", driver.len())
+        } else if driver.is_empty() {
+            format!("{run_level} driver message(s) outside any case's result")
+        } else {
+            format!(
+                "driver messages in {} case(s), {run_level} outside any case's result",
+                driver.len()
+            )
         };
         let _ = writeln!(s, "  kernel log {src}: {what}");
     }
@@ -186,6 +194,7 @@ pub fn render(
             let _ = writeln!(s, "  {case}  (failed {n} time(s) first)");
         }
     }
+    driver_messages_outside(&mut s, state, cmp);
     if !driver.is_empty() {
         let _ = writeln!(s, "driver messages ({}):", driver.len());
         for r in driver.iter().take(MAX_LISTED) {
@@ -283,12 +292,43 @@ fn coverage_section(s: &mut String, cmp: &crate::baseline::Comparison, baseline:
 }
 
 /// 0: no regression (without a baseline: no fail, crash or timeout); 1: a regression
-/// (coverage lost included), or cases left without a result.
+/// (coverage lost and run-level driver messages the baseline does not expect included), or
+/// cases left without a result.
 pub fn exit_code(state: &State, cmp: &crate::baseline::Comparison) -> i32 {
     if cmp.has_regressions() || !state.remaining().is_empty() {
         1
     } else {
         0
+    }
+}
+
+/// Run-level driver messages (in no case's result), each with where it was seen, and
+/// whether the baseline expects it.
+fn driver_messages_outside(s: &mut String, state: &State, cmp: &crate::baseline::Comparison) {
+    let all = &state.driver_messages;
+    if all.is_empty() {
+        return;
+    }
+    let unexpected = cmp.driver_messages.len();
+    let _ = writeln!(
+        s,
+        "driver messages outside any case's result ({}; {unexpected} not expected: they fail the run):",
+        all.len()
+    );
+    for m in all.iter().take(MAX_LISTED) {
+        let expected = if cmp.driver_messages.contains(m) {
+            ""
+        } else {
+            " [expected]"
+        };
+        let _ = writeln!(s, "  {}{expected}\n    ({})", m.line, m.when);
+    }
+    if all.len() > MAX_LISTED {
+        let _ = writeln!(
+            s,
+            "  … {} more in junit.xml and the journal",
+            all.len() - MAX_LISTED
+        );
     }
 }
 

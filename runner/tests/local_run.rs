@@ -1024,3 +1024,57 @@ fn usage_and_configuration_errors_exit_2_and_say_what_to_fix() {
         "{err}"
     );
 }
+
+#[test]
+fn a_ub_row_whose_precondition_is_not_supported_is_not_supported_not_flagged() {
+    let dir = scratch("ub-not-reached");
+    let why = "selftestProbe returned 801 (CUDA_ERROR_NOT_SUPPORTED) for device 0: this CUDA has no NvSciSync support";
+    let tables = common::write_table(
+        &dir,
+        "pre.yaml",
+        &format!(
+            "name: pre\nbackend: host\ndoc: d\ntimeout_s: 20\nrows:
+  - id: twin
+    op: selftest_not_supported
+    params: {{reason: '{why}'}}
+  - id: ub_not_reached
+    op: selftest_not_supported
+    params: {{reason: '{why}'}}
+    ub: 'self-test: a scenario whose precondition the board lacks'
+  - id: ub_error
+    op: selftest_api_error
+    params: {{code: 801}}
+    ub: 'self-test: a scenario whose undefined step returns an error'
+"
+        ),
+    );
+    let out = hil_run_tables(&dir.join("r"), &tables, None, &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let journal = std::fs::read_to_string(dir.join("r/local/journal.jsonl")).unwrap();
+    let result = |case: &str| -> serde_json::Value {
+        journal
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["record"] == "result" && v["case"] == case)
+            .unwrap_or_else(|| panic!("no result for {case}"))
+    };
+    // The UB row never reached its scenario: the same verdict and reason as its twin.
+    for case in ["pre.twin", "pre.ub_not_reached"] {
+        let r = result(case);
+        assert_eq!(r["outcome"], "not-supported", "{r}");
+        assert_eq!(r["message"], why, "{r}");
+    }
+    let r = result("pre.ub_not_reached");
+    assert!(!r.to_string().contains("\"observed\""), "{r}");
+    assert!(r.to_string().contains("\"ub_rule\""), "{r}");
+    // An error the scenario itself returned stays flagged, as observed.
+    let r = result("pre.ub_error");
+    assert_eq!(r["outcome"], "flagged", "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("error: selftestCall returned 801"),
+        "{r}"
+    );
+}

@@ -138,6 +138,7 @@ fn real_main() -> anyhow::Result<i32> {
     });
     crate::health::configure(threads > 1).map_err(anyhow::Error::msg)?;
     crate::worker::check_env().map_err(anyhow::Error::msg)?;
+    crate::kernel_log::check_env().map_err(anyhow::Error::msg)?;
     if cli.isolate_worker {
         crate::worker::worker_main(&cases);
     }
@@ -193,6 +194,8 @@ fn real_main() -> anyhow::Result<i32> {
         }
     }
     let conclusion = libtest_mimic::run(&cli.libtest, harness::trials(cases, &cli.libtest));
+    // Lines logged after the last case belong to no case: the run keeps them.
+    crate::kernel_log::finish();
     crate::worker::shutdown();
     for line in [crate::health::tally(), crate::worker::tally()]
         .into_iter()

@@ -202,9 +202,19 @@ pub fn run_isolated(case: &Case, pass: Option<crate::gate::Pass>) -> Verdict {
         Ok(end) => end,
         Err(v) => return v,
     };
+    let rule = case.ub.as_ref().map(|r| Observation::new("ub_rule", r));
+    // The scenario was never reached: not-supported as its non-UB twin, and nothing for a
+    // health probe to check.
+    if let Some(reason) = precondition_not_supported(&end) {
+        return Verdict {
+            outcome: Outcome::NotSupported,
+            message: reason,
+            observations: rule.into_iter().collect(),
+        };
+    }
     let mut v = classify(&end);
-    if let Some(rule) = &case.ub {
-        v.observations.insert(0, Observation::new("ub_rule", rule));
+    if let Some(rule) = rule {
+        v.observations.insert(0, rule);
     }
     if !case.devices().is_empty() {
         let per_device = crate::health::after_case(&case.devices(), end.ended);
@@ -252,6 +262,24 @@ pub fn run_isolated(case: &Case, pass: Option<crate::gate::Pass>) -> Verdict {
         }
     }
     v
+}
+
+/// The reason, when a UB child reported its op not-supported. An op says not-supported only
+/// from a probe of what the board offers (a library, an entry point, a CUDA answering 801
+/// to cuDeviceGetNvSciSyncAttributes), before its scenario's undefined step: such a case
+/// never ran its scenario. Any other error is what the scenario did, or may be: flagged.
+fn precondition_not_supported(end: &ChildEnd) -> Option<String> {
+    if end.killed_after.is_some() {
+        return None;
+    }
+    let line = end
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(RESULT_MARK))?;
+    match serde_json::from_str::<ChildVerdict>(line).ok()?.error? {
+        crate::error::OpError::NotSupported(reason) => Some(reason),
+        _ => None,
+    }
 }
 
 /// Maps a child's end to a flagged verdict with observations.
@@ -459,4 +487,49 @@ pub fn run_and_report(case: &Case) {
         serde_json::to_string(&cv).unwrap_or_default()
     );
     let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::OpError;
+
+    fn ended(error: OpError) -> ChildEnd {
+        let cv = ChildVerdict {
+            outcome: Outcome::Fail,
+            message: error.to_string(),
+            observations: vec![],
+            error: Some(error),
+        };
+        let now = Instant::now();
+        ChildEnd {
+            status: None,
+            killed_after: None,
+            stalled: None,
+            stdout: format!("{RESULT_MARK}{}\n", serde_json::to_string(&cv).unwrap()),
+            stderr: String::new(),
+            started: now,
+            ended: now,
+        }
+    }
+
+    #[test]
+    fn a_ub_child_whose_precondition_is_not_supported_never_reached_its_scenario() {
+        let why = "cuDeviceGetNvSciSyncAttributes returned 801 (CUDA_ERROR_NOT_SUPPORTED) for device 0: this CUDA has no NvSciSync support";
+        assert_eq!(
+            precondition_not_supported(&ended(OpError::NotSupported(why.into()))).as_deref(),
+            Some(why)
+        );
+        // An API error is what the scenario did (or may be): flagged, as before.
+        let api = ended(OpError::Api {
+            api: crate::error::Api::Cuda,
+            call: "cuImportExternalSemaphore".into(),
+            code: 999,
+        });
+        assert_eq!(precondition_not_supported(&api), None);
+        assert_eq!(classify(&api).outcome, Outcome::Flagged);
+        let mut killed = ended(OpError::NotSupported(why.into()));
+        killed.killed_after = Some(Duration::from_secs(1));
+        assert_eq!(precondition_not_supported(&killed), None);
+    }
 }

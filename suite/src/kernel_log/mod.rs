@@ -8,20 +8,26 @@
 //! to the cases on the GPU it names (PCI address) and to the process it names (`pid=`)
 //! where that leaves anyone. The cases that still share a line are named with it
 //! (`driver_log_shared_with`). One reader serves all cases: every window is a range of
-//! positions in one ordered stream, so "which windows hold this line" is exact.
+//! positions in one ordered stream, so "which windows hold this line" is exact. A line
+//! read while no window is open belongs to no case: the run keeps it (`outside`).
 
+pub mod outside;
 pub mod source;
 
 use crate::case::Case;
 use crate::verdict::Verdict;
 use hil_proto::{Observation, Outcome};
 use source::{Record, Source};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Mutex, OnceLock};
 
 /// Extra substrings (separated by `|`) that mark a kernel log line as the GPU driver's.
 pub const PATTERNS_ENV: &str = "HIL_DRIVER_LOG_PATTERNS";
+/// The PCI address of each CUDA device (`0=0000:18:00,1=0000:3b:00`), replacing what
+/// `/proc/driver/nvidia/gpus` says: for a machine whose driver does not list them there,
+/// and for tests on a machine without a GPU.
+pub const GPU_PCI_ENV: &str = "HIL_GPU_PCI";
 pub const DEFAULT_PATTERNS: &[&str] = &["NVRM", "Xid", "nvgpu", "nvhost"];
 /// Lines kept per case in its observation; the rest are counted.
 const MAX_LINES: usize = 20;
@@ -292,6 +298,8 @@ struct Log {
     errors: u64,
     last_error: Option<String>,
     next_id: u64,
+    /// Run-level lines sent so far (`outside`).
+    sent: outside::Sent,
 }
 
 /// The reader, opened once per process: `Err` says why there is no kernel log.
@@ -310,6 +318,7 @@ fn log() -> &'static Result<Mutex<Log>, String> {
                 errors: 0,
                 last_error: None,
                 next_id: 0,
+                sent: outside::Sent::default(),
             })
         })
     })
@@ -331,9 +340,21 @@ impl Log {
             self.errors += 1;
             self.last_error = Some(e);
         }
+        // What is read now was logged since the last read: with no window open then (a
+        // window opens and closes with a read), no case can hold it.
+        let outside = !self.windows.iter().any(|w| w.end.is_none());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         for r in d.records {
             if self.patterns.iter().any(|p| r.text.contains(p.as_str())) {
-                self.lines.push_back((self.next, Line::new(r)));
+                let line = Line::new(r);
+                if outside && outside::counts(&line, |p| device_of(p).is_some()) {
+                    if let Some(e) = self.sent.event(&line, now) {
+                        crate::events::emit(&e);
+                    }
+                }
+                self.lines.push_back((self.next, line));
                 self.next += 1;
             }
         }
@@ -359,6 +380,27 @@ impl Log {
 thread_local! {
     /// The window of the case this thread runs, for `spawn`.
     static CURRENT: Cell<Option<u64>> = const { Cell::new(None) };
+    /// What runs once this thread's window has closed (`after_window`).
+    static AFTER: RefCell<Vec<Box<dyn FnOnce()>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread once the current case's window has closed, before this thread
+/// opens another: the self-test stand-in for a driver that logs between two cases.
+/// `false` where no window is open (a child process, no kernel log).
+pub fn after_window(f: Box<dyn FnOnce()>) -> bool {
+    if current_window().is_none() {
+        return false;
+    }
+    AFTER.with(|a| a.borrow_mut().push(f));
+    true
+}
+
+/// Reads the kernel log once more after the last case, so lines logged after every window
+/// closed reach the run too (`outside`).
+pub fn finish() {
+    if let Ok(log) = log() {
+        log.lock().unwrap_or_else(|p| p.into_inner()).pump();
+    }
 }
 
 /// An open window; `end` closes it.
@@ -469,6 +511,9 @@ pub fn end(w: Window, case: &Case, v: &mut Verdict) {
         l.prune();
         seen
     };
+    for f in AFTER.with(|a| std::mem::take(&mut *a.borrow_mut())) {
+        f();
+    }
     let seen = Seen {
         taint: match (w.taint, source::taint()) {
             (Some(a), Some(b)) if a != b => Some((a, b)),
@@ -496,6 +541,12 @@ pub fn pci_of(device: u32) -> Option<String> {
 fn pci_map() -> &'static BTreeMap<String, u32> {
     static MAP: OnceLock<BTreeMap<String, u32>> = OnceLock::new();
     MAP.get_or_init(|| {
+        let given = std::env::var(GPU_PCI_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+        if let Some(Ok(map)) = given.map(|v| parse_gpu_pci(&v)) {
+            return map;
+        }
         let mut map = BTreeMap::new();
         let Ok(driver) = crate::cuda::driver() else {
             return map;
@@ -523,9 +574,55 @@ fn pci_map() -> &'static BTreeMap<String, u32> {
     })
 }
 
+/// `HIL_GPU_PCI`: `N=dddd:bb:dd[.f]`, comma-separated; empty is unset.
+fn parse_gpu_pci(v: &str) -> Result<BTreeMap<String, u32>, String> {
+    let mut map = BTreeMap::new();
+    for item in v.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let parsed = item.split_once('=').and_then(|(dev, addr)| {
+            Some((normalize_pci(addr.trim())?, dev.trim().parse::<u32>().ok()?))
+        });
+        let Some((addr, dev)) = parsed else {
+            return Err(format!(
+                "{GPU_PCI_ENV}: `{item}` is not `DEVICE=PCI-ADDRESS` (e.g. `0=0000:18:00`)"
+            ));
+        };
+        if map.insert(addr, dev).is_some() {
+            return Err(format!(
+                "{GPU_PCI_ENV}: `{item}`: that address is given twice"
+            ));
+        }
+    }
+    Ok(map)
+}
+
+/// Refuses a malformed `HIL_GPU_PCI` before any case runs (exit 2).
+pub fn check_env() -> Result<(), String> {
+    match std::env::var(GPU_PCI_ENV) {
+        Ok(v) => parse_gpu_pci(&v).map(|_| ()),
+        Err(_) => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gpu_pci_addresses_can_be_given() {
+        let m = parse_gpu_pci("0=0000:18:00.0, 1=0000:3B:00").unwrap();
+        assert_eq!(m.get("0000:18:00"), Some(&0));
+        assert_eq!(m.get("0000:3b:00"), Some(&1));
+        assert!(parse_gpu_pci("").unwrap().is_empty());
+        for bad in [
+            "0000:18:00",
+            "x=0000:18:00",
+            "0=18:00",
+            "0=0000:18:00,1=0000:18:00",
+        ] {
+            let e = parse_gpu_pci(bad).unwrap_err();
+            assert!(e.starts_with("HIL_GPU_PCI: "), "{bad}: {e}");
+        }
+    }
 
     const XID: &str = "3,812,4017721337,-;NVRM: Xid (PCI:0000:18:00): 31, pid=4242, name=hil-suite, Ch 00000008, intr 00000000. MMU Fault: ENGINE GRAPHICS GPC0 GPCCLIENT_T1_0 faulted @ 0x7f12_34560000. Fault is of type FAULT_PDE ACCESS_TYPE_VIRT_READ";
 

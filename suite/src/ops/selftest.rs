@@ -80,9 +80,19 @@ pub static OPS: &[OpDef] = &[
     },
     OpDef {
         name: "selftest_driver_log",
-        params: &["file", "line", "level", "after_ms"],
-        doc: "After param `after_ms` (default 0), writes param `line` at level param `level` (default 3, err) to the kernel log param `file`, standing in for the GPU driver: to /dev/kmsg as a new record, to any other file appended as a kmsg record; `{pid}` becomes this process's id, `{pci}` the PCI address of the case's first device. Then succeeds (harness self-test).",
+        params: &["file", "line", "level", "after_ms", "after_case", "once"],
+        doc: "After param `after_ms` (default 0), writes param `line` at level param `level` (default 3, err) to the kernel log param `file`, standing in for the GPU driver: to /dev/kmsg as a new record, to any other file appended as a kmsg record; `{pid}` becomes this process's id, `{pci}` the PCI address of the case's first device. Param `after_case: 1` writes it once the case's kernel log window has closed (an in-process case), as a driver logging between cases; param `once: PATH` writes only if PATH does not exist, creating it (a fault that does not recur). Then succeeds (harness self-test).",
         run: driver_log,
+    },
+    OpDef {
+        name: "selftest_not_supported",
+        params: &["reason"],
+        doc: "Reports not-supported with param `reason`, as a probe of what the board lacks would (harness self-test).",
+        run: |c| {
+            Err(OpError::NotSupported(
+                c.param_str("reason", "selftest: the board lacks it")?.to_string(),
+            ))
+        },
     },
     OpDef {
         name: "selftest_device_alone",
@@ -154,6 +164,16 @@ fn driver_log(c: &Ctx) -> OpResult {
         text = text.replace("{pci}", &pci);
     }
     let level = c.param_u64("level", 3)?.min(7);
+    let once = c.param_str("once", "")?;
+    if !once.is_empty() {
+        if std::path::Path::new(once).exists() {
+            return Ok(vec![Observation::new(
+                "wrote",
+                "nothing (once: written before)",
+            )]);
+        }
+        std::fs::write(once, b"").map_err(|e| OpError::Row(format!("once {once}: {e}")))?;
+    }
     std::thread::sleep(std::time::Duration::from_millis(
         c.param_u64("after_ms", 0)?,
     ));
@@ -169,6 +189,19 @@ fn driver_log(c: &Ctx) -> OpResult {
     } else {
         format!("{level},0,0,-;{text}\n")
     };
+    if c.param_u64("after_case", 0)? != 0 {
+        let later = Box::new(move || {
+            if let Err(e) = f.write_all(record.as_bytes()) {
+                eprintln!("selftest_driver_log: writing after the case: {e}");
+            }
+        });
+        if !crate::kernel_log::after_window(later) {
+            return Err(OpError::Row(
+                "`after_case` needs an in-process case and a readable kernel log".into(),
+            ));
+        }
+        return Ok(vec![Observation::new("will_write_after_case", text)]);
+    }
     f.write_all(record.as_bytes())
         .map_err(|e| OpError::Check(format!("kernel log {file}: {e}")))?;
     Ok(vec![Observation::new("wrote", text)])
