@@ -148,6 +148,11 @@ pub fn render(
     if !reasons.is_empty() {
         let _ = writeln!(s, "not-supported, by reason:");
         for (why, n) in &reasons {
+            // A loader's list of every path it tried stays in the journal and JUnit.
+            let why = match why.split_once("; tried: ") {
+                Some((why, _)) => format!("{why} (the paths tried are in junit.xml)"),
+                None => why.to_string(),
+            };
             let _ = writeln!(s, "  {n:>4}  {why}");
         }
     }
