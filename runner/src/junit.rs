@@ -23,8 +23,10 @@ pub fn merged(states: &[&State], name: &str) -> Report {
     let mut report = Report::new(name);
     let mut total = Duration::ZERO;
     for st in states {
-        let (suite, t) = board_suite(st);
-        total += t;
+        // Board text escaped (XML has no place for most controls, U+FFFE, U+FFFF) and
+        // within its caps; durations plausible, whatever the journal holds.
+        let (suite, t) = board_suite(&crate::from_board::shown(st));
+        total = total.saturating_add(t);
         report.add_test_suite(suite);
     }
     report.set_time(total);
@@ -48,8 +50,8 @@ fn board_suite(state: &State) -> (TestSuite, Duration) {
     }
     let mut total = Duration::ZERO;
     for r in state.ordered_results() {
-        let d = Duration::from_secs_f64(r.duration_s.max(0.0));
-        total += d;
+        let d = crate::from_board::seconds(r.duration_s, Duration::ZERO);
+        total = total.saturating_add(d);
         suite.add_test_case(case(r, d));
     }
     suite.set_time(total);
@@ -80,7 +82,7 @@ fn case(r: &CaseResult, d: Duration) -> TestCase {
         let mut rerun = TestRerun::new(kind);
         rerun.set_type(e.outcome.as_str());
         rerun.set_message(e.message.lines().next().unwrap_or(""));
-        rerun.set_time(Duration::from_secs_f64(e.duration_s.max(0.0)));
+        rerun.set_time(crate::from_board::seconds(e.duration_s, Duration::ZERO));
         status.add_rerun(rerun);
     }
     let mut tc = TestCase::new(r.case.as_str(), status);

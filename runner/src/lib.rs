@@ -43,6 +43,7 @@ pub mod board;
 pub mod bundle;
 pub mod caselist;
 pub mod deqp;
+pub mod from_board;
 pub mod interrupt;
 pub mod inventory;
 pub mod journal;

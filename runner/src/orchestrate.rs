@@ -328,6 +328,8 @@ fn plan(
     }
     // Listing is how the suite validates its tables (exit 2: SuiteRejected).
     let listed = crate::trace::timed(&b.name, "list_cases", || transport.list_cases())?;
+    // Names and limits the runner can take as they are, or a refusal naming the board.
+    crate::from_board::check_listing(&b.name, &listed).map_err(ConfigError)?;
     if let Some(st) = resumed {
         let known: std::collections::BTreeSet<&str> =
             listed.iter().map(|c| c.name.as_str()).collect();

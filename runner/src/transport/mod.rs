@@ -63,7 +63,10 @@ pub fn parse_case_listing(stdout: &str) -> anyhow::Result<Vec<CaseInfo>> {
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            serde_json::from_str(l).with_context(|| format!("unreadable case listing line: {l}"))
+            serde_json::from_str(l).with_context(|| {
+                let l = hil_proto::text::cap_start(l, 300);
+                format!("unreadable case listing line: {l}")
+            })
         })
         .collect()
 }
