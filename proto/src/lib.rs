@@ -5,6 +5,7 @@
 pub mod event;
 pub mod outcome;
 pub mod settings;
+pub mod text;
 pub mod yaml;
 
 pub use event::{CaseInfo, Event, Facts, Observation};
@@ -43,3 +44,7 @@ pub const DEVICE_UNUSABLE: &str = "device_unusable";
 
 /// See `DEVICE_UNUSABLE`.
 pub const UNUSABLE_LINE: &str = "@unusable-device ";
+
+/// The longest time limit a case may have, in seconds (a week): tables are refused beyond
+/// it, and the runner takes a longer limit or duration from a board as an error.
+pub const MAX_TIMEOUT_S: f64 = 7.0 * 24.0 * 3600.0;

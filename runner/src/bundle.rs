@@ -147,6 +147,129 @@ pub fn write(
     Ok(())
 }
 
+/// The bundled journal of each board, read as `journal::read` does (every line whole).
+fn bundled_state(path: &str, data: &[u8]) -> Result<State, String> {
+    let text = std::str::from_utf8(data).map_err(|e| format!("{path}: not UTF-8: {e}"))?;
+    let mut st = State::default();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let r = serde_json::from_str::<crate::journal::Record>(line)
+            .map_err(|e| format!("{path}:{}: unreadable journal record: {e}", i + 1))?;
+        st.apply(r);
+    }
+    Ok(st)
+}
+
+/// The manifest's board entries against the bundled journals (`results/<board>/journal.jsonl`):
+/// the same boards, and for each the counts, cases, unfinished and skipped cases, suite
+/// version, tables hash, properties and implementations its journal gives. Each
+/// disagreement names the board and field.
+fn disagreements(m: &Manifest, contents: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
+    let mut errors = Vec::new();
+    let journals: BTreeMap<&str, &str> = contents
+        .keys()
+        .filter_map(|p| {
+            let board = p.strip_prefix("results/")?.strip_suffix("/journal.jsonl")?;
+            (!board.contains('/')).then_some((board, p.as_str()))
+        })
+        .collect();
+    let listed: std::collections::BTreeSet<&str> =
+        m.boards.iter().map(|b| b.name.as_str()).collect();
+    for board in journals.keys().filter(|b| !listed.contains(*b)) {
+        errors.push(format!(
+            "{MANIFEST}: boards: results/{board}/journal.jsonl is in the bundle, but the manifest lists no board `{board}`"
+        ));
+    }
+    for b in &m.boards {
+        let Some(&path) = journals.get(b.name.as_str()) else {
+            errors.push(format!(
+                "{MANIFEST}: boards: board `{}` has no journal in the bundle (results/{}/journal.jsonl)",
+                b.name, b.name
+            ));
+            continue;
+        };
+        let st = match bundled_state(path, &contents[path]) {
+            Ok(st) => st,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let mut differs = |field: &str, says: String, has: String| {
+            if says != has {
+                errors.push(format!(
+                    "{MANIFEST}: board {}: {field} says {says}, the bundled journal {path} gives {has}",
+                    b.name
+                ));
+            }
+        };
+        let counts = crate::summary::counts(&st);
+        for o in hil_proto::Outcome::ALL {
+            let says = b.counts.get(o.as_str()).copied().unwrap_or(0);
+            differs(
+                &format!("counts.{o}"),
+                says.to_string(),
+                counts[&o].to_string(),
+            );
+        }
+        for k in b
+            .counts
+            .keys()
+            .filter(|k| k.parse::<hil_proto::Outcome>().is_err())
+        {
+            differs(
+                &format!("counts.{k}"),
+                b.counts[k].to_string(),
+                "no such outcome".into(),
+            );
+        }
+        differs("cases", b.cases.to_string(), st.cases.len().to_string());
+        differs(
+            "unfinished",
+            b.unfinished.to_string(),
+            st.remaining().len().to_string(),
+        );
+        differs(
+            "skipped",
+            b.skipped.to_string(),
+            st.skipped.len().to_string(),
+        );
+        let facts = st.facts.clone().unwrap_or_default();
+        let tables = facts.properties.get("tables.sha256").cloned();
+        differs(
+            "suite_version",
+            format!("`{}`", b.suite_version),
+            format!("`{}`", facts.suite_version),
+        );
+        differs(
+            "tables_sha256",
+            format!("`{}`", b.tables_sha256),
+            format!("`{}`", tables.unwrap_or_default()),
+        );
+        for (field, says, has) in [
+            ("properties", &b.properties, &facts.properties),
+            (
+                "implementations",
+                &b.implementations,
+                &facts.implementations,
+            ),
+        ] {
+            let keys: std::collections::BTreeSet<&String> = says.keys().chain(has.keys()).collect();
+            let shown = |v: Option<&String>| v.map_or("nothing".into(), |v| format!("`{v}`"));
+            for k in keys {
+                differs(
+                    &format!("{field}.{k}"),
+                    shown(says.get(k)),
+                    shown(has.get(k)),
+                );
+            }
+        }
+    }
+    errors
+}
+
 /// Checks every file against the manifest and, when the bundle is signed, the signature
 /// (against `allowed` when given; then an unsigned bundle is refused). Returns a report,
 /// or everything that is wrong.
@@ -201,6 +324,9 @@ pub fn verify(path: &Path, allowed: Option<&Path>) -> Result<String, Vec<String>
     for p in contents.keys().filter(|p| !m.files.contains_key(*p)) {
         errors.push(format!("{p}: not listed in the manifest (added)"));
     }
+    // What the manifest says of each board must be what its journal holds: an unsigned
+    // manifest can be rewritten with matching hashes, its counts cannot disagree.
+    errors.extend(disagreements(&m, &contents));
     let origin = match (&signature, allowed) {
         (None, None) => Ok(
             "unsigned: contents match the manifest, but anyone who edits a file \

@@ -35,8 +35,14 @@ pub fn merged(boards: &[Judged], name: &str) -> Report {
     let mut report = Report::new(name);
     let mut total = Duration::ZERO;
     for b in boards {
-        let (suite, t) = board_suite(b);
-        total += t;
+        // Board text escaped (XML has no place for most controls, U+FFFE, U+FFFF) and
+        // within its caps; durations plausible, whatever the journal holds.
+        let shown = crate::from_board::shown(b.state);
+        let (suite, t) = board_suite(&Judged {
+            state: &shown,
+            ..*b
+        });
+        total = total.saturating_add(t);
         report.add_test_suite(suite);
     }
     report.set_time(total);
@@ -79,8 +85,8 @@ fn board_suite(b: &Judged) -> (TestSuite, Duration) {
         .into_iter()
         .partition(|r| b.cmp.lost(&r.case).is_some());
     for r in lost.into_iter().chain(rest) {
-        let d = Duration::from_secs_f64(r.duration_s.max(0.0));
-        total += d;
+        let d = crate::from_board::seconds(r.duration_s, Duration::ZERO);
+        total = total.saturating_add(d);
         suite.add_test_case(case(r, d, b));
     }
     // What did not run is listed too, each with why.
@@ -90,7 +96,8 @@ fn board_suite(b: &Judged) -> (TestSuite, Duration) {
         suite.add_test_case(named(&l.case, status));
     }
     for c in state.remaining() {
-        let why = "no result: the run ended before this case finished;                    `hil-run --resume` completes it";
+        let why =
+            "no result: the run ended before this case finished; `hil-run --resume` completes it";
         suite.add_test_case(named(
             &c.name,
             non_success(NonSuccessKind::Error, "missing", why),
@@ -173,7 +180,7 @@ fn case(r: &CaseResult, d: Duration, b: &Judged) -> TestCase {
         let mut rerun = TestRerun::new(kind);
         rerun.set_type(e.outcome.as_str());
         rerun.set_message(e.message.lines().next().unwrap_or(""));
-        rerun.set_time(Duration::from_secs_f64(e.duration_s.max(0.0)));
+        rerun.set_time(crate::from_board::seconds(e.duration_s, Duration::ZERO));
         status.add_rerun(rerun);
     }
     let mut tc = named(&r.case, status);

@@ -45,6 +45,7 @@ pub mod caselist;
 pub mod config;
 pub mod deqp;
 pub mod driver_messages;
+pub mod from_board;
 pub mod interrupt;
 pub mod inventory;
 pub mod journal;

@@ -176,7 +176,10 @@ fn main() {
             130
         }
         Err(e) => {
-            eprintln!("hil-run: error: {e:#}");
+            // An error may quote a board (its listing, its refusal): escaped, bounded.
+            let why = format!("{e:#}");
+            let why = hil_proto::text::cap_start(&why, 16 * 1024);
+            eprintln!("hil-run: error: {}", hil_proto::text::escape_controls(&why));
             if orchestrate::is_config_error(&e) {
                 2
             } else {

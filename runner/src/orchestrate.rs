@@ -350,6 +350,8 @@ fn plan(
         facts,
     } = crate::trace::timed(&b.name, "list_cases", || transport.list_cases())?;
     let settings = recorded_settings(opts);
+    // Names and limits the runner can take as they are, or a refusal naming the board.
+    crate::from_board::check_listing(&b.name, &listed).map_err(ConfigError)?;
     if let Some(st) = resumed {
         check_same_config(&st, &settings, facts.as_ref(), journal_path)?;
         let known: std::collections::BTreeSet<&str> =

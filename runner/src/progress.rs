@@ -97,7 +97,9 @@ impl Screen {
 /// Writes `args` to stdout (or stderr) without tearing the live lines. Never panics: a
 /// closed stdout (`hil-run | head`) must not abort a run whose results are being written.
 pub fn print(to_stderr: bool, args: std::fmt::Arguments) {
+    // Lines often quote a board's text: none of it may act on the terminal.
     let text = args.to_string();
+    let text = hil_proto::text::escape_controls(&text);
     let mut s = screen();
     let live = s.drawn > 0;
     let mut out = std::io::stdout().lock();
@@ -226,14 +228,19 @@ impl Progress {
 
     /// The suite started `case`.
     pub fn started(&mut self, case: &str) {
-        self.running.push(case.to_string());
+        // The live line is drawn raw (it holds its own colours): the board's name is escaped.
+        let case = hil_proto::text::cap_start(case, 200);
+        self.running
+            .push(hil_proto::text::escape_controls(&case).into_owned());
         self.tick();
     }
 
     /// A case's result arrived (from the suite or the runner itself).
     pub fn report(&mut self, r: &CaseResult) {
         self.done += 1;
-        self.running.retain(|c| c != &r.case);
+        let case = hil_proto::text::cap_start(&r.case, 200);
+        let case = hil_proto::text::escape_controls(&case);
+        self.running.retain(|c| c != &*case);
         if r.outcome.is_failure() {
             self.failing += 1;
         }
@@ -251,7 +258,7 @@ impl Progress {
                 self.total,
                 r.outcome.as_str(),
                 r.case,
-                r.duration_s,
+                crate::from_board::seconds(r.duration_s, Duration::ZERO).as_secs_f64(),
                 w = width
             );
             if !r.message.is_empty() {

@@ -204,6 +204,26 @@ struct Builder<'a> {
 }
 
 pub fn render(boards: &[BoardView]) -> String {
+    // Board text escaped and within its caps, durations plausible, whatever the journals
+    // hold: the page shows the same copy the summary and JUnit do.
+    let shown: Vec<State> = boards
+        .iter()
+        .map(|v| crate::from_board::shown(v.state))
+        .collect();
+    let views: Vec<BoardView> = boards
+        .iter()
+        .zip(&shown)
+        .map(|(v, st)| BoardView {
+            state: st,
+            cmp: v.cmp.clone(),
+            link_dir: v.link_dir.clone(),
+            files: v.files.clone(),
+        })
+        .collect();
+    render_shown(&views)
+}
+
+fn render_shown(boards: &[BoardView]) -> String {
     let mut b = Builder {
         boards,
         details: Vec::new(),

@@ -61,6 +61,7 @@ fn rounds(
     let earlier: std::collections::BTreeSet<String> = state.results.keys().cloned().collect();
     // Cases in flight when a parallel suite died, to run again serially.
     let mut suspects: Vec<String> = Vec::new();
+    let mut warnings = crate::from_board::Warnings::new(&state.board);
     loop {
         let remaining: Vec<String> = state.remaining().into_iter().map(|c| c.name).collect();
         if remaining.is_empty() {
@@ -93,7 +94,15 @@ fn rounds(
             }
         };
         let serial = threads == Some(1);
-        let ended = drive(run.as_mut(), journal, state, progress, &timeouts, !serial)?;
+        let ended = drive(
+            run.as_mut(),
+            journal,
+            state,
+            progress,
+            &timeouts,
+            !serial,
+            &mut warnings,
+        )?;
         for (case, observations, seen) in &ended.shared {
             unsettled.defer(case, observations, *seen);
         }
@@ -191,8 +200,7 @@ fn attribute(
     let mut blamed = Vec::new();
     let mut others = Vec::new();
     for (case, started) in &ended.inflight {
-        let limit = Duration::from_secs_f64(timeouts.get(case).copied().unwrap_or(60.0));
-        let overdue = started.elapsed() > limit + BACKSTOP_GRACE;
+        let overdue = started.elapsed() > limit(timeouts, case) + BACKSTOP_GRACE;
         if matches!(ended.exit, ExitInfo::Killed) && overdue {
             blamed.push((case.clone(), *started));
         } else {
@@ -212,6 +220,7 @@ fn drive(
     progress: &mut Progress,
     timeouts: &BTreeMap<String, f64>,
     defer_shared: bool,
+    warnings: &mut crate::from_board::Warnings,
 ) -> anyhow::Result<Ended> {
     let mut inflight: BTreeMap<String, Instant> = BTreeMap::new();
     let mut shared = Vec::new();
@@ -229,10 +238,22 @@ fn drive(
             crate::trace::note(&board, format_args!("suite exited"));
         }
         for line in lines {
-            let event = match Event::from_line(&line) {
-                Ok(e) => e,
-                Err(e) => {
-                    crate::errln!("hil-run: warning: skipping unreadable event ({e}): {line}");
+            use crate::from_board::Line;
+            let event = match crate::from_board::read_line(&line) {
+                Line::Event(e) => e,
+                Line::Bogus(r) => {
+                    let case = r.case.clone();
+                    let measured = inflight.remove(&case).map(|t| t.elapsed());
+                    if state.results.contains_key(&case) || !timeouts.contains_key(&case) {
+                        continue;
+                    }
+                    warnings.warn(&r.message);
+                    let (r, _) = crate::from_board::checked(r, measured);
+                    record(journal, state, progress, r)?;
+                    continue;
+                }
+                Line::Unreadable(e) => {
+                    warnings.unreadable(&e, &line);
                     continue;
                 }
             };
@@ -242,6 +263,14 @@ fn drive(
                     state.facts = Some(f);
                 }
                 Event::Start { case } => {
+                    if !timeouts.contains_key(&case) {
+                        // Not a case of the plan: never waited for, never blamed.
+                        warnings.warn(&format!(
+                            "the suite started `{}`, which is not a case of this run",
+                            hil_proto::text::escape_line(&hil_proto::text::cap_start(&case, 300))
+                        ));
+                        continue;
+                    }
                     progress.started(&case);
                     inflight.insert(case, Instant::now());
                 }
@@ -253,7 +282,7 @@ fn drive(
                     implementation,
                     observations,
                 } => {
-                    inflight.remove(&case);
+                    let measured = inflight.remove(&case).map(|t| t.elapsed());
                     if state.results.contains_key(&case) || !timeouts.contains_key(&case) {
                         continue; // not ours, or already recorded
                     }
@@ -273,6 +302,10 @@ fn drive(
                         observations,
                         earlier: vec![],
                     };
+                    let (r, warning) = crate::from_board::checked(r, measured);
+                    if let Some(w) = warning {
+                        warnings.warn(&w);
+                    }
                     record(journal, state, progress, r)?;
                 }
                 Event::DriverLog { line, seen_unix } => {
@@ -299,10 +332,9 @@ fn drive(
                 shared,
             });
         }
-        let overdue = inflight.iter().any(|(case, started)| {
-            let limit = Duration::from_secs_f64(timeouts.get(case).copied().unwrap_or(60.0));
-            started.elapsed() > limit + BACKSTOP_GRACE
-        });
+        let overdue = inflight
+            .iter()
+            .any(|(case, started)| started.elapsed() > limit(timeouts, case) + BACKSTOP_GRACE);
         if overdue {
             run.kill();
             return Ok(Ended {
@@ -368,12 +400,21 @@ fn crash_all(
     Ok(())
 }
 
+/// The limit for `case`, whatever number it has (a journal's plan from before listings
+/// were checked may hold any): an implausible one reads as 60 s.
+fn limit(timeouts: &BTreeMap<String, f64>, case: &str) -> Duration {
+    let default = Duration::from_secs(60);
+    crate::from_board::seconds(timeouts.get(case).copied().unwrap_or(60.0), default)
+}
+
 fn record(
     journal: &mut Journal,
     state: &mut State,
     progress: &mut Progress,
     r: CaseResult,
 ) -> anyhow::Result<()> {
+    // Every text within its cap, whoever made it (a crash's output tail included).
+    let r = crate::from_board::capped(r);
     crate::trace::timed(&state.board, "journal", || {
         journal.append(&Record::Result(r.clone()))
     })

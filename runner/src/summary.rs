@@ -1,6 +1,7 @@
 //! The one-screen summary printed at the end (and saved as summary.txt).
 
 use crate::journal::State;
+use hil_proto::text::first_line;
 use hil_proto::Outcome;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -24,6 +25,8 @@ pub fn counts(state: &State) -> BTreeMap<Outcome, usize> {
 }
 
 const MAX_LISTED: usize = 12;
+/// The most of a message one summary line shows (junit.xml and the report hold the rest).
+const LINE_CHARS: usize = 300;
 
 /// The observation keys that carry kernel log lines of the GPU driver (suite `kernel_log`).
 pub const DRIVER_LOG_KEYS: [&str; 2] = ["driver_log", "driver_log_expected"];
@@ -47,6 +50,7 @@ pub fn render(
     cmp: &crate::baseline::Comparison,
     baseline: Option<&str>,
 ) -> String {
+    let state = &crate::from_board::shown(state);
     let c = counts(state);
     let mut s = String::new();
     let prop = |k: &str| fact(state, k);
@@ -109,6 +113,7 @@ pub fn render(
                 Some((why, _)) => format!("{why} (the paths tried are in the journal's facts)"),
                 None => imp.clone(),
             };
+            let imp = first_line(&imp, LINE_CHARS);
             let _ = writeln!(s, "  {backend:<10} {imp}");
         }
     }
@@ -153,7 +158,7 @@ pub fn render(
                 Some((why, _)) => format!("{why} (the paths tried are in junit.xml)"),
                 None => why.to_string(),
             };
-            let _ = writeln!(s, "  {n:>4}  {why}");
+            let _ = writeln!(s, "  {n:>4}  {}", first_line(&why, LINE_CHARS));
         }
     }
     if let Some(name) = baseline {
@@ -207,8 +212,8 @@ pub fn render(
                 .observations
                 .iter()
                 .find(|o| DRIVER_LOG_KEYS.contains(&o.key.as_str()))
-                .and_then(|o| o.value.lines().next())
-                .unwrap_or("");
+                .map(|o| first_line(&o.value, LINE_CHARS))
+                .unwrap_or_default();
             let _ = writeln!(s, "  {}  {}  {first}", r.case, r.outcome);
         }
         if driver.len() > MAX_LISTED {
@@ -231,8 +236,7 @@ pub fn render(
         }
         let _ = writeln!(s, "{o} ({}):", list.len());
         for r in list.iter().take(MAX_LISTED) {
-            let first = r.message.lines().next().unwrap_or("");
-            let _ = writeln!(s, "  {}  {}", r.case, first);
+            let _ = writeln!(s, "  {}  {}", r.case, first_line(&r.message, LINE_CHARS));
         }
         if list.len() > MAX_LISTED {
             // flagged.md holds every flagged case with its observations.
@@ -368,6 +372,7 @@ pub(crate) fn health_cell(health: &str, beside: &str) -> String {
 
 /// Every flagged (undefined-behaviour) scenario and what this board did, as Markdown.
 pub fn flagged_table(state: &State) -> String {
+    let state = &crate::from_board::shown(state);
     let mut s = String::new();
     let prop = |k: &str| fact(state, k);
     let _ = writeln!(

@@ -475,15 +475,17 @@ fn validate(t: &Table) -> Result<(), TableError> {
             )));
         }
         if let Some(limit) = r.timeout_s.or(Some(t.timeout_s)) {
-            if !(limit > 0.0 && limit.is_finite()) {
+            if !(limit > 0.0 && limit <= hil_proto::MAX_TIMEOUT_S) {
                 return Err(invalid(format!(
-                    "row `{}`: timeout_s must be a positive number of seconds",
-                    r.id
+                    "row `{}`: timeout_s must be a positive number of seconds, at most {} (a week)",
+                    r.id,
+                    hil_proto::MAX_TIMEOUT_S
                 )));
             }
         }
         if let Some(stall) = r.stall_s {
-            if !(stall > 0.0 && stall.is_finite()) || !(r.ub.is_some() || r.isolate) {
+            if !(stall > 0.0 && stall <= hil_proto::MAX_TIMEOUT_S) || !(r.ub.is_some() || r.isolate)
+            {
                 return Err(invalid(format!(
                     "row `{}`: stall_s must be a positive number of seconds, on a `ub` or `isolate` row (only a child process reports progress)",
                     r.id

@@ -5,6 +5,7 @@
 
 use crate::case::Case;
 use crate::verdict::Verdict;
+use hil_proto::text::{cap_end, TailBuffer, MAX_STORED};
 use hil_proto::{Observation, Outcome};
 use std::io::{BufRead, Read, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -69,7 +70,7 @@ pub fn run_with_limit(
     let last_step: Arc<Mutex<Option<(Instant, String)>>> = Arc::new(Mutex::new(None));
     let steps = last_step.clone();
     let t_out = std::thread::spawn(move || {
-        let mut s = Vec::new();
+        let mut s = ChildOutput::default();
         let mut reader = std::io::BufReader::new(&mut out);
         let mut line = Vec::new();
         while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
@@ -79,14 +80,21 @@ pub fn run_with_limit(
                 *steps.lock().unwrap_or_else(|p| p.into_inner()) =
                     Some((Instant::now(), step.to_string()));
             }
-            s.append(&mut line);
+            s.push_line(text);
+            line.clear();
         }
-        s
+        s.text()
     });
     let t_err = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        s
+        let mut s = TailBuffer::new(MAX_STORED);
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            s.push(&buf[..n]);
+        }
+        s.text()
     });
     let start = Instant::now();
     let mut killed_after = None;
@@ -117,8 +125,8 @@ pub fn run_with_limit(
     // Before the pipes are drained: a probe waiting for this child must not start before
     // the end this case is judged by.
     let ended = Instant::now();
-    let stdout = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
+    let stdout = t_out.join().unwrap_or_default();
+    let stderr = t_err.join().unwrap_or_default();
     Ok(ChildEnd {
         status,
         killed_after,
@@ -168,9 +176,42 @@ pub fn signal_name(sig: i32) -> String {
     format!("{name} ({sig})")
 }
 
+/// The last `n` lines of a child's output, verdict lines left out, in at most
+/// `MAX_STORED` bytes (the end kept, the cut said).
 pub(crate) fn tail(s: &str, n: usize) -> String {
     let lines: Vec<_> = s.lines().filter(|l| !l.starts_with(RESULT_MARK)).collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    let text = lines[lines.len().saturating_sub(n)..].join("\n");
+    cap_end(&text, MAX_STORED).into_owned()
+}
+
+/// A child's stdout as it is kept: its verdict lines whole (they are read back), the rest
+/// as the last `MAX_STORED` bytes. A child printing 50 MB costs 64 KiB.
+#[derive(Default)]
+pub(crate) struct ChildOutput {
+    verdicts: Vec<String>,
+    rest: Option<TailBuffer>,
+}
+
+impl ChildOutput {
+    pub(crate) fn push_line(&mut self, line: &str) {
+        if line.starts_with(RESULT_MARK) {
+            self.verdicts.push(line.to_string());
+        } else {
+            let rest = self.rest.get_or_insert_with(|| TailBuffer::new(MAX_STORED));
+            rest.push(line.as_bytes());
+            rest.push(b"\n");
+        }
+    }
+
+    /// The kept output, then the verdict lines.
+    pub(crate) fn text(&self) -> String {
+        let mut s = self.rest.as_ref().map(TailBuffer::text).unwrap_or_default();
+        for v in &self.verdicts {
+            s.push_str(v);
+            s.push('\n');
+        }
+        s
+    }
 }
 
 /// Runs `case`'s op in a child process (`--ub-child`) under the case's time limit.

@@ -7,6 +7,7 @@
 
 use crate::case::Case;
 use crate::ub::ChildEnd;
+use hil_proto::text::{TailBuffer, MAX_STORED};
 use std::io::{BufRead, Read, Write};
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -36,7 +37,8 @@ struct Worker {
     child: Child,
     stdin: ChildStdin,
     lines: Receiver<String>,
-    stderr: Arc<Mutex<Vec<u8>>>,
+    /// The last bytes of its stderr since the last case took them.
+    stderr: Arc<Mutex<TailBuffer>>,
     devices: Vec<u32>,
 }
 
@@ -62,7 +64,7 @@ impl Worker {
                 }
             }
         });
-        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(TailBuffer::new(MAX_STORED)));
         let sink = stderr.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
@@ -72,7 +74,7 @@ impl Worker {
                 }
                 sink.lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .extend_from_slice(&buf[..n]);
+                    .push(&buf[..n]);
             }
         });
         Ok(Worker {
@@ -91,7 +93,7 @@ impl Worker {
 
     fn take_stderr(&self) -> String {
         let mut e = self.stderr.lock().unwrap_or_else(|p| p.into_inner());
-        String::from_utf8_lossy(&std::mem::take(&mut *e)).into_owned()
+        std::mem::replace(&mut *e, TailBuffer::new(MAX_STORED)).text()
     }
 }
 
@@ -258,16 +260,17 @@ pub fn run(case: &Case) -> std::io::Result<(ChildEnd, Lease)> {
     let stall = case.stall_s.map(Duration::from_secs_f64);
     let start = Instant::now();
     let mut last_step: Option<(Instant, String)> = None;
-    let mut stdout = String::new();
-    let ended = |w: &Worker, stdout: String, status, killed_after, stalled| ChildEnd {
-        status,
-        killed_after,
-        stalled,
-        stdout,
-        stderr: w.take_stderr(),
-        started: start,
-        ended: Instant::now(),
-    };
+    let mut stdout = crate::ub::ChildOutput::default();
+    let ended =
+        |w: &Worker, stdout: crate::ub::ChildOutput, status, killed_after, stalled| ChildEnd {
+            status,
+            killed_after,
+            stalled,
+            stdout: stdout.text(),
+            stderr: w.take_stderr(),
+            started: start,
+            ended: Instant::now(),
+        };
     loop {
         match w.lines.recv_timeout(Duration::from_millis(10)) {
             Ok(line) => {
@@ -275,8 +278,7 @@ pub fn run(case: &Case) -> std::io::Result<(ChildEnd, Lease)> {
                     last_step = Some((Instant::now(), step.to_string()));
                 }
                 let done = line.starts_with(crate::ub::RESULT_MARK);
-                stdout.push_str(&line);
-                stdout.push('\n');
+                stdout.push_line(&line);
                 if done {
                     // Its stderr for this case may still be in the pipe: a moment for it.
                     std::thread::sleep(Duration::from_millis(5));

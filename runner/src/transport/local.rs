@@ -181,9 +181,7 @@ impl Running for LocalRun {
     }
 
     fn output_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let all: Vec<_> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        crate::tail::file_tail(&self.log, lines).unwrap_or_default()
     }
 }
 

@@ -78,8 +78,10 @@ pub fn parse_case_listing(stdout: &str) -> anyhow::Result<Listing> {
                 continue;
             }
         }
-        let case = serde_json::from_str(l)
-            .with_context(|| format!("unreadable case listing line: {l}"))?;
+        let case = serde_json::from_str(l).with_context(|| {
+            let l = hil_proto::text::cap_start(l, 300);
+            format!("unreadable case listing line: {l}")
+        })?;
         listing.cases.push(case);
     }
     Ok(listing)

@@ -1190,17 +1190,15 @@ impl Running for SshRun {
     }
 
     fn output_tail(&self, lines: usize) -> String {
-        let cmd = format!(
-            "tail -n {lines} {}/suite-{}.log",
-            quote(&self.dir),
-            self.attempt
-        );
+        let log = format!("{}/suite-{}.log", self.dir, self.attempt);
+        // At most 64 KiB of it, however long its lines (tail.rs).
+        let cmd = crate::tail::tail_command(&quote(&log), lines);
         // A fresh, single-try connection: the run may have lost the board.
         let mut spec = self.spec.clone();
         spec.reconnect_timeout_s = 0;
         let mut c = Conn::new(spec, false);
         c.with(|s| exec(s, &cmd))
-            .map(|(_, out, _)| out)
+            .map(|(_, out, _)| crate::tail::remote_tail(&out))
             .unwrap_or_else(|e| format!("(suite log unavailable: {e})"))
     }
 
