@@ -1268,7 +1268,24 @@ impl Transport for SshBoard {
             super::threads_args(threads).join(" ")
         );
         let cmd = start_command(&self.run_dir, &suite, attempt);
-        let printed = self.conn.lock().exec_ok(&cmd);
+        // The start runs only the shell, mkdir, setsid and sleep: a status past 128 is its
+        // shell killed by a signal (a board killing its sessions as it goes down), a drop
+        // like any other, and the start is safe to run again.
+        let started = self.conn.lock().with(|s| match exec(s, &cmd)? {
+            (c, out, _) if c > 128 => Err(SshError::Killed {
+                signal: format!("{}", c - 128),
+                output: out,
+            }),
+            r => Ok(r),
+        });
+        let printed = match started {
+            Ok((0, out, _)) => Ok(out),
+            Ok((c, _, err)) => Err(anyhow::anyhow!(
+                "remote command failed (status {c}): {}",
+                err.trim()
+            )),
+            Err(e) => Err(e.into()),
+        };
         let printed = match printed {
             Ok(p) => p,
             Err(e) => return Err(self.why_not_started(e)),
