@@ -456,6 +456,8 @@ pub struct Held {
     place: String,
     locked: bool,
     keepalive: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+    /// Revoked by the keep-alive when the reservation or the lock is found lost.
+    tenure: crate::transport::Tenure,
 }
 
 impl Held {
@@ -480,6 +482,7 @@ impl Held {
             place: res.place.clone().unwrap_or_default(),
             locked: false,
             keepalive: None,
+            tenure: crate::transport::Tenure::default(),
         };
         crate::interrupt::check()?;
         if res.state != "allocated" {
@@ -506,12 +509,18 @@ impl Held {
                 text,
             });
         }
-        held.keepalive = Some(keepalive(client.clone(), held.token.clone()));
         crate::interrupt::check()?;
         // Likewise: a lock that failed or timed out may still have been applied, so it is
         // released on the way out whatever happens (releasing a place not held is harmless).
         held.locked = true;
         client.call_ok(&["-p", &held.place, "lock"], Stop::Never)?;
+        // Watched from now on: each refresh also checks that the place is still ours.
+        held.keepalive = Some(keepalive(
+            client.clone(),
+            held.token.clone(),
+            held.place.clone(),
+            held.tenure.clone(),
+        ));
         crate::interrupt::check()?;
         Ok(held)
     }
@@ -576,6 +585,11 @@ impl Held {
 
     pub fn token(&self) -> &str {
         &self.token
+    }
+
+    /// The run's hold on the place: revoked when the keep-alive finds it lost.
+    pub fn tenure(&self) -> crate::transport::Tenure {
+        self.tenure.clone()
     }
 
     /// How to reach the board: the place's `NetworkService`.
@@ -649,8 +663,17 @@ fn tags_match(tags: &BTreeMap<String, String>, filters: &[String]) -> bool {
     })
 }
 
-/// Polls the reservation every `KEEPALIVE_EVERY` (each poll refreshes it) until stopped.
-fn keepalive(client: Client, token: String) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+/// Polls the reservation every `KEEPALIVE_EVERY` (each poll refreshes it) until stopped,
+/// and revokes `tenure` once the place is no longer this run's: the reservation is no
+/// longer `acquired` (the lock was kicked, the place deleted) or the coordinator no longer
+/// knows it (restarted: reservations and locks live in its memory). A coordinator that
+/// does not answer is only warned about: the hold may be intact when it is back.
+fn keepalive(
+    client: Client,
+    token: String,
+    place: String,
+    tenure: crate::transport::Tenure,
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let handle = std::thread::spawn(move || {
@@ -663,19 +686,52 @@ fn keepalive(client: Client, token: String) -> (Arc<AtomicBool>, std::thread::Jo
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            match client.call_until(&["wait", &token], CALL_LIMIT, &stopped) {
-                Ok(o) if o.ok => {}
-                Ok(o) => crate::errln!(
-                    "hil-run: labgrid: refreshing reservation {token} failed: {}",
-                    last_line(&o.stderr)
-                ),
-                Err(e) => {
-                    crate::errln!("hil-run: labgrid: refreshing reservation {token} failed: {e}")
+            let polled = client.call_until(&["wait", &token], CALL_LIMIT, &stopped);
+            if stopped() {
+                return;
+            }
+            match lost_hold(&polled, &token, &place) {
+                Some(why) => {
+                    crate::errln!("hil-run: labgrid: {why}; stopping the run on it");
+                    tenure.revoke(why);
+                    return;
                 }
+                None => match polled {
+                    Ok(o) if o.ok => {}
+                    Ok(o) => crate::errln!(
+                        "hil-run: labgrid: refreshing reservation {token} failed: {}",
+                        last_line(&o.stderr)
+                    ),
+                    Err(e) => crate::errln!(
+                        "hil-run: labgrid: refreshing reservation {token} failed: {e}"
+                    ),
+                },
             }
         }
     });
     (stop, handle)
+}
+
+/// Why a `wait TOKEN` poll shows that the place is no longer held by this run, if it does.
+fn lost_hold(polled: &Result<Out, LabgridError>, token: &str, place: &str) -> Option<String> {
+    let out = polled.as_ref().ok()?;
+    if !out.ok {
+        // labgrid 26: "Error: Reservation TOKEN does not exist".
+        return out.stderr.contains("does not exist").then(|| {
+            format!(
+                "the coordinator no longer knows reservation {token} (restarted, or the \
+                 reservation was cancelled): place `{place}` is not locked for this run any more"
+            )
+        });
+    }
+    let res = parse_reservation(&out.stdout)?;
+    (res.state != "acquired").then(|| {
+        format!(
+            "reservation {token} is now `{}`, no longer `acquired`: place `{place}` was taken \
+             from this run (lock kicked, place deleted or reallocated)",
+            res.state
+        )
+    })
 }
 
 #[cfg(test)]
@@ -775,6 +831,37 @@ Acquired resource 'NetworkService' (exp1/orin01/NetworkService/NetworkService):
             &p.tags,
             &["board=orin".into(), "gpu=ga10b".into()]
         ));
+    }
+
+    #[test]
+    fn a_reservation_no_longer_acquired_or_unknown_is_a_lost_place() {
+        let out = |ok: bool, stdout: &str, stderr: &str| {
+            Ok(Out {
+                ok,
+                status: String::new(),
+                stdout: stdout.into(),
+                stderr: stderr.into(),
+            })
+        };
+        // Captured from labgrid 26.0.1: locked, then kicked by another user.
+        let acquired = RESERVE.replace("state: allocated", "state: acquired");
+        assert_eq!(lost_hold(&out(true, &acquired, ""), "T", "orin01"), None);
+        let kicked = lost_hold(&out(true, RESERVE, ""), "T", "orin01").unwrap();
+        assert!(
+            kicked.contains("now `allocated`") && kicked.contains("orin01"),
+            "{kicked}"
+        );
+        // The coordinator restarted: it knows no reservation any more.
+        let gone = "Server error: Error: Reservation VOMABXYGMR does not exist\n";
+        let why = lost_hold(&out(false, "", gone), "VOMABXYGMR", "orin01").unwrap();
+        assert!(
+            why.contains("no longer knows reservation VOMABXYGMR"),
+            "{why}"
+        );
+        // The coordinator down, or another failure: no verdict on the hold.
+        let down = Err(LabgridError::Coordinator("c:1".into(), "refused".into()));
+        assert_eq!(lost_hold(&down, "T", "orin01"), None);
+        assert_eq!(lost_hold(&out(false, "", "timeout"), "T", "orin01"), None);
     }
 
     #[test]

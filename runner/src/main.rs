@@ -49,9 +49,16 @@ struct Cli {
     /// fail at once).
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     lock_wait: u64,
-    /// Remove a board lock left behind by a run that is gone.
+    /// Remove a board lock left behind by a run that is gone. A lock whose run is alive
+    /// (a hil-run on this host whose process still exists) is left: wait with
+    /// --lock-wait, or add --break-live-lock.
     #[arg(long)]
     break_lock: bool,
+    /// With --break-lock: break the lock even though its run is alive. That run notices
+    /// within seconds, stops its suite and marks its unfinished cases (exit 2); this run
+    /// first ends any suite it left on the board.
+    #[arg(long, requires = "break_lock")]
+    break_live_lock: bool,
     /// Where results go: RESULTS/<board>/.
     #[arg(long, value_name = "DIR", default_value = "results")]
     results: PathBuf,
@@ -329,7 +336,7 @@ fn options(cli: &Cli) -> RunOptions {
         lock: LockPolicy {
             wait_s: cli.lock_wait,
             break_stale: cli.break_lock,
-            held_by_coordinator: false,
+            break_live: cli.break_live_lock,
         },
     }
 }

@@ -54,6 +54,8 @@ pub fn is_config_error(e: &anyhow::Error) -> bool {
         || e.downcast_ref::<SshError>().is_some_and(SshError::is_fatal)
         // A board another run holds: nothing was tested, and it is no regression.
         || e.downcast_ref::<crate::transport::ssh::BoardLocked>().is_some()
+        // The board was taken from the run while it ran: no verdict on the board, never 0.
+        || e.downcast_ref::<crate::transport::BoardRevoked>().is_some()
         // The farm (coordinator down, place unknown or busy): infrastructure, never a result.
         || e.downcast_ref::<crate::labgrid::LabgridError>()
             .is_some_and(|l| !matches!(l, crate::labgrid::LabgridError::Interrupted(_)))
@@ -254,9 +256,13 @@ struct Opened {
 }
 
 fn open_board(opts: &RunOptions, b: &Board) -> anyhow::Result<Opened> {
-    let ssh = |spec: crate::inventory::BoardSpec, lock| {
+    let ssh = |spec: crate::inventory::BoardSpec, tenure: Option<crate::transport::Tenure>| {
         let mut ssh = SshBoard::new(spec, opts.accept_new_host_keys, opts.tables.clone());
-        ssh.lock = lock;
+        // The on-board lock is taken for every board, labgrid places too.
+        ssh.lock = opts.lock;
+        if let Some(t) = tenure {
+            ssh.tenure = t;
+        }
         Box::new(ssh)
     };
     let (transport, board, held): (Box<dyn Transport>, Board, _) = match &b.kind {
@@ -269,7 +275,7 @@ fn open_board(opts: &RunOptions, b: &Board) -> anyhow::Result<Opened> {
             b.clone(),
             None,
         ),
-        BoardKind::Ssh(spec) => (ssh((**spec).clone(), opts.lock), b.clone(), None),
+        BoardKind::Ssh(spec) => (ssh((**spec).clone(), None), b.clone(), None),
         BoardKind::Labgrid(lg) => {
             let held = crate::labgrid::Held::take(&lg.client, &lg.select, opts.lock.wait_s)?;
             let svc = held.network_service()?;
@@ -287,15 +293,11 @@ fn open_board(opts: &RunOptions, b: &Board) -> anyhow::Result<Opened> {
                 spec.host,
                 spec.port
             );
-            let lock = LockPolicy {
-                held_by_coordinator: true,
-                ..opts.lock
-            };
             let board = Board {
                 name: held.place().to_string(),
                 kind: b.kind.clone(),
             };
-            (ssh(spec, lock), board, Some(held))
+            (ssh(spec, Some(held.tenure())), board, Some(held))
         }
     };
     Ok(Opened {

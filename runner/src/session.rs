@@ -4,7 +4,7 @@
 
 use crate::journal::{CaseResult, Journal, Record, State};
 pub use crate::progress::Progress;
-use crate::transport::{ExitInfo, Running, Transport};
+use crate::transport::{BoardRevoked, ExitInfo, Running, Transport};
 use anyhow::Context as _;
 use hil_proto::{Event, Observation, Outcome};
 use std::collections::BTreeMap;
@@ -62,6 +62,9 @@ fn rounds(
     // Cases in flight when a parallel suite died, to run again serially.
     let mut suspects: Vec<String> = Vec::new();
     let mut warnings = crate::from_board::Warnings::new(&state.board);
+    // The board was lost while a suite ran (it had started): a later start that fails
+    // says so, not that the suite could not be started.
+    let mut lost_after_start: Option<String> = None;
     loop {
         let remaining: Vec<String> = state.remaining().into_iter().map(|c| c.name).collect();
         if remaining.is_empty() {
@@ -85,11 +88,25 @@ fn rounds(
         });
         let mut run = match started {
             Ok(run) => run,
+            // The board is no longer this run's: what is left is marked, and the run ends.
+            Err(e) if !interrupted() && e.downcast_ref::<BoardRevoked>().is_some() => {
+                let why = e.downcast_ref::<BoardRevoked>().map(|r| r.why.clone());
+                return revoked(journal, state, progress, why.unwrap_or_default());
+            }
             // A signal, or an error that is not a lost board: no verdict on the cases.
             Err(e) if interrupted() || !crate::transport::board_lost(&e) => return Err(e),
             Err(e) => {
                 // A board that cannot be reached again: its unfinished cases are marked, not dropped.
-                let message = format!("could not start hil-suite on the board: {e:#}");
+                let message = match &lost_after_start {
+                    Some(why) if format!("{e:#}").contains(why.as_str()) => {
+                        format!("no result: the board was lost after hil-suite started ({why})")
+                    }
+                    Some(why) => format!(
+                        "no result: the board was lost after hil-suite started ({why}); \
+                         starting it again failed: {e:#}"
+                    ),
+                    None => format!("could not start hil-suite on the board: {e:#}"),
+                };
                 return crash_all(journal, state, progress, remaining, &message);
             }
         };
@@ -105,6 +122,12 @@ fn rounds(
         )?;
         for (case, observations, seen) in &ended.shared {
             unsettled.defer(case, observations, *seen);
+        }
+        if let ExitInfo::Revoked(why) = &ended.exit {
+            return revoked(journal, state, progress, why.clone());
+        }
+        if let ExitInfo::Lost(why) = &ended.exit {
+            lost_after_start = Some(why.clone());
         }
         if let Some(e) = rejected(&ended, state.results.len() == before, run.as_ref()) {
             return Err(e.into());
@@ -125,7 +148,7 @@ fn rounds(
                     BACKSTOP_GRACE.as_secs()
                 ),
                 ExitInfo::Lost(why) => format!(
-                    "the connection to the board was lost while this case ran ({why}); \
+                    "the board was lost while this case ran ({why}); \
                      hil-suite's fate there is unknown"
                 ),
                 exit => format!("hil-suite died while this case ran ({exit})"),
@@ -375,6 +398,26 @@ fn unusable_lines(state: &State, earlier: &std::collections::BTreeSet<String>) -
         }
     }
     lines
+}
+
+/// The run lost its hold on the board (the transport stopped the suite): every case
+/// without a result is marked with the reason, and the run ends with `BoardRevoked`.
+fn revoked(
+    journal: &mut Journal,
+    state: &mut State,
+    progress: &mut Progress,
+    why: String,
+) -> anyhow::Result<()> {
+    let remaining: Vec<String> = state.remaining().into_iter().map(|c| c.name).collect();
+    let message = format!(
+        "not finished: the board is no longer held by this run ({why}); hil-run stopped its suite"
+    );
+    crash_all(journal, state, progress, remaining, &message)?;
+    Err(BoardRevoked {
+        board: state.board.clone(),
+        why,
+    }
+    .into())
 }
 
 /// Records every case in `cases` as a crash with `message` (nothing is ever dropped).

@@ -95,6 +95,11 @@ struct Farm {
 
 impl Farm {
     fn start(name: &str) -> Option<Farm> {
+        Farm::start_with(name, &["orin01"])
+    }
+
+    /// A farm whose `places` all export the same sshd: one board under several names.
+    fn start_with(name: &str, places: &[&str]) -> Option<Farm> {
         let bin = labgrid_bin()?;
         let dir = scratch(&format!("lg-{name}"));
         let sshd = Sshd::start(&dir.join("sshd"));
@@ -118,24 +123,19 @@ impl Farm {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        std::fs::write(
-            dir.join("exporter.yaml"),
-            format!(
-                "orin01:\n  NetworkService: {{address: 127.0.0.1, port: {}, username: {}}}\n  \
-                 NetworkPowerPort: {{model: simplerest, host: 'http://127.0.0.1:{pdu_port}/relay/{{index}}/{{value}}', index: 0}}\n",
-                sshd.port,
-                user()
-            ),
-        )
-        .unwrap();
-        let exp = Command::new(bin.join("labgrid-exporter"))
-            .args(["-c", &coordinator, "--name", "exp1", "exporter.yaml"])
-            .current_dir(&dir)
-            .stdout(log("exporter.log"))
-            .stderr(log("exporter.err"))
-            .spawn()
-            .unwrap();
-        procs.push(Proc(exp));
+        let exported: String = places
+            .iter()
+            .map(|p| {
+                format!(
+                    "{p}:\n  NetworkService: {{address: 127.0.0.1, port: {}, username: {}}}\n  \
+                     NetworkPowerPort: {{model: simplerest, host: 'http://127.0.0.1:{pdu_port}/relay/{{index}}/{{value}}', index: 0}}\n",
+                    sshd.port,
+                    user()
+                )
+            })
+            .collect();
+        std::fs::write(dir.join("exporter.yaml"), exported).unwrap();
+        procs.push(Proc(exporter(&bin, &dir, &coordinator)));
         let farm = Farm {
             bin,
             dir,
@@ -144,13 +144,20 @@ impl Farm {
             switched,
             _procs: procs,
         };
-        farm.client_ok(&["-p", "orin01", "create"]);
-        farm.client_ok(&["-p", "orin01", "add-match", "exp1/orin01/*"]);
-        farm.client_ok(&["-p", "orin01", "set-tags", "board=orin"]);
-        // The exporter has registered once the place shows its resources.
+        for p in places {
+            farm.client_ok(&["-p", p, "create"]);
+            farm.client_ok(&["-p", p, "add-match", &format!("exp1/{p}/*")]);
+            farm.client_ok(&["-p", p, "set-tags", "board=orin"]);
+        }
+        farm.wait_for_exporter(places.last().copied().unwrap_or("orin01"));
+        Some(farm)
+    }
+
+    /// The exporter has registered once the place shows its resources.
+    fn wait_for_exporter(&self, place: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !farm
-            .client_ok(&["-p", "orin01", "show"])
+        while !self
+            .client_ok(&["-p", place, "show"])
             .contains("/NetworkService/")
         {
             assert!(
@@ -159,7 +166,38 @@ impl Farm {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        Some(farm)
+    }
+
+    /// Kills the coordinator and starts it again on the same address (its places persist
+    /// in its directory; locks and reservations do not), with a new exporter (an exporter
+    /// exits when it loses the coordinator).
+    fn restart_coordinator(&mut self) {
+        for p in self._procs.drain(..) {
+            drop(p);
+        }
+        let log = |n: &str| std::fs::File::create(self.dir.join(n)).unwrap();
+        let coord = Command::new(self.bin.join("labgrid-coordinator"))
+            .args(["-l", &self.coordinator])
+            .current_dir(&self.dir)
+            .stdout(log("coordinator2.log"))
+            .stderr(log("coordinator2.err"))
+            .spawn()
+            .unwrap();
+        self._procs.push(Proc(coord));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(&self.coordinator).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "labgrid-coordinator did not restart"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self._procs
+            .push(Proc(exporter(&self.bin, &self.dir, &self.coordinator)));
+        // The coordinator saves its places now and then: one made just before may be gone.
+        let _ = self.client(&["-p", "orin01", "create"]);
+        let _ = self.client(&["-p", "orin01", "add-match", "exp1/orin01/*"]);
+        self.wait_for_exporter("orin01");
     }
 
     /// `labgrid-client ARGS` as another user of the farm (`ops`).
@@ -268,6 +306,24 @@ impl Farm {
             &format!("name: slow\nbackend: host\ndoc: One case that takes a while.\ntimeout_s: 120\nrows:\n  - id: nap\n    op: selftest_sleep\n    params: {{ms: {ms}}}\n"),
         )
     }
+}
+
+/// The farm's exporter (`exporter.yaml` in `dir`).
+fn exporter(bin: &Path, dir: &Path, coordinator: &str) -> Child {
+    let log = |n: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(n))
+            .unwrap()
+    };
+    Command::new(bin.join("labgrid-exporter"))
+        .args(["-c", coordinator, "--name", "exp1", "exporter.yaml"])
+        .current_dir(dir)
+        .stdout(log("exporter.log"))
+        .stderr(log("exporter.err"))
+        .spawn()
+        .unwrap()
 }
 
 fn signal(child: &Child, sig: i32) {
@@ -440,4 +496,92 @@ fn farm_trouble_is_exit_2_and_never_a_result() {
         "{all}"
     );
     assert!(!farm.dir.join("r").exists(), "nothing journaled");
+}
+
+/// The running hil-suite processes of this farm's board (its sshd's workdir).
+fn suites_running(farm: &Farm) -> usize {
+    let pattern = format!(
+        "{}/suite-.*/hil-suite .*--cases-from",
+        farm.dir.join("remote").display()
+    );
+    let out = Command::new("pgrep")
+        .args(["-f", &pattern])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+#[test]
+fn a_run_whose_place_is_lost_to_a_coordinator_restart_stops_with_its_cases_marked() {
+    let Some(mut farm) = Farm::start("restart") else {
+        return;
+    };
+    let inv = farm.inventory("");
+    let (run, _) = farm.held_run(&inv);
+    // Reservations and locks live in the coordinator's memory: after a restart nobody
+    // holds the place, and another run could take it.
+    farm.restart_coordinator();
+    let t = Instant::now();
+    let out = run.wait_with_output().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    // The keep-alive polls every 15 s.
+    assert!(t.elapsed() < Duration::from_secs(45), "{:?}", t.elapsed());
+    assert!(all.contains("no longer knows reservation"), "{all}");
+    let j = common::journal_outcomes(&farm.dir.join("r/orin01/journal.jsonl"));
+    assert_eq!(j, [("slow.nap".to_string(), "crash".to_string())], "{all}");
+    let xml = std::fs::read_to_string(farm.dir.join("r/orin01/junit.xml")).unwrap();
+    assert!(xml.contains("no longer held by this run"), "{xml}");
+    assert_eq!(
+        suites_running(&farm),
+        0,
+        "the suite was stopped on the board"
+    );
+}
+
+#[test]
+fn two_place_names_for_one_board_never_run_two_suites_at_once() {
+    let Some(farm) = Farm::start_with("twonames", &["orin01", "orin02"]) else {
+        return;
+    };
+    let inv = farm.inventory("");
+    let tables = farm.slow_tables(6000);
+    let t = tables.to_str().unwrap();
+    let first = farm.hil_run(&inv, "r1", &["--board", "orin01", "--tables", t]);
+    farm.wait_until_held("r1");
+    // The other name gets its labgrid place, then finds the board's own lock taken.
+    let out = farm
+        .hil_run(&inv, "r2", &["--board", "orin02", "--tables", t])
+        .wait_with_output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("is locked by another run"), "{all}");
+    assert!(!farm.dir.join("r2/orin02/journal.jsonl").exists(), "{all}");
+    // Waiting, it runs once the first is done, never beside it.
+    let mut second = farm.hil_run(
+        &inv,
+        "r3",
+        &["--board", "orin02", "--tables", t, "--lock-wait", "120"],
+    );
+    let mut first = Some(first);
+    let mut most = 0;
+    while second.try_wait().unwrap().is_none() {
+        most = most.max(suites_running(&farm));
+        if let Some(f) = first.as_mut() {
+            if f.try_wait().unwrap().is_some() {
+                let f = first.take().unwrap().wait_with_output().unwrap();
+                assert_eq!(f.status.code(), Some(0), "{}", text(&f));
+            } else if farm.dir.join("r3/orin02/journal.jsonl").exists() {
+                // The first lets go of the board's lock just before it exits.
+                let done = common::journal_outcomes(&farm.dir.join("r1/orin01/journal.jsonl"));
+                assert_eq!(done.len(), 1, "the second name started while the first ran");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let b = second.wait_with_output().unwrap();
+    assert_eq!(b.status.code(), Some(0), "{}", text(&b));
+    assert!(first.is_none(), "the second ended before the first");
+    assert_eq!(most, 1, "two suites at once");
 }

@@ -169,6 +169,33 @@ fn a_board_over_ssh_runs_the_suite_like_local_and_deploys_only_once() {
         all.contains("suite up to date") && !all.contains("uploaded suite"),
         "unchanged suite is not re-sent: {all}"
     );
+
+    // A suite cut short under its final name (a disk that filled up, a copy by hand) is
+    // checked by its hash and sent again.
+    let workdir = dir.join("remote-b1");
+    let deployed = std::fs::read_dir(&workdir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("hil-suite"))
+        .find(|p| p.is_file())
+        .unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&deployed)
+        .unwrap();
+    f.set_len(1 << 20).unwrap();
+    drop(f);
+    let cut = hil_run(&res, &inv, &["--board", "b1", "--filter", "host.info"]);
+    let all = text(&cut);
+    assert_eq!(cut.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("uploaded suite"),
+        "a truncated suite is re-sent: {all}"
+    );
+    assert_eq!(
+        hil_run::transport::ssh::file_hash(&deployed).unwrap(),
+        hil_run::transport::ssh::file_hash(&bin("hil-suite")).unwrap()
+    );
 }
 
 #[test]
@@ -376,9 +403,63 @@ fn a_board_that_never_comes_back_ends_with_its_cases_marked() {
     assert!(got.values().any(|o| o == "crash"), "{got:?}");
     let xml = std::fs::read_to_string(res.join("b1/junit.xml")).unwrap();
     assert!(
-        xml.contains("connection lost") || xml.contains("could not start hil-suite on the board"),
+        xml.contains("the board was lost")
+            || xml.contains("could not start hil-suite on the board"),
         "{xml}"
     );
+}
+
+#[test]
+fn a_board_lost_after_the_suite_started_never_reads_as_could_not_start() {
+    let dir = scratch("lostafter");
+    let mut sshd = Sshd::start(&dir);
+    let mut b = board(&sshd, "b1");
+    b.extra = "    reconnect_timeout_s: 3\n";
+    let inv = inventory(&sshd, &[b]);
+    let yaml = "name: l\nbackend: host\ndoc: d\nrows:\n  - id: a_ok\n    op: selftest_ok\n  - id: b_nap\n    op: selftest_sleep\n    params: {ms: 60000}\n    timeout_s: 120\n  - id: c_nap\n    op: selftest_sleep\n    params: {ms: 60000}\n    timeout_s: 120\n";
+    let tables = common::write_table(&dir, "l.yaml", yaml);
+    let res = dir.join("results");
+    let child = spawn_hil_run(
+        &res,
+        &inv,
+        &[
+            "--board",
+            "b1",
+            "--tables",
+            tables.to_str().unwrap(),
+            "--test-threads",
+            "2",
+            "-q",
+        ],
+    );
+    let journal = res.join("b1/journal.jsonl");
+    wait_for_result(&journal, "l.a_ok");
+    // Both naps run on the board (in parallel: neither is blamed) when sshd dies for good.
+    std::thread::sleep(Duration::from_millis(500));
+    sshd.kill();
+    let out = child.wait_with_output().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let got = outcomes(&journal);
+    assert_eq!(
+        got.get("l.b_nap").map(String::as_str),
+        Some("crash"),
+        "{all}"
+    );
+    assert_eq!(
+        got.get("l.c_nap").map(String::as_str),
+        Some("crash"),
+        "{all}"
+    );
+    let xml = std::fs::read_to_string(res.join("b1/junit.xml")).unwrap();
+    assert!(!xml.contains("could not start hil-suite"), "{xml}");
+    assert!(
+        xml.contains("the board was lost after hil-suite started"),
+        "{xml}"
+    );
+    let _ = Command::new("pkill")
+        .args(["-9", "-f", &suite_pattern(&sshd, "b1")])
+        .status();
 }
 
 #[test]
@@ -1097,4 +1178,264 @@ fn a_remote_command_killed_by_a_signal_is_an_error_never_status_0() {
     let closed = hil_run::transport::ssh::exec(&sess, "kill -9 $PPID; sleep 5");
     let e = closed.expect_err("a command whose session died has no status");
     assert!(e.is_drop(), "{e:?}");
+}
+
+/// How many suites run in the board's workdir right now (pgrep).
+fn suites_running(pattern: &str) -> usize {
+    let out = Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// Samples `suites_running` every 20 ms on a thread until `stop` is set; the most seen.
+fn watch_suites(
+    pattern: String,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<usize>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let h = std::thread::spawn(move || {
+        let mut most = 0;
+        while !flag.load(Ordering::SeqCst) {
+            most = most.max(suites_running(&pattern));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        most
+    });
+    (stop, h)
+}
+
+/// A table: `a_ok`, then `b_nap` sleeping `ms`, then `c_ok`.
+fn nap_tables(dir: &Path, ms: u64) -> String {
+    let yaml = format!("name: n\nbackend: host\ndoc: d\nrows:\n  - id: a_ok\n    op: selftest_ok\n  - id: b_nap\n    op: selftest_sleep\n    params: {{ms: {ms}}}\n    timeout_s: 120\n  - id: c_ok\n    op: selftest_ok\n");
+    common::write_table(dir, "n.yaml", &yaml)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn break_lock_leaves_a_live_run_and_a_forced_break_stops_that_run_with_its_cases_marked() {
+    let dir = scratch("livelock");
+    let sshd = Sshd::start(&dir);
+    let inv = inventory(&sshd, &[board(&sshd, "b1")]);
+    let tables = nap_tables(&dir, 60_000);
+    let first = spawn_hil_run(
+        &dir.join("r1"),
+        &inv,
+        &[
+            "--board",
+            "b1",
+            "--tables",
+            &tables,
+            "--test-threads",
+            "1",
+            "-q",
+        ],
+    );
+    let journal = dir.join("r1/b1/journal.jsonl");
+    wait_for_result(&journal, "n.a_ok");
+    let quick = ["--board", "b1", "--filter", "host.info", "-q"];
+    // --break-lock alone: the owner is a hil-run on this host that is alive.
+    let out = hil_run(
+        &dir.join("r2"),
+        &inv,
+        &[&quick[..], &["--break-lock"]].concat(),
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains(&format!(
+            "its run (pid {} on this host) is still alive",
+            first.id()
+        )) && all.contains("--break-live-lock"),
+        "{all}"
+    );
+    assert!(!dir.join("r2/b1/journal.jsonl").exists(), "nothing ran");
+    // The second flag takes the board: the first run's suite is ended first, and the first
+    // run stops at once with its unfinished cases marked (exit 2, never 0).
+    let (stop, most) = watch_suites(suite_pattern(&sshd, "b1"));
+    let out = hil_run(
+        &dir.join("r3"),
+        &inv,
+        &[&quick[..], &["--break-lock", "--break-live-lock"]].concat(),
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("ended the suite of an earlier run"), "{all}");
+    let t = Instant::now();
+    let first = first.wait_with_output().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    let all = text(&first);
+    assert_eq!(first.status.code(), Some(2), "{all}");
+    assert!(all.contains("is no longer held by this run"), "{all}");
+    let got = outcomes(&journal);
+    assert_eq!(got["n.a_ok"], "pass");
+    for case in ["n.b_nap", "n.c_ok"] {
+        assert_eq!(
+            got.get(case).map(String::as_str),
+            Some("crash"),
+            "{case}: {all}"
+        );
+    }
+    let xml = std::fs::read_to_string(dir.join("r1/b1/junit.xml")).unwrap();
+    assert!(xml.contains("its lock on the board"), "{xml}");
+    assert_eq!(most.join().unwrap(), 1, "never two suites on the board");
+}
+
+#[test]
+fn a_run_killed_with_sigkill_then_resumed_never_has_two_suites_on_the_board() {
+    let dir = scratch("kill9");
+    let sshd = Sshd::start(&dir);
+    let inv = inventory(&sshd, &[board(&sshd, "b1")]);
+    let tables = nap_tables(&dir, 8_000);
+    let args = [
+        "--board",
+        "b1",
+        "--tables",
+        &tables,
+        "--test-threads",
+        "1",
+        "-q",
+    ];
+    let res = dir.join("results");
+    let mut first = spawn_hil_run(&res, &inv, &args);
+    let journal = res.join("b1/journal.jsonl");
+    wait_for_result(&journal, "n.a_ok");
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&first, 9);
+    first.wait().unwrap();
+    let pattern = suite_pattern(&sshd, "b1");
+    assert_eq!(
+        suites_running(&pattern),
+        1,
+        "the killed run's suite runs on"
+    );
+    let (stop, most) = watch_suites(pattern.clone());
+    // Its lock is stale (its process is gone), and its suite is ended before the resume's.
+    let out = hil_run(&res, &inv, &[&args[..], &["--resume"]].concat());
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("ended the suite of an earlier run"), "{all}");
+    assert_eq!(most.join().unwrap(), 1, "two suites ran at once: {all}");
+    let got = outcomes(&journal);
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(got.values().all(|o| o == "pass"), "{got:?}");
+}
+
+/// A tmpfs of `size` at `path` (root only), unmounted when dropped.
+struct Tmpfs(PathBuf);
+impl Tmpfs {
+    fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(path).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "warning: skipping: cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN): {}",
+                text(&out)
+            );
+            return None;
+        }
+        Some(Tmpfs(path.to_path_buf()))
+    }
+}
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy: a session of the test's sshd may still have it open.
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_board_disk_is_said_at_once_and_leaves_no_partial_upload() {
+    let dir = scratch("diskfull");
+    let sshd = Sshd::start(&dir);
+    let mut b = board(&sshd, "b1");
+    let Some(fs) = Tmpfs::mount(&dir.join("small"), "5m") else {
+        return;
+    };
+    b.workdir = fs.0.join("hil").display().to_string();
+    let inv = inventory(&sshd, &[b]);
+    let t = Instant::now();
+    let out = hil_run(
+        &dir.join("results"),
+        &inv,
+        &["--board", "b1", "--filter", "host.info"],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("no space left on the board"), "{all}");
+    assert!(
+        all.contains(&fs.0.join("hil").display().to_string()),
+        "the path: {all}"
+    );
+    assert!(
+        !all.contains("connection lost") && !all.contains("did not come back"),
+        "{all}"
+    );
+    // Not the 120 s reconnect window.
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    let left = Command::new("find")
+        .arg(&fs.0)
+        .args(["-name", "*.part-*"])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
+
+#[test]
+fn a_board_rebooted_with_its_workdir_wiped_says_so_and_marks_the_rest() {
+    let dir = scratch("wiped");
+    let sshd = Sshd::start(&dir);
+    let b = board(&sshd, "b1");
+    let workdir = PathBuf::from(&b.workdir);
+    let inv = inventory(&sshd, &[b]);
+    let tables = nap_tables(&dir, 60_000);
+    let res = dir.join("results");
+    let child = spawn_hil_run(
+        &res,
+        &inv,
+        &[
+            "--board",
+            "b1",
+            "--tables",
+            &tables,
+            "--test-threads",
+            "1",
+            "-q",
+        ],
+    );
+    let journal = res.join("b1/journal.jsonl");
+    wait_for_result(&journal, "n.a_ok");
+    // The "reboot": the suite dies and the workdir (a tmpfs on many boards) is empty.
+    signal_suite_after(&journal, "n.a_ok", &suite_pattern(&sshd, "b1"), "-9");
+    std::fs::remove_dir_all(&workdir).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let got = outcomes(&journal);
+    assert_eq!(got.len(), 3, "every case has a result: {got:?}\n{all}");
+    assert_eq!(got["n.b_nap"], "crash");
+    assert_eq!(got["n.c_ok"], "crash");
+    let xml = std::fs::read_to_string(res.join("b1/junit.xml")).unwrap();
+    let runs = workdir.join("runs").display().to_string();
+    assert!(
+        xml.contains("the run directory") && xml.contains(&runs) && xml.contains("is gone"),
+        "{xml}"
+    );
+    assert!(!all.contains("[SFTP(2)]"), "{all}");
 }

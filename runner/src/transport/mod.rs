@@ -16,6 +16,9 @@ pub enum ExitInfo {
     Killed,
     /// The connection to the board was lost.
     Lost(String),
+    /// The run no longer holds the board (its lock or labgrid place was taken): the
+    /// transport stopped the suite.
+    Revoked(String),
 }
 
 impl std::fmt::Display for ExitInfo {
@@ -25,6 +28,7 @@ impl std::fmt::Display for ExitInfo {
             ExitInfo::Signal(s) => write!(f, "killed by signal {s}{}", signal_suffix(*s)),
             ExitInfo::Killed => write!(f, "killed by the runner"),
             ExitInfo::Lost(why) => write!(f, "connection lost: {why}"),
+            ExitInfo::Revoked(why) => write!(f, "stopped: {why}"),
         }
     }
 }
@@ -53,7 +57,37 @@ pub struct SuiteRejected(pub String);
 pub fn board_lost(e: &anyhow::Error) -> bool {
     e.chain()
         .filter_map(|c| c.downcast_ref::<ssh::SshError>())
-        .any(ssh::SshError::is_drop)
+        .any(ssh::SshError::is_board_lost)
+}
+
+/// Whether this run still holds its board to itself. Whoever watches the hold (the
+/// on-board lock check, a labgrid reservation's keep-alive) revokes it with the reason;
+/// the running suite is then stopped and the run ends (`BoardRevoked`).
+#[derive(Clone, Default)]
+pub struct Tenure(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl Tenure {
+    /// Records why the board is no longer this run's (the first reason stays).
+    pub fn revoke(&self, why: String) {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if g.is_none() {
+            *g = Some(why);
+        }
+    }
+
+    /// Why the board is no longer this run's, if it is not.
+    pub fn revoked(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// The run lost its hold on the board while it ran: its unfinished cases are marked
+/// `crash` with the reason, and the run ends with exit 2 (no verdict on the board).
+#[derive(Debug, thiserror::Error)]
+#[error("board `{board}` is no longer held by this run: {why}; the run was stopped and its unfinished cases marked crash")]
+pub struct BoardRevoked {
+    pub board: String,
+    pub why: String,
 }
 
 /// What listing the suite on a board gives: its cases and, before them, its facts.

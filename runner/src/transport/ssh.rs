@@ -80,6 +80,21 @@ pub enum SshError {
     /// The remote command ended without reporting its status: its session closed under it.
     #[error("the remote command ended without its exit status (its session closed under it){}", if output.is_empty() { String::new() } else { format!("; its output: {output}") })]
     NoStatus { output: String },
+    /// An upload the board refused for lack of space (its `.part` file is removed).
+    #[error("no space left on the board ({path}: its filesystem filled up after {written} of {need} bytes, {free} bytes free; the partial upload was removed)")]
+    NoSpace {
+        path: String,
+        written: u64,
+        need: u64,
+        free: u64,
+    },
+    /// The board answered a write with an error (the connection itself is fine).
+    #[error("the board refused the upload of {path}: {why}")]
+    UploadRefused { path: String, why: String },
+    /// The run's directory on the board is gone (a reboot that wiped it, or someone removed
+    /// it): the suite, its events and its exit status with it.
+    #[error("the run directory {path} is gone from the board (rebooted with its workdir wiped, or removed)")]
+    RunDirGone { path: String },
     #[error("ssh: {0}")]
     Ssh(#[from] ssh2::Error),
     #[error("ssh i/o: {0}")]
@@ -105,7 +120,16 @@ impl SshError {
     pub fn is_drop(&self) -> bool {
         !self.is_fatal()
             && !self.is_refusal()
-            && !matches!(self, SshError::Interrupted | SshError::Local { .. })
+            && !matches!(
+                self,
+                SshError::Interrupted | SshError::Local { .. } | SshError::RunDirGone { .. }
+            )
+    }
+
+    /// The board is gone for this run: a drop that did not come back, or a board that came
+    /// back without the run's directory. Its unfinished cases are marked, not dropped.
+    pub fn is_board_lost(&self) -> bool {
+        self.is_drop() || matches!(self, SshError::RunDirGone { .. })
     }
 
     /// The board answered and said no (an SFTP status such as permission denied): the
@@ -114,6 +138,10 @@ impl SshError {
         // SSH_FX_NO_CONNECTION (6) and SSH_FX_CONNECTION_LOST (7) are drops, not answers.
         matches!(self, SshError::Ssh(e)
             if matches!(e.code(), ssh2::ErrorCode::SFTP(c) if c != 6 && c != 7))
+            || matches!(
+                self,
+                SshError::NoSpace { .. } | SshError::UploadRefused { .. }
+            )
     }
 }
 
@@ -477,24 +505,25 @@ impl Shared {
 pub struct LockPolicy {
     /// Seconds to wait for the lock (0: fail at once).
     pub wait_s: u64,
-    /// Remove a lock left by a run that is gone.
+    /// `--break-lock`: remove another run's lock, unless its run is seen alive (a run on
+    /// this host whose process still exists).
     pub break_stale: bool,
-    /// The board is held by a farm coordinator (labgrid) for this run: no on-board lock.
-    pub held_by_coordinator: bool,
+    /// `--break-live-lock`: with `break_stale`, also a lock whose run is alive (that run
+    /// notices within seconds and stops, its unfinished cases marked).
+    pub break_live: bool,
 }
 
 /// The board is in use by another run.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "board `{board}` is locked by another run ({owner}){waited}; wait (longer) with --lock-wait SECS, \
-     or if that run is gone, rerun with --break-lock (lock: {path})"
-)]
+#[error("board `{board}` is locked by another run ({owner}){waited}; {advice} (lock: {path})")]
 pub struct BoardLocked {
     pub board: String,
     pub owner: String,
     pub path: String,
     /// ", still after waiting N s" when --lock-wait ran out.
     pub waited: String,
+    /// What the user can do.
+    pub advice: String,
 }
 
 /// Where this process's pids mean something: the kernel boot and the pid namespace (two
@@ -531,6 +560,26 @@ fn stale_here(owner: &str) -> Option<u32> {
     gone.then_some(pid)
 }
 
+/// A lock whose owner is a run in this host's kernel boot and pid namespace that still
+/// exists (its pid is there): certainly alive, so `--break-lock` alone leaves it. A pid
+/// seen from anywhere else says nothing here.
+fn alive_here(owner: &str) -> Option<u32> {
+    let field = |k: &str| {
+        owner
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(k).map(str::to_string))
+    };
+    let (host, pid) = (field("runner=")?, field("pid=")?.parse::<u32>().ok()?);
+    let scope = format!("boot={} pidns={}", field("boot=")?, field("pidns=")?);
+    if host != crate::facts_host() || scope != pid_scope() {
+        return None;
+    }
+    // kill(pid, 0) succeeds, or fails only for want of permission: the process exists.
+    let alive = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    alive.then_some(pid)
+}
+
 pub struct SshBoard {
     pub spec: BoardSpec,
     pub accept_new: bool,
@@ -549,6 +598,9 @@ pub struct SshBoard {
     started: bool,
     /// `collect_logs` copied `run_dir`'s logs into the results.
     logs_home: bool,
+    /// This run's hold on the board: revoked when its lock is taken, or by whoever else
+    /// watches the board for it (a labgrid reservation's keep-alive).
+    pub tenure: super::Tenure,
 }
 
 impl SshBoard {
@@ -570,6 +622,7 @@ impl SshBoard {
             run_dir: String::new(),
             started: false,
             logs_home: false,
+            tenure: super::Tenure::default(),
         }
     }
 
@@ -578,11 +631,9 @@ impl SshBoard {
     }
 
     /// Takes the board: `mkdir` is atomic on the board's filesystem, whoever runs it.
+    /// Every board, a labgrid place too: one host under two place names, or a place whose
+    /// reservation was lost, must still never run two suites.
     fn acquire(&mut self) -> anyhow::Result<()> {
-        if self.lock.held_by_coordinator {
-            self.locked = true;
-            return Ok(());
-        }
         let path = self.lock_path();
         let host = crate::facts_host();
         let owner = format!(
@@ -611,10 +662,16 @@ impl SshBoard {
             }
             let owner = out.trim().to_string();
             let stale = stale_here(&owner);
-            if self.lock.break_stale || stale.is_some() {
-                let why = match stale {
-                    Some(pid) => format!("stale: its run (pid {pid} on this host) is gone"),
-                    None => "--break-lock".to_string(),
+            let alive = alive_here(&owner);
+            let forced = self.lock.break_stale && (alive.is_none() || self.lock.break_live);
+            if forced || stale.is_some() {
+                let why = match (stale, alive) {
+                    (Some(pid), _) => format!("stale: its run (pid {pid} on this host) is gone"),
+                    (None, Some(pid)) => format!(
+                        "--break-live-lock: its run (pid {pid} on this host) is still alive and \
+                         will stop with its unfinished cases marked"
+                    ),
+                    (None, None) => "--break-lock".to_string(),
                 };
                 crate::errln!(
                     "hil-run: {}: breaking the lock held by {owner} ({why})",
@@ -634,11 +691,26 @@ impl SshBoard {
                 } else {
                     String::new()
                 };
+                let advice = match alive {
+                    Some(pid) if self.lock.break_stale => format!(
+                        "--break-lock leaves it, as its run (pid {pid} on this host) is still \
+                         alive: wait for it with --lock-wait SECS, or stop that run; \
+                         --break-lock --break-live-lock takes the board from it anyway"
+                    ),
+                    Some(pid) => format!(
+                        "its run (pid {pid} on this host) is still alive: wait (longer) for it \
+                         with --lock-wait SECS"
+                    ),
+                    None => "wait (longer) with --lock-wait SECS, or if that run is gone, \
+                             rerun with --break-lock"
+                        .to_string(),
+                };
                 return Err(BoardLocked {
                     board: self.spec.name.clone(),
                     owner,
                     path,
                     waited,
+                    advice,
                 }
                 .into());
             }
@@ -697,7 +769,9 @@ fn suite_hash(p: &Path) -> std::io::Result<String> {
     Ok(h)
 }
 
-/// Uploads `local` to `remote` atomically: a temporary name, then rename.
+/// Uploads `local` to `remote` atomically: a temporary name, then rename. A write the
+/// board refuses (a full disk) is an answer, not a lost connection: the `.part` file is
+/// removed and the error says why, at once (no reconnect window).
 fn upload(sftp: &ssh2::Sftp, local: &Path, remote: &str, mode: u32) -> Result<u64, SshError> {
     let tmp = format!("{remote}.part-{}", std::process::id());
     let local_err = |source| SshError::Local {
@@ -705,6 +779,7 @@ fn upload(sftp: &ssh2::Sftp, local: &Path, remote: &str, mode: u32) -> Result<u6
         source,
     };
     let mut src = std::fs::File::open(local).map_err(local_err)?;
+    let need = src.metadata().map_err(local_err)?.len();
     let mut dst = sftp.create(Path::new(&tmp))?;
     // In pieces, so a signal does not wait for a large suite to cross a slow link.
     let mut buf = vec![0u8; 1 << 20];
@@ -717,11 +792,26 @@ fn upload(sftp: &ssh2::Sftp, local: &Path, remote: &str, mode: u32) -> Result<u6
         if got == 0 {
             break;
         }
-        dst.write_all(&buf[..got])?;
+        if let Err(e) = dst.write_all(&buf[..got]) {
+            let why = e.to_string();
+            return Err(refused_write(sftp, dst, &tmp, remote, (n, need), why));
+        }
         n += got as u64;
     }
-    dst.flush()?;
-    drop(dst);
+    // Closed explicitly: libssh2 pipelines writes, and a refusal may only come with the
+    // last acknowledgements (a drop would lose it).
+    if let Err(e) = dst.close() {
+        if !matches!(e.code(), ssh2::ErrorCode::SFTP(_)) {
+            return Err(e.into());
+        }
+    }
+    // A write refused at the end leaves a short file: never renamed into place.
+    let written = sftp.stat(Path::new(&tmp))?.size.unwrap_or(0);
+    if written != n {
+        let dst = sftp.open(Path::new(&tmp))?;
+        let why = format!("{written} of {n} bytes arrived");
+        return Err(refused_write(sftp, dst, &tmp, remote, (written, need), why));
+    }
     sftp.setstat(
         Path::new(&tmp),
         ssh2::FileStat {
@@ -740,6 +830,42 @@ fn upload(sftp: &ssh2::Sftp, local: &Path, remote: &str, mode: u32) -> Result<u6
     let _ = sftp.unlink(Path::new(remote));
     sftp.rename(Path::new(&tmp), Path::new(remote), Some(flags))?;
     Ok(n)
+}
+
+/// A write to `tmp` failed with `why`. If the board still answers on this channel (the
+/// free space of the file's filesystem, `statvfs@openssh.com`), the board refused it:
+/// `tmp` is removed and the error says whether the disk is full. If it does not answer,
+/// the connection dropped (waited for as a drop).
+fn refused_write(
+    sftp: &ssh2::Sftp,
+    mut dst: ssh2::File,
+    tmp: &str,
+    remote: &str,
+    (written, need): (u64, u64),
+    why: String,
+) -> SshError {
+    let space = dst.statvfs();
+    drop(dst);
+    let free = match space {
+        Ok(v) => Some(v.f_bavail.saturating_mul(v.f_frsize)),
+        // The server answered (no statvfs extension): still a refusal, space unknown.
+        Err(e) if matches!(e.code(), ssh2::ErrorCode::SFTP(_)) => None,
+        Err(_) => return SshError::Io(std::io::Error::other(why)),
+    };
+    let _ = sftp.unlink(Path::new(tmp));
+    match free {
+        // Measured with the partial file still there: less than the rest of the file.
+        Some(free) if free < need.saturating_sub(written).max(1) => SshError::NoSpace {
+            path: remote.to_string(),
+            written,
+            need,
+            free,
+        },
+        _ => SshError::UploadRefused {
+            path: remote.to_string(),
+            why,
+        },
+    }
 }
 
 /// Removes the lock at `path` if `owner` still holds it ("unknown": one with no owner).
@@ -774,12 +900,46 @@ fn leads_our_session(pid: &str) -> String {
 /// works in the run's directory (the current one). A suite whose shell died still has its
 /// other processes there, so the group is found without its leader. Builtins only.
 fn kill_our_group(pgid: &str) -> String {
+    kill_our_group_then(pgid, ":")
+}
+
+/// `kill_our_group`, running the shell command `then` after a kill.
+fn kill_our_group_then(pgid: &str, then: &str) -> String {
     let g = pgid;
     format!(
         "if [ -n \"{g}\" ]; then for d in /proc/[0-9]*; do {stat} || continue; \
          if [ \"$3\" = \"{g}\" ] && [ \"$4\" = \"{g}\" ] && [ $d/cwd -ef . ]; then \
-         kill -9 -{g} 2>/dev/null || kill -9 -- -{g} 2>/dev/null; break; fi; done; fi",
+         kill -9 -{g} 2>/dev/null || kill -9 -- -{g} 2>/dev/null; {then}; break; fi; done; fi",
         stat = stat_fields("$d")
+    )
+}
+
+/// Shell: ends every suite still running in another run directory under `runs_dir` (one
+/// of an earlier run of any board sharing the workdir whose hil-run was killed, or whose
+/// lock was broken), printing `ended RUN` for each. Run only under the board's lock: the
+/// runs it ends hold no lock any more, and two suites must never share the GPUs.
+fn end_earlier_runs(runs_dir: &str, own_run: &str) -> String {
+    format!(
+        "b={BOOT_ID}; for r in {runs}/*/; do [ -d \"$r\" ] || continue; \
+         [ \"$r\" -ef {own} ] && continue; cd \"$r\" 2>/dev/null || continue; \
+         for f in start-*-\"$b\".pid; do [ -f \"$f\" ] || continue; k=; \
+         read -r k 2>/dev/null < \"$f\"; {kill}; done; done; cd /",
+        runs = quote(runs_dir),
+        own = quote(own_run),
+        kill = kill_our_group_then("$k", "r=${r%/}; echo \"ended ${r##*/}\"")
+    )
+}
+
+/// Shell, in the suite's directory: prints `present` if `hil-suite` there is the file with
+/// SHA-256 `hash`, else `absent`. The hash is checked once (`sha256sum`) and remembered
+/// with the file's size and mtime in `hil-suite.ok`: a file cut short or replaced since is
+/// hashed again, and re-sent when it differs.
+fn suite_present(hash: &str) -> String {
+    format!(
+        "now=\"$(stat -c '%s %Y' hil-suite 2>/dev/null)\"; \
+         if test -x hil-suite && [ \"$(cat hil-suite.ok 2>/dev/null)\" = \"{hash} $now\" ]; then echo present; \
+         elif test -x hil-suite && set -- $(sha256sum hil-suite 2>/dev/null) && [ \"$1\" = {hash} ]; then \
+         echo \"{hash} $now\" > hil-suite.ok 2>/dev/null; echo present; else echo absent; fi"
     )
 }
 
@@ -851,16 +1011,26 @@ impl Transport for SshBoard {
             self.spec.workdir,
             super::keep::run_dir_name(&self.spec.name, stamp)
         );
-        // One round trip: create the directories, drop uploads a dead run left half done
-        // (we hold the lock: none is in progress), mark the suite used (`clean_up` keeps
-        // the last used), and ask whether it is there.
+        // One round trip: create the directories, end suites of earlier runs still running
+        // (we hold the lock: theirs is gone), drop uploads a dead run left half done (none
+        // is in progress), mark the suite used (`clean_up` keeps the last used), and ask
+        // whether it is there, whole.
         let probe = format!(
-            "mkdir -p {d} {r} && rm -f {d}/hil-suite.part-* && touch {d} && if test -x {s}; then echo present; else echo absent; fi",
+            "mkdir -p {d} {r} && {{ {end}; }} && rm -f {d}/hil-suite.part-* && touch {d} && cd {d} && {present}",
             d = quote(&dir),
             r = quote(&self.run_dir),
-            s = quote(&self.remote_suite)
+            end = end_earlier_runs(&format!("{}/runs", self.spec.workdir), &self.run_dir),
+            present = suite_present(&hash),
         );
-        let present = self.conn.lock().exec_ok(&probe)?.trim() == "present";
+        let out = self.conn.lock().exec_ok(&probe)?;
+        for run in out.lines().filter_map(|l| l.strip_prefix("ended ")) {
+            crate::errln!(
+                "hil-run: {}: ended the suite of an earlier run still running on the board (runs/{run}): \
+                 its run no longer holds the board",
+                self.spec.name
+            );
+        }
+        let present = out.lines().last().is_some_and(|l| l.trim() == "present");
         let mut note = if present {
             format!("suite up to date ({})", self.remote_suite)
         } else {
@@ -869,6 +1039,12 @@ impl Transport for SshBoard {
                 .conn
                 .lock()
                 .with_sftp(|s| upload(s, &suite, &remote, 0o755))?;
+            // Remembered as checked: the next run compares size and mtime, not the hash.
+            let stamp = format!(
+                "cd {} && echo \"{hash} $(stat -c '%s %Y' hil-suite)\" > hil-suite.ok 2>/dev/null; true",
+                quote(&dir)
+            );
+            self.conn.lock().exec_ok(&stamp)?;
             format!("uploaded suite, {n} bytes -> {remote}")
         };
         if let Some(t) = &self.tables {
@@ -905,7 +1081,15 @@ impl Transport for SshBoard {
         self.conn.lock().spec.reconnect_timeout_s = self.spec.reconnect_timeout_s.min(5);
         let files = self.conn.lock().with_sftp(|sftp| {
             let mut out = Vec::new();
-            for (path, _) in sftp.readdir(Path::new(&run_dir))? {
+            let listed = match sftp.readdir(Path::new(&run_dir)) {
+                Err(e) if matches!(e.code(), ssh2::ErrorCode::SFTP(2)) => {
+                    return Err(SshError::RunDirGone {
+                        path: run_dir.clone(),
+                    })
+                }
+                r => r?,
+            };
+            for (path, _) in listed {
                 let name = path
                     .file_name()
                     .and_then(|n| n.to_str())
@@ -920,7 +1104,11 @@ impl Transport for SshBoard {
                 }
             }
             Ok(out)
-        })?;
+        });
+        let files = match files {
+            Err(e @ SshError::RunDirGone { .. }) => return Err(e.into()),
+            r => r.with_context(|| format!("reading {run_dir} on the board"))?,
+        };
         for (name, data) in &files {
             std::fs::write(dir.join(name), data)?;
         }
@@ -929,16 +1117,21 @@ impl Transport for SshBoard {
     }
 
     fn clean_up(&mut self) -> anyhow::Result<Option<String>> {
-        // Only under our own lock: another run's files are never ours to remove.
-        if !self.locked || self.run_dir.is_empty() {
+        // Only under our own lock: another run's files are never ours to remove (nor once
+        // the board was taken from this run).
+        if !self.locked || self.run_dir.is_empty() || self.tenure.revoked().is_some() {
             return Ok(None);
         }
         let workdir = self.spec.workdir.clone();
         let runs_dir = format!("{workdir}/runs");
-        let (runs, suites) = self.conn.lock().with_sftp(|sftp| {
+        let listed = self.conn.lock().with_sftp(|sftp| {
             let names = |dir: &str| -> Result<Vec<(String, u64)>, SshError> {
-                Ok(sftp
-                    .readdir(Path::new(dir))?
+                let listed = match sftp.readdir(Path::new(dir)) {
+                    // Wiped (a reboot): nothing of the board's to clean up there.
+                    Err(e) if matches!(e.code(), ssh2::ErrorCode::SFTP(2)) => vec![],
+                    r => r?,
+                };
+                Ok(listed
                     .into_iter()
                     .filter(|(_, st)| st.is_dir())
                     .filter_map(|(p, st)| {
@@ -948,7 +1141,9 @@ impl Transport for SshBoard {
                     .collect())
             };
             Ok((names(&runs_dir)?, names(&workdir)?))
-        })?;
+        });
+        let (runs, suites) =
+            listed.with_context(|| format!("listing {runs_dir} and {workdir} on the board"))?;
         let current = self.run_dir.rsplit('/').next().unwrap_or_default();
         let needed = (self.started && !self.logs_home).then_some(current);
         // A run that never started the suite (bad tables, interrupted) left nothing to keep.
@@ -1041,6 +1236,13 @@ impl Transport for SshBoard {
         attempt: u32,
         threads: Option<u32>,
     ) -> anyhow::Result<Box<dyn Running>> {
+        if let Some(why) = self.tenure.revoked() {
+            return Err(super::BoardRevoked {
+                board: self.spec.name.clone(),
+                why,
+            }
+            .into());
+        }
         self.started = true;
         let list = format!("{}/cases-{attempt}.txt", self.run_dir);
         let tmp = std::env::temp_dir().join(format!(
@@ -1049,12 +1251,15 @@ impl Transport for SshBoard {
             std::process::id()
         ));
         std::fs::write(&tmp, cases.join("\n") + "\n")?;
-        crate::trace::timed(&self.spec.name, "upload case list", || {
+        let sent = crate::trace::timed(&self.spec.name, "upload case list", || {
             self.conn
                 .lock()
                 .with_sftp(|s| upload(s, &tmp, &list, 0o644))
-        })?;
+        });
         let _ = std::fs::remove_file(&tmp);
+        if let Err(e) = sent {
+            return Err(self.why_not_started(e.into()));
+        }
         // The suite runs detached in its own session (setsid): a dropped connection does
         // not stop it, and its process group can be killed as a whole.
         let suite = format!(
@@ -1063,7 +1268,28 @@ impl Transport for SshBoard {
             super::threads_args(threads).join(" ")
         );
         let cmd = start_command(&self.run_dir, &suite, attempt);
-        let printed = self.conn.lock().exec_ok(&cmd)?;
+        // The start runs only the shell, mkdir, setsid and sleep: a status past 128 is its
+        // shell killed by a signal (a board killing its sessions as it goes down), a drop
+        // like any other, and the start is safe to run again.
+        let started = self.conn.lock().with(|s| match exec(s, &cmd)? {
+            (c, out, _) if c > 128 => Err(SshError::Killed {
+                signal: format!("{}", c - 128),
+                output: out,
+            }),
+            r => Ok(r),
+        });
+        let printed = match started {
+            Ok((0, out, _)) => Ok(out),
+            Ok((c, _, err)) => Err(anyhow::anyhow!(
+                "remote command failed (status {c}): {}",
+                err.trim()
+            )),
+            Err(e) => Err(e.into()),
+        };
+        let printed = match printed {
+            Ok(p) => p,
+            Err(e) => return Err(self.why_not_started(e)),
+        };
         let pid: u32 = printed
             .trim()
             .parse()
@@ -1077,7 +1303,27 @@ impl Transport for SshBoard {
             pid,
             tail: Tail::new(PathBuf::new()),
             lost: None,
+            tenure: self.tenure.clone(),
+            lock: (self.lock_path(), self.lock_owner.clone()),
         }))
+    }
+}
+
+impl SshBoard {
+    /// A start that failed on a board that answers: if the run's directory is gone (a
+    /// reboot that wiped the workdir), that is what is said, with the path.
+    fn why_not_started(&mut self, e: anyhow::Error) -> anyhow::Error {
+        if crate::transport::board_lost(&e) || crate::interrupt::interrupted() {
+            return e;
+        }
+        let check = format!("test -d {} && echo here || echo gone", quote(&self.run_dir));
+        match self.conn.lock().exec_ok(&check) {
+            Ok(out) if out.trim() == "gone" => SshError::RunDirGone {
+                path: self.run_dir.clone(),
+            }
+            .into(),
+            _ => e,
+        }
     }
 }
 
@@ -1092,6 +1338,11 @@ struct SshRun {
     tail: Tail,
     /// Why the board could not be reached any more.
     lost: Option<String>,
+    /// The run's hold on the board (see `SshBoard::tenure`).
+    tenure: super::Tenure,
+    /// The board's lock and the owner this run wrote into it (checked with each liveness
+    /// check: a lock taken by another run revokes the tenure).
+    lock: (String, String),
 }
 
 impl SshRun {
@@ -1126,6 +1377,11 @@ impl Running for SshRun {
         if let Some(why) = &self.lost {
             return Ok(Some(ExitInfo::Lost(why.clone())));
         }
+        if let Some(why) = self.tenure.revoked() {
+            // Not this run's board any more: its suite must not run on beside another's.
+            self.kill();
+            return Ok(Some(ExitInfo::Revoked(why)));
+        }
         let exit_file = format!("{}/exit-{}", self.dir, self.attempt);
         let read = self
             .conn
@@ -1151,12 +1407,35 @@ impl Running for SshRun {
             return Ok(None);
         }
         self.last_alive_check = Instant::now();
+        // The lock too: a run that broke it (--break-live-lock) ends this run's suite.
+        let (lock, owner) = &self.lock;
         let cmd = format!(
-            "cd {} 2>/dev/null && {} && echo running || echo gone",
-            quote(&self.dir),
-            leads_our_session(&self.pid.to_string())
+            "o=; read -r o 2>/dev/null < {l}/owner; [ \"$o\" = {o} ] || echo \"lock-lost $o\"; \
+             if cd {d} 2>/dev/null; then {leads} && echo running || echo gone; else echo nodir; fi",
+            l = quote(lock),
+            o = quote(owner),
+            d = quote(&self.dir),
+            leads = leads_our_session(&self.pid.to_string())
         );
         let alive = self.conn.lock().with(|s| exec(s, &cmd));
+        if let Ok((_, out, _)) = &alive {
+            if out.lines().any(|l| l == "nodir") {
+                let gone = SshError::RunDirGone {
+                    path: self.dir.clone(),
+                };
+                return Ok(Some(ExitInfo::Lost(gone.to_string())));
+            }
+            if let Some(now) = out.lines().find_map(|l| l.strip_prefix("lock-lost")) {
+                let now = match now.trim() {
+                    "" => "nobody".to_string(),
+                    o => o.to_string(),
+                };
+                self.tenure.revoke(format!(
+                    "its lock on the board ({lock}) was taken: it is now held by {now}"
+                ));
+                return self.try_wait();
+            }
+        }
         match alive {
             Ok((_, out, _)) if out.trim() == "gone" => {
                 // It may have finished between the two checks.
@@ -1386,6 +1665,87 @@ mod tests {
     }
 
     use super::*;
+
+    fn sh_out(cmd: &str) -> String {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn a_new_run_ends_suites_other_runs_left_running_but_not_its_own() {
+        let dir = std::env::temp_dir().join(format!("hil-earlier-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let runs = dir.join("runs");
+        let (old, own) = (runs.join("b1-1"), runs.join("b1-2"));
+        for d in [&old, &own] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let start = |d: &Path| -> i32 {
+            let cmd = start_command(&d.display().to_string(), "sleep 30", 1);
+            sh_out(&cmd).trim().parse().unwrap()
+        };
+        let (a, b) = (start(&old), start(&own));
+        let alive = |pid: i32| unsafe { libc::kill(pid, 0) } == 0;
+        let end = end_earlier_runs(&runs.display().to_string(), &own.display().to_string());
+        let out = sh_out(&end);
+        assert_eq!(out.trim(), "ended b1-1", "{out}");
+        // kill(2) is asynchronous, and init reaps the shell: poll.
+        let t = Instant::now();
+        while alive(a) && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let zombie = std::fs::read_to_string(format!("/proc/{a}/stat")).map_or(true, |st| {
+            st.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        });
+        assert!(zombie, "the other run's suite was ended");
+        assert!(alive(b), "this run's own suite is left");
+        assert_eq!(sh_out(&end).trim(), "", "nothing left to end");
+        unsafe { libc::kill(-b, libc::SIGKILL) };
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_deployed_suite_counts_only_when_its_hash_matches() {
+        let dir = std::env::temp_dir().join(format!("hil-present-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let suite = dir.join("hil-suite");
+        std::fs::write(&suite, vec![7u8; 100_000]).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&suite, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let hash = file_hash(&suite).unwrap();
+        let check = || {
+            sh_out(&format!(
+                "cd {} && {}",
+                quote(&dir.display().to_string()),
+                suite_present(&hash)
+            ))
+            .trim()
+            .to_string()
+        };
+        assert_eq!(check(), "present");
+        assert!(
+            std::fs::read_to_string(dir.join("hil-suite.ok"))
+                .unwrap()
+                .starts_with(&hash),
+            "the checked hash is remembered"
+        );
+        assert_eq!(check(), "present", "from the stamp");
+        // Cut short under its final name (a full disk, a copy interrupted by hand).
+        std::fs::write(&suite, vec![7u8; 50_000]).unwrap();
+        assert_eq!(check(), "absent");
+        std::fs::remove_file(&suite).unwrap();
+        assert_eq!(check(), "absent");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn quoting_neutralises_shell_syntax() {
