@@ -91,13 +91,40 @@ pub fn load(path: &Path) -> Result<Baseline, String> {
     {
         return from_deqp_csv(&path.display().to_string(), &text);
     }
-    hil_proto::yaml::from_str(&path.display().to_string(), &text).map_err(|e| e.to_string())
+    let b: Baseline =
+        hil_proto::yaml::from_str(&path.display().to_string(), &text).map_err(|e| e.to_string())?;
+    b.check().map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(b)
+}
+
+impl Baseline {
+    /// What YAML cannot say: a case that ran and did not, or `ran` as not-supported.
+    fn check(&self) -> Result<(), String> {
+        if let Some((case, _)) = self.ran.iter().find(|(_, o)| **o == Outcome::NotSupported) {
+            return Err(format!(
+                "`ran` lists {case} as not-supported; list it under `not-supported` with why"
+            ));
+        }
+        if let Some(case) = self
+            .ran
+            .keys()
+            .find(|c| self.not_supported.contains_key(*c))
+        {
+            return Err(format!(
+                "{case} is under both `ran` and `not-supported`; keep the one that is true"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// deqp-runner's `results.csv` (`test,status,duration`) or `failures.csv` (`test,status`)
 /// as a baseline: failures are expected, what ran is coverage, `Skip` is not-supported.
 pub fn from_deqp_csv(name: &str, text: &str) -> Result<Baseline, String> {
     let mut b = Baseline::default();
+    let mut seen = std::collections::BTreeSet::new();
+    // A spreadsheet's byte order mark is not part of the first case's name.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, line) in text.lines().enumerate() {
         let at = || format!("{name}:{}", i + 1);
         let line = line.trim();
@@ -119,6 +146,9 @@ pub fn from_deqp_csv(name: &str, text: &str) -> Result<Baseline, String> {
             .strip_prefix("UnexpectedImprovement(")
             .and_then(|s| s.strip_suffix(')'))
             .unwrap_or(status);
+        if !seen.insert(case.to_string()) {
+            return Err(format!("{}: {case} is listed twice", at()));
+        }
         let ran = match status {
             "Pass" | "Flake" | "KnownFlake" => Some(Outcome::Pass),
             "Warn" => Some(Outcome::Flagged),
@@ -138,9 +168,6 @@ pub fn from_deqp_csv(name: &str, text: &str) -> Result<Baseline, String> {
                 ))
             }
         };
-        if b.ran.contains_key(case) || b.not_supported.contains_key(case) {
-            return Err(format!("{}: {case} is listed twice", at()));
-        }
         match ran {
             Some(o) => {
                 if o.is_failure() {
@@ -248,8 +275,12 @@ pub fn compare(baseline: Option<&Baseline>, state: &State) -> Comparison {
         state.cases.iter().map(|c| c.name.as_str()).collect();
     let skipped: std::collections::BTreeSet<&str> =
         state.skipped.iter().map(|s| s.case.as_str()).collect();
-    // A run of a selection (filter, shard, include list) leaves cases out on purpose.
-    let whole = !state.config.as_ref().is_some_and(|c| c.is_selection());
+    // A case the board does not list any more is lost only where the plan took every
+    // listed case: a filter, shard or include list leaves cases out on purpose.
+    let whole = state
+        .config
+        .as_ref()
+        .is_some_and(|c| c.planned_whole_listing(state.cases.len(), state.skipped.len()));
     for (case, &was) in &b.ran {
         match state.results.get(case) {
             Some(r) if r.outcome == Outcome::NotSupported => c.coverage_lost.push(CoverageLost {
@@ -288,8 +319,11 @@ pub fn compare(baseline: Option<&Baseline>, state: &State) -> Comparison {
     c.unknown = b
         .expect
         .keys()
-        .filter(|k| !planned.contains(k.as_str()))
+        .chain(b.not_supported.keys())
+        .filter(|k| !planned.contains(k.as_str()) && !skipped.contains(k.as_str()))
         .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect();
     c.driver_messages = state
         .driver_messages
@@ -575,6 +609,11 @@ mod tests {
             case: "t.skipped".into(),
             by: "s.txt:1".into(),
         });
+        // The plan took all 4 listed cases (3 planned, 1 skipped).
+        st.config = Some(crate::journal::RunConfig {
+            listed: Some(4),
+            ..Default::default()
+        });
         let c = compare(Some(&b), &st);
         let lost: Vec<String> = c
             .coverage_lost
@@ -591,12 +630,22 @@ mod tests {
         assert_eq!(c.newly_covered, [("t.new".to_string(), Outcome::Fail)]);
         assert!(c.has_regressions());
         // A filtered run leaves cases out on purpose: only what it ran is judged.
-        st.config = Some(crate::journal::RunConfig {
-            settings: [(crate::config::FILTER.to_string(), "t.".to_string())].into(),
-            facts: None,
-        });
+        let listed = |n| {
+            Some(crate::journal::RunConfig {
+                listed: Some(n),
+                ..Default::default()
+            })
+        };
+        // The plan took all 4 listed cases (3 planned, 1 skipped): a removed case is lost.
+        st.config = listed(4);
         let c = compare(Some(&b), &st);
-        assert_eq!(c.coverage_lost.len(), 1, "{:?}", c.coverage_lost);
+        assert_eq!(c.coverage_lost.len(), 2, "{:?}", c.coverage_lost);
+        // A filtered run (or a journal that does not say) leaves cases out on purpose.
+        for config in [listed(10), None] {
+            st.config = config;
+            let c = compare(Some(&b), &st);
+            assert_eq!(c.coverage_lost.len(), 1, "{:?}", c.coverage_lost);
+        }
     }
 
     #[test]
@@ -622,5 +671,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(compare(Some(&other), &st).driver_messages.len(), 1);
+    }
+
+    #[test]
+    fn a_baseline_that_contradicts_itself_is_refused() {
+        let load = |y: &str| {
+            hil_proto::yaml::from_str::<Baseline>("b.yaml", y)
+                .map_err(|e| e.to_string())
+                .and_then(|b| b.check())
+        };
+        assert!(load("ran: {t.a: pass}\nnot-supported: {t.b: x}\n").is_ok());
+        let e = load("ran: {t.a: not-supported}\n").unwrap_err();
+        assert!(e.contains("under `not-supported`"), "{e}");
+        let e = load("ran: {t.a: pass}\nnot-supported: {t.a: x}\n").unwrap_err();
+        assert!(e.contains("both `ran` and `not-supported`"), "{e}");
+        // A spreadsheet's byte order mark is no part of a name.
+        let b = from_deqp_csv("r.csv", "\u{feff}t.a,Pass\nt.a,Missing\n").unwrap_err();
+        assert!(b.contains("t.a is listed twice"), "{b}");
+        let b = from_deqp_csv("r.csv", "\u{feff}t.a,Pass\n").unwrap();
+        assert!(b.ran.contains_key("t.a"));
     }
 }

@@ -42,6 +42,10 @@ pub struct BoardEntry {
     /// Cases skip lists removed (listed in the board's skipped.txt).
     #[serde(default)]
     pub skipped: usize,
+    /// hil-run's settings of the run (`setting.test_threads`, …; the suite's own are
+    /// among the properties), as its journal records them.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -95,6 +99,11 @@ pub fn write(
             cases: st.cases.len(),
             unfinished: st.remaining().len(),
             skipped: st.skipped.len(),
+            settings: st
+                .config
+                .as_ref()
+                .map(|c| c.settings.clone())
+                .unwrap_or_default(),
         });
     }
     // The run's HTML report links into the boards' directories, as it does beside them.
@@ -248,8 +257,14 @@ fn disagreements(m: &Manifest, contents: &BTreeMap<String, Vec<u8>>) -> Vec<Stri
             format!("`{}`", b.tables_sha256),
             format!("`{}`", tables.unwrap_or_default()),
         );
+        let settings = st
+            .config
+            .as_ref()
+            .map(|c| c.settings.clone())
+            .unwrap_or_default();
         for (field, says, has) in [
             ("properties", &b.properties, &facts.properties),
+            ("settings", &b.settings, &settings),
             (
                 "implementations",
                 &b.implementations,
@@ -393,6 +408,11 @@ pub fn verify(path: &Path, allowed: Option<&Path>) -> Result<String, Vec<String>
                 "      {} case(s) skipped by case lists (results/{}/skipped.txt)\n",
                 b.skipped, b.name
             ));
+        }
+        // What the results were produced under, where it is not the default.
+        let changed = crate::config::changed(b.settings.iter(), b.properties.iter());
+        if !changed.is_empty() {
+            report.push_str(&format!("      settings: {}\n", changed.join(", ")));
         }
         for (backend, imp) in &b.implementations {
             report.push_str(&format!("      {backend}: {imp}\n"));

@@ -177,6 +177,17 @@ pub struct Options {
     pub rerun_failed: bool,
 }
 
+/// The include and skip lists the inventory gives `board` (none for the built-in boards).
+pub fn board_lists(board: &crate::board::Board) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    match &board.kind {
+        crate::board::BoardKind::Ssh(spec) => (spec.include.clone(), spec.skip.clone()),
+        crate::board::BoardKind::Labgrid(lg) => {
+            (lg.template.include.clone(), lg.template.skip.clone())
+        }
+        crate::board::BoardKind::Local => (Vec::new(), Vec::new()),
+    }
+}
+
 impl Selection {
     /// Reads and checks everything the options name for `board`; errors are the user's
     /// to fix (exit 2), found before any file of an earlier run is touched.
@@ -185,18 +196,7 @@ impl Selection {
         board: &crate::board::Board,
         journal: &Path,
     ) -> Result<Selection, String> {
-        let (mut b_include, mut b_skip) = (Vec::new(), Vec::new());
-        match &board.kind {
-            crate::board::BoardKind::Ssh(spec) => {
-                b_include.clone_from(&spec.include);
-                b_skip.clone_from(&spec.skip);
-            }
-            crate::board::BoardKind::Labgrid(lg) => {
-                b_include.clone_from(&lg.template.include);
-                b_skip.clone_from(&lg.template.skip);
-            }
-            crate::board::BoardKind::Local => {}
-        }
+        let (b_include, b_skip) = board_lists(board);
         let load = |paths: &[PathBuf]| List::load(paths).map_err(|e| e.to_string());
         // Lists the inventory names: say so, and where to fix it.
         let from_inventory = |key: &str, e: String| {

@@ -3,7 +3,7 @@
 //! one driver and its libraries, one set of verdict-changing settings).
 
 use crate::journal::RunConfig;
-use hil_proto::settings::{PREFIX, VOLATILE_FACTS};
+use hil_proto::settings::VOLATILE_FACTS;
 use hil_proto::Facts;
 use std::collections::BTreeMap;
 
@@ -19,10 +19,6 @@ pub const TABLES: &str = "setting.tables";
 
 /// The value of a setting left at its default.
 pub const DEFAULT: &str = "default";
-
-/// Settings that choose which cases a run plans: a run with any of them set tests a part
-/// of the tables on purpose, so a case it did not plan is no coverage lost.
-pub const SELECTION: &[&str] = &[FILTER, INCLUDE, SHARD, RERUN_FAILED];
 
 /// A case-list file as recorded: its path and the SHA-256 of what it held.
 pub fn file_setting(paths: &[std::path::PathBuf]) -> String {
@@ -47,11 +43,10 @@ pub fn file_setting(paths: &[std::path::PathBuf]) -> String {
 }
 
 impl RunConfig {
-    /// Whether the run planned only a selection of the cases the suite lists.
-    pub fn is_selection(&self) -> bool {
-        SELECTION
-            .iter()
-            .any(|k| self.settings.get(*k).is_some_and(|v| v != DEFAULT))
+    /// Whether the run planned every case the board listed (skip lists aside, whose cases
+    /// are kept as skipped). Unknown for a journal older than the record: then no.
+    pub fn planned_whole_listing(&self, planned: usize, skipped: usize) -> bool {
+        self.listed == Some(planned + skipped)
     }
 
     /// A recorded hil-run setting, when the run changed it from its default.
@@ -61,6 +56,20 @@ impl RunConfig {
             .map(String::as_str)
             .filter(|v| *v != DEFAULT)
     }
+}
+
+/// `name=value` for each setting changed from its default: hil-run's (`runner`) and the
+/// suite's (`setting.…` among the facts' `properties`).
+pub fn changed<'a>(
+    runner: impl Iterator<Item = (&'a String, &'a String)>,
+    properties: impl Iterator<Item = (&'a String, &'a String)>,
+) -> Vec<String> {
+    use hil_proto::settings::{PREFIX, UNSET};
+    runner
+        .chain(properties.filter(|(k, _)| k.starts_with(PREFIX)))
+        .filter(|(_, v)| v.as_str() != DEFAULT && v.as_str() != UNSET)
+        .map(|(k, v)| format!("{}={v}", k.strip_prefix(PREFIX).unwrap_or(k)))
+        .collect()
 }
 
 /// One difference between the configuration a run started under and the present one.
@@ -88,23 +97,16 @@ pub fn fact_changes(then: &Facts, now: &Facts) -> Vec<Change> {
         m
     };
     let (a, b) = (flat(then), flat(now));
-    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    let absent = |k: &str| {
-        if k.starts_with(PREFIX) {
-            hil_proto::settings::UNSET.to_string()
-        } else {
-            "(not recorded)".to_string()
-        }
-    };
-    let mut changes: Vec<Change> = keys
-        .into_iter()
-        .filter_map(|k| {
-            let then = a.get(k).cloned().unwrap_or_else(|| absent(k));
-            let now = b.get(k).cloned().unwrap_or_else(|| absent(k));
+    // A fact only one side records (an older suite or journal) cannot be compared; table
+    // files present on one side only are named below.
+    let mut changes: Vec<Change> = a
+        .iter()
+        .filter_map(|(k, then)| {
+            let now = b.get(k)?;
             (then != now).then(|| Change {
                 key: k.clone(),
-                then,
-                now,
+                then: then.clone(),
+                now: now.clone(),
             })
         })
         .collect();
@@ -210,10 +212,14 @@ mod tests {
             .into_iter()
             .map(|c| format!("{}:{}>{}", c.key, c.then, c.now))
             .collect();
-        assert_eq!(
-            keys,
-            ["setting.HIL_HEALTH_DEFER_S:unset>5", "tables.sha256:aa>bb"]
-        );
+        // A setting the journal predates is not compared; one recorded on both sides is.
+        assert_eq!(keys, ["tables.sha256:aa>bb"]);
+        let mut later = now.clone();
+        later
+            .properties
+            .insert("setting.HIL_HEALTH_DEFER_S".into(), "3".into());
+        let c = fact_changes(&now, &later);
+        assert_eq!((c[0].then.as_str(), c[0].now.as_str()), ("5", "3"));
         assert!(fact_changes(&then, &then).is_empty());
         // Other tables: named once, not a hash line each.
         let a = facts(&[("table.x.yaml.sha256", "1"), ("table.y.yaml.sha256", "2")]);

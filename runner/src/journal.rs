@@ -59,6 +59,10 @@ pub struct RunConfig {
     /// libraries, and the settings the suite runs under (`setting.HIL_…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<Facts>,
+    /// How many cases the board listed: a plan of fewer (a filter, shard, include or skip
+    /// list, the inventory's too) tests a part of the tables on purpose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

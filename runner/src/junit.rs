@@ -155,7 +155,13 @@ fn case(r: &CaseResult, d: Duration, b: &Judged) -> TestCase {
                 b.baseline.unwrap_or("?"),
                 r.message.lines().next().unwrap_or("")
             ));
-            s.set_description(r.message.as_str());
+            // A skipped element holds no reruns: the earlier attempts go into its text.
+            let mut text = r.message.clone();
+            for e in &r.earlier {
+                let first = e.message.lines().next().unwrap_or("");
+                text.push_str(&format!("\nearlier attempt: {}: {first}", e.outcome));
+            }
+            s.set_description(text);
             s
         }
         Outcome::Pass => TestCaseStatus::success(),
@@ -381,7 +387,10 @@ mod tests {
             xml.contains(r#"<error message="no result: the run ended before this case finished"#),
             "{xml}"
         );
-        assert!(xml.contains(r#"type="missing""#), "{xml}");
+        assert!(
+            xml.contains(r#"message="no result: the run ended before this case finished; `hil-run --resume` completes it" type="missing""#),
+            "{xml}"
+        );
         assert!(
             xml.contains(
                 r#"<skipped message="skipped by a case list: skips.txt:3 `t.sk`" type="skipped""#

@@ -113,7 +113,9 @@ pub fn run_boards(opts: &RunOptions, boards: &[Board]) -> anyhow::Result<Finishe
                 worst = worst.max(if is_config_error(e) { 2 } else { 1 });
                 // On stderr as well: CI logs often show only that for a failing step.
                 crate::errln!("hil-run: error: board {name}: {e:#}");
-                text.push_str(&format!("  {name:<16} ERROR: {e:#}\n"));
+                // A multi-line error stays inside its board's row.
+                let e = format!("{e:#}").replace('\n', "\n                         ");
+                text.push_str(&format!("  {name:<16} ERROR: {e}\n"));
             }
         }
         if let Some(st) = state {
@@ -351,7 +353,7 @@ fn plan(
         cases: listed,
         facts,
     } = crate::trace::timed(&b.name, "list_cases", || transport.list_cases())?;
-    let settings = recorded_settings(opts);
+    let settings = recorded_settings(opts, b);
     // Names and limits the runner can take as they are, or a refusal naming the board.
     crate::from_board::check_listing(&b.name, &listed).map_err(ConfigError)?;
     if let Some(st) = resumed {
@@ -379,6 +381,7 @@ fn plan(
         );
         return Ok(st);
     }
+    let listed_count = listed.len();
     let selected = selection
         .unwrap_or_default()
         .apply(listed)
@@ -391,7 +394,11 @@ fn plan(
         cases: selected.cases,
         skipped: selected.skipped,
         facts: facts.clone(),
-        config: Some(crate::journal::RunConfig { settings, facts }),
+        config: Some(crate::journal::RunConfig {
+            settings,
+            facts,
+            listed: Some(listed_count),
+        }),
         ..State::default()
     })
 }
@@ -412,8 +419,12 @@ fn inherit_settings(opts: &RunOptions, st: &State) -> RunOptions {
 }
 
 /// hil-run's settings that decide what a run does, as the journal records them.
-fn recorded_settings(opts: &RunOptions) -> std::collections::BTreeMap<String, String> {
+fn recorded_settings(opts: &RunOptions, b: &Board) -> std::collections::BTreeMap<String, String> {
     use crate::config::{self as c, DEFAULT};
+    // The inventory's lists for this board choose cases as much as the command line's.
+    let (b_include, b_skip) = crate::caselist::board_lists(b);
+    let include: Vec<PathBuf> = opts.include.iter().chain(&b_include).cloned().collect();
+    let skip: Vec<PathBuf> = opts.skip.iter().chain(&b_skip).cloned().collect();
     let or_default = |v: Option<String>| v.unwrap_or_else(|| DEFAULT.to_string());
     [
         (
@@ -428,8 +439,8 @@ fn recorded_settings(opts: &RunOptions) -> std::collections::BTreeMap<String, St
             c::FILTER,
             or_default((!opts.filters.is_empty()).then(|| opts.filters.join(" | "))),
         ),
-        (c::INCLUDE, c::file_setting(&opts.include)),
-        (c::SKIP, c::file_setting(&opts.skip)),
+        (c::INCLUDE, c::file_setting(&include)),
+        (c::SKIP, c::file_setting(&skip)),
         (c::SHARD, or_default(opts.shard.clone())),
         (
             c::RERUN_FAILED,

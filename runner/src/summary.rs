@@ -164,10 +164,12 @@ pub fn render(
     if let Some(name) = baseline {
         let _ = writeln!(
             s,
-            "against baseline {name}: {} regression(s), {} coverage lost, {} newly covered, {} fixed, \
-             {} expected failure(s), {} flaky",
+            "against baseline {name}: {} regression(s) ({} failing, {} coverage lost, {} driver \
+             message(s)), {} newly covered, {} fixed, {} expected failure(s), {} flaky",
+            cmp.regressions.len() + cmp.coverage_lost.len() + cmp.driver_messages.len(),
             cmp.regressions.len(),
             cmp.coverage_lost.len(),
+            cmp.driver_messages.len(),
             cmp.newly_covered.len(),
             cmp.fixes.len(),
             cmp.expected_failures.len(),
@@ -252,22 +254,10 @@ pub fn render(
 
 /// `name=value` for each hil-run and suite setting a run changed from its default.
 pub fn settings_changed(st: &State) -> Vec<String> {
-    let runner = st.config.iter().flat_map(|c| &c.settings);
-    let suite = st.facts.iter().flat_map(|f| {
-        f.properties
-            .iter()
-            .filter(|(k, _)| k.starts_with(hil_proto::settings::PREFIX))
-    });
-    runner
-        .chain(suite)
-        .filter(|(_, v)| {
-            v.as_str() != crate::config::DEFAULT && v.as_str() != hil_proto::settings::UNSET
-        })
-        .map(|(k, v)| {
-            let name = k.strip_prefix(hil_proto::settings::PREFIX).unwrap_or(k);
-            format!("{name}={v}")
-        })
-        .collect()
+    crate::config::changed(
+        st.config.iter().flat_map(|c| &c.settings),
+        st.facts.iter().flat_map(|f| &f.properties),
+    )
 }
 
 /// Coverage lost against the baseline and the facts the board differs in, at the top.

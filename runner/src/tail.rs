@@ -9,7 +9,17 @@ pub struct Tail {
     path: PathBuf,
     offset: u64,
     partial: Vec<u8>,
+    /// Bytes of an over-long line dropped so far (its newline has not come yet).
+    dropped: u64,
 }
+
+/// The longest event line kept: far above what the suite writes (each text it sends is
+/// capped), so only a broken or hostile board reaches it, and memory stays bounded.
+const MAX_LINE: usize = 32 << 20;
+
+/// At most this much is read per poll: a board that writes a gigabyte at once is read a
+/// slice at a time, never into memory whole.
+const MAX_READ: u64 = 8 << 20;
 
 impl Tail {
     pub fn new(path: PathBuf) -> Tail {
@@ -17,6 +27,7 @@ impl Tail {
             path,
             offset: 0,
             partial: Vec::new(),
+            dropped: 0,
         }
     }
 
@@ -29,7 +40,7 @@ impl Tail {
         };
         f.seek(SeekFrom::Start(self.offset))?;
         let mut buf = Vec::new();
-        f.read_to_end(&mut buf)?;
+        f.take(MAX_READ).read_to_end(&mut buf)?;
         Ok(self.feed(&buf))
     }
 
@@ -40,12 +51,25 @@ impl Tail {
         let mut lines = Vec::new();
         while let Some(i) = self.partial.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=i).collect();
+            if self.dropped > 0 {
+                // Unreadable by design: the session warns about it, bounded.
+                lines.push(format!(
+                    "[an event line of {} was too long to read]",
+                    human_bytes(self.dropped + line.len() as u64)
+                ));
+                self.dropped = 0;
+                continue;
+            }
             let s = String::from_utf8_lossy(&line[..line.len() - 1])
                 .trim()
                 .to_string();
             if !s.is_empty() {
                 lines.push(s);
             }
+        }
+        if self.partial.len() > MAX_LINE {
+            self.dropped += self.partial.len() as u64;
+            self.partial.clear();
         }
         lines
     }
@@ -178,5 +202,19 @@ mod tests {
         // The remote form reads the same.
         assert_eq!(remote_tail("4\nb\nc\n"), "b\nc");
         assert_eq!(remote_tail("5000000\nxyz\n"), "[… 5.0 MB cut …]\nxyz");
+    }
+
+    #[test]
+    fn a_line_without_end_is_dropped_at_its_cap_and_said_once_it_ends() {
+        let mut t = Tail::new(PathBuf::from("/nonexistent"));
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..40 {
+            assert!(t.feed(&chunk).is_empty());
+            assert!(t.partial.len() <= MAX_LINE + chunk.len());
+        }
+        let lines = t.feed(b"x\n{\"event\":\"start\",\"case\":\"t.a\"}\n");
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].contains("too long to read"), "{}", lines[0]);
+        assert_eq!(lines[1], "{\"event\":\"start\",\"case\":\"t.a\"}");
     }
 }

@@ -87,7 +87,7 @@ fn coverage_lost_against_a_baseline_is_a_regression_and_a_baseline_round_trips_t
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     let summary = read(&dir.join("b/model/summary.txt"));
     assert!(
-        summary.contains("0 regression(s), 0 coverage lost"),
+        summary.contains("0 regression(s) (0 failing, 0 coverage lost"),
         "{summary}"
     );
     assert!(!summary.contains("differs from"), "{summary}");
@@ -117,7 +117,7 @@ fn coverage_lost_against_a_baseline_is_a_regression_and_a_baseline_round_trips_t
         );
     }
     assert!(
-        summary.contains("0 regression(s), 9 coverage lost"),
+        summary.contains("9 regression(s) (0 failing, 9 coverage lost"),
         "{summary}"
     );
     // JUnit: nine failures of type coverage-lost, first in the suite; valid XML.
@@ -282,8 +282,26 @@ fn resume_refuses_another_configuration_naming_it_and_touches_nothing() {
     let dir = scratch("resume-config");
     let tables = selftest_copy(&dir);
     let results = dir.join("results");
-    let first = local(&results, &tables, &["--test-threads", "2"], &[]);
+    let bundle = dir.join("run.tar");
+    let first = local(
+        &results,
+        &tables,
+        &["--test-threads", "2", "--bundle", bundle.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(first.status.code(), Some(1), "{}", text(&first));
+    // The bundle vouches for the settings too.
+    let verified = Command::new(bin("hil-run"))
+        .arg("verify-bundle")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{}", text(&verified));
+    assert!(
+        String::from_utf8_lossy(&verified.stdout).contains("settings: tables="),
+        "{}",
+        text(&verified)
+    );
     let journal = read(&results.join("local/journal.jsonl"));
     let config = journal
         .lines()

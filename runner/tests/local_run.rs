@@ -893,7 +893,7 @@ fn baseline_retry_and_shard_judge_a_run_by_what_changed() {
         "a new failure is a regression: {stdout}"
     );
     assert!(
-        stdout.contains("1 regression(s), 0 coverage lost, 0 newly covered, 0 fixed, 1 expected failure(s), 1 flaky"),
+        stdout.contains("1 regression(s) (1 failing, 0 coverage lost, 0 driver message(s)), 0 newly covered, 0 fixed, 1 expected failure(s), 1 flaky"),
         "{stdout}"
     );
     assert!(

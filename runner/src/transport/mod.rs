@@ -104,6 +104,16 @@ pub const LIST_ARGS: [&str; 2] = ["--list-json", "--facts"];
 /// `hil-suite --list-json --facts` output: a facts event line, then one case per line.
 pub fn parse_case_listing(stdout: &str) -> anyhow::Result<Listing> {
     use anyhow::Context as _;
+    // A suite built before facts came with the listing prints only its facts, whole.
+    if serde_json::from_str::<hil_proto::Facts>(stdout).is_ok() {
+        return Err(SuiteRejected(
+            "this hil-suite is older than hil-run: asked for its cases and facts, it printed \
+             only its facts. Use the hil-suite built with this hil-run (for a board: the \
+             inventory's `suite`, e.g. a new scripts/build-jetson build)"
+                .into(),
+        )
+        .into());
+    }
     let mut listing = Listing::default();
     for l in stdout.lines().filter(|l| !l.trim().is_empty()) {
         if listing.cases.is_empty() && listing.facts.is_none() && l.starts_with("{\"event\"") {
@@ -166,5 +176,24 @@ pub trait Running {
     /// How often to poll; remote boards cost a round trip per poll.
     fn poll_interval(&self) -> std::time::Duration {
         std::time::Duration::from_millis(20)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_older_suite_that_prints_only_its_facts_is_refused_as_such() {
+        let facts = serde_json::to_string_pretty(&hil_proto::Facts::default()).unwrap();
+        let e = super::parse_case_listing(&facts).unwrap_err();
+        assert!(e.downcast_ref::<super::SuiteRejected>().is_some(), "{e:#}");
+        assert!(format!("{e:#}").contains("older than hil-run"), "{e:#}");
+        let listing = super::parse_case_listing(&format!(
+            "{}\n{}\n",
+            hil_proto::Event::Facts(hil_proto::Facts::default()).to_line(),
+            serde_json::to_string(&crate::test_case("t.a")).unwrap()
+        ))
+        .unwrap();
+        assert!(listing.facts.is_some());
+        assert_eq!(listing.cases.len(), 1);
     }
 }
