@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{bin, scratch};
+use common::{bin, scratch, xmllint};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -62,20 +62,6 @@ fn no_panic(o: &Output) {
         text(o)
     );
     assert!(!text(o).contains("panicked"), "{}", text(o));
-}
-
-fn xmllint(path: &Path) {
-    let lint = Command::new("xmllint")
-        .arg("--noout")
-        .arg(path)
-        .output()
-        .expect("xmllint not runnable: install it with `apt-get install -y libxml2-utils`");
-    assert!(
-        lint.status.success(),
-        "{}: {}",
-        path.display(),
-        String::from_utf8_lossy(&lint.stderr)
-    );
 }
 
 fn size(p: &Path) -> u64 {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bin, scratch, text};
+use common::{bin, scratch, snapshot, text, xmllint};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -37,19 +37,6 @@ fn baseline_from(journal: &Path, out: &Path) {
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn xmllint(path: &Path) {
-    let lint = Command::new("xmllint")
-        .arg("--noout")
-        .arg(path)
-        .output()
-        .expect("xmllint not runnable: apt-get install -y libxml2-utils");
-    assert!(
-        lint.status.success(),
-        "{}",
-        String::from_utf8_lossy(&lint.stderr)
-    );
 }
 
 /// The NvSciSync rows the model gates on a version after 2.0 (keys declared from the 2.3,
@@ -240,24 +227,6 @@ fn selftest_copy(dir: &Path) -> PathBuf {
     )
     .unwrap();
     tables
-}
-
-/// Every file under `dir` with its bytes.
-fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                out.push((p.clone(), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn local(results: &Path, tables: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {

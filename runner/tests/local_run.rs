@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{bin, journal_outcomes, scratch};
+use common::{bin, journal_outcomes, scratch, xmllint};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -41,22 +41,6 @@ fn hil_run_tables(
         };
     }
     cmd.output().unwrap()
-}
-
-fn xmllint(path: &Path) {
-    let out = Command::new("xmllint")
-        .arg("--noout")
-        .arg(path)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("xmllint not runnable ({e}): install it with `apt-get install -y libxml2-utils`")
-        });
-    assert!(
-        out.status.success(),
-        "xmllint rejects {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Reads an attribute of the first element `tag` in the XML text.

@@ -3,9 +3,7 @@
 
 mod common;
 
-use common::{bin, hil_run_local, journal_outcomes, scratch, write_table};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use common::{bin, hil_run_local, journal_outcomes, scratch, snapshot, write_table};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,23 +21,6 @@ fn table(n: usize, ms: u64, bad_row: Option<usize>) -> String {
         ));
     }
     y
-}
-
-/// Every file of a directory tree with its bytes: "touched" means this changes.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
 }
 
 fn text(o: &Output) -> String {

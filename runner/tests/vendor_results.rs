@@ -4,10 +4,9 @@
 
 mod common;
 
-use common::{bin, journal_outcomes, scratch, write_table};
-use std::collections::BTreeMap;
+use common::{bin, journal_outcomes, scratch, snapshot, write_table};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn run(results: &Path, tables: &Path, args: &[&str]) -> Output {
@@ -411,14 +410,6 @@ fn deqp_runner_csvs_a_baseline_from_the_run_and_rerun_failed() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("nothing to rerun"), "{}", text(&out));
     assert_eq!(read(&board.join("journal.jsonl")), before);
-}
-
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| (e.path(), std::fs::read(e.path()).unwrap_or_default()))
-        .collect()
 }
 
 #[test]

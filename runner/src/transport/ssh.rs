@@ -540,10 +540,9 @@ fn pid_scope() -> String {
     )
 }
 
-/// A lock whose owner is a run in this host's kernel boot and pid namespace that no longer
-/// exists (no process with its pid). Only then is it certainly stale: a pid seen from
-/// anywhere else says nothing here, and an owner without the scope is never judged.
-fn stale_here(owner: &str) -> Option<u32> {
+/// The pid of a lock's owner when that owner is a run on this host, in this kernel boot
+/// and pid namespace: only there does a pid say anything.
+fn owner_here(owner: &str) -> Option<u32> {
     let field = |k: &str| {
         owner
             .split_whitespace()
@@ -551,7 +550,15 @@ fn stale_here(owner: &str) -> Option<u32> {
     };
     let (host, pid) = (field("runner=")?, field("pid=")?.parse::<u32>().ok()?);
     let scope = format!("boot={} pidns={}", field("boot=")?, field("pidns=")?);
-    if host != crate::facts_host() || scope != pid_scope() || pid == std::process::id() {
+    (host == crate::facts_host() && scope == pid_scope()).then_some(pid)
+}
+
+/// A lock whose owner is a run in this host's kernel boot and pid namespace that no longer
+/// exists (no process with its pid). Only then is it certainly stale: a pid seen from
+/// anywhere else says nothing here, and an owner without the scope is never judged.
+fn stale_here(owner: &str) -> Option<u32> {
+    let pid = owner_here(owner)?;
+    if pid == std::process::id() {
         return None;
     }
     // kill(pid, 0): ESRCH means no such process.
@@ -564,16 +571,7 @@ fn stale_here(owner: &str) -> Option<u32> {
 /// exists (its pid is there): certainly alive, so `--break-lock` alone leaves it. A pid
 /// seen from anywhere else says nothing here.
 fn alive_here(owner: &str) -> Option<u32> {
-    let field = |k: &str| {
-        owner
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(k).map(str::to_string))
-    };
-    let (host, pid) = (field("runner=")?, field("pid=")?.parse::<u32>().ok()?);
-    let scope = format!("boot={} pidns={}", field("boot=")?, field("pidns=")?);
-    if host != crate::facts_host() || scope != pid_scope() {
-        return None;
-    }
+    let pid = owner_here(owner)?;
     // kill(pid, 0) succeeds, or fails only for want of permission: the process exists.
     let alive = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0
         || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);

@@ -277,3 +277,37 @@ pub fn text(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// `xmllint --noout` accepts the file (xmllint must be installed: it is no optional tool).
+pub fn xmllint(path: &Path) {
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("xmllint not runnable ({e}): install it with `apt-get install -y libxml2-utils`")
+        });
+    assert!(
+        out.status.success(),
+        "xmllint rejects {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every file of a directory tree with its bytes: "touched" means this changes.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
