@@ -26,13 +26,24 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         observations: Vec<Observation>,
     },
-    /// A GPU driver error line logged while no case's kernel log window was open (before
-    /// the first case, between cases, after the last): it belongs to no case, so the run
-    /// keeps it itself. `line` is as the suite read it, level first (`[err] NVRM: Xid …`).
+    /// A GPU driver error line no case holds (logged while no case's kernel log window was
+    /// open, or naming a GPU or process no running case has): the run keeps it itself.
+    /// `line` is as the suite read it, level first (`[err] NVRM: Xid …`).
     DriverLog {
         line: String,
         /// When the suite read it (seconds since the epoch).
         seen_unix: u64,
+        /// Read again from where an earlier suite process of the run stopped (it died, its
+        /// watchdog stopped it, or the run restarted it): logged while that one ran or
+        /// between the two.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        recovered: bool,
+    },
+    /// How far the suite's kernel log reading is settled (a kmsg sequence number, a file
+    /// offset): every driver line before it is in a result or a `driver-log` event. The
+    /// runner gives it to the next suite process of the run (`KERNEL_LOG_FROM_LINE`).
+    KernelLogPos {
+        pos: u64,
     },
 }
 
@@ -117,6 +128,7 @@ mod tests {
     #[test]
     fn a_driver_log_event_is_one_line_named_driver_log() {
         let e = Event::DriverLog {
+            recovered: false,
             line: "[err] NVRM: Xid (PCI:0000:18:00): 13, \"quoted\"\nsecond".into(),
             seen_unix: 1_700_000_000,
         };

@@ -45,6 +45,11 @@ pub const DEVICE_UNUSABLE: &str = "device_unusable";
 /// See `DEVICE_UNUSABLE`.
 pub const UNUSABLE_LINE: &str = "@unusable-device ";
 
+/// A `--cases-from` line `KERNEL_LOG_FROM_LINE POS`: read the kernel log again from POS
+/// (an `Event::KernelLogPos` of the run's previous suite process), so that nothing logged
+/// while that one died, or between the two, is lost.
+pub const KERNEL_LOG_FROM_LINE: &str = "@kernel-log-from ";
+
 /// The longest time limit a case may have, in seconds (a week): tables are refused beyond
 /// it, and the runner takes a longer limit or duration from a board as an error.
 pub const MAX_TIMEOUT_S: f64 = 7.0 * 24.0 * 3600.0;

@@ -9,11 +9,12 @@ use std::borrow::Cow;
 pub const MAX_STORED: usize = 64 * 1024;
 
 /// Whether `c` could act on a terminal, break a format (XML 1.0 has no U+FFFE, U+FFFF nor
-/// most C0 controls) or reorder what is read (bidirectional overrides), rather than show.
+/// most C0 controls; YAML and JSON readers take U+2028/U+2029 as line breaks) or reorder
+/// what is read (bidirectional overrides), rather than show.
 fn acts(c: char) -> bool {
     matches!(c,
         '\0'..='\x08' | '\x0b'..='\x1f' | '\x7f'..='\u{9f}'
-        | '\u{fffe}' | '\u{ffff}'
+        | '\u{fffe}' | '\u{ffff}' | '\u{2028}' | '\u{2029}'
         | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 

@@ -105,6 +105,13 @@ impl Baseline {
                 "`ran` lists {case} as not-supported; list it under `not-supported` with why"
             ));
         }
+        if self.driver_messages.iter().any(|m| m.trim().is_empty()) {
+            return Err(
+                "an empty `driver-messages` entry would expect every driver message; \
+                 give a stable part of the line"
+                    .into(),
+            );
+        }
         if let Some(case) = self
             .ran
             .keys()

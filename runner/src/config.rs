@@ -161,10 +161,8 @@ pub fn setting_changes(
 /// A value short enough for one line of an error message.
 pub fn short(v: &str) -> String {
     const MAX: usize = 160;
-    let one_line: String = v
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    // Board text: written out, never a line break (a YAML comment must stay one).
+    let one_line = hil_proto::text::escape_line(v).into_owned();
     if one_line.chars().count() <= MAX {
         one_line
     } else {

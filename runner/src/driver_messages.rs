@@ -10,8 +10,31 @@ use std::collections::{BTreeMap, BTreeSet};
 /// At most this many run-level messages are journaled per board and run; then one saying so.
 pub const MAX_JOURNALED: usize = 200;
 
-/// Appends `m` to the journal and the state, within `MAX_JOURNALED`.
+/// The longest line journaled (a kmsg record is about 1 KiB; the suite sends at most 2).
+const MAX_LINE: usize = 4096;
+
+/// Whether `line` is already kept: in a case's driver log or a run-level message.
+pub fn already_kept(state: &State, line: &str) -> bool {
+    let norm = normalize(line);
+    state
+        .driver_messages
+        .iter()
+        .any(|m| normalize(&m.line) == norm)
+        || state.results.values().any(|r| {
+            r.observations
+                .iter()
+                .filter(|o| crate::summary::DRIVER_LOG_KEYS.contains(&o.key.as_str()))
+                .any(|o| o.value.lines().any(|l| normalize(l) == norm))
+        })
+}
+
+/// Appends `m` to the journal and the state, within `MAX_JOURNALED` (each line within
+/// `MAX_LINE`: what a board sends is bounded).
 pub fn record(journal: &mut Journal, state: &mut State, m: DriverMessage) -> std::io::Result<()> {
+    let m = DriverMessage {
+        line: hil_proto::text::cap_start(&m.line, MAX_LINE).into_owned(),
+        ..m
+    };
     let m = match state.driver_messages.len() {
         n if n < MAX_JOURNALED => m,
         n if n == MAX_JOURNALED => DriverMessage {
@@ -116,6 +139,24 @@ impl Unsettled {
         });
         out
     }
+}
+
+/// The driver error lines of a result's driver log that `later` does not hold again:
+/// what an earlier attempt saw and a retry that passed did not (it must not turn green).
+pub fn not_again(earlier: &CaseResult, later: &CaseResult) -> Vec<String> {
+    let lines = |r: &CaseResult| -> Vec<String> {
+        r.observations
+            .iter()
+            .filter(|o| o.key == "driver_log")
+            .flat_map(|o| o.value.lines().map(String::from).collect::<Vec<_>>())
+            .filter(|l| is_error(l))
+            .collect()
+    };
+    let again: BTreeSet<String> = lines(later).iter().map(|l| normalize(l)).collect();
+    lines(earlier)
+        .into_iter()
+        .filter(|l| !again.contains(&normalize(l)))
+        .collect()
 }
 
 /// A listed line at warning or worse, an Xid, or of unknown level: what turns a pass into

@@ -30,7 +30,8 @@ pub enum Record {
     DriverMessage(DriverMessage),
 }
 
-/// A run-level GPU driver line: logged while no case ran, or seen in a parallel attempt
+/// A run-level GPU driver line: logged while no case it could belong to ran, read again
+/// after a suite process ended, or seen in a parallel attempt
 /// whose verdicts were redone one case at a time and not seen again then. Kept so that no
 /// driver line a case window saw, or the board logged between cases, vanishes; it fails
 /// the run unless a baseline expects it.
@@ -180,6 +181,11 @@ pub struct State {
     pub started_unix: u64,
     /// Suite starts so far in this invocation; numbers each start's files uniquely.
     pub attempts: u32,
+    /// How far the last suite process's kernel log reading was settled (its last
+    /// `kernel-log-pos`): the next one reads again from there. Not journaled.
+    pub kernel_log_pos: Option<u64>,
+    /// How the last suite process of this invocation ended, for lines read again after it.
+    pub last_suite_end: String,
 }
 
 impl State {

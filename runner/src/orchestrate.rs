@@ -675,6 +675,25 @@ fn retry_failures(
         let (Some(prev), Some(new)) = (state.results.get(&c.name), sub.results.get(&c.name)) else {
             continue;
         };
+        // A driver fault the failed attempt saw stays in the results when the retry
+        // passes without it: a one-off Xid is what a nightly run exists to catch.
+        let (prev, new) = (prev.clone(), new.clone());
+        if !new.outcome.is_failure() {
+            for line in crate::driver_messages::not_again(&prev, &new) {
+                let m = crate::journal::DriverMessage {
+                    line,
+                    seen_unix: 0,
+                    cases: vec![c.name.clone()],
+                    when: format!(
+                        "logged while {} ran and failed it; not logged again when it ran \
+                         again (retry round {round}) and passed",
+                        c.name
+                    ),
+                };
+                progress.driver_message(&m);
+                crate::driver_messages::record(journal, state, m)?;
+            }
+        }
         let mut merged = new.clone();
         merged.earlier = prev.earlier.clone();
         merged.earlier.push(crate::journal::EarlierRun {

@@ -79,6 +79,11 @@ fn rounds(
         // A device a UB case left unusable in this run stays so in the restarted suite:
         // the verdicts must not depend on whether the suite was restarted.
         cases.splice(0..0, unusable_lines(state, &earlier));
+        // What the last suite process left unsettled in the kernel log (it died, its
+        // watchdog stopped it, or it ended): read again, so no driver line is lost.
+        if let Some(pos) = state.kernel_log_pos {
+            cases.insert(0, format!("{}{pos}", hil_proto::KERNEL_LOG_FROM_LINE));
+        }
         // Unique across retry rounds too: each start's files must never be reused.
         state.attempts += 1;
         let attempt = state.attempts;
@@ -111,18 +116,14 @@ fn rounds(
             }
         };
         let serial = threads == Some(1);
-        let ended = drive(
-            run.as_mut(),
-            journal,
-            state,
-            progress,
-            &timeouts,
-            !serial,
-            &mut warnings,
-        )?;
-        for (case, observations, seen) in &ended.shared {
-            unsettled.defer(case, observations, *seen);
-        }
+        let mut along = Along {
+            timeouts: &timeouts,
+            defer_shared: !serial,
+            warnings: &mut warnings,
+            unsettled,
+        };
+        let ended = drive(run.as_mut(), journal, state, progress, &mut along)?;
+        state.last_suite_end = suite_end(attempt, &ended);
         if let ExitInfo::Revoked(why) = &ended.exit {
             return revoked(journal, state, progress, why.clone());
         }
@@ -138,7 +139,7 @@ fn rounds(
         suspects = others;
         // A driver line several cases' windows held, in a parallel run: whose it was is
         // settled by running those cases again one at a time.
-        suspects.extend(ended.shared.iter().map(|(case, _, _)| case.clone()));
+        suspects.extend(ended.shared.iter().cloned());
         for (case, started) in blamed {
             let message = match &ended.exit {
                 ExitInfo::Killed => format!(
@@ -202,9 +203,23 @@ fn rejected(
 struct Ended {
     exit: ExitInfo,
     inflight: Vec<(String, Instant)>,
-    /// Results not kept: a driver log line shared with other cases (see `drive`), with
-    /// their observations and when they arrived.
-    shared: Vec<(String, Vec<Observation>, u64)>,
+    /// Cases whose results were not kept: a driver log line shared with other cases (see
+    /// `drive`; their lines wait in `Unsettled`).
+    shared: Vec<String>,
+}
+
+/// How a suite process ended, in words, for driver lines read again after it.
+fn suite_end(attempt: u32, ended: &Ended) -> String {
+    let running: Vec<&str> = ended.inflight.iter().map(|(c, _)| c.as_str()).collect();
+    if running.is_empty() {
+        format!("after hil-suite start {attempt} ended ({})", ended.exit)
+    } else {
+        format!(
+            "while hil-suite start {attempt} ended ({}) with {} running",
+            ended.exit,
+            running.join(", ")
+        )
+    }
 }
 
 /// Which of the cases without a result caused the suite's end, and which only ran beside
@@ -233,27 +248,50 @@ fn attribute(
     (blamed, others)
 }
 
+/// Polls after the suite exited before its events count as read (each reads at most a
+/// bounded slice; 1024 of them are gigabytes, far past anything a suite writes).
+const MAX_DRAIN_POLLS: u32 = 1024;
+
 /// hil-suite's exit status after its watchdog recorded a timeout (as `timeout(1)`).
 const WATCHDOG_EXIT: i32 = 124;
+
+/// What one suite process's drive works with, beside the journal and state.
+struct Along<'a> {
+    timeouts: &'a BTreeMap<String, f64>,
+    /// A parallel attempt: results whose driver line was shared are run again.
+    defer_shared: bool,
+    warnings: &'a mut crate::from_board::Warnings,
+    /// Lines of results run again, kept until their reruns have results.
+    unsettled: &'a mut crate::driver_messages::Unsettled,
+}
 
 fn drive(
     run: &mut dyn Running,
     journal: &mut Journal,
     state: &mut State,
     progress: &mut Progress,
-    timeouts: &BTreeMap<String, f64>,
-    defer_shared: bool,
-    warnings: &mut crate::from_board::Warnings,
+    along: &mut Along,
 ) -> anyhow::Result<Ended> {
+    let (timeouts, defer_shared) = (along.timeouts, along.defer_shared);
+    let warnings = &mut *along.warnings;
+    let unsettled = &mut *along.unsettled;
     let mut inflight: BTreeMap<String, Instant> = BTreeMap::new();
     let mut shared = Vec::new();
     let board = state.board.clone();
+    // Once the suite has exited, its events are read to the end (a poll reads a bounded
+    // slice): polls since, and how many of the last came back empty.
+    let mut exited: Option<ExitInfo> = None;
+    let (mut drained, mut empty) = (0u32, 0u32);
     loop {
-        // Read events before checking exit, and once more after, so none is missed.
-        let exit = crate::trace::timed(&board, "try_wait", || run.try_wait())
-            .context("waiting for hil-suite")?;
+        // Read events before checking exit, and after it until none is left.
+        let exit = match &exited {
+            Some(e) => Some(e.clone()),
+            None => crate::trace::timed(&board, "try_wait", || run.try_wait())
+                .context("waiting for hil-suite")?,
+        };
         let lines = crate::trace::timed(&board, "poll_events", || run.poll_events())
             .context("reading the event stream")?;
+        let lines_read = lines.len();
         if !lines.is_empty() {
             crate::trace::note(&board, format_args!("{} event(s)", lines.len()));
         }
@@ -313,7 +351,9 @@ fn drive(
                         .iter()
                         .any(|o| o.key == hil_proto::DRIVER_LOG_SHARED_WITH);
                     if defer_shared && ambiguous {
-                        shared.push((case, observations, unix_now()));
+                        // Kept at once: an error or a signal later must not lose its lines.
+                        unsettled.defer(&case, &observations, unix_now());
+                        shared.push(case);
                         continue;
                     }
                     let r = CaseResult {
@@ -331,12 +371,30 @@ fn drive(
                     }
                     record(journal, state, progress, r)?;
                 }
-                Event::DriverLog { line, seen_unix } => {
+                Event::KernelLogPos { pos } => state.kernel_log_pos = Some(pos),
+                Event::DriverLog {
+                    line,
+                    seen_unix,
+                    recovered,
+                } => {
+                    // Read again after a suite process ended: what a result or an earlier
+                    // message already holds is no new line.
+                    if recovered && crate::driver_messages::already_kept(state, &line) {
+                        continue;
+                    }
+                    let when = if recovered {
+                        format!(
+                            "logged where no case's result could hold it, {}",
+                            state.last_suite_end
+                        )
+                    } else {
+                        "logged while no case it could belong to ran (none open, or none on its GPU or process)".into()
+                    };
                     let m = crate::journal::DriverMessage {
                         line,
                         seen_unix,
                         cases: vec![],
-                        when: "logged while no case ran".into(),
+                        when,
                     };
                     progress.driver_message(&m);
                     crate::driver_messages::record(journal, state, m)
@@ -349,11 +407,18 @@ fn drive(
             return Err(crate::interrupt::Interrupted.into());
         }
         if let Some(exit) = exit {
-            return Ok(Ended {
-                exit,
-                inflight: inflight.into_iter().collect(),
-                shared,
-            });
+            empty = if lines_read == 0 { empty + 1 } else { 0 };
+            drained += 1;
+            // Two empty polls in a row: the file is read to its end.
+            if empty >= 2 || drained > MAX_DRAIN_POLLS {
+                return Ok(Ended {
+                    exit,
+                    inflight: inflight.into_iter().collect(),
+                    shared,
+                });
+            }
+            exited = Some(exit);
+            continue;
         }
         let overdue = inflight
             .iter()

@@ -165,7 +165,17 @@ fn real_main() -> anyhow::Result<i32> {
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         let mut wanted = std::collections::BTreeSet::new();
         for (n, line) in text.lines().map(str::trim).enumerate() {
-            if let Some(rest) = line.strip_prefix(hil_proto::UNUSABLE_LINE) {
+            if let Some(rest) = line.strip_prefix(hil_proto::KERNEL_LOG_FROM_LINE) {
+                let pos = rest.trim().parse::<u64>().with_context(|| {
+                    format!(
+                        "{}:{}: expected `{}POS`",
+                        file.display(),
+                        n + 1,
+                        hil_proto::KERNEL_LOG_FROM_LINE
+                    )
+                })?;
+                crate::kernel_log::start_from(pos);
+            } else if let Some(rest) = line.strip_prefix(hil_proto::UNUSABLE_LINE) {
                 if !crate::device_state::apply_line(rest) {
                     bail!(
                         "{}:{}: expected `{}N CASE WHAT`",

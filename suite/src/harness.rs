@@ -108,6 +108,8 @@ fn run_trial(case: &Case) -> Result<Completion, Failed> {
         observations: verdict.observations.clone(),
     };
     events::emit(&e);
+    // After the result: a suite that dies now has lost none of this case's lines.
+    crate::kernel_log::emit_position();
     // libtest has pass/fail/ignored only: the event stream carries the real outcome.
     match verdict.outcome {
         Outcome::Pass => Ok(Completion::Completed),

@@ -4,12 +4,19 @@
 //! observations, and a pass with a driver error line becomes a fail (`verdict`).
 //!
 //! Cases run in parallel and the kernel log does not say which process a line is for, so
-//! attribution is by overlap: a line belongs to every case whose window holds it, narrowed
-//! to the cases on the GPU it names (PCI address) and to the process it names (`pid=`)
-//! where that leaves anyone. The cases that still share a line are named with it
+//! attribution is by overlap: a line belongs to every case whose window holds it, and of
+//! those only to the cases on the GPU it names (PCI address) and that ran the process it
+//! names (`pid=`). The cases that still share a line are named with it
 //! (`driver_log_shared_with`). One reader serves all cases: every window is a range of
-//! positions in one ordered stream, so "which windows hold this line" is exact. A line
-//! read while no window is open belongs to no case: the run keeps it (`outside`).
+//! positions in one ordered stream, so "which windows hold this line" is exact. A line no
+//! case holds (read while no window is open, or naming a GPU or process no open case
+//! has) is the run's: it is sent as a run-level `driver-log` event (`outside`), so what a
+//! line is never depends on how many cases ran beside it.
+//!
+//! A suite process says how far its reading is settled after each result
+//! (`kernel-log-pos`); the next suite process of the run reads again from there
+//! (`@kernel-log-from` in its case list), so lines logged while a suite died, was stopped
+//! by its watchdog, or was restarted are sent too, as run-level lines.
 
 pub mod outside;
 pub mod source;
@@ -126,24 +133,29 @@ impl WindowRec {
     }
 }
 
-/// Which of `windows` a line at `pos` belongs to: those holding it, narrowed by the GPU
-/// it names (`device_of` maps a PCI address to a CUDA device) and then by its pid, each
-/// only where the narrowing leaves at least one case. `None` if `me` is not among them,
-/// else the other cases that share it.
+/// What a PCI address a line names is to this board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gpu {
+    /// This CUDA device of the board.
+    Board(u32),
+    /// A GPU of the machine the board's devices do not include.
+    Other,
+    /// The driver does not say which GPU is where (no map): cannot tell.
+    Unknown,
+}
+
+/// Which of `windows` a line at `pos` belongs to: those holding it, of those the cases on
+/// the GPU it names (`gpu` says what a PCI address is) and then the cases that ran the
+/// process it names. `None` if `me` is not among them, else the other cases that share
+/// it. A line naming a GPU or process no holding case has belongs to none of them.
 pub fn attribute(
     pos: u64,
     line: &Line,
     me: u64,
     windows: &[WindowRec],
-    device_of: impl Fn(&str) -> Option<u32>,
+    gpu: impl Fn(&str) -> Gpu,
 ) -> Option<Vec<String>> {
-    let mut cands: Vec<&WindowRec> = windows.iter().filter(|w| w.holds(pos)).collect();
-    if let Some(dev) = line.pci.as_deref().and_then(device_of) {
-        cands = narrow(cands, |w| w.devices.contains(&dev));
-    }
-    if let Some(pid) = line.pid {
-        cands = narrow(cands, |w| w.pids.contains(&pid));
-    }
+    let cands = claimants(pos, line, windows, gpu);
     cands.iter().any(|w| w.id == me).then(|| {
         cands
             .iter()
@@ -153,14 +165,23 @@ pub fn attribute(
     })
 }
 
-/// The windows that `keep`, unless that is none of them.
-fn narrow(cands: Vec<&WindowRec>, keep: impl Fn(&WindowRec) -> bool) -> Vec<&WindowRec> {
-    let kept: Vec<&WindowRec> = cands.iter().copied().filter(|w| keep(w)).collect();
-    if kept.is_empty() {
-        cands
-    } else {
-        kept
+/// The windows a line at `pos` belongs to (see `attribute`).
+fn claimants<'w>(
+    pos: u64,
+    line: &Line,
+    windows: &'w [WindowRec],
+    gpu: impl Fn(&str) -> Gpu,
+) -> Vec<&'w WindowRec> {
+    let mut cands: Vec<&WindowRec> = windows.iter().filter(|w| w.holds(pos)).collect();
+    match line.pci.as_deref().map(gpu) {
+        Some(Gpu::Board(dev)) => cands.retain(|w| w.devices.contains(&dev)),
+        Some(Gpu::Other) => cands.clear(),
+        Some(Gpu::Unknown) | None => {}
     }
+    if let Some(pid) = line.pid {
+        cands.retain(|w| w.pids.contains(&pid));
+    }
+    cands
 }
 
 /// A line attributed to a case, with the other cases that share it.
@@ -302,12 +323,21 @@ struct Log {
     sent: outside::Sent,
 }
 
+/// Where an earlier suite process of the run left the kernel log (`@kernel-log-from`).
+static FROM: OnceLock<u64> = OnceLock::new();
+
+/// Reads the kernel log again from `pos` once it is opened (before any case runs): what
+/// was logged since the earlier suite process's last settled reading is the run's.
+pub fn start_from(pos: u64) {
+    let _ = FROM.set(pos);
+}
+
 /// The reader, opened once per process: `Err` says why there is no kernel log.
 fn log() -> &'static Result<Mutex<Log>, String> {
     static LOG: OnceLock<Result<Mutex<Log>, String>> = OnceLock::new();
     LOG.get_or_init(|| {
         Source::open().map(|(source, desc)| {
-            Mutex::new(Log {
+            let mut log = Log {
                 source,
                 desc,
                 patterns: patterns(),
@@ -319,7 +349,11 @@ fn log() -> &'static Result<Mutex<Log>, String> {
                 last_error: None,
                 next_id: 0,
                 sent: outside::Sent::default(),
-            })
+            };
+            if let Some(&pos) = FROM.get() {
+                log.catch_up(pos);
+            }
+            Mutex::new(log)
         })
     })
 }
@@ -343,24 +377,51 @@ impl Log {
         // What is read now was logged since the last read: with no window open then (a
         // window opens and closes with a read), no case can hold it.
         let outside = !self.windows.iter().any(|w| w.end.is_none());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
         for r in d.records {
             if self.patterns.iter().any(|p| r.text.contains(p.as_str())) {
                 let line = Line::new(r);
-                if outside && outside::counts(&line, |p| device_of(p).is_some()) {
-                    if let Some(e) = self.sent.event(&line, now) {
-                        crate::events::emit(&e);
-                    }
+                if outside {
+                    self.send(&line, false);
+                } else {
+                    self.lines.push_back((self.next, line));
                 }
-                self.lines.push_back((self.next, line));
                 self.next += 1;
             }
         }
     }
 
-    /// Drops windows and lines no open window can still need.
+    /// A line no case holds, to the runner as the run's (within `outside`'s caps).
+    fn send(&mut self, line: &Line, recovered: bool) {
+        if !outside::counts(line, board_gpu) {
+            return;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if let Some(e) = self.sent.event(line, now, recovered) {
+            crate::events::emit(&e);
+        }
+    }
+
+    /// Lines logged since `pos`, where an earlier suite process of the run stopped
+    /// reading with them unsettled: sent as the run's (that process's cases are gone).
+    fn catch_up(&mut self, pos: u64) {
+        if let Err(e) = self.source.rewind_to(pos) {
+            self.errors += 1;
+            self.last_error = Some(format!("reading the kernel log again from {pos}: {e}"));
+            return;
+        }
+        let d = self.source.drain();
+        self.lost += d.lost;
+        for r in d.records {
+            if self.patterns.iter().any(|p| r.text.contains(p.as_str())) {
+                self.send(&Line::new(r), true);
+            }
+        }
+    }
+
+    /// Drops windows and lines no open window can still need; a dropped line no window
+    /// claimed is sent as the run's.
     fn prune(&mut self) {
         let oldest_open = self
             .windows
@@ -369,10 +430,23 @@ impl Log {
             .map(|w| w.start)
             .min()
             .unwrap_or(self.next);
+        while self.lines.front().is_some_and(|(p, _)| *p < oldest_open) {
+            let Some((pos, line)) = self.lines.pop_front() else {
+                break;
+            };
+            if claimants(pos, &line, &self.windows, board_gpu).is_empty() {
+                self.send(&line, false);
+            }
+        }
         self.windows
             .retain(|w| w.end.is_none_or(|e| e > oldest_open));
-        while self.lines.front().is_some_and(|(p, _)| *p < oldest_open) {
-            self.lines.pop_front();
+    }
+
+    /// How far the reading is settled: every line before it is in a result or was sent.
+    fn settled(&self) -> Option<u64> {
+        match self.lines.front() {
+            Some((_, line)) => line.record.pos,
+            None => self.source.position(),
         }
     }
 }
@@ -399,7 +473,20 @@ pub fn after_window(f: Box<dyn FnOnce()>) -> bool {
 /// closed reach the run too (`outside`).
 pub fn finish() {
     if let Ok(log) = log() {
-        log.lock().unwrap_or_else(|p| p.into_inner()).pump();
+        let mut l = log.lock().unwrap_or_else(|p| p.into_inner());
+        l.pump();
+        l.prune();
+    }
+    emit_position();
+}
+
+/// Tells the runner how far this process's reading is settled (after a case's result is
+/// out): a later suite process of the run reads again from there.
+pub fn emit_position() {
+    let Ok(log) = log() else { return };
+    let pos = log.lock().unwrap_or_else(|p| p.into_inner()).settled();
+    if let Some(pos) = pos {
+        crate::events::emit(&hil_proto::Event::KernelLogPos { pos });
     }
 }
 
@@ -501,7 +588,7 @@ pub fn end(w: Window, case: &Case, v: &mut Verdict) {
             ..Seen::default()
         };
         for (pos, line) in &l.lines {
-            if let Some(shared_with) = attribute(*pos, line, w.id, &l.windows, device_of) {
+            if let Some(shared_with) = attribute(*pos, line, w.id, &l.windows, board_gpu) {
                 seen.lines.push(Attributed {
                     line: line.clone(),
                     shared_with,
@@ -528,6 +615,15 @@ pub fn end(w: Window, case: &Case, v: &mut Verdict) {
 /// `/proc/driver/nvidia/gpus/<pci>/information`, CUDA gives each device's UUID.
 fn device_of(pci: &str) -> Option<u32> {
     pci_map().get(pci).copied()
+}
+
+/// What a PCI address is to this board (see `Gpu`).
+fn board_gpu(pci: &str) -> Gpu {
+    match device_of(pci) {
+        Some(d) => Gpu::Board(d),
+        None if pci_map().is_empty() => Gpu::Unknown,
+        None => Gpu::Other,
+    }
 }
 
 /// The PCI address (`0000:18:00`) of a CUDA device, where the driver lists it.
@@ -667,8 +763,12 @@ mod tests {
     }
 
     #[test]
-    fn a_line_goes_to_the_case_on_its_gpu_else_to_every_overlapping_case() {
-        let dev = |pci: &str| (pci == "0000:18:00").then_some(1);
+    fn a_line_goes_to_the_cases_on_its_gpu_and_process_and_to_none_else() {
+        let dev = |pci: &str| match pci {
+            "0000:18:00" => Gpu::Board(1),
+            "0000:3b:00" => Gpu::Board(0),
+            _ => Gpu::Other,
+        };
         let ws = [
             win(0, "a.dev0", &[0], &[10], 0, Some(5)),
             win(1, "b.dev1", &[1], &[10], 2, None),
@@ -688,28 +788,35 @@ mod tests {
             None,
             "d's window opened later"
         );
-        // No GPU named (or one no case uses): every case whose window holds it.
+        // Naming device 0 while no case on device 0 holds it: no case's, at any overlap
+        // (so the same line reads the same at any thread count; the run keeps it).
+        let dev0 = line("3,1,1,-;NVRM: Xid (PCI:0000:3b:00): 13, x");
+        assert!(claimants(5, &dev0, &ws, dev).is_empty());
+        assert_eq!(attribute(3, &dev0, 0, &ws, dev), Some(vec![]), "a holds it");
+        // No GPU named: every case whose window holds it.
         let plain = line("4,1,1,-;nvgpu: 17000000.gpu [ERR] pbdma intr");
         assert_eq!(
             attribute(3, &plain, 1, &ws, dev),
             Some(vec!["a.dev0".to_string(), "c.host".to_string()])
         );
-        let unknown_gpu = line("3,1,1,-;NVRM: Xid (PCI:0000:99:00): 13, x");
-        assert_eq!(
-            attribute(3, &unknown_gpu, 2, &ws, dev).map(|v| v.len()),
-            Some(2)
-        );
+        // Another GPU of the machine: no case of this board.
+        let other_gpu = line("3,1,1,-;NVRM: Xid (PCI:0000:99:00): 13, x");
+        assert!(claimants(3, &other_gpu, &ws, dev).is_empty());
+        // Where the driver does not say which GPU is where: every holding case.
+        assert_eq!(claimants(3, &other_gpu, &ws, |_| Gpu::Unknown).len(), 3);
     }
 
     #[test]
-    fn a_named_pid_picks_the_case_that_ran_that_process() {
+    fn a_named_pid_picks_the_case_that_ran_that_process_and_a_foreign_one_none() {
         let ws = [
             win(0, "iso", &[0], &[10, 77], 0, None),
             win(1, "inproc", &[0], &[10], 0, None),
         ];
         let l = line("3,1,1,-;NVRM: Xid (PCI:0000:18:00): 31, pid=77, name=hil-suite");
-        assert_eq!(attribute(0, &l, 0, &ws, |_| None), Some(vec![]));
-        assert_eq!(attribute(0, &l, 1, &ws, |_| None), None);
+        assert_eq!(attribute(0, &l, 0, &ws, |_| Gpu::Unknown), Some(vec![]));
+        assert_eq!(attribute(0, &l, 1, &ws, |_| Gpu::Unknown), None);
+        let foreign = line("3,1,1,-;NVRM: Xid (PCI:0000:18:00): 31, pid=555, name=other");
+        assert!(claimants(0, &foreign, &ws, |_| Gpu::Unknown).is_empty());
     }
 
     fn verdict(outcome: Outcome, obs: Vec<Observation>) -> Verdict {

@@ -14,11 +14,12 @@ pub const MAX_BYTES: usize = 64 * 1024;
 /// A longer line is cut here (a kmsg record's text is about 1 KiB at most).
 const MAX_LINE_BYTES: usize = 2048;
 
-/// Whether a line read while no window was open is the run's: an error (as a case's
-/// verdict counts one) that names one of the board's GPUs, or names no GPU at all (Jetson's
-/// `nvgpu` lines name none). A line naming another GPU of the machine is not this board's.
-pub fn counts(line: &Line, board_gpu: impl Fn(&str) -> bool) -> bool {
-    line.is_error() && line.pci.as_deref().is_none_or(board_gpu)
+/// Whether a line no case holds is the run's: an error (as a case's verdict counts one)
+/// that names one of the board's GPUs, names no GPU at all (Jetson's `nvgpu` lines name
+/// none), or names one where the driver does not say which GPU is where. A line naming
+/// another GPU of the machine is not this board's.
+pub fn counts(line: &Line, gpu: impl Fn(&str) -> super::Gpu) -> bool {
+    line.is_error() && line.pci.as_deref().map(gpu) != Some(super::Gpu::Other)
 }
 
 /// What this process has sent so far.
@@ -32,7 +33,7 @@ pub struct Sent {
 impl Sent {
     /// The event for `line`, or `None` once the caps are reached (the first line past
     /// them is replaced by one saying so).
-    pub fn event(&mut self, line: &Line, seen_unix: u64) -> Option<Event> {
+    pub fn event(&mut self, line: &Line, seen_unix: u64, recovered: bool) -> Option<Event> {
         if self.capped {
             return None;
         }
@@ -59,6 +60,7 @@ impl Sent {
         Some(Event::DriverLog {
             line: text,
             seen_unix,
+            recovered,
         })
     }
 }
@@ -74,7 +76,14 @@ mod tests {
 
     #[test]
     fn errors_naming_a_board_gpu_or_none_count_others_do_not() {
-        let board = |p: &str| p == "0000:18:00";
+        use crate::kernel_log::Gpu;
+        let board = |p: &str| {
+            if p == "0000:18:00" {
+                Gpu::Board(0)
+            } else {
+                Gpu::Other
+            }
+        };
         assert!(counts(
             &line("3,1,1,-;NVRM: Xid (PCI:0000:18:00): 13, x"),
             board
@@ -88,15 +97,25 @@ mod tests {
             !counts(&line("6,1,1,-;NVRM: GPU at PCI:0000:18:00 info"), board),
             "info is not an error"
         );
+        // Where the driver does not say which GPU is where, a line naming one counts.
+        assert!(counts(
+            &line("3,1,1,-;NVRM: Xid (PCI:0000:99:00): 13, x"),
+            |_| Gpu::Unknown
+        ));
     }
 
     #[test]
     fn lines_are_capped_by_count_and_bytes_and_the_cap_is_said_once() {
         let l = line("3,1,1,-;NVRM: Xid (PCI:0000:18:00): 13, x");
         let mut s = Sent::default();
-        let sent: Vec<Event> = (0..MAX_LINES + 5).filter_map(|_| s.event(&l, 7)).collect();
+        let sent: Vec<Event> = (0..MAX_LINES + 5)
+            .filter_map(|_| s.event(&l, 7, false))
+            .collect();
         assert_eq!(sent.len(), MAX_LINES + 1);
-        let Event::DriverLog { line, seen_unix } = &sent[MAX_LINES] else {
+        let Event::DriverLog {
+            line, seen_unix, ..
+        } = &sent[MAX_LINES]
+        else {
             panic!("{:?}", sent[MAX_LINES])
         };
         assert!(line.starts_with("… further driver lines"), "{line}");
@@ -104,7 +123,7 @@ mod tests {
 
         let long = line_of(5000);
         let mut s = Sent::default();
-        let sent: Vec<Event> = (0..100).filter_map(|_| s.event(&long, 0)).collect();
+        let sent: Vec<Event> = (0..100).filter_map(|_| s.event(&long, 0, false)).collect();
         let bytes: usize = sent
             .iter()
             .map(|e| match e {

@@ -16,6 +16,9 @@ pub const KMSG: &str = "/dev/kmsg";
 pub struct Record {
     pub level: Option<u8>,
     pub text: String,
+    /// Where the record is in its source: a kmsg record's sequence number, a file line's
+    /// byte offset. A suite started later reads again from here (`Source::rewind_to`).
+    pub pos: Option<u64>,
 }
 
 /// Parses `prio,seq,usec,flags[,…];text` (the kmsg format); anything else is a plain text
@@ -25,27 +28,37 @@ pub fn parse_record(raw: &str) -> Record {
     if let Some((head, text)) = first.split_once(';') {
         let mut fields = head.split(',');
         let prio = fields.next().and_then(|p| p.parse::<u32>().ok());
-        let seq_ok = fields.next().is_some_and(|s| s.parse::<u64>().is_ok());
-        if let (Some(prio), true) = (prio, seq_ok) {
+        let seq = fields.next().and_then(|s| s.parse::<u64>().ok());
+        if let (Some(prio), Some(seq)) = (prio, seq) {
             return Record {
                 level: Some((prio & 7) as u8),
                 text: text.to_string(),
+                pos: Some(seq),
             };
         }
     }
     Record {
         level: None,
         text: first.to_string(),
+        pos: None,
     }
 }
 
 pub enum Source {
-    Kmsg(File),
-    /// A file or FIFO read from where it ended at open; `partial` holds a line not yet
-    /// finished by a newline.
+    /// `/dev/kmsg` (or another kmsg-like character device): whole records.
+    Kmsg {
+        file: File,
+        /// The sequence number after the last record read.
+        next_seq: Option<u64>,
+        /// Records before this one are skipped (a rewind reads from the buffer's start).
+        skip_below: u64,
+    },
+    /// A file or FIFO others append the kernel log to.
     Tail {
         file: File,
         partial: Vec<u8>,
+        /// Bytes of whole lines read so far, from the file's start (a FIFO has none).
+        offset: Option<u64>,
     },
 }
 
@@ -89,7 +102,7 @@ impl Source {
             })?;
         // Only what is logged from now on.
         kmsg_from_end(&file).map_err(|e| format!("{KMSG}: seek to end: {e}"))?;
-        Ok(Source::Kmsg(file))
+        Ok(Source::kmsg(file))
     }
 
     fn open_tail(path: &std::path::Path) -> Result<Source, String> {
@@ -109,32 +122,95 @@ impl Source {
         if meta.file_type().is_char_device() {
             // A kmsg-like device (`HIL_KERNEL_LOG=/dev/kmsg`): one record per read, from its end.
             kmsg_from_end(&file).map_err(why)?;
-            return Ok(Source::Kmsg(file));
+            return Ok(Source::kmsg(file));
         }
+        let mut offset = None;
         if !meta.file_type().is_fifo() {
             use std::io::Seek;
             let mut f = &file;
-            f.seek(std::io::SeekFrom::End(0)).map_err(why)?;
+            offset = Some(f.seek(std::io::SeekFrom::End(0)).map_err(why)?);
         }
         Ok(Source::Tail {
             file,
             partial: Vec::new(),
+            offset,
         })
+    }
+
+    fn kmsg(file: File) -> Source {
+        Source::Kmsg {
+            file,
+            next_seq: None,
+            skip_below: 0,
+        }
+    }
+
+    /// Where the next record will come from, if the source can be read again from there.
+    pub fn position(&self) -> Option<u64> {
+        match self {
+            Source::Kmsg { next_seq, .. } => *next_seq,
+            Source::Tail { offset, .. } => *offset,
+        }
+    }
+
+    /// Reads again from `pos` (a `position` of an earlier suite process): what was logged
+    /// since is not lost between two suite processes. A FIFO cannot go back.
+    pub fn rewind_to(&mut self, pos: u64) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        match self {
+            Source::Kmsg {
+                file, skip_below, ..
+            } => {
+                // kmsg: SEEK_SET 0 is the oldest record the ring buffer still holds.
+                if unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_SET) } < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                *skip_below = pos;
+            }
+            Source::Tail {
+                file,
+                partial,
+                offset: Some(offset),
+            } => {
+                use std::io::Seek;
+                let len = file.metadata()?.len();
+                // A file truncated since is read from where it is.
+                if pos <= len {
+                    let mut f = &*file;
+                    f.seek(std::io::SeekFrom::Start(pos))?;
+                    *offset = pos;
+                    partial.clear();
+                }
+            }
+            Source::Tail { offset: None, .. } => {}
+        }
+        Ok(())
     }
 
     /// Everything available now, without blocking.
     pub fn drain(&mut self) -> Drained {
         let mut out = Drained::default();
         match self {
-            Source::Kmsg(file) => {
+            Source::Kmsg {
+                file,
+                next_seq,
+                skip_below,
+            } => {
                 // A kmsg record is at most about 8 KiB; a smaller buffer gets EINVAL.
                 let mut buf = vec![0u8; 16 * 1024];
                 loop {
                     match file.read(&mut buf) {
                         Ok(0) => break,
-                        Ok(n) => out
-                            .records
-                            .push(parse_record(&String::from_utf8_lossy(&buf[..n]))),
+                        Ok(n) => {
+                            let r = parse_record(&String::from_utf8_lossy(&buf[..n]));
+                            if let Some(seq) = r.pos {
+                                *next_seq = Some(seq + 1);
+                                if seq < *skip_below {
+                                    continue;
+                                }
+                            }
+                            out.records.push(r);
+                        }
                         // The ring buffer overwrote records we had not read; the next
                         // read returns the oldest one still there.
                         Err(e) if e.raw_os_error() == Some(libc::EPIPE) => out.lost += 1,
@@ -147,7 +223,11 @@ impl Source {
                     }
                 }
             }
-            Source::Tail { file, partial } => {
+            Source::Tail {
+                file,
+                partial,
+                offset,
+            } => {
                 let mut buf = [0u8; 8192];
                 loop {
                     match file.read(&mut buf) {
@@ -163,9 +243,17 @@ impl Source {
                 }
                 while let Some(nl) = partial.iter().position(|b| *b == b'\n') {
                     let line: Vec<u8> = partial.drain(..=nl).collect();
+                    let at = *offset;
+                    if let Some(o) = offset {
+                        *o += line.len() as u64;
+                    }
                     let line = String::from_utf8_lossy(&line);
                     if !line.trim().is_empty() {
-                        out.records.push(parse_record(&line));
+                        // A file line's place is its offset, whatever its text says.
+                        out.records.push(Record {
+                            pos: at,
+                            ..parse_record(&line)
+                        });
                     }
                 }
             }
