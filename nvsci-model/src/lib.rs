@@ -1,9 +1,11 @@
 //! A reference model of NvSciSync 2.x's documented CPU semantics, exporting the C ABI
 //! so it can stand where `libnvscisync.so.1` would for the suite's own tests:
 //! attribute lists (set/get/clone, read-only keys), reconciliation (one signaler, at least
-//! one waiter, ActualPerm = union of RequiredPerm, NeedCpuAccess = OR), validation,
-//! objects (alloc gets WaitSignal, dup, free), fences (generate, dup, clear, CPU wait with
-//! timeout) and CPU signal.
+//! one waiter, ActualPerm = union of RequiredPerm, NeedCpuAccess = OR, the output keys
+//! of 2.3/2.5), validation, objects (alloc gets WaitSignal, reconcile-and-alloc, dup,
+//! the object's list, free), fences (generate, dup, clear, extract/update, CPU wait with
+//! timeout) and CPU signal. `tests/fidelity.rs` holds it to the headers' documented
+//! conditions, version by version.
 //!
 //! It models CPU-accessible primitives only: a reconciliation in which no list needs CPU
 //! access is `NvSciError_UnsupportedConfig` here. Handles are checked against a registry;
@@ -84,29 +86,53 @@ unsafe fn release<T>(p: *mut T, kind: Kind, what: &str) {
 }
 
 pub struct ModuleRec {
-    _id: u64,
+    id: u64,
 }
+
+/// `NvSciSyncAttrValPrimitiveType` (2.5+ headers; a C enum): the CPU-accessible ones the
+/// model can back an object with, in the order it prefers them.
+const PRIM_SYSMEM_SEMAPHORE: i32 = 2;
+const PRIM_SYSMEM_SEMAPHORE_64B: i32 = 4;
+const PRIM_UPPER_BOUND: i32 = 6;
+/// `sizeof(NvSciRmGpuId)` (nvscibuf.h: 16 bytes).
+const GPU_ID_LEN: usize = 16;
 
 #[derive(Clone)]
 pub struct ListRec {
-    module: usize,
+    /// The module instance (its id, not its address: a list keeps its module alive, and a
+    /// new module may reuse a closed one's address).
+    module: u64,
     reconciled: bool,
+    /// Keys written on this list (bit per key): "non-writable" from then on. A clone of an
+    /// unreconciled list starts with none, as the header's Clone postcondition allows.
+    written: u32,
     // Values live here so GetAttrs can hand out pointers to them.
     need_cpu: Option<bool>,
     required: Option<u64>,
     actual: Option<u64>,
     flags: [Option<bool>; 3], // keys 4, 5, 6: bool in/out keys
+    num_timestamp_slots: Option<u32>,
+    num_task_status_slots: Option<u32>,
+    max_primitive_value: Option<u64>,
+    primitive_info: Option<Vec<i32>>,
+    gpu_id: Option<Vec<u8>>,
 }
 
 impl ListRec {
-    fn new(module: usize) -> ListRec {
+    fn new(module: u64) -> ListRec {
         ListRec {
             module,
             reconciled: false,
+            written: 0,
             need_cpu: None,
             required: None,
             actual: None,
             flags: [None; 3],
+            num_timestamp_slots: None,
+            num_task_status_slots: None,
+            max_primitive_value: None,
+            primitive_info: None,
+            gpu_id: None,
         }
     }
 }
@@ -120,10 +146,12 @@ struct ObjInner {
 
 pub struct ObjRec {
     inner: Arc<ObjInner>,
+    /// What NvSciSyncObjGetAttrList returns for this handle.
+    list: *mut ListRec,
 }
 
 pub struct CtxRec {
-    _module: usize,
+    module: u64,
 }
 
 /// The minor version the model presents (`Err`: the variable's unusable value).
@@ -200,7 +228,7 @@ pub unsafe extern "C" fn NvSciSyncModuleOpen(out: *mut *mut ModuleRec) -> NvSciE
     static IDS: AtomicU64 = AtomicU64::new(1);
     *out = register(
         Box::new(ModuleRec {
-            _id: IDS.fetch_add(1, Ordering::Relaxed),
+            id: IDS.fetch_add(1, Ordering::Relaxed),
         }),
         Kind::Module,
     );
@@ -220,8 +248,8 @@ pub unsafe extern "C" fn NvSciSyncAttrListCreate(
     if m.is_null() || out.is_null() {
         return err::BAD_PARAMETER;
     }
-    get(m, Kind::Module, "NvSciSyncModule");
-    *out = register(Box::new(ListRec::new(m as usize)), Kind::List);
+    let id = get(m, Kind::Module, "NvSciSyncModule").id;
+    *out = register(Box::new(ListRec::new(id)), Kind::List);
     err::SUCCESS
 }
 
@@ -250,6 +278,31 @@ unsafe fn read_u64(p: &KeyValuePair) -> Option<u64> {
     (p.len == 8).then(|| std::ptr::read_unaligned(p.value as *const u64))
 }
 
+/// `(NvSciSyncAttrValPrimitiveType[], inout)`: a non-empty array of 4-byte enum values,
+/// each a primitive type between the bounds.
+unsafe fn read_primitives(p: &KeyValuePair) -> Option<Vec<i32>> {
+    if p.len == 0 || !p.len.is_multiple_of(4) {
+        return None;
+    }
+    let v: Vec<i32> = (0..p.len / 4)
+        .map(|i| std::ptr::read_unaligned((p.value as *const i32).add(i)))
+        .collect();
+    v.iter()
+        .all(|t| (1..PRIM_UPPER_BOUND).contains(t))
+        .then_some(v)
+}
+
+/// `(NvSciRmGpuId[], inout)`: a non-empty array of 16-byte ids.
+unsafe fn read_gpu_ids(p: &KeyValuePair) -> Option<Vec<u8>> {
+    (p.len > 0 && p.len.is_multiple_of(GPU_ID_LEN))
+        .then(|| std::slice::from_raw_parts(p.value as *const u8, p.len).to_vec())
+}
+
+/// Whether 2.`minor` (the version the model presents) or newer documents a rule.
+fn documented_from(minor: u32) -> bool {
+    minor_version().unwrap_or(nvsci_abi::NEWEST_MINOR) >= minor
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn NvSciSyncAttrListSetAttrs(
     l: *mut ListRec,
@@ -268,40 +321,75 @@ pub unsafe extern "C" fn NvSciSyncAttrListSetAttrs(
     let mut staged = list.clone();
     for (i, p) in pairs.iter().enumerate() {
         if p.value.is_null()
+            || p.attr_key <= key::LOWER_BOUND
             || p.attr_key >= upper_bound()
             || pairs[..i].iter().any(|q| q.attr_key == p.attr_key)
         {
             return err::BAD_PARAMETER;
         }
+        // "any of the attributes to be written is non-writable in attrList"
+        let bit = 1u32 << p.attr_key;
+        if staged.written & bit != 0 {
+            return err::BAD_PARAMETER;
+        }
         let ok = match p.attr_key {
-            key::NEED_CPU_ACCESS => {
-                staged.need_cpu.is_none()
-                    && read_bool(p).map(|v| staged.need_cpu = Some(v)).is_some()
-            }
-            key::REQUIRED_PERM => {
-                staged.required.is_none()
-                    && read_u64(p)
-                        .filter(|v| {
-                            matches!(*v, perm::WAIT_ONLY | perm::SIGNAL_ONLY | perm::WAIT_SIGNAL)
-                        })
-                        .map(|v| staged.required = Some(v))
-                        .is_some()
-            }
+            key::NEED_CPU_ACCESS => read_bool(p).map(|v| staged.need_cpu = Some(v)).is_some(),
+            key::REQUIRED_PERM => read_u64(p)
+                .filter(|v| matches!(*v, perm::WAIT_ONLY | perm::SIGNAL_ONLY | perm::WAIT_SIGNAL))
+                .map(|v| staged.required = Some(v))
+                .is_some(),
             k @ (key::WAITER_CONTEXT_INSENSITIVE_FENCE_EXPORTS
             | key::WAITER_REQUIRE_TIMESTAMPS
             | key::REQUIRE_DETERMINISTIC_FENCES) => {
                 let slot = &mut staged.flags[(k - 4) as usize];
-                slot.is_none() && read_bool(p).map(|v| *slot = Some(v)).is_some()
+                read_bool(p).map(|v| *slot = Some(v)).is_some()
             }
-            // ActualPerm is read-only; other keys are not modelled.
+            key::PRIMITIVE_INFO => read_primitives(p)
+                .map(|v| staged.primitive_info = Some(v))
+                .is_some(),
+            key::GPU_ID => read_gpu_ids(p).map(|v| staged.gpu_id = Some(v)).is_some(),
+            // Output keys (ActualPerm, the slot counts, MaxPrimitiveValue) are read-only;
+            // PeerLocationInfo and PeerHwEngineArray (late peers) are not modelled.
             _ => false,
         };
         if !ok {
             return err::BAD_PARAMETER;
         }
+        staged.written |= bit;
     }
     *list = staged;
     err::SUCCESS
+}
+
+/// Where GetAttrs / GetAttr / SlotGetAttrs find a key's value: (pointer, length), or
+/// (NULL, 0) if it was never set.
+fn value_of(list: &ListRec, k: i32) -> (*const c_void, usize) {
+    match k {
+        key::NEED_CPU_ACCESS => opt_ptr(&list.need_cpu),
+        key::REQUIRED_PERM => opt_ptr(&list.required),
+        key::ACTUAL_PERM => opt_ptr(&list.actual),
+        k @ 4..=6 => opt_ptr(&list.flags[(k - 4) as usize]),
+        key::NUM_TIMESTAMP_SLOTS => opt_ptr(&list.num_timestamp_slots),
+        key::NUM_TASK_STATUS_SLOTS => opt_ptr(&list.num_task_status_slots),
+        key::MAX_PRIMITIVE_VALUE => opt_ptr(&list.max_primitive_value),
+        key::PRIMITIVE_INFO => vec_ptr(&list.primitive_info),
+        key::GPU_ID => vec_ptr(&list.gpu_id),
+        _ => (std::ptr::null(), 0),
+    }
+}
+
+fn vec_ptr<T>(v: &Option<Vec<T>>) -> (*const c_void, usize) {
+    match v {
+        Some(x) => (
+            x.as_ptr() as *const c_void,
+            std::mem::size_of_val(x.as_slice()),
+        ),
+        None => (std::ptr::null(), 0),
+    }
+}
+
+fn key_known(k: i32) -> bool {
+    k > key::LOWER_BOUND && k < upper_bound()
 }
 
 #[no_mangle]
@@ -315,24 +403,50 @@ pub unsafe extern "C" fn NvSciSyncAttrListGetAttrs(
     }
     let list = get(l, Kind::List, "NvSciSyncAttrList");
     let pairs = std::slice::from_raw_parts_mut(pairs, n);
-    if pairs
-        .iter()
-        .any(|p| p.attr_key <= key::LOWER_BOUND || p.attr_key >= upper_bound())
-    {
+    if pairs.iter().any(|p| !key_known(p.attr_key)) {
         return err::BAD_PARAMETER;
     }
     for p in pairs {
-        let (ptr, len): (*const c_void, usize) = match p.attr_key {
-            key::NEED_CPU_ACCESS => opt_ptr(&list.need_cpu),
-            key::REQUIRED_PERM => opt_ptr(&list.required),
-            key::ACTUAL_PERM => opt_ptr(&list.actual),
-            k @ 4..=6 => opt_ptr(&list.flags[(k - 4) as usize]),
-            _ => (std::ptr::null(), 0),
-        };
-        p.value = ptr;
-        p.len = len;
+        (p.value, p.len) = value_of(list, p.attr_key);
     }
     err::SUCCESS
+}
+
+/// Slot 0 of a list, one key (2.0+ utility function).
+#[no_mangle]
+pub unsafe extern "C" fn NvSciSyncAttrListGetAttr(
+    l: *mut ListRec,
+    k: i32,
+    value: *mut *const c_void,
+    len: *mut usize,
+) -> NvSciError {
+    if l.is_null() || value.is_null() || len.is_null() {
+        return err::BAD_PARAMETER;
+    }
+    let list = get(l, Kind::List, "NvSciSyncAttrList");
+    if !key_known(k) {
+        return err::BAD_PARAMETER;
+    }
+    (*value, *len) = value_of(list, k);
+    err::SUCCESS
+}
+
+/// The model's lists are single-slot (it has no AppendUnreconciled): slot 0 only.
+#[no_mangle]
+pub unsafe extern "C" fn NvSciSyncAttrListSlotGetAttrs(
+    l: *mut ListRec,
+    slot: usize,
+    pairs: *mut KeyValuePair,
+    n: usize,
+) -> NvSciError {
+    if l.is_null() || pairs.is_null() || n == 0 {
+        return err::BAD_PARAMETER;
+    }
+    get(l, Kind::List, "NvSciSyncAttrList");
+    if slot != 0 {
+        return err::BAD_PARAMETER; // "slotIndex is not a valid slot in attrList"
+    }
+    NvSciSyncAttrListGetAttrs(l, pairs, n)
 }
 
 fn opt_ptr<T>(v: &Option<T>) -> (*const c_void, usize) {
@@ -350,9 +464,95 @@ pub unsafe extern "C" fn NvSciSyncAttrListClone(
     if l.is_null() || out.is_null() {
         return err::BAD_PARAMETER;
     }
-    let copy = get(l, Kind::List, "NvSciSyncAttrList").clone();
+    let mut copy = get(l, Kind::List, "NvSciSyncAttrList").clone();
+    if !copy.reconciled {
+        // Clone postcondition (2.0+): keys set in the original may be set on the clone.
+        copy.written = 0;
+    }
     *out = register(Box::new(copy), Kind::List);
     err::SUCCESS
+}
+
+/// The primitive the model backs an object with: the first CPU-accessible type every
+/// input that sets PrimitiveInfo allows (`None`: no common one).
+fn reconcile_primitive(lists: &[&ListRec]) -> Option<i32> {
+    [PRIM_SYSMEM_SEMAPHORE_64B, PRIM_SYSMEM_SEMAPHORE]
+        .into_iter()
+        .find(|t| {
+            lists
+                .iter()
+                .all(|l| l.primitive_info.as_ref().is_none_or(|v| v.contains(t)))
+        })
+}
+
+fn duplicates(ptrs: &[*mut ListRec]) -> bool {
+    ptrs.iter().enumerate().any(|(i, p)| ptrs[..i].contains(p))
+}
+
+/// The reconciled list, or the failure code and the conflict list to hand back.
+unsafe fn reconcile(ptrs: &[*mut ListRec]) -> Result<ListRec, (NvSciError, Option<Box<ListRec>>)> {
+    let lists: Vec<&ListRec> = ptrs
+        .iter()
+        .map(|p| &*get(*p, Kind::List, "NvSciSyncAttrList"))
+        .collect();
+    // A list given twice: BadParameter from the 2.8 header on; older headers do not name
+    // it, and the model then counts it twice like any other input.
+    let duplicate = documented_from(8) && duplicates(ptrs);
+    let mixed_modules = lists.iter().any(|l| l.module != lists[0].module);
+    if duplicate || mixed_modules || lists.iter().any(|l| l.reconciled) {
+        return Err((err::BAD_PARAMETER, None));
+    }
+    let required = |bit: u64| {
+        lists
+            .iter()
+            .filter(|l| l.required.is_some_and(|r| r & bit != 0))
+            .count()
+    };
+    let union = lists
+        .iter()
+        .filter_map(|l| l.required)
+        .fold(0, |a, b| a | b);
+    let (signalers, waiters) = (required(perm::SIGNAL_ONLY), required(perm::WAIT_ONLY));
+    // nvscisync.h, NvSciSyncAttrKey_ActualPerm: fails with no signaler, more than one
+    // signaler, or no waiter.
+    if signalers != 1 || waiters == 0 {
+        let mut c = ListRec::new(lists[0].module);
+        c.required = Some(union);
+        return Err((err::RECONCILIATION_FAILED, Some(Box::new(c))));
+    }
+    let need_cpu = lists.iter().any(|l| l.need_cpu == Some(true));
+    if !need_cpu {
+        return Err((err::UNSUPPORTED_CONFIG, None)); // CPU-accessible primitives only
+    }
+    // PrimitiveInfo: "The reconciliation will fail if this key is set to value which does
+    // not intersect with values of primitive type set internally".
+    let Some(prim) = reconcile_primitive(&lists) else {
+        let mut c = ListRec::new(lists[0].module);
+        c.primitive_info = lists.iter().find_map(|l| l.primitive_info.clone());
+        return Err((err::RECONCILIATION_FAILED, Some(Box::new(c))));
+    };
+    let mut r = ListRec::new(lists[0].module);
+    r.reconciled = true;
+    r.need_cpu = Some(true);
+    r.actual = Some(union);
+    for i in 0..3 {
+        r.flags[i] = Some(lists.iter().any(|l| l.flags[i] == Some(true)));
+    }
+    if upper_bound() > key::MAX_PRIMITIVE_VALUE {
+        // 2.3+ output keys: no task status is requested, so 0 slots; the maximum value
+        // follows the primitive. NumTimestampSlots is undefined without timestamps.
+        r.num_task_status_slots = Some(0);
+        r.max_primitive_value = Some(if prim == PRIM_SYSMEM_SEMAPHORE_64B {
+            u64::MAX
+        } else {
+            u64::from(u32::MAX)
+        });
+    }
+    if upper_bound() > key::PRIMITIVE_INFO {
+        // 2.5+: "the reconciler sets the value of this key to the reconciled primitive type"
+        r.primitive_info = Some(vec![prim]);
+    }
+    Ok(r)
 }
 
 #[no_mangle]
@@ -365,54 +565,18 @@ pub unsafe extern "C" fn NvSciSyncAttrListReconcile(
     if inputs.is_null() || n == 0 || out.is_null() || conflict.is_null() {
         return err::BAD_PARAMETER;
     }
-    let ptrs = std::slice::from_raw_parts(inputs, n);
-    let lists: Vec<&ListRec> = ptrs
-        .iter()
-        .map(|p| &*get(*p, Kind::List, "NvSciSyncAttrList"))
-        .collect();
-    let duplicate = ptrs.iter().enumerate().any(|(i, p)| ptrs[..i].contains(p));
-    let mixed_modules = lists.iter().any(|l| l.module != lists[0].module);
-    if duplicate || mixed_modules || lists.iter().any(|l| l.reconciled) {
-        return err::BAD_PARAMETER;
+    match reconcile(std::slice::from_raw_parts(inputs, n)) {
+        Ok(r) => {
+            *out = register(Box::new(r), Kind::List);
+            err::SUCCESS
+        }
+        Err((code, c)) => {
+            if let Some(c) = c {
+                *conflict = register(c, Kind::List);
+            }
+            code
+        }
     }
-    let required = |bit: u64| {
-        lists
-            .iter()
-            .filter(|l| l.required.is_some_and(|r| r & bit != 0))
-            .count()
-    };
-    let (signalers, waiters) = (required(perm::SIGNAL_ONLY), required(perm::WAIT_ONLY));
-    // nvscisync.h, NvSciSyncAttrKey_ActualPerm: fails with no signaler, more than one
-    // signaler, or no waiter.
-    if signalers != 1 || waiters == 0 {
-        let mut c = ListRec::new(lists[0].module);
-        c.required = Some(
-            lists
-                .iter()
-                .filter_map(|l| l.required)
-                .fold(0, |a, b| a | b),
-        );
-        *conflict = register(Box::new(c), Kind::List);
-        return err::RECONCILIATION_FAILED;
-    }
-    let need_cpu = lists.iter().any(|l| l.need_cpu == Some(true));
-    if !need_cpu {
-        return err::UNSUPPORTED_CONFIG; // the model has CPU-accessible primitives only
-    }
-    let mut r = ListRec::new(lists[0].module);
-    r.reconciled = true;
-    r.need_cpu = Some(true);
-    r.actual = Some(
-        lists
-            .iter()
-            .filter_map(|l| l.required)
-            .fold(0, |a, b| a | b),
-    );
-    for i in 0..3 {
-        r.flags[i] = Some(lists.iter().any(|l| l.flags[i] == Some(true)));
-    }
-    *out = register(Box::new(r), Kind::List);
-    err::SUCCESS
 }
 
 #[no_mangle]
@@ -426,18 +590,52 @@ pub unsafe extern "C" fn NvSciSyncAttrListValidateReconciled(
         return err::BAD_PARAMETER;
     }
     let r = get(rec, Kind::List, "NvSciSyncAttrList");
-    let lists: Vec<&ListRec> = std::slice::from_raw_parts(inputs, n)
+    let ptrs = std::slice::from_raw_parts(inputs, n);
+    let lists: Vec<&ListRec> = ptrs
         .iter()
         .map(|p| &*get(*p, Kind::List, "NvSciSyncAttrList"))
         .collect();
-    if !r.reconciled || lists.iter().any(|l| l.reconciled || l.module != r.module) {
+    if !r.reconciled
+        || lists.iter().any(|l| l.reconciled || l.module != r.module)
+        || (documented_from(8) && duplicates(ptrs))
+    {
         return err::BAD_PARAMETER;
     }
     let actual = r.actual.unwrap_or(0);
     let perms_ok = lists.iter().all(|l| l.required.unwrap_or(0) & !actual == 0);
     let cpu_ok = r.need_cpu == Some(lists.iter().any(|l| l.need_cpu == Some(true)));
-    *valid = perms_ok && cpu_ok;
-    err::SUCCESS
+    let prim_ok = match r.primitive_info.as_deref() {
+        Some([prim]) => lists
+            .iter()
+            .all(|l| l.primitive_info.as_ref().is_none_or(|v| v.contains(prim))),
+        _ => true,
+    };
+    *valid = perms_ok && cpu_ok && prim_ok;
+    // Both headers name BadParameter when the reconciled list "does not satisfy" the
+    // inputs, besides the boolean: the model answers with both.
+    if *valid {
+        err::SUCCESS
+    } else {
+        err::BAD_PARAMETER
+    }
+}
+
+/// A new object handle on `inner`, with the read-only reconciled list that
+/// NvSciSyncObjGetAttrList hands out for it (freed with the handle).
+fn obj_handle(inner: Arc<ObjInner>) -> *mut ObjRec {
+    let list = register(Box::new(inner.list.clone()), Kind::List);
+    register(Box::new(ObjRec { inner, list }), Kind::Obj)
+}
+
+fn alloc_from(list: &ListRec) -> *mut ObjRec {
+    let mut own = list.clone();
+    own.actual = Some(perm::WAIT_SIGNAL); // "allocated NvSciSyncObj gets wait-signal permissions"
+    obj_handle(Arc::new(ObjInner {
+        list: own,
+        counter: Mutex::new(0),
+        cv: Condvar::new(),
+        next: AtomicU64::new(0),
+    }))
 }
 
 #[no_mangle]
@@ -449,16 +647,33 @@ pub unsafe extern "C" fn NvSciSyncObjAlloc(l: *mut ListRec, out: *mut *mut ObjRe
     if !list.reconciled {
         return err::BAD_PARAMETER;
     }
-    let mut own = list.clone();
-    own.actual = Some(perm::WAIT_SIGNAL); // "allocated NvSciSyncObj gets wait-signal permissions"
-    let inner = Arc::new(ObjInner {
-        list: own,
-        counter: Mutex::new(0),
-        cv: Condvar::new(),
-        next: AtomicU64::new(0),
-    });
-    *out = register(Box::new(ObjRec { inner }), Kind::Obj);
+    *out = alloc_from(list);
     err::SUCCESS
+}
+
+/// Reconcile + ObjAlloc in one call (2.0+): the reconciled list lives only in the object.
+#[no_mangle]
+pub unsafe extern "C" fn NvSciSyncAttrListReconcileAndObjAlloc(
+    inputs: *const *mut ListRec,
+    n: usize,
+    out: *mut *mut ObjRec,
+    conflict: *mut *mut ListRec,
+) -> NvSciError {
+    if inputs.is_null() || n == 0 || out.is_null() || conflict.is_null() {
+        return err::BAD_PARAMETER;
+    }
+    match reconcile(std::slice::from_raw_parts(inputs, n)) {
+        Ok(r) => {
+            *out = alloc_from(&r);
+            err::SUCCESS
+        }
+        Err((code, c)) => {
+            if let Some(c) = c {
+                *conflict = register(c, Kind::List);
+            }
+            code
+        }
+    }
 }
 
 #[no_mangle]
@@ -467,13 +682,28 @@ pub unsafe extern "C" fn NvSciSyncObjDup(o: *mut ObjRec, out: *mut *mut ObjRec) 
         return err::BAD_PARAMETER;
     }
     let inner = get(o, Kind::Obj, "NvSciSyncObj").inner.clone();
-    *out = register(Box::new(ObjRec { inner }), Kind::Obj);
+    *out = obj_handle(inner);
+    err::SUCCESS
+}
+
+/// The object's reconciled list: owned by the object, read-only, never freed by the caller.
+#[no_mangle]
+pub unsafe extern "C" fn NvSciSyncObjGetAttrList(
+    o: *mut ObjRec,
+    out: *mut *mut ListRec,
+) -> NvSciError {
+    if o.is_null() || out.is_null() {
+        return err::BAD_PARAMETER;
+    }
+    *out = get(o, Kind::Obj, "NvSciSyncObj").list;
     err::SUCCESS
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn NvSciSyncObjFree(o: *mut ObjRec) {
+    let list = get(o, Kind::Obj, "NvSciSyncObj").list;
     release(o, Kind::Obj, "NvSciSyncObj");
+    release(list, Kind::List, "NvSciSyncAttrList of an NvSciSyncObj");
 }
 
 #[no_mangle]
@@ -569,6 +799,35 @@ pub unsafe extern "C" fn NvSciSyncFenceExtractFence(
     err::SUCCESS
 }
 
+/// 2.3+: fills `f` with (id, value) on `o`'s primitive, clearing it first. The model has
+/// one primitive (id 0); a value above the reconciled MaxPrimitiveValue is Overflow.
+#[no_mangle]
+pub unsafe extern "C" fn NvSciSyncFenceUpdateFence(
+    o: *mut ObjRec,
+    id: u64,
+    value: u64,
+    f: *mut Fence,
+) -> NvSciError {
+    if o.is_null() || f.is_null() {
+        return err::BAD_PARAMETER;
+    }
+    let inner = get(o, Kind::Obj, "NvSciSyncObj").inner.clone();
+    let max = inner.list.max_primitive_value.unwrap_or(u64::MAX);
+    if id != 0 || value > max {
+        return err::OVERFLOW;
+    }
+    fence_release(&mut *f);
+    (*f).payload = [
+        FENCE_MAGIC,
+        Arc::into_raw(inner) as usize as u64,
+        0,
+        value,
+        0,
+        0,
+    ];
+    err::SUCCESS
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn NvSciSyncCpuWaitContextAlloc(
     m: *mut ModuleRec,
@@ -577,13 +836,8 @@ pub unsafe extern "C" fn NvSciSyncCpuWaitContextAlloc(
     if m.is_null() || out.is_null() {
         return err::BAD_PARAMETER;
     }
-    get(m, Kind::Module, "NvSciSyncModule");
-    *out = register(
-        Box::new(CtxRec {
-            _module: m as usize,
-        }),
-        Kind::Ctx,
-    );
+    let module = get(m, Kind::Module, "NvSciSyncModule").id;
+    *out = register(Box::new(CtxRec { module }), Kind::Ctx);
     err::SUCCESS
 }
 
@@ -601,11 +855,14 @@ pub unsafe extern "C" fn NvSciSyncFenceWait(
     if f.is_null() || ctx.is_null() || !(-1..=FENCE_MAX_TIMEOUT_US).contains(&timeout_us) {
         return err::BAD_PARAMETER;
     }
-    get(ctx, Kind::Ctx, "NvSciSyncCpuWaitContext");
+    let ctx_module = get(ctx, Kind::Ctx, "NvSciSyncCpuWaitContext").module;
     let Some(p) = fence_obj(&*f) else {
-        return err::SUCCESS; // a cleared fence has nothing to wait for
+        return err::SUCCESS; // "Waiting on a cleared … NvSciSyncFence is always not blocking"
     };
     let inner = &*p;
+    if inner.list.module != ctx_module {
+        return err::BAD_PARAMETER; // fence and context of different modules
+    }
     if inner.list.need_cpu != Some(true) || inner.list.actual.unwrap_or(0) & perm::WAIT_ONLY == 0 {
         return err::BAD_PARAMETER; // no CPU wait permission
     }

@@ -37,6 +37,8 @@ pub struct Case {
     pub nvscisync_needs: Vec<crate::nvsci::needs::Need>,
     /// Driver log lines the row expects (substrings); see `kernel_log::apply`.
     pub expect_driver_log: Vec<String>,
+    /// The row's verdict rests on a reading of ambiguous documentation (the text says which).
+    pub header_ambiguous: Option<String>,
 }
 
 impl Case {
@@ -142,6 +144,7 @@ pub fn expand(tables: &[Table], devices: u32) -> Result<Vec<Case>, TableError> {
                         stall_s: row.stall_s,
                         nvscisync_needs: row.nvscisync_needs.clone(),
                         expect_driver_log: row.expect_driver_log.clone(),
+                        header_ambiguous: row.header_ambiguous.clone(),
                     });
                 }
             }

@@ -156,6 +156,10 @@ pub fn run_case(case: &Case, pass: &mut Option<crate::gate::Pass>) -> (Verdict, 
         let _guard = watchdog::watch(case);
         run_op(case)
     };
+    let verdict = match &case.header_ambiguous {
+        Some(note) => crate::verdict::rests_on_interpretation(verdict, note),
+        None => verdict,
+    };
     (verdict, implementation)
 }
 

@@ -141,6 +141,10 @@ pub struct Row {
     /// kept as observations, never turn a pass into a fail (see `kernel_log`).
     #[serde(default)]
     pub expect_driver_log: Vec<String>,
+    /// The documentation names several outcomes, or none, for this scenario: the text says
+    /// which reading `expect` rests on, and every verdict of the row carries it.
+    #[serde(default)]
+    pub header_ambiguous: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

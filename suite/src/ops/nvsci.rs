@@ -19,7 +19,7 @@ pub static OPS: &[OpDef] = &[
     OpDef {
         name: "nvsci_attrs_roundtrip",
         params: &["perm"],
-        doc: "Set NeedCpuAccess and RequiredPerm (param `perm`) on a new list; read both back; ActualPerm unset.",
+        doc: "Set NeedCpuAccess and RequiredPerm (param `perm`) on a new list; read both back.",
         run: attrs_roundtrip,
     },
     OpDef {
@@ -37,13 +37,13 @@ pub static OPS: &[OpDef] = &[
     OpDef {
         name: "nvsci_reconcile_invalid",
         params: &["defect"],
-        doc: "Reconcile with param `defect` (empty, reconciled_input, duplicate_input).",
+        doc: "Reconcile with param `defect` (empty, reconciled_input, duplicate_input: BadParameter required from a 2.8 library, closed_module: a list of a closed module with one of a new module).",
         run: reconcile_invalid,
     },
     OpDef {
         name: "nvsci_clone",
         params: &[],
-        doc: "Clones keep attributes and reconciliation state; an unreconciled clone is set independently.",
+        doc: "Clones keep attributes and reconciliation state; an unreconciled clone may set a key the original set, and neither list affects the other.",
         run: clone,
     },
     OpDef {
@@ -55,7 +55,7 @@ pub static OPS: &[OpDef] = &[
     OpDef {
         name: "nvsci_fence_cpu",
         params: &["scenario", "count"],
-        doc: "CPU fences, param `scenario`: signal_wait, timeout, sequence, dup_clear, obj_dup, fence_keeps_obj, bad_timeout, wait_after_clear, free_list_then_alloc.",
+        doc: "CPU fences, param `scenario`: signal_wait, timeout, sequence, dup_clear, obj_dup, fence_keeps_obj, bad_timeout, wait_after_clear (Success at once, no signal ever), wait_other_module (a context of another module), free_list_then_alloc.",
         run: fence_cpu,
     },
     OpDef {
@@ -75,6 +75,18 @@ pub static OPS: &[OpDef] = &[
         params: &[],
         doc: "ValidateReconciled of a reconciled CPU signaler/waiter list against its own inputs, then each input alone.",
         run: validate_own_inputs,
+    },
+    OpDef {
+        name: "nvsci_validate_invalid",
+        params: &["defect"],
+        doc: "ValidateReconciled with param `defect`: unsatisfied (an input with NeedCpuAccess false against a reconciled list with true: BadParameter, or Success with false), duplicate_input (BadParameter required from a 2.8 library).",
+        run: validate_invalid,
+    },
+    OpDef {
+        name: "nvsci_reconciled_key",
+        params: &["key"],
+        doc: "The output key param `key` (C name) of a reconciled CPU signaler/waiter list: MaxPrimitiveValue UINT32_MAX or UINT64_MAX (as the reconciled PrimitiveInfo says, where the version has it), NumTaskStatusSlots 0, PrimitiveInfo one primitive type.",
+        run: reconciled_key,
     },
     OpDef {
         name: "nvsci_deterministic",
@@ -167,10 +179,8 @@ fn attrs_roundtrip(c: &Ctx) -> OpResult {
     check(got == Some(p), || {
         format!("RequiredPerm read back as {got:?}, set {}", perm_name(p))
     })?;
-    let actual = l.get_u64(key::ACTUAL_PERM)?;
-    check(actual.is_none(), || {
-        format!("ActualPerm is {actual:?} on an unreconciled list")
-    })?;
+    // ActualPerm, an output key, is read from reconciled lists (nvscisync.keys.actual_perm
+    // reads it from an unreconciled one, where the header leaves the answer open).
     Ok(vec![Observation::new("required_perm", perm_name(p))])
 }
 
@@ -257,31 +267,48 @@ fn reconcile_cpu(c: &Ctx) -> OpResult {
             })?;
             Ok(vec![Observation::new("actual_perm", perm_name(want))])
         }
-        Err(f) => {
-            if let OpError::Api { code, .. } = &f.error {
-                if *code == i64::from(err::RECONCILIATION_FAILED) {
-                    check(f.conflict.is_some(), || {
-                        "ReconciliationFailed without a conflict list".into()
-                    })?;
-                }
-            }
-            Err(f.error)
-        }
+        // A conflict list exists only outside safety builds; the verdict is the code.
+        Err(f) => Err(f.error),
     }
+}
+
+/// Whether the loaded library's header (2.`minor` or newer) documents a rule.
+fn documented_from(minor: u32) -> Result<bool, OpError> {
+    Ok(nvsci::lib()?.version.minor >= minor)
 }
 
 fn reconcile_invalid(c: &Ctx) -> OpResult {
     let m = Module::open()?;
     let (s, w, r) = cpu_pair(&m)?;
-    let inputs = match c.param_str("defect", "")? {
+    let defect = c.param_str("defect", "")?;
+    let (closed, fresh);
+    let inputs = match defect {
         "empty" => vec![],
         "reconciled_input" => vec![s.raw, r.raw],
         "duplicate_input" => vec![s.raw, w.raw, s.raw],
+        "closed_module" => {
+            // A list keeps its module instance alive; a new module is another instance.
+            let old = Module::open()?;
+            closed = cpu_list(&old, perm::SIGNAL_ONLY)?;
+            drop(old);
+            let new = Module::open()?;
+            fresh = cpu_list(&new, perm::WAIT_ONLY)?;
+            vec![closed.raw, fresh.raw]
+        }
         other => return Err(OpError::Row(format!("defect `{other}`"))),
     };
-    match nvsci::reconcile_raw(&inputs) {
+    let result = nvsci::reconcile_raw(&inputs).map_err(|f| f.error);
+    // nvscisync.h 2.8 names BadParameter for a list given twice; older headers do not.
+    if defect == "duplicate_input" && documented_from(8)? {
+        if let Err(OpError::Api { code, .. }) = &result {
+            check(*code == i64::from(err::BAD_PARAMETER), || {
+                format!("a list given twice: NvSciSync 2.8+ documents BadParameter, got {code:#x}")
+            })?;
+        }
+    }
+    match result {
         Ok(_) => Ok(vec![Observation::new("reconcile", "accepted")]),
-        Err(f) => Err(f.error),
+        Err(e) => Err(e),
     }
 }
 
@@ -293,15 +320,23 @@ fn clone(_: &Ctx) -> OpResult {
     check(a == b && a.is_some(), || {
         format!("reconciled clone has ActualPerm {b:?}, original {a:?}")
     })?;
-    let u = m.attr_list()?;
-    u.set(&[pair_bool(key::NEED_CPU_ACCESS, &true)])?;
+    let u = cpu_list(&m, perm::WAIT_ONLY)?;
     let uc = u.try_clone()?;
-    // "modification will be allowed on the cloned NvSciSyncAttrList … even if the
-    // attributes had been set in the original" is about slots; here: independent values.
+    check(
+        uc.get_u64(key::REQUIRED_PERM)? == Some(perm::WAIT_ONLY),
+        || "the clone lacks the original's RequiredPerm".into(),
+    )?;
+    // nvscisync.h 2.0+, NvSciSyncAttrListClone: on a clone of an unreconciled list,
+    // setting is allowed even for attributes set in the original; neither affects the other.
     uc.set(&[pair_u64(key::REQUIRED_PERM, &perm::SIGNAL_ONLY)])?;
-    check(u.get_u64(key::REQUIRED_PERM)?.is_none(), || {
-        "setting the clone changed the original".into()
-    })?;
+    check(
+        u.get_u64(key::REQUIRED_PERM)? == Some(perm::WAIT_ONLY),
+        || "setting the clone changed the original".into(),
+    )?;
+    check(
+        uc.get_u64(key::REQUIRED_PERM)? == Some(perm::SIGNAL_ONLY),
+        || "the clone does not read back what was set on it".into(),
+    )?;
     check(
         s.get_u64(key::REQUIRED_PERM)? == Some(perm::SIGNAL_ONLY),
         || "input list changed by reconcile".into(),
@@ -390,16 +425,21 @@ fn fence_cpu(c: &Ctx) -> OpResult {
             obj.signal()?;
             f.wait(&ctx, -2)?;
         }
-        // Undefined-behaviour scenarios (rows mark them `ub`): observed, not judged.
         "wait_after_clear" => {
+            // nvscisync.h 2.0+, NvSciSyncFenceWait: a cleared fence is Success and never
+            // blocks. The object is never signalled, so a blocking wait ends in Timeout.
             let mut f = obj.generate_fence()?;
             f.clear();
-            let r = f.wait(&ctx, short);
-            return Ok(vec![Observation::new(
-                "wait_on_cleared_fence",
-                format!("{r:?}"),
-            )]);
+            f.wait(&ctx, 1_000_000)?;
         }
+        "wait_other_module" => {
+            let f = obj.generate_fence()?;
+            obj.signal()?;
+            let other = Module::open()?;
+            f.wait(&other.cpu_wait_context()?, 1_000_000)?;
+            return Ok(vec![Observation::new("wait", "accepted")]);
+        }
+        // Undefined-behaviour scenarios (rows mark them `ub`): observed, not judged.
         "free_list_then_alloc" => {
             let res = nvsci::ub_alloc_from_freed_list(r);
             return Ok(vec![Observation::new(
@@ -554,6 +594,111 @@ fn validate_own_inputs(_: &Ctx) -> OpResult {
         })?;
     }
     Ok(vec![])
+}
+
+fn validate_invalid(c: &Ctx) -> OpResult {
+    let m = Module::open()?;
+    let (s, w, r) = cpu_pair(&m)?;
+    let defect = c.param_str("defect", "")?;
+    let valid = match defect {
+        "unsatisfied" => {
+            let l = m.attr_list()?;
+            l.set_cpu(false, perm::WAIT_ONLY)?;
+            nvsci::validate(&r, &[&l])?
+        }
+        "duplicate_input" => {
+            let v = nvsci::validate(&r, &[&s, &w, &w])?;
+            check(!documented_from(8)?, || {
+                "a list given twice: NvSciSync 2.8+ documents BadParameter, got Success".into()
+            })?;
+            return Ok(vec![Observation::new("valid", v)]);
+        }
+        other => return Err(OpError::Row(format!("defect `{other}`"))),
+    };
+    check(!valid, || {
+        "ValidateReconciled calls a list valid against an input it does not satisfy".into()
+    })?;
+    Ok(vec![Observation::new("valid", valid)])
+}
+
+fn reconciled_key(c: &Ctx) -> OpResult {
+    let name = c.param_str("key", "")?;
+    let k = nvsci_abi::feature(name)
+        .and_then(|f| f.key)
+        .ok_or_else(|| OpError::Row(format!("param `key`: `{name}` is not an NvSciSyncAttrKey")))?;
+    let m = Module::open()?;
+    let (_s, _w, r) = cpu_pair(&m)?;
+    let p = r.get_raw(k)?;
+    let bytes: &[u8] = if p.value.is_null() {
+        &[]
+    } else {
+        // SAFETY: GetAttrs hands out `len` readable bytes owned by the live list `r`.
+        unsafe { std::slice::from_raw_parts(p.value as *const u8, p.len) }
+    };
+    let word = |n: usize| -> Option<u64> {
+        (bytes.len() == n).then(|| {
+            let mut b = [0u8; 8];
+            b[..n].copy_from_slice(bytes);
+            u64::from_ne_bytes(b)
+        })
+    };
+    // Primitive types of nvscisync.h 2.5+: SysmemSemaphorePayload64b is 4.
+    const PAYLOAD_64B: u64 = 4;
+    let prim = || -> Result<Option<u64>, OpError> {
+        match nvsci_abi::upper_bound(nvsci::lib()?.version.minor) > key::PRIMITIVE_INFO {
+            true => {
+                let p = r.get_raw(key::PRIMITIVE_INFO)?;
+                Ok((p.len == 4).then(|| unsafe { *(p.value as *const u32) } as u64))
+            }
+            false => Ok(None),
+        }
+    };
+    let value = match k {
+        // nvscisync.h 2.8: UINT64_MAX for a 64-bit sysmem semaphore, else UINT32_MAX.
+        key::MAX_PRIMITIVE_VALUE => {
+            let v = word(8);
+            let want: &[u64] = match prim()? {
+                Some(PAYLOAD_64B) => &[u64::MAX],
+                Some(_) => &[u32::MAX as u64],
+                None => &[u32::MAX as u64, u64::MAX],
+            };
+            check(v.is_some_and(|v| want.contains(&v)), || {
+                format!(
+                    "reconciled {name} is {v:?} ({} bytes), expected {want:#x?}",
+                    bytes.len()
+                )
+            })?;
+            v
+        }
+        // nvscisync.h 2.8: 0 when task status is not required.
+        key::NUM_TASK_STATUS_SLOTS => {
+            let v = word(4);
+            check(v == Some(0), || {
+                format!(
+                    "reconciled {name} is {v:?} ({} bytes), expected 0 (no task status requested)",
+                    bytes.len()
+                )
+            })?;
+            v
+        }
+        // nvscisync.h 2.5+: set to the reconciled primitive type.
+        key::PRIMITIVE_INFO => {
+            let v = word(4);
+            check(v.is_some_and(|t| (1..6).contains(&t)), || {
+                format!(
+                    "reconciled {name} is {v:?} ({} bytes), expected one primitive type",
+                    bytes.len()
+                )
+            })?;
+            v
+        }
+        _ => {
+            return Err(OpError::Row(format!(
+                "param `key`: {name} is not an output key this op checks"
+            )))
+        }
+    };
+    Ok(vec![Observation::new(name, format!("{value:?}"))])
 }
 
 fn deterministic(c: &Ctx) -> OpResult {
