@@ -643,6 +643,29 @@ fn on_the_real_dev_kmsg_lines_between_cases_and_unpinned_lines_reach_the_results
     );
     assert_eq!(m[0].1, ["kmsg.d_long", "kmsg.e_once"]);
     shown_everywhere(&parallel, &m[0].0);
+
+    // A line logged while a case hangs into the suite's watchdog: the next suite process
+    // reads the real kernel log again from where the last one had settled it.
+    let hang_tables = write_table(
+        &dir.join("h"),
+        "kmsg.yaml",
+        "name: kmsg\nbackend: host\ndoc: d\ntimeout_s: 10\nrows:\n  - id: f_hang\n    op: selftest_hang\n    timeout_s: 2\n  - id: g_after\n    op: selftest_ok\n",
+    );
+    let hang = dir.join("hang");
+    let text = format!("{mark} during a hang (PCI:0000:18:00): 109");
+    let writer = {
+        let (hang, text) = (hang.clone(), text.clone());
+        std::thread::spawn(move || {
+            append_when_started(&hang, "kmsg.f_hang", Path::new("/dev/kmsg"), &text)
+        })
+    };
+    let out = hil_run(&hang, &hang_tables, &env, &["--test-threads", "1"]);
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let m = driver_messages(&hang);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0].0, format!("[err] {text}"));
+    assert!(m[0].2.contains("ended (exit status 124)"), "{}", m[0].2);
 }
 
 /// Appends a kmsg-shaped record to `log` as soon as `case` has started (its start event in
@@ -658,7 +681,13 @@ fn append_when_started(results: &Path, case: &str, log: &Path, text: &str) {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let mut f = std::fs::OpenOptions::new().append(true).open(log).unwrap();
-    std::io::Write::write_all(&mut f, format!("3,0,0,-;{text}\n").as_bytes()).unwrap();
+    // /dev/kmsg takes a level prefix; a fed file takes the record as kmsg prints it.
+    let record = if log == Path::new("/dev/kmsg") {
+        format!("<3>{text}\n")
+    } else {
+        format!("3,0,0,-;{text}\n")
+    };
+    std::io::Write::write_all(&mut f, record.as_bytes()).unwrap();
 }
 
 #[test]

@@ -201,6 +201,9 @@ fn real_main() -> anyhow::Result<i32> {
         events::open(path).with_context(|| format!("opening event file {}", path.display()))?;
         if !cli.libtest.list {
             events::emit(&Event::Facts(facts::collect()));
+            // Where this process's reading begins: even a first case that hangs or
+            // crashes leaves the next process a place to read the kernel log again from.
+            crate::kernel_log::emit_position();
         }
     }
     let conclusion = libtest_mimic::run(&cli.libtest, harness::trials(cases, &cli.libtest));

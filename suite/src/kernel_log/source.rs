@@ -101,8 +101,7 @@ impl Source {
                 format!("{KMSG}: {e}{hint}; set {SOURCE_ENV} to a file or FIFO that receives the kernel log")
             })?;
         // Only what is logged from now on.
-        kmsg_from_end(&file).map_err(|e| format!("{KMSG}: seek to end: {e}"))?;
-        Ok(Source::kmsg(file))
+        Source::kmsg(file).map_err(|e| format!("{KMSG}: seek to end: {e}"))
     }
 
     fn open_tail(path: &std::path::Path) -> Result<Source, String> {
@@ -121,8 +120,7 @@ impl Source {
         }
         if meta.file_type().is_char_device() {
             // A kmsg-like device (`HIL_KERNEL_LOG=/dev/kmsg`): one record per read, from its end.
-            kmsg_from_end(&file).map_err(why)?;
-            return Ok(Source::kmsg(file));
+            return Source::kmsg(file).map_err(why);
         }
         let mut offset = None;
         if !meta.file_type().is_fifo() {
@@ -137,12 +135,27 @@ impl Source {
         })
     }
 
-    fn kmsg(file: File) -> Source {
-        Source::Kmsg {
+    /// A kmsg source at its end, knowing the sequence number there: the records the ring
+    /// buffer holds are read past once (only what is logged after the suite started
+    /// counts), so a later suite process can be told where this one began.
+    fn kmsg(file: File) -> std::io::Result<Source> {
+        let mut s = Source::Kmsg {
             file,
             next_seq: None,
-            skip_below: 0,
+            skip_below: u64::MAX,
+        };
+        let read = s.drain();
+        if let Source::Kmsg {
+            file, skip_below, ..
+        } = &mut s
+        {
+            *skip_below = 0;
+            // Could not read through: at least start at the end.
+            if read.error.is_some() {
+                kmsg_from_end(file)?;
+            }
         }
+        Ok(s)
     }
 
     /// Where the next record will come from, if the source can be read again from there.
