@@ -72,7 +72,7 @@ fn driver_messages(dir: &Path) -> Vec<(String, Vec<String>, String)> {
 
 /// The JUnit's `<system-err>` of the board's testsuite (outside every testcase).
 fn suite_system_err(dir: &Path) -> String {
-    let xml = std::fs::read_to_string(dir.join("local/junit.xml")).unwrap();
+    let xml = common::junit(&dir.join("local/junit.xml"));
     let after_cases = &xml[xml.rfind("</testcase>").unwrap_or(0)..];
     match (
         after_cases.find("<system-err>"),
@@ -223,7 +223,7 @@ fn a_driver_line_during_a_case_fails_its_pass_and_reaches_journal_junit_summary_
         format!("{f} (HIL_KERNEL_LOG)")
     );
 
-    let xml = std::fs::read_to_string(dir.join("local/junit.xml")).unwrap();
+    let xml = common::junit(&dir.join("local/junit.xml"));
     assert!(
         xml.contains(
             "kernel log (GPU driver) during this case:\n[err] NVRM: Xid (PCI:0000:18:00): 31"
@@ -348,7 +348,7 @@ fn an_unreadable_kernel_log_is_said_once_in_the_facts_and_the_summary_never_per_
         1,
         "{summary}"
     );
-    let xml = std::fs::read_to_string(dir.join("local/junit.xml")).unwrap();
+    let xml = common::junit(&dir.join("local/junit.xml"));
     assert!(
         xml.contains("<property name=\"kernel_log\" value=\"none: "),
         "{xml}"
