@@ -214,6 +214,10 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// The rule for tests whose tools are missing (libtest-mimic harness, `CI` strictness).
+#[path = "../../../report/testing/needs.rs"]
+pub mod needs;
+
 #[path = "../../../nvsci-model/testing/model_library.rs"]
 mod model_build;
 #[allow(unused_imports)] // not every test binary that includes `common` builds the model
