@@ -1,5 +1,5 @@
 //! hil-run on a labgrid farm, for real: each test starts a labgrid coordinator and an
-//! exporter on 127.0.0.1 (labgrid installed by `.ci/run` in target/labgrid-venv, or
+//! exporter on 127.0.0.1 (labgrid installed by `scripts/test` in target/labgrid-venv, or
 //! $LG_VENV), whose place exports the test's own sshd as its `NetworkService` and a
 //! `NetworkPowerPort` (model `simplerest`) pointing at a tiny HTTP server here that
 //! records every switch.
