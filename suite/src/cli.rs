@@ -78,6 +78,8 @@ pub fn main() {
 fn real_main() -> anyhow::Result<i32> {
     // libtest-mimic's flattened arguments bring their own help template; put ours back.
     let cmd = Cli::command()
+        // libtest-mimic's flattened arguments turn `--version` off; the suite has one.
+        .disable_version_flag(false)
         .help_template("{about-with-newline}\nUsage: {usage}\n\n{all-args}{after-help}")
         .after_help(EXAMPLES)
         // libtest's own words fit `cargo test`; say what they mean here.
