@@ -959,10 +959,15 @@ extern "C" {
 #[test]
 fn usage_and_configuration_errors_exit_2_and_say_what_to_fix() {
     let dir = scratch("usage");
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["--board", "orin01"],
             "no inventory: board `orin01` needs one",
+        ),
+        (&["--board", "Local"], "did you mean `local`?"),
+        (
+            &["--tag", "nightly"],
+            "no inventory: `--tag nightly` needs one",
         ),
         (&["--board", "../etc"], "invalid board name"),
         (&["--resume"], "cannot resume"),
