@@ -11,21 +11,27 @@ use std::time::{Duration, Instant};
 const NAMES: [&str; 3] = ["chromium", "chromium-browser", "google-chrome"];
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// The browser, or None (with a warning) outside CI; in CI (`CI=true`) a missing browser
-/// fails the test with what to install.
-pub fn chromium() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .flat_map(|d| NAMES.iter().map(move |n| d.join(n)))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        let what = "the report tests need a headless browser: install chromium \
-                    (apt-get install -y chromium)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{what}");
-        eprintln!("warning: skipped: {what}");
-    }
-    found
+/// The browser, or what to install (see `needs.rs` for what a test does without it).
+pub fn find() -> Result<PathBuf, String> {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .flat_map(|d| NAMES.iter().map(move |n| d.join(n)))
+                .find(|p| p.is_file())
+        })
+        .ok_or_else(|| {
+            "a headless browser for the report tests: apt-get install -y chromium".to_string()
+        })
+}
+
+/// What is missing for a browser test, if anything.
+pub fn missing() -> Option<String> {
+    find().err()
+}
+
+/// The browser; a test that calls it was listed as needing it (`missing`).
+pub fn chromium() -> PathBuf {
+    find().unwrap_or_else(|why| panic!("missing: {why}"))
 }
 
 /// What the browser did with one page.

@@ -111,12 +111,8 @@ pub fn resolve(
     if remote.is_empty() && tags.is_empty() {
         return Ok(out);
     }
-    let first = remote
-        .first()
-        .cloned()
-        .unwrap_or_else(|| format!("tag {}", tags[0]));
     let path = crate::inventory::locate(inventory)
-        .ok_or(crate::inventory::InventoryError::Missing(first))?;
+        .ok_or_else(|| crate::inventory::InventoryError::Missing(needs_inventory(&remote, tags)))?;
     let inv = crate::inventory::load(&path)?;
     // Names the inventory does not list, and `key=value` tags, are labgrid's (when the
     // inventory has a `labgrid:` section): places by name, or any place with those tags.
@@ -181,6 +177,26 @@ pub fn find_suite(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
             p.display()
         )),
         None => Err("cannot locate hil-suite: pass --suite PATH".into()),
+    }
+}
+
+/// What needs an inventory, for the error when there is none: the first board name (with
+/// the built-in board it differs from only in case, if any), or the first tag.
+fn needs_inventory(remote: &[String], tags: &[String]) -> String {
+    match remote.first() {
+        Some(n) => match ["local", MODEL]
+            .into_iter()
+            .find(|b| b.eq_ignore_ascii_case(n))
+        {
+            Some(b) => format!(
+                "board `{n}` needs one (did you mean `{b}`? board names are case-sensitive)"
+            ),
+            None => format!("board `{n}` needs one"),
+        },
+        None => format!(
+            "`--tag {}` needs one (tags select an inventory's boards)",
+            tags[0]
+        ),
     }
 }
 

@@ -190,7 +190,7 @@ pub enum InventoryError {
         source: std::io::Error,
     },
     #[error(
-        "no inventory: board `{0}` needs one. Pass --inventory FILE, set HIL_INVENTORY, or create \
+        "no inventory: {0}. Pass --inventory FILE, set HIL_INVENTORY, or create \
          ~/.config/hil/boards.yaml (example: fixtures/inventories/farm.yaml). The built-in boards \
          `local` (this machine) and `model` (the NvSciSync reference model) need none."
     )]

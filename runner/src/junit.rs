@@ -5,6 +5,10 @@
 //! Mapping (docs/outcomes.md): pass → success; fail → failure; crash and timeout → error
 //! (type says which); not-supported and flagged → skipped with the reason or observation,
 //! so CI stays green but shows them.
+//!
+//! The XML validates against Jenkins' junit-10.xsd (the strictest schema CI tools use,
+//! docs/junit.md): a `<testcase>` there has no `<properties>`, so a case's details are
+//! `name: value` lines at the top of its `<system-out>`; the board's stay suite properties.
 
 use crate::baseline::Comparison;
 use crate::journal::{CaseResult, State};
@@ -186,23 +190,26 @@ fn case(r: &CaseResult, d: Duration, b: &Judged) -> TestCase {
         let mut rerun = TestRerun::new(kind);
         rerun.set_type(e.outcome.as_str());
         rerun.set_message(e.message.lines().next().unwrap_or(""));
-        rerun.set_time(crate::from_board::seconds(e.duration_s, Duration::ZERO));
+        // junit-10.xsd allows no `time` on a rerun element: the duration goes in its text.
+        let t = crate::from_board::seconds(e.duration_s, Duration::ZERO);
+        rerun.set_description(format!("{:.3}s: {}", t.as_secs_f64(), e.message));
         status.add_rerun(rerun);
     }
     let mut tc = named(&r.case, status);
     tc.set_time(d);
-    tc.add_property(Property::new("outcome", r.outcome.as_str()));
+    let mut details = Details::default();
+    details.add("outcome", r.outcome.as_str());
     if expected {
-        tc.add_property(Property::new("baseline.expected", r.outcome.as_str()));
+        details.add("baseline.expected", r.outcome.as_str());
     }
     if let Some((_, now)) = b.cmp.newly_covered.iter().find(|x| x.0 == r.case) {
-        tc.add_property(Property::new(
+        details.add(
             "baseline.newly_covered",
-            format!("{now}; not-supported in the baseline"),
-        ));
+            &format!("{now}; not-supported in the baseline"),
+        );
     }
     if !r.implementation.is_empty() {
-        tc.add_property(Property::new("implementation", r.implementation.as_str()));
+        details.add("implementation", &r.implementation);
     }
     let mut out = String::new();
     for o in &r.observations {
@@ -217,16 +224,27 @@ fn case(r: &CaseResult, d: Duration, b: &Judged) -> TestCase {
             };
             out.push_str(&format!("{what}\n{}\n", o.value));
         } else {
-            tc.add_property(Property::new(
-                format!("observed.{}", o.key),
-                o.value.as_str(),
-            ));
+            details.add(&format!("observed.{}", o.key), &o.value);
         }
     }
-    if !out.is_empty() {
-        tc.set_system_out(out);
-    }
+    tc.set_system_out(format!("{}\n{out}", details.0));
     tc
+}
+
+/// A case's details as `name: value` lines (a continuation line starts with two spaces),
+/// then a blank line: what junit-10.xsd would not take as `<testcase>` properties.
+#[derive(Default)]
+struct Details(String);
+
+impl Details {
+    fn add(&mut self, name: &str, value: &str) {
+        let mut lines = value.lines();
+        self.0
+            .push_str(&format!("{name}: {}\n", lines.next().unwrap_or("")));
+        for l in lines {
+            self.0.push_str(&format!("  {l}\n"));
+        }
+    }
 }
 
 fn non_success(kind: NonSuccessKind, ty: &str, message: &str) -> TestCaseStatus {
@@ -238,8 +256,29 @@ fn non_success(kind: NonSuccessKind, ty: &str, message: &str) -> TestCaseStatus 
     s
 }
 
-pub fn write(report: &Report, path: &std::path::Path) -> anyhow::Result<()> {
+/// The report as XML that junit-10.xsd accepts.
+pub fn to_xml(report: &Report) -> anyhow::Result<String> {
     let xml = report.to_string()?;
+    // quick-junit writes `skipped` on `<testsuites>`, which junit-10.xsd does not allow
+    // there (each `<testsuite>` keeps its own). Attribute values are escaped (`"` is
+    // `&quot;`), so inside the root tag this text can only be that attribute.
+    let root = xml.find("<testsuites").unwrap_or(0);
+    let end = xml[root..].find('>').map_or(root, |e| root + e);
+    let tag = &xml[root..end];
+    let Some(at) = tag.find(" skipped=\"") else {
+        return Ok(xml);
+    };
+    let value_end = tag[at + 10..].find('"').map_or(tag.len(), |v| at + 11 + v);
+    Ok(format!(
+        "{}{}{}",
+        &xml[..root + at],
+        &tag[value_end..],
+        &xml[end..]
+    ))
+}
+
+pub fn write(report: &Report, path: &std::path::Path) -> anyhow::Result<()> {
+    let xml = to_xml(report)?;
     let tmp = path.with_extension("xml.tmp");
     std::fs::write(&tmp, xml)?;
     // Rename: a reader never sees half a file.
@@ -283,15 +322,29 @@ mod tests {
             st.cases.push(crate::test_case(case));
             st.results.insert(case.into(), result(case, o, msg));
         }
+        // --retry: a pass after a failed attempt, a failure after a crash.
+        for (case, o, was) in [
+            ("t.flaky", Outcome::Pass, Outcome::Fail),
+            ("t.again", Outcome::Fail, Outcome::Crash),
+        ] {
+            st.cases.push(crate::test_case(case));
+            let mut r = result(case, o, "now");
+            r.earlier.push(crate::journal::EarlierRun {
+                outcome: was,
+                message: "then\nmore".into(),
+                duration_s: 1.5,
+            });
+            st.results.insert(case.into(), r);
+        }
         let cmp = Comparison::default();
         let judged = Judged {
             state: &st,
             cmp: &cmp,
             baseline: None,
         };
-        let xml = build(&judged).to_string().unwrap();
+        let xml = to_xml(&build(&judged)).unwrap();
         assert!(
-            xml.contains(r#"tests="6" skipped="2" failures="1" errors="2""#),
+            xml.contains(r#"tests="8" skipped="2" errors="2" failures="2""#),
             "{xml}"
         );
         assert!(
@@ -313,27 +366,56 @@ mod tests {
             xml.contains(r#"<skipped message="flagged: hang: killed after 20s" type="flagged"/>"#),
             "{xml}"
         );
+        // A case's details open its system-out (junit-10.xsd has no testcase properties).
         assert!(
-            xml.contains(r#"<property name="observed.code" value="999"/>"#),
+            xml.contains("<system-out>outcome: fail\nimplementation: libcuda.so.1 (test)\nobserved.code: 999\n\n"),
             "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<flakyFailure message="then" type="fail">1.500s: then"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<rerunError message="then" type="crash">1.500s: then"#),
+            "{xml}"
+        );
+        let root = &xml[xml.find("<testsuites").unwrap()..];
+        assert!(
+            !root[..root.find('>').unwrap()].contains("skipped"),
+            "junit-10.xsd has no `skipped` on testsuites: {xml}"
         );
         assert!(
             !xml.contains('\u{1b}'),
             "raw ESC would make the XML invalid"
         );
-        let path = std::env::temp_dir().join(format!("hil-junit-{}.xml", std::process::id()));
-        std::fs::write(&path, &xml).unwrap();
+        valid(&xml);
+    }
+
+    /// xmllint accepts the XML against Jenkins' junit-10.xsd (runner/tests/fixtures).
+    fn valid(xml: &str) {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "hil-junit-{}-{}.xml",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, xml).unwrap();
+        let schema =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junit-10.xsd");
         let lint = std::process::Command::new("xmllint")
             .arg("--noout")
+            .arg("--schema")
+            .arg(schema)
             .arg(&path)
             .output()
             .expect("xmllint not runnable: install it with `apt-get install -y libxml2-utils`");
+        let _ = std::fs::remove_file(path);
         assert!(
             lint.status.success(),
-            "{}",
+            "{}\n{xml}",
             String::from_utf8_lossy(&lint.stderr)
         );
-        let _ = std::fs::remove_file(path);
     }
 
     #[test]
@@ -380,7 +462,8 @@ mod tests {
             cmp: &cmp,
             baseline: Some("b.yaml"),
         };
-        let xml = build(&judged).to_string().unwrap();
+        let xml = to_xml(&build(&judged)).unwrap();
+        valid(&xml);
         // Every case of the plan, the skip list and the baseline is a test case.
         assert!(xml.contains(r#"tests="5""#), "{xml}");
         assert!(
@@ -402,7 +485,7 @@ mod tests {
             "{xml}"
         );
         assert!(
-            xml.contains(r#"<property name="baseline.expected" value="fail"/>"#),
+            xml.contains("<system-out>outcome: fail\nbaseline.expected: fail\n"),
             "{xml}"
         );
         assert!(

@@ -336,7 +336,7 @@ ev '{"event":"result","case":"t.a","outcome":"xyz","duration_s":0.2,"message":"h
     let out = run(&suite, &results, &[]);
     no_panic(&out);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let junit = std::fs::read_to_string(results.join("local/junit.xml")).unwrap();
+    let junit = common::junit(&results.join("local/junit.xml"));
     assert!(
         junit.contains("the suite sent an unknown outcome `xyz`; its message: hello"),
         "{junit}"

@@ -352,7 +352,7 @@ fn interrupted_run_keeps_results_and_resume_finishes_it() {
     names.dedup();
     assert_eq!(names.len(), 13, "every case has a result after resume");
     assert_eq!(all.len(), 13, "no case ran twice: {all:?}");
-    let xml = std::fs::read_to_string(dir.join("local/junit.xml")).unwrap();
+    let xml = common::junit(&dir.join("local/junit.xml"));
     assert_eq!(attr(&xml, "testsuite", "tests"), 13);
 }
 
@@ -401,7 +401,7 @@ fn a_device_left_unusable_stops_later_device_cases_with_board_needs_reset() {
             attempts >= 2,
             "the crash made hil-run restart the suite, which then still knew device 0 was unusable"
         );
-        let xml = std::fs::read_to_string(dir.join("local/junit.xml")).unwrap();
+        let xml = common::junit(&dir.join("local/junit.xml"));
         assert!(
             xml.contains(
                 "board needs reset: device 0 left unusable by an undefined-behaviour case of this run"
@@ -409,16 +409,17 @@ fn a_device_left_unusable_stops_later_device_cases_with_board_needs_reset() {
             "{xml}"
         );
         assert!(
-            xml.contains(
-                r#"<property name="observed.unusable_after" value="health.a_ub_breaks_board.dev0"/>"#
-            ),
+            xml.contains("\nobserved.unusable_after: health.a_ub_breaks_board.dev0\n"),
             "the UB case whose probe found it is named: {xml}"
         );
         assert!(
             xml.contains("device 0 wedged"),
             "the probe's own words are kept: {xml}"
         );
-        assert!(xml.contains(r#"<property name="observed.board_needs_reset" value="true"/>"#));
+        assert!(
+            xml.contains("\nobserved.board_needs_reset: true\n"),
+            "{xml}"
+        );
     }
 }
 
@@ -829,7 +830,7 @@ fn nvscisync_cpu_rows_run_against_the_reference_model_and_say_so() {
         );
     }
     assert!(ran >= 28, "{ran} NvSciSync cases passed");
-    let xml = std::fs::read_to_string(dir.join("local/junit.xml")).unwrap();
+    let xml = common::junit(&dir.join("local/junit.xml"));
     assert!(xml.contains(r#"<property name="implementation.nvscisync" value="hil reference model of NvSciSync 2.8"#), "JUnit names the model");
 
     // The same run without the model: nothing passes, every case says why.
@@ -892,7 +893,7 @@ fn baseline_retry_and_shard_judge_a_run_by_what_changed() {
         stdout.contains("the baseline names 1 case(s) not in this run"),
         "{stdout}"
     );
-    let xml = std::fs::read_to_string(dir.join("res/local/junit.xml")).unwrap();
+    let xml = common::junit(&dir.join("res/local/junit.xml"));
     assert!(
         xml.contains("<flakyFailure"),
         "flaky pass keeps its failed attempt: {xml}"
@@ -958,10 +959,15 @@ extern "C" {
 #[test]
 fn usage_and_configuration_errors_exit_2_and_say_what_to_fix() {
     let dir = scratch("usage");
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["--board", "orin01"],
             "no inventory: board `orin01` needs one",
+        ),
+        (&["--board", "Local"], "did you mean `local`?"),
+        (
+            &["--tag", "nightly"],
+            "no inventory: `--tag nightly` needs one",
         ),
         (&["--board", "../etc"], "invalid board name"),
         (&["--resume"], "cannot resume"),

@@ -66,7 +66,7 @@ fn the_model_board_runs_only_nvscisync_rows_and_every_output_names_the_model() {
         ),
         "{summary}"
     );
-    let xml = std::fs::read_to_string(board.join("junit.xml")).unwrap();
+    let xml = common::junit(&board.join("junit.xml"));
     for prop in [
         r#"<property name="board" value="model"/>"#,
         r#"<property name="nvscisync.version" value="2.8"/>"#,

@@ -21,7 +21,7 @@ struct Cli {
     #[arg(long, value_name = "DIR", env = "HIL_TABLES")]
     tables: Option<PathBuf>,
     /// Append JSON-lines events (facts, start, result) to FILE. Under cargo-nextest, which
-    /// shows not-supported and flagged cases as passed, set HIL_EVENTS to keep real outcomes.
+    /// knows only pass, fail and skip, set HIL_EVENTS to keep real outcomes.
     #[arg(long, value_name = "FILE", env = "HIL_EVENTS")]
     events: Option<PathBuf>,
     /// List and run cases as for a board with N CUDA devices (`gpus` axes in the tables).
@@ -78,6 +78,8 @@ pub fn main() {
 fn real_main() -> anyhow::Result<i32> {
     // libtest-mimic's flattened arguments bring their own help template; put ours back.
     let cmd = Cli::command()
+        // libtest-mimic's flattened arguments turn `--version` off; the suite has one.
+        .disable_version_flag(false)
         .help_template("{about-with-newline}\nUsage: {usage}\n\n{all-args}{after-help}")
         .after_help(EXAMPLES)
         // libtest's own words fit `cargo test`; say what they mean here.
@@ -92,10 +94,14 @@ fn real_main() -> anyhow::Result<i32> {
             )
         })
         .mut_arg("ignored", |a| {
-            a.help("No case is ignored, so this runs none (kept for libtest compatibility)")
+            a.help(
+                "Only the cases listed as ignored: those this board cannot run (probed) and \
+                 the undefined-behaviour scenarios; with --list, what cargo-nextest shows \
+                 as skipped",
+            )
         })
         .mut_arg("include_ignored", |a| {
-            a.help("No case is ignored: the same as without it (libtest compatibility)")
+            a.help("Every case: the same as without it (a plain run runs them all)")
         })
         .mut_arg("bench", |a| a.hide(true))
         .mut_arg("nocapture", |a| a.hide(true))

@@ -18,12 +18,19 @@ pub fn trials(mut cases: Vec<Case>, args: &libtest_mimic::Arguments) -> Vec<Tria
     if !args.list {
         cases = run_order(cases);
     }
+    // cargo-nextest asks `--list --ignored` which cases to show as skipped: those this
+    // board cannot run (each case's preflight, the probe that makes it not-supported) and
+    // the UB scenarios (flagged, never a pass). Probed the same with `--ignored`, so that
+    // running one selects what the listing named; a plain run (hil-run's) runs them all.
+    let probe = args.list || args.ignored;
     cases
         .into_iter()
         .map(|case| {
             let ub_devices = case.ub.as_ref().map(|_| case.devices());
+            let skip = probe && (case.ub.is_some() || backend::preflight(&case).is_err());
             // No `with_kind`: it prefixes `--list` lines, which cargo-nextest cannot parse.
-            let trial = Trial::ignorable_test(case.name.clone(), move || run_trial(&case));
+            let trial = Trial::ignorable_test(case.name.clone(), move || run_trial(&case))
+                .with_ignored_flag(skip);
             if let Some(devices) = ub_devices.filter(|_| !args.list) {
                 if !args.is_filtered_out(&trial) {
                     crate::device_state::expect_ub(&devices);

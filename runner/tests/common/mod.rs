@@ -214,6 +214,10 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// The rule for tests whose tools are missing (libtest-mimic harness, `CI` strictness).
+#[path = "../../../report/testing/needs.rs"]
+pub mod needs;
+
 #[path = "../../../nvsci-model/testing/model_library.rs"]
 mod model_build;
 #[allow(unused_imports)] // not every test binary that includes `common` builds the model
@@ -278,21 +282,36 @@ pub fn text(o: &std::process::Output) -> String {
     )
 }
 
-/// `xmllint --noout` accepts the file (xmllint must be installed: it is no optional tool).
+/// Jenkins' junit-10.xsd (tests/fixtures/README.md says where it comes from).
+pub fn junit_schema() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junit-10.xsd")
+}
+
+/// `xmllint --noout` accepts the file, and a JUnit report (root `<testsuites>`) is valid
+/// against junit-10.xsd (xmllint must be installed: it is no optional tool).
 pub fn xmllint(path: &Path) {
-    let out = Command::new("xmllint")
-        .arg("--noout")
-        .arg(path)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("xmllint not runnable ({e}): install it with `apt-get install -y libxml2-utils`")
-        });
+    let head = std::fs::read(path).unwrap_or_default();
+    let head = String::from_utf8_lossy(&head[..head.len().min(512)]).into_owned();
+    let mut cmd = Command::new("xmllint");
+    cmd.arg("--noout");
+    if head.contains("<testsuites") {
+        cmd.arg("--schema").arg(junit_schema());
+    }
+    let out = cmd.arg(path).output().unwrap_or_else(|e| {
+        panic!("xmllint not runnable ({e}): install it with `apt-get install -y libxml2-utils`")
+    });
     assert!(
         out.status.success(),
         "xmllint rejects {}: {}",
         path.display(),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A junit.xml the run wrote, checked by `xmllint` (junit-10.xsd) before a test reads it.
+pub fn junit(path: &Path) -> String {
+    xmllint(path);
+    std::fs::read_to_string(path).unwrap()
 }
 
 /// Every file of a directory tree with its bytes: "touched" means this changes.
