@@ -2,7 +2,8 @@
 //! listing), kept within its caps, and shown escaped. A board that sends nonsense gets a
 //! warning, a refusal or a recorded verdict that says what it sent, never a panic.
 
-use crate::journal::{CaseResult, State};
+use crate::baseline::Comparison;
+use crate::journal::{CaseResult, DriverMessage, State};
 use hil_proto::text::{cap_end, cap_start, escape_controls, escape_line, MAX_STORED};
 use hil_proto::{CaseInfo, Event, Observation, Outcome, MAX_TIMEOUT_S};
 use std::time::Duration;
@@ -229,15 +230,45 @@ impl Drop for Warnings {
     }
 }
 
+/// Text fit to show: escaped (`escape_controls`) and within `MAX_STORED`, its end kept.
+fn esc(s: &str) -> String {
+    let e = escape_controls(&cap_end(s, MAX_STORED)).into_owned();
+    cap_end(&e, MAX_STORED).into_owned()
+}
+
+/// A run-level driver message fit to show: its line on one line (newlines written out),
+/// escaped and within `MAX_STORED`, its start kept (where the driver says what happened).
+fn shown_driver_message(m: &DriverMessage) -> DriverMessage {
+    let line = escape_line(&cap_start(&m.line, MAX_STORED)).into_owned();
+    DriverMessage {
+        line: cap_start(&line, MAX_STORED).into_owned(),
+        seen_unix: m.seen_unix,
+        cases: m.cases.iter().map(|c| esc(c)).collect(),
+        when: esc(&m.when),
+    }
+}
+
+/// `cmp` as `shown` shows its state: the run-level driver messages and facts it names
+/// escaped the same way, so that a shown message is still found among the unexpected.
+pub fn shown_comparison(cmp: &Comparison) -> Comparison {
+    let mut c = cmp.clone();
+    c.driver_messages = c.driver_messages.iter().map(shown_driver_message).collect();
+    for f in &mut c.fact_changes {
+        f.key = esc(&f.key);
+        f.then = esc(&f.then);
+        f.now = esc(&f.now);
+    }
+    for l in &mut c.coverage_lost {
+        l.why = esc(&l.why);
+    }
+    c
+}
+
 /// A copy of `state` fit to show: every text escaped (`escape_controls`) and within
 /// `MAX_STORED`, every duration plausible (else 0), whatever the journal holds (one
 /// written before these checks, say). Summary, flagged.md, JUnit, CSV and the report
-/// all show this copy.
+/// all show this copy (with `shown_comparison` of its comparison).
 pub fn shown(state: &State) -> State {
-    let esc = |s: &str| {
-        let e = escape_controls(&cap_end(s, MAX_STORED)).into_owned();
-        cap_end(&e, MAX_STORED).into_owned()
-    };
     let secs = |s: f64| if plausible_seconds(s) { s } else { 0.0 };
     let mut st = state.clone();
     st.board = esc(&st.board);
@@ -279,6 +310,11 @@ pub fn shown(state: &State) -> State {
             }
             (r.case.clone(), r)
         })
+        .collect();
+    st.driver_messages = st
+        .driver_messages
+        .iter()
+        .map(shown_driver_message)
         .collect();
     st
 }
@@ -389,5 +425,29 @@ mod tests {
         assert_eq!(r.message, "\\u{1b}]0;x\\u{7}\\u{fffe}");
         assert_eq!(r.duration_s, 0.0);
         assert!(r.observations[0].value.len() <= MAX_STORED);
+    }
+
+    #[test]
+    fn shown_driver_lines_are_escaped_capped_and_still_found_unexpected() {
+        let mut st = State::default();
+        let m = DriverMessage {
+            line: format!("[err] Xid \u{1b}[2J\u{fffe}\r\n\0{}", "z".repeat(1_000_000)),
+            seen_unix: 1,
+            cases: vec!["t.\u{7}".into()],
+            when: "logged while no case ran".into(),
+        };
+        st.driver_messages.push(m.clone());
+        let cmp = Comparison {
+            driver_messages: vec![m],
+            ..Comparison::default()
+        };
+        let (st, cmp) = (shown(&st), shown_comparison(&cmp));
+        let shown = &st.driver_messages[0];
+        assert!(shown
+            .line
+            .starts_with("[err] Xid \\u{1b}[2J\\u{fffe}\\u{d}\\u{a}\\u{0}z"));
+        assert!(shown.line.len() <= MAX_STORED, "{}", shown.line.len());
+        assert_eq!(shown.cases, ["t.\\u{7}"]);
+        assert!(cmp.driver_messages.contains(shown));
     }
 }

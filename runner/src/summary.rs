@@ -51,6 +51,7 @@ pub fn render(
     baseline: Option<&str>,
 ) -> String {
     let state = &crate::from_board::shown(state);
+    let cmp = &crate::from_board::shown_comparison(cmp);
     let c = counts(state);
     let mut s = String::new();
     let prop = |k: &str| fact(state, k);

@@ -239,6 +239,43 @@ ev 'unreadable {nasty}'"#
     assert!(stdout.contains("bad \\u{1b}]0;title"), "{stdout}");
 }
 
+#[test]
+fn a_driver_line_from_the_board_reaches_no_output_raw_and_still_fails_the_run() {
+    let dir = scratch("board-driver-line");
+    let body = r#"ev '{"event":"driver-log","line":"[err] NVRM: Xid \u001b]0;PWN\u0007\u001b[2J\u009b1m\ufffe\u202e\r\u0000X","seen_unix":1}'
+ev '{"event":"start","case":"t.a"}'
+ev '{"event":"result","case":"t.a","outcome":"pass","duration_s":0.1}'"#;
+    let suite = fake_suite(&dir, &case("t.a", "5"), body);
+    let results = dir.join("results");
+    let out = run(&suite, &results, &[]);
+    no_panic(&out);
+    // A driver line outside any case fails the run unless a baseline expects it.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let b = results.join("local");
+    xmllint(&b.join("junit.xml"));
+    for (name, t) in outputs(&b, &out) {
+        for c in [
+            '\u{1b}', '\u{7}', '\u{9b}', '\u{fffe}', '\u{202e}', '\r', '\0',
+        ] {
+            assert!(!t.contains(c), "{name} holds {c:?} raw:\n{t}");
+        }
+    }
+    let summary = std::fs::read_to_string(b.join("summary.txt")).unwrap();
+    assert!(
+        summary.contains("1 not expected")
+            && summary.contains(
+                "  [err] NVRM: Xid \\u{1b}]0;PWN\\u{7}\\u{1b}[2J\\u{9b}1m\\u{fffe}\\u{202e}\\u{d}\\u{0}X\n"
+            ),
+        "{summary}"
+    );
+    let report = std::fs::read_to_string(results.join("report.html")).unwrap();
+    assert!(
+        report.contains("\\u{1b}]0;PWN")
+            && report.contains("</code></td><td>logged while no case ran</td><td>no</td>"),
+        "{report}"
+    );
+}
+
 /// The largest resident set of any child this process has waited for, in KiB.
 fn children_max_rss_kib() -> i64 {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
