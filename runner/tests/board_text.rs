@@ -276,6 +276,86 @@ ev '{"event":"result","case":"t.a","outcome":"pass","duration_s":0.1}'"#;
     );
 }
 
+#[test]
+fn huge_facts_are_capped_and_huge_listing_fields_refused() {
+    let dir = scratch("board-huge-facts");
+    let big = "z".repeat(3_000_000);
+    // Facts with 3 MB values at listing time, and 1 MB values and 100 000 facts from the
+    // run.
+    let facts = format!(
+        r#"{{"event":"facts","suite_version":"{big}","properties":{{"arch":"{big}","cuda.version":"13.0\n{big}"}},"implementations":{{"cuda":"{big}"}}}}"#
+    );
+    // The run's facts event stays under 8 MB: the runner reads that much per poll, and
+    // (an issue of its own) reads once after the suite's exit.
+    let body = r#"big=$(head -c 1000000 /dev/zero | tr '\0' z)
+many=$(seq 1 100000 | sed 's/.*/"fact&":"value&"/' | paste -sd, -)
+ev "{\"event\":\"facts\",\"suite_version\":\"$big\",\"properties\":{\"arch\":\"$big\",\"cuda.version\":\"13.0\\n$big\",$many},\"implementations\":{\"cuda\":\"$big\"}}"
+ev '{"event":"start","case":"t.a"}'
+ev '{"event":"result","case":"t.a","outcome":"pass","duration_s":0.1}'"#;
+    let suite = fake_suite(&dir, &format!("{facts}\n{}", case("t.a", "5")), body);
+    let results = dir.join("results");
+    let out = run(&suite, &results, &[]);
+    no_panic(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let b = results.join("local");
+    let journal = std::fs::read_to_string(b.join("journal.jsonl")).unwrap();
+    for l in journal.lines() {
+        assert!(l.len() < 600_000, "a journal record of {} bytes", l.len());
+    }
+    assert!(journal.contains("more]"), "a cut value says so");
+    assert!(
+        journal.contains(r#""hil-run.facts_cut":""#),
+        "the facts left out are counted"
+    );
+    assert!(size(&results.join("report.html")) < 2_000_000);
+    assert!(size(&b.join("junit.xml")) < 2_000_000);
+    xmllint(&b.join("junit.xml"));
+    let summary = std::fs::read_to_string(b.join("summary.txt")).unwrap();
+    let header = summary.lines().next().unwrap();
+    assert!(header.len() < 200, "{header}");
+    assert!(
+        header.contains("(arch zzzz") && header.contains("CUDA 13.0…)"),
+        "{header}"
+    );
+
+    // Listing fields no suite writes: refused before anything is journaled.
+    for (field, line) in [
+        (
+            "table",
+            format!(r#"{{"name":"t.a","table":"{big}","backend":"host","timeout_s":5}}"#),
+        ),
+        (
+            "backend",
+            format!(r#"{{"name":"t.a","table":"t","backend":"{big}","timeout_s":5}}"#),
+        ),
+        (
+            "cuda_api",
+            format!(
+                r#"{{"name":"t.a","table":"t","backend":"host","timeout_s":5,"cuda_api":"{big}"}}"#
+            ),
+        ),
+        (
+            "ub",
+            format!(r#"{{"name":"t.a","table":"t","backend":"host","timeout_s":5,"ub":"{big}"}}"#),
+        ),
+    ] {
+        let suite = fake_suite(&dir, &line, "exit 0");
+        let results = dir.join(format!("r-{field}"));
+        let out = run(&suite, &results, &[]);
+        no_panic(&out);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{field}: {err:.2000}");
+        assert!(
+            err.contains(&format!(
+                "board local: the suite listed case `t.a` with a {field} of 3.0 MB"
+            )),
+            "{err:.2000}"
+        );
+        assert!(err.len() < 4096, "{field}: {} bytes of stderr", err.len());
+        assert!(!results.join("local/journal.jsonl").exists());
+    }
+}
+
 /// The largest resident set of any child this process has waited for, in KiB.
 fn children_max_rss_kib() -> i64 {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };

@@ -118,7 +118,7 @@ pub fn parse_case_listing(stdout: &str) -> anyhow::Result<Listing> {
     for l in stdout.lines().filter(|l| !l.trim().is_empty()) {
         if listing.cases.is_empty() && listing.facts.is_none() && l.starts_with("{\"event\"") {
             if let Ok(hil_proto::Event::Facts(f)) = hil_proto::Event::from_line(l) {
-                listing.facts = Some(f);
+                listing.facts = Some(crate::from_board::capped_facts(f));
                 continue;
             }
         }
