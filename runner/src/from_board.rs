@@ -212,13 +212,22 @@ fn keep(s: &str, budget: &mut usize, max: usize) -> String {
 /// alphabet (it becomes a file line, a CSV field, a JUnit name) or a time limit that is
 /// not a positive number of seconds up to a week. The error names the board and case.
 pub fn check_listing(board: &str, cases: &[CaseInfo]) -> Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
     for c in cases {
         if !valid_name(&c.name) {
             return Err(format!(
-                "board {board}: the suite listed a case named `{}`: a case name is ASCII \
-                 letters, digits, `.`, `_` and `-` (at most {MAX_NAME} bytes); is the suite \
-                 on the board hil-suite?",
+                "board {board}: the suite listed a case named `{}`: a case name is parts \
+                 joined by `.`, each of ASCII letters, digits, `_` and `-` and not starting \
+                 with `-` (at most {MAX_NAME} bytes); is the suite on the board hil-suite?",
                 escape_line(&cap_start(&c.name, QUOTED))
+            ));
+        }
+        // A name is the identity of its results: two cases under one would share them.
+        if !seen.insert(c.name.as_str()) {
+            return Err(format!(
+                "board {board}: the suite listed case `{}` twice: a case name names one \
+                 case; is the suite on the board hil-suite?",
+                c.name
             ));
         }
         let fields = [
@@ -256,12 +265,17 @@ pub fn check_listing(board: &str, cases: &[CaseInfo]) -> Result<(), String> {
     Ok(())
 }
 
+/// Parts joined by `.`, none empty (no `.`, `..`, leading or doubled dot), each of ASCII
+/// letters, digits, `_` and `-` and none starting with `-` (never read as an option):
+/// every name the suite's tables make (`[a-z0-9_]` parts) and more.
 fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    name.len() <= MAX_NAME
+        && name.split('.').all(|part| {
+            part.bytes().next().is_some_and(|b| b != b'-')
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        })
 }
 
 /// Warnings about what one board sent: the first `MAX_WARNINGS` shown (each quoting at
@@ -473,7 +487,22 @@ mod tests {
     fn listings_with_names_or_limits_the_runner_cannot_take_are_refused() {
         let ok = crate::test_case("vulkan.import.dev0_dev1.runtime");
         assert!(check_listing("b1", std::slice::from_ref(&ok)).is_ok());
-        for name in ["a,b", "a\nb", "a b", "a\u{1b}[2Jb", "", "é"] {
+        for name in [
+            "a,b",
+            "a\nb",
+            "a b",
+            "a\u{1b}[2Jb",
+            "",
+            "é",
+            ".",
+            "..",
+            "-rf",
+            "t.-x",
+            "a..b",
+            ".a",
+            "a.",
+            "t/../x",
+        ] {
             let c = CaseInfo {
                 name: name.into(),
                 ..ok.clone()
@@ -482,6 +511,25 @@ mod tests {
             assert!(e.starts_with("board b1: "), "{e}");
             assert!(!e.contains('\u{1b}') && !e.contains('\n'), "{e}");
         }
+        for name in [
+            "host.info",
+            "T-1.x_y.dev0_dev1.runtime",
+            "_a.b",
+            "dEQP-VK.api.smoke",
+        ] {
+            let c = CaseInfo {
+                name: name.into(),
+                ..ok.clone()
+            };
+            assert!(check_listing("b1", &[c]).is_ok(), "{name}");
+        }
+        let other = crate::test_case("host.info");
+        let e = check_listing("b1", &[ok.clone(), other, ok.clone()]).unwrap_err();
+        assert_eq!(
+            e,
+            "board b1: the suite listed case `vulkan.import.dev0_dev1.runtime` twice: a case \
+             name names one case; is the suite on the board hil-suite?"
+        );
         let big = "x".repeat(MAX_UB + 1);
         for (c, says) in [
             (

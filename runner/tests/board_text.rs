@@ -149,6 +149,17 @@ fn listings_with_a_bad_limit_or_name_are_refused_naming_board_and_case() {
         (case("t a", "5"), "a case named `t a`"),
         (case("t\\na", "5"), "a case named `t\\u{a}a`"),
         (case("t\\u001b[2Ja", "5"), "a case named `t\\u{1b}[2Ja`"),
+        (case(".", "5"), "a case named `.`"),
+        (case("..", "5"), "a case named `..`"),
+        (case("-rf", "5"), "a case named `-rf`"),
+        (case("t..a", "5"), "a case named `t..a`"),
+        (
+            [case("t.a", "5"), case("t.b", "5"), case("t.a", "5")].join("\n"),
+            "case `t.a` twice",
+        ),
+        // Lines that are not cases at all: a number JSON cannot hold, a string.
+        (case("t.a", "1e999"), "a line that is not a case (number out of range"),
+        (case("t.a", "\"5\""), "a line that is not a case (invalid type: string"),
     ] {
         let suite = fake_suite(&dir, &listing, "exit 0");
         let results = dir.join("results");

@@ -1260,7 +1260,7 @@ impl Transport for SshBoard {
                 err.trim()
             );
         }
-        super::parse_case_listing(&out)
+        super::parse_case_listing(&self.spec.name, &out)
     }
 
     fn start(
