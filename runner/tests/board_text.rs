@@ -158,8 +158,14 @@ fn listings_with_a_bad_limit_or_name_are_refused_naming_board_and_case() {
             "case `t.a` twice",
         ),
         // Lines that are not cases at all: a number JSON cannot hold, a string.
-        (case("t.a", "1e999"), "a line that is not a case (number out of range"),
-        (case("t.a", "\"5\""), "a line that is not a case (invalid type: string"),
+        (
+            case("t.a", "1e999"),
+            "a line that is not a case (number out of range",
+        ),
+        (
+            case("t.a", "\"5\""),
+            "a line that is not a case (invalid type: string",
+        ),
     ] {
         let suite = fake_suite(&dir, &listing, "exit 0");
         let results = dir.join("results");
@@ -535,7 +541,7 @@ ev '{"event":"result","case":"t.b","outcome":"fail","duration_s":0.1,"message":"
         text(&verify(&same))
     );
 
-    let cases: [(&str, &Edit); 4] = [
+    let cases: [(&str, &Edit); 5] = [
         (
             "board local: counts.fail says 0, the bundled journal results/local/journal.jsonl gives 1",
             &|m| {
@@ -553,6 +559,11 @@ ev '{"event":"result","case":"t.b","outcome":"fail","duration_s":0.1,"message":"
         ("board local: properties.arch says `arm`", &|m| {
             m["boards"][0]["properties"]["arch"] = "arm".into()
         }),
+        // The same board twice: the journal would vouch for two entries.
+        ("boards: board `local` is listed 2 times", &|m| {
+            let b = m["boards"][0].clone();
+            m["boards"].as_array_mut().unwrap().push(b);
+        }),
     ];
     for (i, (says, edit)) in cases.into_iter().enumerate() {
         let bad = dir.join(format!("bad{i}.tar"));
@@ -562,4 +573,49 @@ ev '{"event":"result","case":"t.b","outcome":"fail","duration_s":0.1,"message":"
         assert_eq!(out.status.code(), Some(1), "{says}: {err}");
         assert!(err.contains(says), "{says}: {err}");
     }
+    // What no journal records passes, and verify-bundle says it is the manifest's word.
+    let host = dir.join("host.tar");
+    with_manifest(&tar, &host, |m| {
+        m["runner_host"] = "trusted-lab\u{1b}]0;x\u{7}".into();
+        m["hil_run_version"] = "9.9.9".into();
+    });
+    let out = verify(&host);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains(
+            "not in any journal, the manifest's word only: hil-run 9.9.9, runner host \
+             trusted-lab\\u{1b}]0;x\\u{7}, created"
+        ),
+        "{all}"
+    );
+    assert!(!all.contains('\u{1b}'), "{all}");
+    // A file twice in the archive: whichever copy a reader takes, neither is vouched for.
+    let twice = dir.join("twice.tar");
+    {
+        let mut a = tar::Archive::new(std::fs::File::open(&same).unwrap());
+        let mut b = tar::Builder::new(std::fs::File::create(&twice).unwrap());
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            let copies = if path.ends_with("summary.txt") { 2 } else { 1 };
+            for _ in 0..copies {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(data.len() as u64);
+                h.set_mode(0o644);
+                h.set_cksum();
+                b.append_data(&mut h, &path, data.as_slice()).unwrap();
+            }
+        }
+        b.into_inner().unwrap();
+    }
+    let out = verify(&twice);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("results/local/summary.txt: in the archive more than once"),
+        "{err}"
+    );
 }
