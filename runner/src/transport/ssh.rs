@@ -963,13 +963,19 @@ fn end_earlier_runs(runs_dir: &str, own_run: &str) -> String {
     )
 }
 
+/// What `hil-suite.ok` remembers of the checked file: size, mtime, ctime (both to the
+/// nanosecond where the filesystem keeps them) and inode. Any write or replacement changes
+/// the ctime or the inode, and neither can be set back (`touch -d` puts back the mtime
+/// only, and itself moves the ctime), so an edit of the same size is hashed again too.
+const SUITE_STAMP: &str = "stat -c '%s %y %z %i' hil-suite";
+
 /// Shell, in the suite's directory: prints `present` if `hil-suite` there is the file with
 /// SHA-256 `hash`, else `absent`. The hash is checked once (`sha256sum`) and remembered
-/// with the file's size and mtime in `hil-suite.ok`: a file cut short or replaced since is
+/// with the file's `SUITE_STAMP` in `hil-suite.ok`: a file changed in any way since is
 /// hashed again, and re-sent when it differs.
 fn suite_present(hash: &str) -> String {
     format!(
-        "now=\"$(stat -c '%s %Y' hil-suite 2>/dev/null)\"; \
+        "now=\"$({SUITE_STAMP} 2>/dev/null)\"; \
          if test -x hil-suite && [ \"$(cat hil-suite.ok 2>/dev/null)\" = \"{hash} $now\" ]; then echo present; \
          elif test -x hil-suite && set -- $(sha256sum hil-suite 2>/dev/null) && [ \"$1\" = {hash} ]; then \
          echo \"{hash} $now\" > hil-suite.ok 2>/dev/null; echo present; else echo absent; fi"
@@ -1072,9 +1078,9 @@ impl Transport for SshBoard {
                 .conn
                 .lock()
                 .with_sftp(|s| upload(s, &suite, &remote, 0o755))?;
-            // Remembered as checked: the next run compares size and mtime, not the hash.
+            // Remembered as checked: the next run compares the stamp, not the hash.
             let stamp = format!(
-                "cd {} && echo \"{hash} $(stat -c '%s %Y' hil-suite)\" > hil-suite.ok 2>/dev/null; true",
+                "cd {} && echo \"{hash} $({SUITE_STAMP})\" > hil-suite.ok 2>/dev/null; true",
                 quote(&dir)
             );
             self.conn.lock().exec_ok(&stamp)?;
@@ -1772,6 +1778,25 @@ mod tests {
             "the checked hash is remembered"
         );
         assert_eq!(check(), "present", "from the stamp");
+        // Edited in place, same size, its mtime put back: the ctime still moved.
+        let mtime = std::fs::metadata(&suite).unwrap().modified().unwrap();
+        let mut edited = vec![7u8; 100_000];
+        edited[50_000] = 8;
+        std::fs::write(&suite, &edited).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&suite)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        assert_eq!(std::fs::metadata(&suite).unwrap().len(), 100_000);
+        assert_eq!(
+            check(),
+            "absent",
+            "a same-size edit with its mtime put back"
+        );
+        std::fs::write(&suite, vec![7u8; 100_000]).unwrap();
+        assert_eq!(check(), "present", "the original again, hashed again");
         // Cut short under its final name (a full disk, a copy interrupted by hand).
         std::fs::write(&suite, vec![7u8; 50_000]).unwrap();
         assert_eq!(check(), "absent");
