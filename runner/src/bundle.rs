@@ -184,14 +184,24 @@ fn disagreements(m: &Manifest, contents: &BTreeMap<String, Vec<u8>>) -> Vec<Stri
             (!board.contains('/')).then_some((board, p.as_str()))
         })
         .collect();
-    let listed: std::collections::BTreeSet<&str> =
-        m.boards.iter().map(|b| b.name.as_str()).collect();
-    for board in journals.keys().filter(|b| !listed.contains(*b)) {
+    let mut listed: BTreeMap<&str, usize> = BTreeMap::new();
+    for b in &m.boards {
+        *listed.entry(b.name.as_str()).or_default() += 1;
+    }
+    // Each board once: a second entry would vouch for the same journal again.
+    for (board, n) in listed.iter().filter(|(_, n)| **n > 1) {
+        errors.push(format!(
+            "{MANIFEST}: boards: board `{board}` is listed {n} times; a manifest lists each \
+             board once"
+        ));
+    }
+    for board in journals.keys().filter(|b| !listed.contains_key(*b)) {
         errors.push(format!(
             "{MANIFEST}: boards: results/{board}/journal.jsonl is in the bundle, but the manifest lists no board `{board}`"
         ));
     }
-    for b in &m.boards {
+    let mut checked = std::collections::BTreeSet::new();
+    for b in m.boards.iter().filter(|b| checked.insert(b.name.as_str())) {
         let Some(&path) = journals.get(b.name.as_str()) else {
             errors.push(format!(
                 "{MANIFEST}: boards: board `{}` has no journal in the bundle (results/{}/journal.jsonl)",
@@ -304,6 +314,7 @@ pub fn verify(path: &Path, allowed: Option<&Path>) -> Result<String, Vec<String>
     }
     let mut archive = tar::Archive::new(raw.as_slice());
     let mut contents: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut twice = Vec::new();
     let entries = archive
         .entries()
         .map_err(|e| vec![format!("not a tar archive: {e}")])?;
@@ -316,14 +327,17 @@ pub fn verify(path: &Path, allowed: Option<&Path>) -> Result<String, Vec<String>
         let mut data = Vec::new();
         e.read_to_end(&mut data)
             .map_err(|err| vec![format!("truncated or corrupt tar: {name}: {err}")])?;
-        contents.insert(name, data);
+        // A path twice: which copy a reader gets depends on the tool; neither is vouched for.
+        if contents.insert(name.clone(), data).is_some() {
+            twice.push(format!("{name}: in the archive more than once"));
+        }
     }
     let raw = contents
         .remove(MANIFEST)
         .ok_or_else(|| vec![format!("no {MANIFEST} in the bundle")])?;
     let signature = contents.remove(SIGNATURE);
     let m: Manifest = serde_json::from_slice(&raw).map_err(|e| vec![format!("{MANIFEST}: {e}")])?;
-    let mut errors = Vec::new();
+    let mut errors = twice;
     if m.format != FORMAT {
         errors.push(format!("format `{}`, expected `{FORMAT}`", m.format));
     }
@@ -372,13 +386,28 @@ pub fn verify(path: &Path, allowed: Option<&Path>) -> Result<String, Vec<String>
         }
     };
     if !errors.is_empty() {
-        return Err(errors);
+        // Paths and values come from the bundle: written out, never acting on a terminal.
+        return Err(errors
+            .iter()
+            .map(|e| hil_proto::text::escape_line(e).into_owned())
+            .collect());
     }
+    // No journal records these: what the manifest says of them is its word alone (and the
+    // signer's, when signed).
+    let word = if signature.is_some() {
+        "the signed manifest's word"
+    } else {
+        "the manifest's word only"
+    };
     let mut report = format!(
-        "{}: {origin}\n  {} files match the manifest; hil-run {}\n",
+        "{}: {origin}\n  {} files match the manifest; each board's counts, cases and facts \
+         match its journal\n  not in any journal, {word}: hil-run {}, runner host {}, \
+         created {} (unix time)\n",
         path.display(),
         m.files.len(),
-        m.hil_run_version
+        m.hil_run_version,
+        m.runner_host,
+        m.created_unix
     );
     for b in &m.boards {
         let counts: Vec<String> = b.counts.iter().map(|(o, n)| format!("{o} {n}")).collect();
@@ -418,5 +447,5 @@ pub fn verify(path: &Path, allowed: Option<&Path>) -> Result<String, Vec<String>
             report.push_str(&format!("      {backend}: {imp}\n"));
         }
     }
-    Ok(report)
+    Ok(hil_proto::text::escape_controls(&report).into_owned())
 }

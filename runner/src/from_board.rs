@@ -2,9 +2,10 @@
 //! listing), kept within its caps, and shown escaped. A board that sends nonsense gets a
 //! warning, a refusal or a recorded verdict that says what it sent, never a panic.
 
-use crate::journal::{CaseResult, State};
+use crate::baseline::Comparison;
+use crate::journal::{CaseResult, DriverMessage, State};
 use hil_proto::text::{cap_end, cap_start, escape_controls, escape_line, MAX_STORED};
-use hil_proto::{CaseInfo, Event, Observation, Outcome, MAX_TIMEOUT_S};
+use hil_proto::{CaseInfo, Event, Facts, Observation, Outcome, MAX_TIMEOUT_S};
 use std::time::Duration;
 
 /// Warnings quoting a board's line show at most this many bytes of it.
@@ -13,8 +14,21 @@ const QUOTED: usize = 300;
 pub const MAX_WARNINGS: usize = 5;
 /// Observations kept per result; a board sending more gets the rest counted.
 const MAX_OBSERVATIONS: usize = 256;
-/// The longest case name accepted from a listing.
+/// The longest case name accepted from a listing; its table, backend and CUDA API too.
 const MAX_NAME: usize = 512;
+/// The longest undefined-behaviour rule accepted from a listing.
+const MAX_UB: usize = 4096;
+/// The most devices a listed case may name.
+const MAX_DEVICES: usize = 1024;
+/// A fact's value is kept up to this many bytes (its start, saying how much more there was).
+pub const MAX_FACT_VALUE: usize = 4096;
+/// A fact's name is kept up to this many bytes.
+const MAX_FACT_KEY: usize = 256;
+/// All of a board's facts (names and values) are kept up to about this many bytes; the
+/// facts past it are left out and counted in `FACTS_CUT`.
+const MAX_FACTS: usize = 256 * 1024;
+/// The property saying how many facts were left out, and how large they were.
+pub const FACTS_CUT: &str = "hil-run.facts_cut";
 
 /// A line of the event stream, read.
 #[derive(Debug)]
@@ -32,6 +46,7 @@ pub enum Line {
 /// the suite had died in it.
 pub fn read_line(line: &str) -> Line {
     let err = match Event::from_line(line) {
+        Ok(Event::Facts(f)) => return Line::Event(Event::Facts(capped_facts(f))),
         Ok(e) => return Line::Event(e),
         Err(e) => e,
     };
@@ -148,17 +163,94 @@ pub fn capped(mut r: CaseResult) -> CaseResult {
     r
 }
 
+/// `f` within its caps: each value's start up to `MAX_FACT_VALUE` bytes (saying how much
+/// more there was), each name up to `MAX_FACT_KEY`, all of them up to about `MAX_FACTS`;
+/// the facts left out are counted in the property `FACTS_CUT`. Real facts are far below
+/// (a suite's are about 40 names of at most 1 KiB), so only a board sending nonsense
+/// loses any: its journal records and reports stay small.
+pub fn capped_facts(mut f: Facts) -> Facts {
+    let mut budget = MAX_FACTS;
+    let (mut cut, mut cut_bytes) = (0usize, 0usize);
+    f.suite_version = keep(&f.suite_version, &mut budget, MAX_FACT_VALUE);
+    let mut map = |m: std::collections::BTreeMap<String, String>| {
+        let mut kept = std::collections::BTreeMap::new();
+        for (k, v) in m {
+            if budget < MAX_FACT_KEY + MAX_FACT_VALUE {
+                cut += 1;
+                cut_bytes += k.len() + v.len();
+                continue;
+            }
+            let k = keep(&k, &mut budget, MAX_FACT_KEY);
+            let v = keep(&v, &mut budget, MAX_FACT_VALUE);
+            kept.insert(k, v);
+        }
+        kept
+    };
+    f.properties = map(std::mem::take(&mut f.properties));
+    f.implementations = map(std::mem::take(&mut f.implementations));
+    if cut > 0 {
+        f.properties.insert(
+            FACTS_CUT.into(),
+            format!(
+                "{cut} fact(s) of {} left out: the board's facts are kept up to {}",
+                hil_proto::text::human_bytes(cut_bytes as u64),
+                hil_proto::text::human_bytes(MAX_FACTS as u64)
+            ),
+        );
+    }
+    f
+}
+
+/// `s`'s start within `max` bytes, taken from `budget`.
+fn keep(s: &str, budget: &mut usize, max: usize) -> String {
+    let s = cap_start(s, max).into_owned();
+    *budget = budget.saturating_sub(s.len());
+    s
+}
+
 /// Refuses a listing the runner cannot run as given: a case name outside the table-name
 /// alphabet (it becomes a file line, a CSV field, a JUnit name) or a time limit that is
 /// not a positive number of seconds up to a week. The error names the board and case.
 pub fn check_listing(board: &str, cases: &[CaseInfo]) -> Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
     for c in cases {
         if !valid_name(&c.name) {
             return Err(format!(
-                "board {board}: the suite listed a case named `{}`: a case name is ASCII \
-                 letters, digits, `.`, `_` and `-` (at most {MAX_NAME} bytes); is the suite \
-                 on the board hil-suite?",
+                "board {board}: the suite listed a case named `{}`: a case name is parts \
+                 joined by `.`, each of ASCII letters, digits, `_` and `-` and not starting \
+                 with `-` (at most {MAX_NAME} bytes); is the suite on the board hil-suite?",
                 escape_line(&cap_start(&c.name, QUOTED))
+            ));
+        }
+        // A name is the identity of its results: two cases under one would share them.
+        if !seen.insert(c.name.as_str()) {
+            return Err(format!(
+                "board {board}: the suite listed case `{}` twice: a case name names one \
+                 case; is the suite on the board hil-suite?",
+                c.name
+            ));
+        }
+        let fields = [
+            ("table", c.table.len(), MAX_NAME),
+            ("backend", c.backend.len(), MAX_NAME),
+            ("cuda_api", c.cuda_api.len(), MAX_NAME),
+            ("ub", c.ub.as_deref().map_or(0, str::len), MAX_UB),
+        ];
+        if let Some((field, len, max)) = fields.iter().find(|(_, len, max)| len > max) {
+            return Err(format!(
+                "board {board}: the suite listed case `{}` with a {field} of {}: at most {} \
+                 is taken; is the suite on the board hil-suite?",
+                c.name,
+                hil_proto::text::human_bytes(*len as u64),
+                hil_proto::text::human_bytes(*max as u64)
+            ));
+        }
+        if c.devices.len() > MAX_DEVICES {
+            return Err(format!(
+                "board {board}: the suite listed case `{}` with {} devices: at most \
+                 {MAX_DEVICES} are taken; is the suite on the board hil-suite?",
+                c.name,
+                c.devices.len()
             ));
         }
         if !(c.timeout_s > 0.0 && plausible_seconds(c.timeout_s)) {
@@ -173,12 +265,17 @@ pub fn check_listing(board: &str, cases: &[CaseInfo]) -> Result<(), String> {
     Ok(())
 }
 
+/// Parts joined by `.`, none empty (no `.`, `..`, leading or doubled dot), each of ASCII
+/// letters, digits, `_` and `-` and none starting with `-` (never read as an option):
+/// every name the suite's tables make (`[a-z0-9_]` parts) and more.
 fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    name.len() <= MAX_NAME
+        && name.split('.').all(|part| {
+            part.bytes().next().is_some_and(|b| b != b'-')
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        })
 }
 
 /// Warnings about what one board sent: the first `MAX_WARNINGS` shown (each quoting at
@@ -229,15 +326,45 @@ impl Drop for Warnings {
     }
 }
 
+/// Text fit to show: escaped (`escape_controls`) and within `MAX_STORED`, its end kept.
+fn esc(s: &str) -> String {
+    let e = escape_controls(&cap_end(s, MAX_STORED)).into_owned();
+    cap_end(&e, MAX_STORED).into_owned()
+}
+
+/// A run-level driver message fit to show: its line on one line (newlines written out),
+/// escaped and within `MAX_STORED`, its start kept (where the driver says what happened).
+fn shown_driver_message(m: &DriverMessage) -> DriverMessage {
+    let line = escape_line(&cap_start(&m.line, MAX_STORED)).into_owned();
+    DriverMessage {
+        line: cap_start(&line, MAX_STORED).into_owned(),
+        seen_unix: m.seen_unix,
+        cases: m.cases.iter().map(|c| esc(c)).collect(),
+        when: esc(&m.when),
+    }
+}
+
+/// `cmp` as `shown` shows its state: the run-level driver messages and facts it names
+/// escaped the same way, so that a shown message is still found among the unexpected.
+pub fn shown_comparison(cmp: &Comparison) -> Comparison {
+    let mut c = cmp.clone();
+    c.driver_messages = c.driver_messages.iter().map(shown_driver_message).collect();
+    for f in &mut c.fact_changes {
+        f.key = esc(&f.key);
+        f.then = esc(&f.then);
+        f.now = esc(&f.now);
+    }
+    for l in &mut c.coverage_lost {
+        l.why = esc(&l.why);
+    }
+    c
+}
+
 /// A copy of `state` fit to show: every text escaped (`escape_controls`) and within
 /// `MAX_STORED`, every duration plausible (else 0), whatever the journal holds (one
 /// written before these checks, say). Summary, flagged.md, JUnit, CSV and the report
-/// all show this copy.
+/// all show this copy (with `shown_comparison` of its comparison).
 pub fn shown(state: &State) -> State {
-    let esc = |s: &str| {
-        let e = escape_controls(&cap_end(s, MAX_STORED)).into_owned();
-        cap_end(&e, MAX_STORED).into_owned()
-    };
     let secs = |s: f64| if plausible_seconds(s) { s } else { 0.0 };
     let mut st = state.clone();
     st.board = esc(&st.board);
@@ -279,6 +406,11 @@ pub fn shown(state: &State) -> State {
             }
             (r.case.clone(), r)
         })
+        .collect();
+    st.driver_messages = st
+        .driver_messages
+        .iter()
+        .map(shown_driver_message)
         .collect();
     st
 }
@@ -355,7 +487,22 @@ mod tests {
     fn listings_with_names_or_limits_the_runner_cannot_take_are_refused() {
         let ok = crate::test_case("vulkan.import.dev0_dev1.runtime");
         assert!(check_listing("b1", std::slice::from_ref(&ok)).is_ok());
-        for name in ["a,b", "a\nb", "a b", "a\u{1b}[2Jb", "", "é"] {
+        for name in [
+            "a,b",
+            "a\nb",
+            "a b",
+            "a\u{1b}[2Jb",
+            "",
+            "é",
+            ".",
+            "..",
+            "-rf",
+            "t.-x",
+            "a..b",
+            ".a",
+            "a.",
+            "t/../x",
+        ] {
             let c = CaseInfo {
                 name: name.into(),
                 ..ok.clone()
@@ -364,6 +511,75 @@ mod tests {
             assert!(e.starts_with("board b1: "), "{e}");
             assert!(!e.contains('\u{1b}') && !e.contains('\n'), "{e}");
         }
+        for name in [
+            "host.info",
+            "T-1.x_y.dev0_dev1.runtime",
+            "_a.b",
+            "dEQP-VK.api.smoke",
+        ] {
+            let c = CaseInfo {
+                name: name.into(),
+                ..ok.clone()
+            };
+            assert!(check_listing("b1", &[c]).is_ok(), "{name}");
+        }
+        let other = crate::test_case("host.info");
+        let e = check_listing("b1", &[ok.clone(), other, ok.clone()]).unwrap_err();
+        assert_eq!(
+            e,
+            "board b1: the suite listed case `vulkan.import.dev0_dev1.runtime` twice: a case \
+             name names one case; is the suite on the board hil-suite?"
+        );
+        let big = "x".repeat(MAX_UB + 1);
+        for (c, says) in [
+            (
+                CaseInfo {
+                    table: big.clone(),
+                    ..ok.clone()
+                },
+                "with a table of 4.1 KB",
+            ),
+            (
+                CaseInfo {
+                    backend: big.clone(),
+                    ..ok.clone()
+                },
+                "with a backend of",
+            ),
+            (
+                CaseInfo {
+                    cuda_api: big.clone(),
+                    ..ok.clone()
+                },
+                "with a cuda_api of",
+            ),
+            (
+                CaseInfo {
+                    ub: Some(big.clone()),
+                    ..ok.clone()
+                },
+                "with a ub of 4.1 KB",
+            ),
+            (
+                CaseInfo {
+                    devices: vec![0; MAX_DEVICES + 1],
+                    ..ok.clone()
+                },
+                "with 1025 devices",
+            ),
+        ] {
+            let e = check_listing("b1", &[c]).unwrap_err();
+            assert!(
+                e.starts_with("board b1: the suite listed case `vulkan.import"),
+                "{e}"
+            );
+            assert!(e.contains(says), "{says}: {e}");
+        }
+        let c = CaseInfo {
+            ub: Some("x".repeat(MAX_UB)),
+            ..ok.clone()
+        };
+        assert!(check_listing("b1", &[c]).is_ok());
         for t in [-1.0, 0.0, f64::NAN, 1e300] {
             let c = CaseInfo {
                 timeout_s: t,
@@ -373,6 +589,52 @@ mod tests {
             assert!(e.contains("vulkan.import.dev0_dev1.runtime"), "{e}");
             assert!(e.contains("timeout_s"), "{e}");
         }
+    }
+
+    #[test]
+    fn facts_are_kept_within_their_caps_and_say_what_went() {
+        let real = Facts {
+            suite_version: "0.1.0".into(),
+            properties: [("arch".to_string(), "x86_64".to_string())].into(),
+            implementations: [("cuda".to_string(), "libcuda.so.1".to_string())].into(),
+        };
+        assert_eq!(
+            capped_facts(real.clone()),
+            real,
+            "real facts are kept as they are"
+        );
+        let big = "z".repeat(3_000_000);
+        let mut f = Facts {
+            suite_version: big.clone(),
+            ..real
+        };
+        f.properties.insert(big.clone(), big.clone());
+        for i in 0..100_000 {
+            f.properties
+                .insert(format!("fact{i:06}"), format!("value{i}"));
+        }
+        let f = capped_facts(f);
+        assert!(f.suite_version.len() <= MAX_FACT_VALUE);
+        assert!(
+            f.suite_version.ends_with("more]"),
+            "{}",
+            &f.suite_version[4000..]
+        );
+        let total: usize = f
+            .properties
+            .iter()
+            .chain(&f.implementations)
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
+        assert!(total <= MAX_FACTS + 1024, "{total}");
+        assert!(f.properties.keys().all(|k| k.len() <= MAX_FACT_KEY));
+        assert!(f.properties.values().all(|v| v.len() <= MAX_FACT_VALUE));
+        assert!(
+            f.properties[FACTS_CUT].contains("fact(s) of"),
+            "{}",
+            f.properties[FACTS_CUT]
+        );
+        assert_eq!(f.properties["arch"], "x86_64");
     }
 
     #[test]
@@ -389,5 +651,29 @@ mod tests {
         assert_eq!(r.message, "\\u{1b}]0;x\\u{7}\\u{fffe}");
         assert_eq!(r.duration_s, 0.0);
         assert!(r.observations[0].value.len() <= MAX_STORED);
+    }
+
+    #[test]
+    fn shown_driver_lines_are_escaped_capped_and_still_found_unexpected() {
+        let mut st = State::default();
+        let m = DriverMessage {
+            line: format!("[err] Xid \u{1b}[2J\u{fffe}\r\n\0{}", "z".repeat(1_000_000)),
+            seen_unix: 1,
+            cases: vec!["t.\u{7}".into()],
+            when: "logged while no case ran".into(),
+        };
+        st.driver_messages.push(m.clone());
+        let cmp = Comparison {
+            driver_messages: vec![m],
+            ..Comparison::default()
+        };
+        let (st, cmp) = (shown(&st), shown_comparison(&cmp));
+        let shown = &st.driver_messages[0];
+        assert!(shown
+            .line
+            .starts_with("[err] Xid \\u{1b}[2J\\u{fffe}\\u{d}\\u{a}\\u{0}z"));
+        assert!(shown.line.len() <= MAX_STORED, "{}", shown.line.len());
+        assert_eq!(shown.cases, ["t.\\u{7}"]);
+        assert!(cmp.driver_messages.contains(shown));
     }
 }

@@ -42,8 +42,10 @@ pub fn merged(boards: &[Judged], name: &str) -> Report {
         // Board text escaped (XML has no place for most controls, U+FFFE, U+FFFF) and
         // within its caps; durations plausible, whatever the journal holds.
         let shown = crate::from_board::shown(b.state);
+        let cmp = crate::from_board::shown_comparison(b.cmp);
         let (suite, t) = board_suite(&Judged {
             state: &shown,
+            cmp: &cmp,
             ..*b
         });
         total = total.saturating_add(t);

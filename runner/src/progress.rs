@@ -276,7 +276,11 @@ impl Progress {
         if self.style == Style::Quiet {
             return;
         }
-        let line: String = m.line.chars().take(MESSAGE_CHARS).collect();
+        // The board's text: escaped, so it never acts on the terminal.
+        let line: String = hil_proto::text::escape_line(&m.line)
+            .chars()
+            .take(MESSAGE_CHARS)
+            .collect();
         print(
             false,
             format_args!("{}driver message outside any case: {line}\n", self.prefix),

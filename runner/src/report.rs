@@ -215,7 +215,7 @@ pub fn render(boards: &[BoardView]) -> String {
         .zip(&shown)
         .map(|(v, st)| BoardView {
             state: st,
-            cmp: v.cmp.clone(),
+            cmp: crate::from_board::shown_comparison(&v.cmp),
             link_dir: v.link_dir.clone(),
             files: v.files.clone(),
         })

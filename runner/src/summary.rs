@@ -6,6 +6,9 @@ use hil_proto::Outcome;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+/// The summary header shows at most this many characters of each fact (and the board).
+const HEADER_FIELD: usize = 40;
+
 /// A board fact from the suite's facts event, `?` when unknown.
 pub fn fact<'a>(state: &'a State, key: &str) -> &'a str {
     state
@@ -51,13 +54,15 @@ pub fn render(
     baseline: Option<&str>,
 ) -> String {
     let state = &crate::from_board::shown(state);
+    let cmp = &crate::from_board::shown_comparison(cmp);
     let c = counts(state);
     let mut s = String::new();
-    let prop = |k: &str| fact(state, k);
+    // The header is one short line, whatever the board's facts hold.
+    let prop = |k: &str| first_line(fact(state, k), HEADER_FIELD);
     let _ = writeln!(
         s,
         "board {}: {} cases in {:.1}s  (arch {}, driver {}, CUDA {})",
-        state.board,
+        first_line(&state.board, HEADER_FIELD),
         state.results.len(),
         elapsed_s,
         prop("arch"),

@@ -149,6 +149,23 @@ fn listings_with_a_bad_limit_or_name_are_refused_naming_board_and_case() {
         (case("t a", "5"), "a case named `t a`"),
         (case("t\\na", "5"), "a case named `t\\u{a}a`"),
         (case("t\\u001b[2Ja", "5"), "a case named `t\\u{1b}[2Ja`"),
+        (case(".", "5"), "a case named `.`"),
+        (case("..", "5"), "a case named `..`"),
+        (case("-rf", "5"), "a case named `-rf`"),
+        (case("t..a", "5"), "a case named `t..a`"),
+        (
+            [case("t.a", "5"), case("t.b", "5"), case("t.a", "5")].join("\n"),
+            "case `t.a` twice",
+        ),
+        // Lines that are not cases at all: a number JSON cannot hold, a string.
+        (
+            case("t.a", "1e999"),
+            "a line that is not a case (number out of range",
+        ),
+        (
+            case("t.a", "\"5\""),
+            "a line that is not a case (invalid type: string",
+        ),
     ] {
         let suite = fake_suite(&dir, &listing, "exit 0");
         let results = dir.join("results");
@@ -237,6 +254,123 @@ ev 'unreadable {nasty}'"#
     assert!(flagged.contains("sig \\u{1b}]0;title"), "{flagged}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("bad \\u{1b}]0;title"), "{stdout}");
+}
+
+#[test]
+fn a_driver_line_from_the_board_reaches_no_output_raw_and_still_fails_the_run() {
+    let dir = scratch("board-driver-line");
+    let body = r#"ev '{"event":"driver-log","line":"[err] NVRM: Xid \u001b]0;PWN\u0007\u001b[2J\u009b1m\ufffe\u202e\r\u0000X","seen_unix":1}'
+ev '{"event":"start","case":"t.a"}'
+ev '{"event":"result","case":"t.a","outcome":"pass","duration_s":0.1}'"#;
+    let suite = fake_suite(&dir, &case("t.a", "5"), body);
+    let results = dir.join("results");
+    let out = run(&suite, &results, &[]);
+    no_panic(&out);
+    // A driver line outside any case fails the run unless a baseline expects it.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let b = results.join("local");
+    xmllint(&b.join("junit.xml"));
+    for (name, t) in outputs(&b, &out) {
+        for c in [
+            '\u{1b}', '\u{7}', '\u{9b}', '\u{fffe}', '\u{202e}', '\r', '\0',
+        ] {
+            assert!(!t.contains(c), "{name} holds {c:?} raw:\n{t}");
+        }
+    }
+    let summary = std::fs::read_to_string(b.join("summary.txt")).unwrap();
+    assert!(
+        summary.contains("1 not expected")
+            && summary.contains(
+                "  [err] NVRM: Xid \\u{1b}]0;PWN\\u{7}\\u{1b}[2J\\u{9b}1m\\u{fffe}\\u{202e}\\u{d}\\u{0}X\n"
+            ),
+        "{summary}"
+    );
+    let report = std::fs::read_to_string(results.join("report.html")).unwrap();
+    assert!(
+        report.contains("\\u{1b}]0;PWN")
+            && report.contains("</code></td><td>logged while no case ran</td><td>no</td>"),
+        "{report}"
+    );
+}
+
+#[test]
+fn huge_facts_are_capped_and_huge_listing_fields_refused() {
+    let dir = scratch("board-huge-facts");
+    let big = "z".repeat(3_000_000);
+    // Facts with 3 MB values at listing time, and 1 MB values and 100 000 facts from the
+    // run.
+    let facts = format!(
+        r#"{{"event":"facts","suite_version":"{big}","properties":{{"arch":"{big}","cuda.version":"13.0\n{big}"}},"implementations":{{"cuda":"{big}"}}}}"#
+    );
+    // The run's facts event stays under 8 MB: the runner reads that much per poll, and
+    // (an issue of its own) reads once after the suite's exit.
+    let body = r#"big=$(head -c 1000000 /dev/zero | tr '\0' z)
+many=$(seq 1 100000 | sed 's/.*/"fact&":"value&"/' | paste -sd, -)
+ev "{\"event\":\"facts\",\"suite_version\":\"$big\",\"properties\":{\"arch\":\"$big\",\"cuda.version\":\"13.0\\n$big\",$many},\"implementations\":{\"cuda\":\"$big\"}}"
+ev '{"event":"start","case":"t.a"}'
+ev '{"event":"result","case":"t.a","outcome":"pass","duration_s":0.1}'"#;
+    let suite = fake_suite(&dir, &format!("{facts}\n{}", case("t.a", "5")), body);
+    let results = dir.join("results");
+    let out = run(&suite, &results, &[]);
+    no_panic(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let b = results.join("local");
+    let journal = std::fs::read_to_string(b.join("journal.jsonl")).unwrap();
+    for l in journal.lines() {
+        assert!(l.len() < 600_000, "a journal record of {} bytes", l.len());
+    }
+    assert!(journal.contains("more]"), "a cut value says so");
+    assert!(
+        journal.contains(r#""hil-run.facts_cut":""#),
+        "the facts left out are counted"
+    );
+    assert!(size(&results.join("report.html")) < 2_000_000);
+    assert!(size(&b.join("junit.xml")) < 2_000_000);
+    xmllint(&b.join("junit.xml"));
+    let summary = std::fs::read_to_string(b.join("summary.txt")).unwrap();
+    let header = summary.lines().next().unwrap();
+    assert!(header.len() < 200, "{header}");
+    assert!(
+        header.contains("(arch zzzz") && header.contains("CUDA 13.0…)"),
+        "{header}"
+    );
+
+    // Listing fields no suite writes: refused before anything is journaled.
+    for (field, line) in [
+        (
+            "table",
+            format!(r#"{{"name":"t.a","table":"{big}","backend":"host","timeout_s":5}}"#),
+        ),
+        (
+            "backend",
+            format!(r#"{{"name":"t.a","table":"t","backend":"{big}","timeout_s":5}}"#),
+        ),
+        (
+            "cuda_api",
+            format!(
+                r#"{{"name":"t.a","table":"t","backend":"host","timeout_s":5,"cuda_api":"{big}"}}"#
+            ),
+        ),
+        (
+            "ub",
+            format!(r#"{{"name":"t.a","table":"t","backend":"host","timeout_s":5,"ub":"{big}"}}"#),
+        ),
+    ] {
+        let suite = fake_suite(&dir, &line, "exit 0");
+        let results = dir.join(format!("r-{field}"));
+        let out = run(&suite, &results, &[]);
+        no_panic(&out);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{field}: {err:.2000}");
+        assert!(
+            err.contains(&format!(
+                "board local: the suite listed case `t.a` with a {field} of 3.0 MB"
+            )),
+            "{err:.2000}"
+        );
+        assert!(err.len() < 4096, "{field}: {} bytes of stderr", err.len());
+        assert!(!results.join("local/journal.jsonl").exists());
+    }
 }
 
 /// The largest resident set of any child this process has waited for, in KiB.
@@ -407,7 +541,7 @@ ev '{"event":"result","case":"t.b","outcome":"fail","duration_s":0.1,"message":"
         text(&verify(&same))
     );
 
-    let cases: [(&str, &Edit); 4] = [
+    let cases: [(&str, &Edit); 5] = [
         (
             "board local: counts.fail says 0, the bundled journal results/local/journal.jsonl gives 1",
             &|m| {
@@ -425,6 +559,11 @@ ev '{"event":"result","case":"t.b","outcome":"fail","duration_s":0.1,"message":"
         ("board local: properties.arch says `arm`", &|m| {
             m["boards"][0]["properties"]["arch"] = "arm".into()
         }),
+        // The same board twice: the journal would vouch for two entries.
+        ("boards: board `local` is listed 2 times", &|m| {
+            let b = m["boards"][0].clone();
+            m["boards"].as_array_mut().unwrap().push(b);
+        }),
     ];
     for (i, (says, edit)) in cases.into_iter().enumerate() {
         let bad = dir.join(format!("bad{i}.tar"));
@@ -434,4 +573,49 @@ ev '{"event":"result","case":"t.b","outcome":"fail","duration_s":0.1,"message":"
         assert_eq!(out.status.code(), Some(1), "{says}: {err}");
         assert!(err.contains(says), "{says}: {err}");
     }
+    // What no journal records passes, and verify-bundle says it is the manifest's word.
+    let host = dir.join("host.tar");
+    with_manifest(&tar, &host, |m| {
+        m["runner_host"] = "trusted-lab\u{1b}]0;x\u{7}".into();
+        m["hil_run_version"] = "9.9.9".into();
+    });
+    let out = verify(&host);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains(
+            "not in any journal, the manifest's word only: hil-run 9.9.9, runner host \
+             trusted-lab\\u{1b}]0;x\\u{7}, created"
+        ),
+        "{all}"
+    );
+    assert!(!all.contains('\u{1b}'), "{all}");
+    // A file twice in the archive: whichever copy a reader takes, neither is vouched for.
+    let twice = dir.join("twice.tar");
+    {
+        let mut a = tar::Archive::new(std::fs::File::open(&same).unwrap());
+        let mut b = tar::Builder::new(std::fs::File::create(&twice).unwrap());
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            let copies = if path.ends_with("summary.txt") { 2 } else { 1 };
+            for _ in 0..copies {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(data.len() as u64);
+                h.set_mode(0o644);
+                h.set_cksum();
+                b.append_data(&mut h, &path, data.as_slice()).unwrap();
+            }
+        }
+        b.into_inner().unwrap();
+    }
+    let out = verify(&twice);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("results/local/summary.txt: in the archive more than once"),
+        "{err}"
+    );
 }

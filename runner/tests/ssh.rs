@@ -1441,3 +1441,44 @@ fn a_board_rebooted_with_its_workdir_wiped_says_so_and_marks_the_rest() {
     );
     assert!(!all.contains("[SFTP(2)]"), "{all}");
 }
+
+#[test]
+fn two_names_for_one_board_in_one_run_never_run_two_suites() {
+    let dir = scratch("twonames");
+    let sshd = Sshd::start(&dir);
+    // b1 and b2: one host, one port, one workdir; both boards' threads start in the same
+    // second, so only a lock owner unique to each board tells them apart.
+    let b2 = BoardOpts {
+        name: "b2",
+        ..board(&sshd, "b1")
+    };
+    let inv = inventory(&sshd, &[board(&sshd, "b1"), b2]);
+    let tables = nap_tables(&dir, 3_000);
+    let (stop, most) = watch_suites(suite_pattern(&sshd, "b1"));
+    let out = hil_run(
+        &dir.join("results"),
+        &inv,
+        &[
+            "--board",
+            "b1",
+            "--board",
+            "b2",
+            "--tables",
+            &tables,
+            "--test-threads",
+            "1",
+            "-q",
+        ],
+    );
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("held by this run for board b1: two names for one board?")
+            || all.contains("held by this run for board b2: two names for one board?"),
+        "{all}"
+    );
+    assert_eq!(most.join().unwrap(), 1, "two suites ran at once: {all}");
+    let lock = dir.join("remote-b1/lock");
+    assert!(!lock.exists(), "the run that held it released it");
+}

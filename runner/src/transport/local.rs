@@ -104,7 +104,9 @@ impl Transport for Local {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        let mut listing = super::parse_case_listing(&String::from_utf8_lossy(&out.stdout))?;
+        // Results go to `<results>/<board>/`: the directory names the board.
+        let board = self.dir.file_name().unwrap_or_default().to_string_lossy();
+        let mut listing = super::parse_case_listing(&board, &String::from_utf8_lossy(&out.stdout))?;
         if self.model()?.is_some() {
             listing.cases.retain(|c| c.backend == "nvscisync");
         }

@@ -101,9 +101,10 @@ pub struct Listing {
 /// The arguments that list a suite's cases, facts first.
 pub const LIST_ARGS: [&str; 2] = ["--list-json", "--facts"];
 
-/// `hil-suite --list-json --facts` output: a facts event line, then one case per line.
-pub fn parse_case_listing(stdout: &str) -> anyhow::Result<Listing> {
-    use anyhow::Context as _;
+/// `hil-suite --list-json --facts` output of `board`: a facts event line, then one case
+/// per line. A line that is not a case is a refusal naming the board (exit 2), as is a
+/// suite older than hil-run.
+pub fn parse_case_listing(board: &str, stdout: &str) -> anyhow::Result<Listing> {
     // A suite built before facts came with the listing prints only its facts, whole.
     if serde_json::from_str::<hil_proto::Facts>(stdout).is_ok() {
         return Err(SuiteRejected(
@@ -118,13 +119,16 @@ pub fn parse_case_listing(stdout: &str) -> anyhow::Result<Listing> {
     for l in stdout.lines().filter(|l| !l.trim().is_empty()) {
         if listing.cases.is_empty() && listing.facts.is_none() && l.starts_with("{\"event\"") {
             if let Ok(hil_proto::Event::Facts(f)) = hil_proto::Event::from_line(l) {
-                listing.facts = Some(f);
+                listing.facts = Some(crate::from_board::capped_facts(f));
                 continue;
             }
         }
-        let case = serde_json::from_str(l).with_context(|| {
-            let l = hil_proto::text::cap_start(l, 300);
-            format!("unreadable case listing line: {l}")
+        let case = serde_json::from_str(l).map_err(|e| {
+            let l = hil_proto::text::escape_line(&hil_proto::text::cap_start(l, 300)).into_owned();
+            SuiteRejected(format!(
+                "board {board}: the suite listed a line that is not a case ({e}): {l}; is the \
+                 suite on the board the hil-suite built with this hil-run?"
+            ))
         })?;
         listing.cases.push(case);
     }
@@ -184,16 +188,37 @@ mod tests {
     #[test]
     fn an_older_suite_that_prints_only_its_facts_is_refused_as_such() {
         let facts = serde_json::to_string_pretty(&hil_proto::Facts::default()).unwrap();
-        let e = super::parse_case_listing(&facts).unwrap_err();
+        let e = super::parse_case_listing("b1", &facts).unwrap_err();
         assert!(e.downcast_ref::<super::SuiteRejected>().is_some(), "{e:#}");
         assert!(format!("{e:#}").contains("older than hil-run"), "{e:#}");
-        let listing = super::parse_case_listing(&format!(
-            "{}\n{}\n",
-            hil_proto::Event::Facts(hil_proto::Facts::default()).to_line(),
-            serde_json::to_string(&crate::test_case("t.a")).unwrap()
-        ))
+        let listing = super::parse_case_listing(
+            "b1",
+            &format!(
+                "{}\n{}\n",
+                hil_proto::Event::Facts(hil_proto::Facts::default()).to_line(),
+                serde_json::to_string(&crate::test_case("t.a")).unwrap()
+            ),
+        )
         .unwrap();
         assert!(listing.facts.is_some());
         assert_eq!(listing.cases.len(), 1);
+    }
+
+    #[test]
+    fn a_listing_line_that_is_not_a_case_is_a_refusal_naming_the_board() {
+        for bad in [
+            r#"{"name":"t.a","table":"t","backend":"host","timeout_s":1e999}"#,
+            r#"{"name":"t.a","table":"t","backend":"host","timeout_s":"5"}"#,
+            "not json \u{1b}[2J",
+        ] {
+            let e = super::parse_case_listing("b1", bad).unwrap_err();
+            assert!(e.downcast_ref::<super::SuiteRejected>().is_some(), "{e:#}");
+            let e = format!("{e:#}");
+            assert!(
+                e.contains("board b1: the suite listed a line that is not a case"),
+                "{e}"
+            );
+            assert!(!e.contains('\u{1b}'), "{e}");
+        }
     }
 }

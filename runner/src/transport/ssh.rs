@@ -513,11 +513,13 @@ pub struct LockPolicy {
     pub break_live: bool,
 }
 
-/// The board is in use by another run.
+/// The board is in use by another run, or by this run under another name.
 #[derive(Debug, thiserror::Error)]
-#[error("board `{board}` is locked by another run ({owner}){waited}; {advice} (lock: {path})")]
+#[error("board `{board}` is {held} ({owner}){waited}; {advice} (lock: {path})")]
 pub struct BoardLocked {
     pub board: String,
+    /// "locked by another run", or "held by this run for board b1: two names for one board?".
+    pub held: String,
     pub owner: String,
     pub path: String,
     /// ", still after waiting N s" when --lock-wait ran out.
@@ -538,6 +540,22 @@ fn pid_scope() -> String {
         boot.trim(),
         ns.trim_start_matches("pid:")
     )
+}
+
+/// Lock owners this process has written: each board of a run has its own, so two names
+/// for one board (same host and workdir) never read the other's lock as their own.
+static LOCK_SESSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The board a lock owner written by this process holds the lock for: `Some` only when
+/// the owner is this very process.
+fn held_by_this_run(owner: &str) -> Option<String> {
+    (owner_here(owner)? == std::process::id()).then(|| {
+        owner
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("board="))
+            .unwrap_or("another board")
+            .to_string()
+    })
 }
 
 /// The pid of a lock's owner when that owner is a run on this host, in this kernel boot
@@ -634,10 +652,14 @@ impl SshBoard {
     fn acquire(&mut self) -> anyhow::Result<()> {
         let path = self.lock_path();
         let host = crate::facts_host();
+        // Unique per board of this process: a second board of the same run (two names
+        // for one host) that finds it must see a lock it does not hold.
         let owner = format!(
-            "runner={host} pid={} since_unix={} {}",
+            "runner={host} pid={} since_unix={} board={} session={} {}",
             std::process::id(),
             now_ms() / 1000,
+            self.spec.name,
+            LOCK_SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             pid_scope()
         );
         let cmd = format!(
@@ -661,7 +683,15 @@ impl SshBoard {
             let owner = out.trim().to_string();
             let stale = stale_here(&owner);
             let alive = alive_here(&owner);
-            let forced = self.lock.break_stale && (alive.is_none() || self.lock.break_live);
+            // This run's own lock for another board name is never broken: that board runs.
+            let mine = held_by_this_run(&owner);
+            let held = match &mine {
+                Some(b) => format!("held by this run for board {b}: two names for one board?"),
+                None => "locked by another run".to_string(),
+            };
+            let forced = mine.is_none()
+                && self.lock.break_stale
+                && (alive.is_none() || self.lock.break_live);
             if forced || stale.is_some() {
                 let why = match (stale, alive) {
                     (Some(pid), _) => format!("stale: its run (pid {pid} on this host) is gone"),
@@ -690,6 +720,10 @@ impl SshBoard {
                     String::new()
                 };
                 let advice = match alive {
+                    _ if mine.is_some() => "the inventory gives both names the same host and \
+                         workdir; run one of them, or wait with --lock-wait SECS to run them \
+                         one after the other"
+                        .to_string(),
                     Some(pid) if self.lock.break_stale => format!(
                         "--break-lock leaves it, as its run (pid {pid} on this host) is still \
                          alive: wait for it with --lock-wait SECS, or stop that run; \
@@ -705,6 +739,7 @@ impl SshBoard {
                 };
                 return Err(BoardLocked {
                     board: self.spec.name.clone(),
+                    held,
                     owner,
                     path,
                     waited,
@@ -715,7 +750,7 @@ impl SshBoard {
             // A wait of up to 30 min must not look like a hang.
             if told.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
                 crate::errln!(
-                    "hil-run: {}: locked by another run ({owner}); waiting ({} s of --lock-wait {} s)",
+                    "hil-run: {}: {held} ({owner}); waiting ({} s of --lock-wait {} s)",
                     self.spec.name,
                     started.elapsed().as_secs(),
                     self.lock.wait_s
@@ -928,13 +963,19 @@ fn end_earlier_runs(runs_dir: &str, own_run: &str) -> String {
     )
 }
 
+/// What `hil-suite.ok` remembers of the checked file: size, mtime, ctime (both to the
+/// nanosecond where the filesystem keeps them) and inode. Any write or replacement changes
+/// the ctime or the inode, and neither can be set back (`touch -d` puts back the mtime
+/// only, and itself moves the ctime), so an edit of the same size is hashed again too.
+const SUITE_STAMP: &str = "stat -c '%s %y %z %i' hil-suite";
+
 /// Shell, in the suite's directory: prints `present` if `hil-suite` there is the file with
 /// SHA-256 `hash`, else `absent`. The hash is checked once (`sha256sum`) and remembered
-/// with the file's size and mtime in `hil-suite.ok`: a file cut short or replaced since is
+/// with the file's `SUITE_STAMP` in `hil-suite.ok`: a file changed in any way since is
 /// hashed again, and re-sent when it differs.
 fn suite_present(hash: &str) -> String {
     format!(
-        "now=\"$(stat -c '%s %Y' hil-suite 2>/dev/null)\"; \
+        "now=\"$({SUITE_STAMP} 2>/dev/null)\"; \
          if test -x hil-suite && [ \"$(cat hil-suite.ok 2>/dev/null)\" = \"{hash} $now\" ]; then echo present; \
          elif test -x hil-suite && set -- $(sha256sum hil-suite 2>/dev/null) && [ \"$1\" = {hash} ]; then \
          echo \"{hash} $now\" > hil-suite.ok 2>/dev/null; echo present; else echo absent; fi"
@@ -1037,9 +1078,9 @@ impl Transport for SshBoard {
                 .conn
                 .lock()
                 .with_sftp(|s| upload(s, &suite, &remote, 0o755))?;
-            // Remembered as checked: the next run compares size and mtime, not the hash.
+            // Remembered as checked: the next run compares the stamp, not the hash.
             let stamp = format!(
-                "cd {} && echo \"{hash} $(stat -c '%s %Y' hil-suite)\" > hil-suite.ok 2>/dev/null; true",
+                "cd {} && echo \"{hash} $({SUITE_STAMP})\" > hil-suite.ok 2>/dev/null; true",
                 quote(&dir)
             );
             self.conn.lock().exec_ok(&stamp)?;
@@ -1225,7 +1266,7 @@ impl Transport for SshBoard {
                 err.trim()
             );
         }
-        super::parse_case_listing(&out)
+        super::parse_case_listing(&self.spec.name, &out)
     }
 
     fn start(
@@ -1737,6 +1778,25 @@ mod tests {
             "the checked hash is remembered"
         );
         assert_eq!(check(), "present", "from the stamp");
+        // Edited in place, same size, its mtime put back: the ctime still moved.
+        let mtime = std::fs::metadata(&suite).unwrap().modified().unwrap();
+        let mut edited = vec![7u8; 100_000];
+        edited[50_000] = 8;
+        std::fs::write(&suite, &edited).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&suite)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        assert_eq!(std::fs::metadata(&suite).unwrap().len(), 100_000);
+        assert_eq!(
+            check(),
+            "absent",
+            "a same-size edit with its mtime put back"
+        );
+        std::fs::write(&suite, vec![7u8; 100_000]).unwrap();
+        assert_eq!(check(), "present", "the original again, hashed again");
         // Cut short under its final name (a full disk, a copy interrupted by hand).
         std::fs::write(&suite, vec![7u8; 50_000]).unwrap();
         assert_eq!(check(), "absent");
