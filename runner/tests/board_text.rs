@@ -288,7 +288,7 @@ ev '{"event":"result","case":"t.a","outcome":"pass","duration_s":0.1}'"#;
     let report = std::fs::read_to_string(results.join("report.html")).unwrap();
     assert!(
         report.contains("\\u{1b}]0;PWN")
-            && report.contains("</code></td><td>logged while no case ran</td><td>no</td>"),
+            && report.contains("</code></td><td>logged while no case it could belong to ran (none open, or none on its GPU or process)</td><td>no</td>"),
         "{report}"
     );
 }
