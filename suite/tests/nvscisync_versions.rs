@@ -115,15 +115,28 @@ const AMBIGUOUS: &[&str] = &[
     "nvscisync.keys.max_primitive_value",
 ];
 
-/// Every row of the NvSciSync API tables cites the header it rests on: its own doc names
+/// Every row of every NvSciSync table cites the header it rests on: its own doc names
 /// `nvscisync.h` (or its `ub` text does), or, in `nvscisync.keys`, the table's GetAttrs rule.
 #[test]
 fn every_nvscisync_api_row_cites_the_header() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/tables");
-    for file in ["nvscisync_api.yaml", "nvscisync_keys.yaml"] {
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.starts_with("nvscisync_") && f.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "NvSciSync tables found: {files:?}");
+    let mut rows = 0;
+    for file in &files {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
         let t = hil_suite::table::parse(file, &text).unwrap();
+        assert!(
+            matches!(t.backend, hil_suite::table::Backend::Nvscisync),
+            "{file}"
+        );
         for row in &t.rows {
+            rows += 1;
             let cites =
                 |s: &Option<String>| s.as_deref().is_some_and(|d| d.contains("nvscisync.h"));
             let keys_rule = file == "nvscisync_keys.yaml" && row.op.0 == "nvsci_key_unset";
@@ -141,6 +154,7 @@ fn every_nvscisync_api_row_cites_the_header() {
             }
         }
     }
+    assert!(rows >= 90, "{rows} NvSciSync rows in {files:?}");
 }
 
 #[test]
