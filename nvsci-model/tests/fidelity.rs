@@ -554,6 +554,137 @@ fn conditions() -> Vec<Cond> {
             unsafe { model::NvSciSyncObjSignal(o) };
             want("after two", wait(&f, cx, 0), &[err::SUCCESS])
         }),
+        // Further conditions of the functions the suite binds beside the core (GetAttr,
+        // SlotGetAttrs, ObjGetAttrList, ObjDup, ReconcileAndObjAlloc, UpdateFence) and of
+        // FenceWait's context rule.
+        c("NvSciSyncAttrListGetAttr", 0, "a set key reads back its value from slot 0", || {
+            let l = cpu(module(), perm::WAIT_SIGNAL);
+            let (mut v, mut n) = (null(), 0usize);
+            want("GetAttr", unsafe { model::NvSciSyncAttrListGetAttr(l, key::REQUIRED_PERM, &mut v, &mut n) }, &[err::SUCCESS])?;
+            ensure(n == 8 && unsafe { std::ptr::read_unaligned(v as *const u64) } == perm::WAIT_SIGNAL, "RequiredPerm")
+        }),
+        c("NvSciSyncAttrListGetAttr", 0, "an input/output key of a reconciled list reads its reconciled value", || {
+            let (_, _, r) = reconciled(module());
+            let (mut v, mut n) = (null(), 0usize);
+            want("GetAttr", unsafe { model::NvSciSyncAttrListGetAttr(r, key::NEED_CPU_ACCESS, &mut v, &mut n) }, &[err::SUCCESS])?;
+            ensure(n == 1 && unsafe { *(v as *const u8) } == 1, "reconciled NeedCpuAccess")
+        }),
+        c("NvSciSyncAttrListGetAttr", 0, "LowerBound is not a supported public key: BadParameter", || {
+            let (mut v, mut n) = (null(), 0usize);
+            want("LowerBound", unsafe { model::NvSciSyncAttrListGetAttr(empty(module()), key::LOWER_BOUND, &mut v, &mut n) }, &[BP])
+        }),
+        c("NvSciSyncAttrListSlotGetAttrs", 0, "slot 0 reads back the values set on the list", || {
+            let l = cpu(module(), perm::SIGNAL_ONLY);
+            let mut p = [pb(key::NEED_CPU_ACCESS, &false), pu(key::REQUIRED_PERM, &0)];
+            p.iter_mut().for_each(|p| (p.value, p.len) = (null(), 0));
+            want("slot 0", unsafe { model::NvSciSyncAttrListSlotGetAttrs(l, 0, p.as_mut_ptr(), 2) }, &[err::SUCCESS])?;
+            ensure(p[0].len == 1 && unsafe { *(p[0].value as *const u8) } == 1, "NeedCpuAccess")?;
+            ensure(p[1].len == 8 && unsafe { std::ptr::read_unaligned(p[1].value as *const u64) } == perm::SIGNAL_ONLY, "RequiredPerm")
+        }),
+        c("NvSciSyncAttrListSlotGetAttrs", 0, "a key in pairArray that is not an NvSciSyncAttrKey is BadParameter", || {
+            let mut p = [pb(nvsci_abi::upper_bound(minor()), &true)];
+            want("UpperBound", unsafe { model::NvSciSyncAttrListSlotGetAttrs(empty(module()), 0, p.as_mut_ptr(), 1) }, &[BP])
+        }),
+        c("NvSciSyncObjGetAttrList", 0, "the object's list holds the reconciled values", || {
+            let (_, o, _) = object();
+            let mut l = null_mut();
+            want("GetAttrList", unsafe { model::NvSciSyncObjGetAttrList(o, &mut l) }, &[err::SUCCESS])?;
+            ensure(get_bool(l, key::NEED_CPU_ACCESS) == Some(true), "NeedCpuAccess of the object's list")
+        }),
+        c("NvSciSyncObjDup", 0, "a fence generated from the duplicate completes when the original is signaled", || {
+            let (_, o, cx) = object();
+            let mut d = null_mut();
+            want("dup", unsafe { model::NvSciSyncObjDup(o, &mut d) }, &[err::SUCCESS])?;
+            let f = fence(d);
+            want("before", wait(&f, cx, 0), &[err::TIMEOUT])?;
+            unsafe { model::NvSciSyncObjSignal(o) };
+            want("after", wait(&f, cx, 0), &[err::SUCCESS])
+        }),
+        c("NvSciSyncObjDup", 0, "the duplicate is freed separately: it works after the original is freed", || {
+            let (_, o, cx) = object();
+            let mut d = null_mut();
+            want("dup", unsafe { model::NvSciSyncObjDup(o, &mut d) }, &[err::SUCCESS])?;
+            unsafe { model::NvSciSyncObjFree(o) };
+            let f = fence(d);
+            want("signal", unsafe { model::NvSciSyncObjSignal(d) }, &[err::SUCCESS])?;
+            want("wait", wait(&f, cx, 0), &[err::SUCCESS])
+        }),
+        c("NvSciSyncAttrListReconcileAndObjAlloc", 8, "a list appearing more than once is BadParameter", || {
+            let (s, w, _) = reconciled(module());
+            let (mut o, mut cf) = (null_mut(), null_mut());
+            want("duplicate", unsafe { model::NvSciSyncAttrListReconcileAndObjAlloc([s, w, s].as_ptr(), 3, &mut o, &mut cf) }, &[BP])
+        }),
+        c("NvSciSyncAttrListReconcileAndObjAlloc", 0, "two signalers fail (ReconciliationFailed or UnsupportedConfig)", || {
+            let m = module();
+            let ls = [cpu(m, perm::SIGNAL_ONLY), cpu(m, perm::SIGNAL_ONLY), cpu(m, perm::WAIT_ONLY)];
+            let (mut o, mut cf) = (null_mut(), null_mut());
+            want("two signalers", unsafe { model::NvSciSyncAttrListReconcileAndObjAlloc(ls.as_ptr(), 3, &mut o, &mut cf) }, &[err::RECONCILIATION_FAILED, err::UNSUPPORTED_CONFIG])
+        }),
+        c("NvSciSyncAttrListReconcileAndObjAlloc", 0, "an invalid attribute value (Auto as RequiredPerm) fails: BadParameter at SetAttrs or here", || {
+            let m = module();
+            let l = empty(m);
+            match set(l, &[pb(key::NEED_CPU_ACCESS, &true), pu(key::REQUIRED_PERM, &perm::AUTO)]) {
+                err::SUCCESS => {
+                    let (mut o, mut cf) = (null_mut(), null_mut());
+                    want("ReconcileAndObjAlloc", unsafe { model::NvSciSyncAttrListReconcileAndObjAlloc([cpu(m, perm::SIGNAL_ONLY), l].as_ptr(), 2, &mut o, &mut cf) }, &[BP])
+                }
+                code => want("SetAttrs", code, &[BP]),
+            }
+        }),
+        c("NvSciSyncAttrListReconcileAndObjAlloc", 0, "the object works as one from Reconcile and ObjAlloc: a CPU signal completes its fence", || {
+            let m = module();
+            let ls = [cpu(m, perm::SIGNAL_ONLY), cpu(m, perm::WAIT_ONLY)];
+            let (mut o, mut cf) = (null_mut(), null_mut());
+            want("alloc", unsafe { model::NvSciSyncAttrListReconcileAndObjAlloc(ls.as_ptr(), 2, &mut o, &mut cf) }, &[err::SUCCESS])?;
+            let f = fence(o);
+            want("signal", unsafe { model::NvSciSyncObjSignal(o) }, &[err::SUCCESS])?;
+            want("wait", wait(&f, ctx(m), 0), &[err::SUCCESS])
+        }),
+        c("NvSciSyncAttrListReconcileAndObjAlloc", 0, "a closed module's list and a new module's list are different instances", || {
+            let old = module();
+            let s = cpu(old, perm::SIGNAL_ONLY);
+            unsafe { model::NvSciSyncModuleClose(old) };
+            let ls = [s, cpu(module(), perm::WAIT_ONLY)];
+            let (mut o, mut cf) = (null_mut(), null_mut());
+            want("closed + new", unsafe { model::NvSciSyncAttrListReconcileAndObjAlloc(ls.as_ptr(), 2, &mut o, &mut cf) }, &[BP])
+        }),
+        c("NvSciSyncFenceUpdateFence", 8, "the input fence is cleared first, then associated with the input object", || {
+            let (m, a, cx) = object();
+            let (_, _, r) = reconciled(m);
+            let b = alloc(r);
+            let mut f = fence(a); // a is never signaled
+            let g = fence(b);
+            unsafe { model::NvSciSyncObjSignal(b) };
+            let (mut i, mut v) = (0, 0);
+            want("extract", unsafe { model::NvSciSyncFenceExtractFence(&g, &mut i, &mut v) }, &[err::SUCCESS])?;
+            want("update", unsafe { model::NvSciSyncFenceUpdateFence(b, i, v, &mut f) }, &[err::SUCCESS])?;
+            want("wait", wait(&f, cx, 0), &[err::SUCCESS])
+        }),
+        c("NvSciSyncFenceUpdateFence", 3, "the updated fence holds a reference to its object, which outlives the handle", || {
+            let (_, o, cx) = object();
+            let mut d = null_mut();
+            want("dup", unsafe { model::NvSciSyncObjDup(o, &mut d) }, &[err::SUCCESS])?;
+            let mut f = Fence::default();
+            want("update", unsafe { model::NvSciSyncFenceUpdateFence(o, 0, 1, &mut f) }, &[err::SUCCESS])?;
+            unsafe { model::NvSciSyncObjFree(o) };
+            unsafe { model::NvSciSyncObjSignal(d) };
+            unsafe { model::NvSciSyncObjFree(d) };
+            want("wait", wait(&f, cx, 0), &[err::SUCCESS])
+        }),
+        c("NvSciSyncFenceUpdateFence", 3, "a value at the object's reconciled MaxPrimitiveValue is valid", || {
+            let (_, o, _) = object();
+            let mut l = null_mut();
+            want("GetAttrList", unsafe { model::NvSciSyncObjGetAttrList(o, &mut l) }, &[err::SUCCESS])?;
+            let max = get_u64(l, key::MAX_PRIMITIVE_VALUE).ok_or("no MaxPrimitiveValue")?;
+            let mut f = Fence::default();
+            want("update", unsafe { model::NvSciSyncFenceUpdateFence(o, 0, max, &mut f) }, &[err::SUCCESS])
+        }),
+        c("NvSciSyncFenceWait", 8, "any wait context of the fence's module may be used", || {
+            let (m, o, _) = object();
+            let f = fence(o);
+            unsafe { model::NvSciSyncObjSignal(o) };
+            want("second context", wait(&f, ctx(m), 0), &[err::SUCCESS])
+        }),
     ]
 }
 
@@ -588,6 +719,18 @@ fn every_documented_condition_holds_at_each_version() {
         total += n;
     }
     assert!(total >= 100, "{total} conditions checked across versions");
+    let distinct: std::collections::BTreeSet<(&str, &str)> =
+        conditions().iter().map(|c| (c.func, c.says)).collect();
+    assert_eq!(
+        distinct.len(),
+        conditions().len(),
+        "a condition is listed twice"
+    );
+    assert!(
+        distinct.len() >= 100,
+        "{} distinct documented conditions",
+        distinct.len()
+    );
 }
 
 /// Runs only as a child of the test above, with the model presenting one version.

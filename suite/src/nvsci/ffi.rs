@@ -1,7 +1,8 @@
 //! `libnvscisync.so.1` entry points, resolved at run time. Types and values come from
 //! `nvsci-abi`; only what the suite calls is bound. Everything in [`Fns`] but the
 //! `Option`s is declared by the 2.0 header; the `Option`s are bound only when the library's
-//! version declares them (`nvsci_abi::FUNCTIONS`).
+//! version declares them (`nvsci_abi::FUNCTIONS`) or, for the 2.0 utility functions,
+//! when the library has them.
 #![allow(non_snake_case)]
 
 use nvsci_abi::{Fence, KeyValuePair, NvSciError};
@@ -39,6 +40,17 @@ pub struct Fns {
     /// 2.3+.
     pub FenceExtractFence:
         Option<unsafe extern "C" fn(*const Fence, *mut u64, *mut u64) -> NvSciError>,
+    /// 2.3+.
+    pub FenceUpdateFence: Option<unsafe extern "C" fn(Obj, u64, u64, *mut Fence) -> NvSciError>,
+    // Declared by the 2.0 header but bound only if present, so that a library lacking one
+    // loses the rows that use it (not-supported) rather than every NvSciSync row.
+    pub AttrListGetAttr:
+        Option<unsafe extern "C" fn(AttrList, i32, *mut *const c_void, *mut usize) -> NvSciError>,
+    pub AttrListSlotGetAttrs:
+        Option<unsafe extern "C" fn(AttrList, usize, *mut KeyValuePair, usize) -> NvSciError>,
+    pub ObjGetAttrList: Option<unsafe extern "C" fn(Obj, *mut AttrList) -> NvSciError>,
+    pub AttrListReconcileAndObjAlloc:
+        Option<unsafe extern "C" fn(*const AttrList, usize, *mut Obj, *mut AttrList) -> NvSciError>,
     /// Only the hil reference model has it.
     pub model_info: Option<unsafe extern "C" fn() -> *const c_char>,
 }
@@ -95,6 +107,18 @@ pub unsafe fn load(lib: &libloading::Library, minor: u32) -> Result<Fns, String>
         } else {
             None
         },
+        FenceUpdateFence: if minor >= since("NvSciSyncFenceUpdateFence") {
+            Some(sym!("NvSciSyncFenceUpdateFence"))
+        } else {
+            None
+        },
+        AttrListGetAttr: lib.get(b"NvSciSyncAttrListGetAttr\0").ok().map(|s| *s),
+        AttrListSlotGetAttrs: lib.get(b"NvSciSyncAttrListSlotGetAttrs\0").ok().map(|s| *s),
+        ObjGetAttrList: lib.get(b"NvSciSyncObjGetAttrList\0").ok().map(|s| *s),
+        AttrListReconcileAndObjAlloc: lib
+            .get(b"NvSciSyncAttrListReconcileAndObjAlloc\0")
+            .ok()
+            .map(|s| *s),
         model_info: lib.get(nvsci_abi::MODEL_MARKER_SYMBOL).ok().map(|s| *s),
     })
 }

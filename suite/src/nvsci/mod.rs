@@ -254,12 +254,86 @@ impl AttrList {
         }
     }
 
+    /// NvSciSyncAttrListGetAttr (slot 0, one key): the value pointer and length.
+    pub fn get_attr(&self, k: i32) -> Result<(*const c_void, usize), OpError> {
+        let f = utility(
+            self.l,
+            self.l.fns.AttrListGetAttr,
+            "NvSciSyncAttrListGetAttr",
+        )?;
+        let (mut value, mut len) = (std::ptr::null(), usize::MAX);
+        nv("NvSciSyncAttrListGetAttr", unsafe {
+            f(self.raw, k, &mut value, &mut len)
+        })?;
+        Ok((value, len))
+    }
+
+    /// NvSciSyncAttrListGetAttr with a NULL `value` (documented BadParameter).
+    pub fn get_attr_null_value(&self, k: i32) -> Result<(), OpError> {
+        let f = utility(
+            self.l,
+            self.l.fns.AttrListGetAttr,
+            "NvSciSyncAttrListGetAttr",
+        )?;
+        let mut len = 0;
+        nv("NvSciSyncAttrListGetAttr", unsafe {
+            f(self.raw, k, std::ptr::null_mut(), &mut len)
+        })
+    }
+
+    /// NvSciSyncAttrListSlotGetAttrs for the given pairs (their keys as given, so invalid
+    /// keys and a count of 0 can be tested).
+    pub fn slot_get(&self, slot: usize, pairs: &mut [KeyValuePair]) -> Result<(), OpError> {
+        let f = utility(
+            self.l,
+            self.l.fns.AttrListSlotGetAttrs,
+            "NvSciSyncAttrListSlotGetAttrs",
+        )?;
+        nv("NvSciSyncAttrListSlotGetAttrs", unsafe {
+            f(self.raw, slot, pairs.as_mut_ptr(), pairs.len())
+        })
+    }
+
     pub fn try_clone(&self) -> Result<AttrList, OpError> {
         let mut raw = std::ptr::null_mut();
         nv("NvSciSyncAttrListClone", unsafe {
             (self.l.fns.AttrListClone)(self.raw, &mut raw)
         })?;
         Ok(AttrList { l: self.l, raw })
+    }
+}
+
+/// A 2.0 utility entry point, or not-supported naming it when the library lacks it.
+fn utility<F>(l: &Lib, f: Option<F>, name: &str) -> Result<F, OpError> {
+    f.ok_or_else(|| {
+        OpError::NotSupported(format!(
+            "this NvSciSync {} library lacks {name}, which the 2.0 header declares",
+            l.version
+        ))
+    })
+}
+
+/// NvSciSyncAttrListGetAttr with a NULL list (documented BadParameter).
+pub fn get_attr_null_list(k: i32) -> Result<(), OpError> {
+    let l = lib()?;
+    let f = utility(l, l.fns.AttrListGetAttr, "NvSciSyncAttrListGetAttr")?;
+    let (mut value, mut len) = (std::ptr::null(), 0);
+    nv("NvSciSyncAttrListGetAttr", unsafe {
+        f(std::ptr::null_mut(), k, &mut value, &mut len)
+    })
+}
+
+/// The reconciled list an object holds (NvSciSyncObjGetAttrList): read-only, owned by
+/// the object, so it is never freed here.
+pub struct ObjAttrList<'a> {
+    list: std::mem::ManuallyDrop<AttrList>,
+    _obj: std::marker::PhantomData<&'a Obj>,
+}
+
+impl std::ops::Deref for ObjAttrList<'_> {
+    type Target = AttrList;
+    fn deref(&self) -> &AttrList {
+        &self.list
     }
 }
 
@@ -317,6 +391,47 @@ pub fn reconcile(inputs: &[&AttrList]) -> Result<AttrList, ReconcileFailure> {
     reconcile_raw(&inputs.iter().map(|a| a.raw).collect::<Vec<_>>())
 }
 
+/// NvSciSyncAttrListReconcileAndObjAlloc over raw handles; `null_obj` passes a NULL
+/// `syncObj` (documented BadParameter).
+pub fn reconcile_and_alloc_raw(
+    inputs: &[ffi::AttrList],
+    null_obj: bool,
+) -> Result<Obj, ReconcileFailure> {
+    let fail = |error| ReconcileFailure {
+        error,
+        conflict: None,
+    };
+    let l = lib().map_err(fail)?;
+    let f = utility(
+        l,
+        l.fns.AttrListReconcileAndObjAlloc,
+        "NvSciSyncAttrListReconcileAndObjAlloc",
+    )
+    .map_err(fail)?;
+    let (mut out, mut conflict) = (std::ptr::null_mut(), std::ptr::null_mut());
+    let ptr = if inputs.is_empty() {
+        std::ptr::null()
+    } else {
+        inputs.as_ptr()
+    };
+    let obj_out: *mut ffi::Obj = if null_obj {
+        std::ptr::null_mut()
+    } else {
+        &mut out
+    };
+    let r = unsafe { f(ptr, inputs.len(), obj_out, &mut conflict) };
+    match nv("NvSciSyncAttrListReconcileAndObjAlloc", r) {
+        Ok(()) if null_obj => Err(fail(OpError::Check(
+            "NvSciSyncAttrListReconcileAndObjAlloc accepted a NULL syncObj".into(),
+        ))),
+        Ok(()) => Ok(Obj { l, raw: out }),
+        Err(error) => Err(ReconcileFailure {
+            error,
+            conflict: (!conflict.is_null()).then_some(AttrList { l, raw: conflict }),
+        }),
+    }
+}
+
 pub fn validate(reconciled: &AttrList, inputs: &[&AttrList]) -> Result<bool, OpError> {
     let raw: Vec<_> = inputs.iter().map(|a| a.raw).collect();
     let mut ok = false;
@@ -354,6 +469,52 @@ impl Obj {
             (self.l.fns.ObjDup)(self.raw, &mut raw)
         })?;
         Ok(Obj { l: self.l, raw })
+    }
+
+    /// NvSciSyncObjDup with a NULL `dupObj` (documented BadParameter).
+    pub fn dup_null_out(&self) -> Result<(), OpError> {
+        nv("NvSciSyncObjDup", unsafe {
+            (self.l.fns.ObjDup)(self.raw, std::ptr::null_mut())
+        })
+    }
+
+    /// NvSciSyncObjGetAttrList: the object's reconciled list, borrowed from it.
+    pub fn attr_list(&self) -> Result<ObjAttrList<'_>, OpError> {
+        let f = utility(self.l, self.l.fns.ObjGetAttrList, "NvSciSyncObjGetAttrList")?;
+        let mut raw = std::ptr::null_mut();
+        nv("NvSciSyncObjGetAttrList", unsafe { f(self.raw, &mut raw) })?;
+        Ok(ObjAttrList {
+            list: std::mem::ManuallyDrop::new(AttrList { l: self.l, raw }),
+            _obj: std::marker::PhantomData,
+        })
+    }
+
+    /// NvSciSyncObjGetAttrList with a NULL `syncAttrList` (documented BadParameter).
+    pub fn attr_list_null_out(&self) -> Result<(), OpError> {
+        let f = utility(self.l, self.l.fns.ObjGetAttrList, "NvSciSyncObjGetAttrList")?;
+        nv("NvSciSyncObjGetAttrList", unsafe {
+            f(self.raw, std::ptr::null_mut())
+        })
+    }
+
+    /// NvSciSyncFenceUpdateFence (2.3+): `fence` (cleared first by the library) now
+    /// waits for `value` on primitive `id` of this object. `fence: None` passes NULL.
+    pub fn update_fence(
+        &self,
+        id: u64,
+        value: u64,
+        fence: Option<&mut Fence>,
+    ) -> Result<(), OpError> {
+        let f = self.l.fns.FenceUpdateFence.ok_or_else(|| {
+            OpError::NotSupported(format!(
+                "NvSciSync {} has no NvSciSyncFenceUpdateFence (declared from 2.3)",
+                self.l.version
+            ))
+        })?;
+        let p = fence.map_or(std::ptr::null_mut(), |f| &mut f.raw as *mut RawFence);
+        nv("NvSciSyncFenceUpdateFence", unsafe {
+            f(self.raw, id, value, p)
+        })
     }
 
     pub fn signal(&self) -> Result<(), OpError> {

@@ -5,6 +5,7 @@
 mod cuda;
 mod host;
 mod nvsci;
+mod nvsci_utility;
 mod selftest;
 pub mod vulkan;
 
@@ -81,6 +82,7 @@ fn registry() -> impl Iterator<Item = &'static OpDef> {
         .chain(cuda::OPS)
         .chain(vulkan::OPS)
         .chain(nvsci::OPS)
+        .chain(nvsci_utility::OPS)
         .chain(selftest::OPS)
 }
 
