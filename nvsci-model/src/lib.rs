@@ -562,12 +562,26 @@ pub unsafe extern "C" fn NvSciSyncAttrListReconcile(
     out: *mut *mut ListRec,
     conflict: *mut *mut ListRec,
 ) -> NvSciError {
-    if inputs.is_null() || n == 0 || out.is_null() || conflict.is_null() {
+    if out.is_null() {
+        return err::BAD_PARAMETER;
+    }
+    reconcile_then(inputs, n, conflict, |r| *out = register(Box::new(r), Kind::List))
+}
+
+/// Reconcile's argument checks and conflict list, shared by the calls that reconcile:
+/// `done` takes the reconciled list.
+unsafe fn reconcile_then(
+    inputs: *const *mut ListRec,
+    n: usize,
+    conflict: *mut *mut ListRec,
+    done: impl FnOnce(ListRec),
+) -> NvSciError {
+    if inputs.is_null() || n == 0 || conflict.is_null() {
         return err::BAD_PARAMETER;
     }
     match reconcile(std::slice::from_raw_parts(inputs, n)) {
         Ok(r) => {
-            *out = register(Box::new(r), Kind::List);
+            done(r);
             err::SUCCESS
         }
         Err((code, c)) => {
@@ -659,21 +673,10 @@ pub unsafe extern "C" fn NvSciSyncAttrListReconcileAndObjAlloc(
     out: *mut *mut ObjRec,
     conflict: *mut *mut ListRec,
 ) -> NvSciError {
-    if inputs.is_null() || n == 0 || out.is_null() || conflict.is_null() {
+    if out.is_null() {
         return err::BAD_PARAMETER;
     }
-    match reconcile(std::slice::from_raw_parts(inputs, n)) {
-        Ok(r) => {
-            *out = alloc_from(&r);
-            err::SUCCESS
-        }
-        Err((code, c)) => {
-            if let Some(c) = c {
-                *conflict = register(c, Kind::List);
-            }
-            code
-        }
-    }
+    reconcile_then(inputs, n, conflict, |r| *out = alloc_from(&r))
 }
 
 #[no_mangle]
