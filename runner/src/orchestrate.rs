@@ -51,6 +51,8 @@ pub fn is_config_error(e: &anyhow::Error) -> bool {
     e.downcast_ref::<ConfigError>().is_some()
         || e.downcast_ref::<crate::transport::SuiteRejected>()
             .is_some()
+        // A suite built for another CPU than the board's: nothing can run.
+        || e.downcast_ref::<crate::transport::arch::WrongArch>().is_some()
         || e.downcast_ref::<SshError>().is_some_and(SshError::is_fatal)
         // A board another run holds: nothing was tested, and it is no regression.
         || e.downcast_ref::<crate::transport::ssh::BoardLocked>().is_some()
