@@ -669,7 +669,7 @@ fn retry_failures(
         attempts: state.attempts,
         ..State::default()
     };
-    progress.total += failing.len();
+    progress.again(failing.len());
     // Few cases: one at a time, so a retry never overlaps another failing case.
     let r = session::run(transport, journal, &mut sub, progress, Some(1));
     state.attempts = sub.attempts;
@@ -703,6 +703,16 @@ fn retry_failures(
             message: prev.message.clone(),
             duration_s: prev.duration_s,
         });
+        // A retry the board was gone for never ran the case: the first cause stays the
+        // result (what CI shows), and the retry is listed as another attempt.
+        if new.outcome.is_failure() && session::never_ran(&new) && prev.outcome.is_failure() {
+            merged = prev.clone();
+            merged.earlier.push(crate::journal::EarlierRun {
+                outcome: new.outcome,
+                message: new.message.clone(),
+                duration_s: new.duration_s,
+            });
+        }
         // Last record wins on replay, so the journal keeps the whole history.
         journal.append(&Record::Result(merged.clone()))?;
         state.results.insert(c.name.clone(), merged);
