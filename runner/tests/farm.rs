@@ -190,3 +190,233 @@ fn boards_of_one_group_each_get_the_suite_for_their_arch() {
         "{all}"
     );
 }
+
+const TABLE: &str = "name: n\nbackend: host\ndoc: d\nrows:\n  - id: a_ok\n    op: selftest_ok\n  - id: b_fails\n    op: selftest_check_fails\n";
+
+/// A port on 127.0.0.1 nothing listens on: a board there is refused at once.
+fn refused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn the_first_night_runs_the_group_and_proposes_its_baseline() {
+    let dir = scratch("first-night");
+    let sshd = Sshd::start(&dir);
+    let tables = common::write_table(&dir, "n.yaml", TABLE);
+    let tags = "    tags: [orin]\n";
+    let suite = bin("hil-suite").display().to_string();
+    let inv = write_inventory(
+        &dir,
+        &[
+            entry(&sshd, "orin-a", &suite, tags),
+            entry(&sshd, "orin-b", &suite, tags),
+        ],
+    );
+    let baseline = dir.join("baselines/orin.yaml");
+    let res = dir.join("results");
+    let args = [
+        "--tag",
+        "orin",
+        "--tables",
+        tables.to_str().unwrap(),
+        "--baseline",
+        baseline.to_str().unwrap(),
+        "-q",
+    ];
+    // Without --propose-baseline: what to do, once, not a board's fault.
+    let out = hil_run(&res, &inv, &args);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains(&format!(
+            "the baseline {} does not exist",
+            baseline.display()
+        )) && all.contains("baseline-from")
+            && all.contains("--propose-baseline")
+            && !all.contains("board orin-a:"),
+        "{all}"
+    );
+    assert!(!res.exists(), "nothing ran, nothing written");
+
+    // The pipeline's way: the boards run, the baseline is proposed, the job fails (4).
+    let mut first = args.to_vec();
+    first.push("--propose-baseline");
+    let out = hil_run(&res, &inv, &first);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{all}");
+    let proposed = res.join("proposed-baseline.yaml");
+    assert!(
+        all.contains(&format!("Proposed baseline: {}", proposed.display()))
+            && all.contains("hil-run baseline-from")
+            && all.contains(&format!("commit it as {}", baseline.display())),
+        "{all}"
+    );
+    for b in ["orin-a", "orin-b"] {
+        assert!(res.join(b).join("journal.jsonl").is_file());
+    }
+    let text_proposed = std::fs::read_to_string(&proposed).unwrap();
+    assert!(
+        text_proposed.contains("n.b_fails: fail") && text_proposed.contains("orin-a, orin-b"),
+        "{text_proposed}"
+    );
+    // baseline-from over both journals writes the same.
+    let from = std::process::Command::new(bin("hil-run"))
+        .arg("baseline-from")
+        .arg(res.join("orin-a/journal.jsonl"))
+        .arg(res.join("orin-b/journal.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(from.status.code(), Some(0), "{}", text(&from));
+    let from_text = String::from_utf8_lossy(&from.stdout);
+    assert_eq!(
+        from_text.lines().skip(1).collect::<Vec<_>>(),
+        text_proposed.lines().skip(1).collect::<Vec<_>>(),
+        "only the header's journal paths may differ"
+    );
+
+    // Committed, the next night is green: the failure is expected on both boards.
+    std::fs::create_dir_all(baseline.parent().unwrap()).unwrap();
+    std::fs::copy(&proposed, &baseline).unwrap();
+    let out = hil_run(&res, &inv, &first);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+}
+
+#[test]
+fn a_regression_is_never_hidden_by_a_board_that_could_not_be_tested() {
+    let dir = scratch("never-hidden");
+    let sshd = Sshd::start(&dir);
+    let tables = common::write_table(&dir, "n.yaml", TABLE);
+    let suite = bin("hil-suite").display().to_string();
+    let mut gone = entry(&sshd, "gone", &suite, "");
+    gone = gone.replace(
+        &format!("port: {}", sshd.port),
+        &format!("port: {}", refused_port()),
+    );
+    let inv = write_inventory(&dir, &[entry(&sshd, "ok", &suite, ""), gone]);
+    let tables = tables.to_str().unwrap();
+    let run = |res: &Path, filter: &str, boards: &[&str]| {
+        let mut args = vec!["--tables", tables, "--filter", filter, "-q"];
+        for b in boards {
+            args.extend(["--board", b]);
+        }
+        hil_run(res, &inv, &args)
+    };
+    // A regression on the board that ran, one board unreachable: 1, never 2.
+    let res = dir.join("results-regressed");
+    let out = run(&res, "n.", &["ok", "gone"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let merged = res.join("junit.xml");
+    common::xmllint(&merged);
+    let xml = std::fs::read_to_string(&merged).unwrap();
+    assert!(
+        xml.contains("<testsuite name=\"hil.gone\"")
+            && xml.contains("type=\"not-tested\"")
+            && xml.contains("board gone was not tested: board `gone` cannot be reached"),
+        "{xml}"
+    );
+    assert!(xml.contains("n.b_fails"), "{xml}");
+
+    // No regression where it ran, one board unreachable: 3.
+    let res = dir.join("results-partly");
+    let out = run(&res, "n.a_ok", &["ok", "gone"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    assert!(
+        all.contains("board gone: board `gone` cannot be reached"),
+        "{all}"
+    );
+    let xml = std::fs::read_to_string(res.join("junit.xml")).unwrap();
+    assert!(
+        xml.contains("board-not-tested") && xml.contains("hil.ok"),
+        "{xml}"
+    );
+
+    // Nothing tested at all: 2, and CI's report still says why.
+    let res = dir.join("results-none");
+    let out = run(&res, "n.a_ok", &["gone"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let xml = std::fs::read_to_string(res.join("junit.xml")).unwrap();
+    assert!(xml.contains("board gone was not tested"), "{xml}");
+    assert!(
+        !res.join("gone").exists(),
+        "nothing of the board is written"
+    );
+}
+
+#[test]
+fn a_retry_on_a_lost_board_keeps_the_first_cause_and_counts_cases_not_attempts() {
+    let dir = scratch("lost-retry");
+    let mut sshd = Sshd::start(&dir);
+    let suite = bin("hil-suite").display().to_string();
+    let inv = write_inventory(
+        &dir,
+        &[entry(&sshd, "b1", &suite, "    reconnect_timeout_s: 3\n")],
+    );
+    let yaml = "name: l\nbackend: host\ndoc: d\nrows:\n  - id: a_ok\n    op: selftest_ok\n  - id: b_nap\n    op: selftest_sleep\n    params: {ms: 60000}\n    timeout_s: 120\n  - id: c_after\n    op: selftest_ok\n";
+    let tables = common::write_table(&dir, "l.yaml", yaml);
+    let res = dir.join("results");
+    let child = spawn_hil_run(
+        &res,
+        &inv,
+        &[
+            "--board",
+            "b1",
+            "--tables",
+            tables.to_str().unwrap(),
+            "--test-threads",
+            "1",
+            "--retry",
+            "2",
+        ],
+    );
+    let journal = res.join("b1/journal.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !common::journal_outcomes(&journal)
+        .iter()
+        .any(|(c, _)| c == "l.a_ok")
+    {
+        assert!(Instant::now() < deadline, "no progress before the fault");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    sshd.kill();
+    let out = child.wait_with_output().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    // The cause, not the retries' "could not start", is what JUnit and the summary say.
+    let xml = std::fs::read_to_string(res.join("b1/junit.xml")).unwrap();
+    let nap = &xml[xml.find("name=\"l.b_nap\"").expect("b_nap in JUnit")..];
+    let nap = &nap[..nap.find("</testcase>").unwrap()];
+    assert!(
+        nap.contains("<error message=\"the board was lost while this case ran"),
+        "{nap}"
+    );
+    assert!(
+        nap.contains("<rerunError") && nap.contains("could not start hil-suite"),
+        "{nap}"
+    );
+    let summary = std::fs::read_to_string(res.join("b1/summary.txt")).unwrap();
+    assert!(
+        summary.contains("the board was lost while this case ran"),
+        "{summary}"
+    );
+    // [done/total]: cases, never attempts.
+    let counters: Vec<(usize, usize)> = all
+        .lines()
+        .filter_map(|l| {
+            let inner = l.split_once('[')?.1.split_once(']')?.0;
+            let (d, t) = inner.split_once('/')?;
+            Some((d.trim().parse().ok()?, t.trim().parse().ok()?))
+        })
+        .collect();
+    assert!(counters.len() >= 4, "{all}");
+    for (done, total) in &counters {
+        assert!(total == &3 && done <= total, "[{done}/{total}]: {all}");
+    }
+}
