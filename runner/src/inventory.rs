@@ -649,6 +649,8 @@ mod tests {
         assert_eq!(inv.boards[0].keep_runs, 3);
         let skips = p.parent().unwrap().join("skips/orin.txt");
         assert_eq!(inv.boards[0].skip, std::slice::from_ref(&skips));
+        let x86 = &inv.boards[2];
+        assert!(x86.suites["x86_64"].ends_with("target/x86_64/hil-suite"));
         // Every list the example names exists and parses.
         crate::caselist::List::load(&[skips]).unwrap();
         let p = p.with_file_name("labgrid-farm.yaml");
