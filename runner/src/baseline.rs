@@ -452,12 +452,12 @@ pub fn from_state(state: &State, journal: &str) -> String {
 }
 
 /// Any text as a YAML scalar: JSON's quoting is valid YAML.
-fn yaml_value(s: &str) -> String {
+pub(crate) fn yaml_value(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
 }
 
 /// A case or board name as a YAML key: plain when it is only name characters.
-fn yaml_key(s: &str) -> String {
+pub(crate) fn yaml_key(s: &str) -> String {
     let plain = !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));

@@ -44,11 +44,20 @@ pub struct BoardSpec {
     /// known_hosts file checked strictly (default ~/.ssh/known_hosts).
     #[serde(default)]
     pub known_hosts: Option<PathBuf>,
-    /// Informational (aarch64 for Jetson/DRIVE); the suite binary must match it.
+    /// The board's arch (`uname -m`: aarch64 for Jetson/DRIVE); checked against the board,
+    /// and it picks the suite from a `suite:` map when the board does not answer.
     #[serde(default)]
     pub arch: Option<String>,
-    /// The hil-suite binary to deploy (built for the board's arch).
+    /// `suite:` as written: one path, or one per arch; `${VAR}` expanded.
+    #[serde(rename = "suite")]
+    suite_written: SuiteField,
+    /// The hil-suite binary to deploy (built for the board's arch). With a map by arch,
+    /// empty until the board's arch is known (`transport::arch::settle`).
+    #[serde(skip)]
     pub suite: PathBuf,
+    /// `suite:` as a map by arch (empty for one path).
+    #[serde(skip)]
+    pub suites: crate::transport::arch::ByArch,
     /// Remote directory for deployed suites and run files.
     #[serde(default = "default_workdir", deserialize_with = "checked::workdir")]
     pub workdir: String,
@@ -104,7 +113,12 @@ pub struct PlaceTemplate {
     pub known_hosts: Option<PathBuf>,
     #[serde(default)]
     pub arch: Option<String>,
+    #[serde(rename = "suite")]
+    suite_written: SuiteField,
+    #[serde(skip)]
     pub suite: PathBuf,
+    #[serde(skip)]
+    pub suites: crate::transport::arch::ByArch,
     #[serde(default = "default_workdir", deserialize_with = "checked::workdir")]
     pub workdir: String,
     #[serde(default, deserialize_with = "checked::env")]
@@ -149,7 +163,9 @@ impl PlaceTemplate {
             key_written: None,
             known_hosts: self.known_hosts.clone(),
             arch: self.arch.clone(),
+            suite_written: self.suite_written.clone(),
             suite: self.suite.clone(),
+            suites: self.suites.clone(),
             workdir: self.workdir.clone(),
             env: self.env.clone(),
             tags: vec![],
@@ -160,6 +176,21 @@ impl PlaceTemplate {
             include: self.include.clone(),
             skip: self.skip.clone(),
         })
+    }
+}
+
+/// A `suite:` value: the path of one suite, or a suite per arch (`{aarch64: …, x86_64: …}`),
+/// picked by the board's arch.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum SuiteField {
+    One(String),
+    ByArch(BTreeMap<String, String>),
+}
+
+impl Default for SuiteField {
+    fn default() -> Self {
+        SuiteField::One(String::new())
     }
 }
 
@@ -243,9 +274,17 @@ fn parse(file: &str, text: &str, base: &Path) -> Result<Inventory, InventoryErro
             ));
         }
     }
+    let suites: Vec<_> = inv
+        .boards
+        .iter()
+        .map(|b| &b.suite_written)
+        .chain(inv.labgrid.iter().map(|l| &l.board.suite_written))
+        .map(|w| inv.suites(w, base))
+        .collect::<Result<_, _>>()?;
+    let mut suites = suites.into_iter();
     for b in &mut inv.boards {
+        (b.suite, b.suites) = suites.next().unwrap_or_default();
         // Relative paths are relative to the inventory file, ~ to $HOME.
-        b.suite = resolve(base, &b.suite);
         b.key_written = b.key.clone();
         b.key = b.key.as_ref().map(|k| resolve(base, k));
         for p in b.include.iter_mut().chain(b.skip.iter_mut()) {
@@ -257,7 +296,7 @@ fn parse(file: &str, text: &str, base: &Path) -> Result<Inventory, InventoryErro
         });
     }
     if let Some(t) = inv.labgrid.as_mut().map(|l| &mut l.board) {
-        t.suite = resolve(base, &t.suite);
+        (t.suite, t.suites) = suites.next().unwrap_or_default();
         t.key = t.key.as_ref().map(|k| resolve(base, k));
         for p in t.include.iter_mut().chain(t.skip.iter_mut()) {
             *p = resolve(base, p);
@@ -404,7 +443,84 @@ fn find_entry(text: &str, key: &str, value: &str, n: usize) -> Option<(usize, us
         .nth(n.saturating_sub(1))
 }
 
+/// `${NAME}` in `s` replaced by the environment variable's value; Err(NAME) for the first
+/// one that is not set. `$` alone, or not followed by `{`, stays as it is.
+fn expand(s: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[at..]);
+            return Ok(out);
+        };
+        let name = &after[..end];
+        match std::env::var(name) {
+            Ok(v) if !name.is_empty() => out.push_str(&v),
+            _ => return Err(name.to_string()),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// For tests of other modules: an inventory parsed from text, relative to `/base`.
+#[cfg(test)]
+pub(crate) fn parse_for_tests(text: &str) -> Inventory {
+    parse("inv.yaml", text, Path::new("/base")).expect("test inventory parses")
+}
+
+/// Line and column (1-based) of the first occurrence of `value` (a value in flow style).
+fn find_text(text: &str, value: &str) -> Option<(usize, usize)> {
+    text.lines()
+        .enumerate()
+        .find_map(|(i, l)| l.find(value).map(|c| (i + 1, c + 1)))
+}
+
 impl Inventory {
+    /// A `suite:` value as paths: one suite, or a suite per arch; `${VAR}` expanded, then
+    /// relative to the inventory. An unset variable is refused at its line.
+    fn suites(
+        &self,
+        written: &SuiteField,
+        base: &Path,
+    ) -> Result<(PathBuf, crate::transport::arch::ByArch), InventoryError> {
+        let path = |key: &str, raw: &str| -> Result<PathBuf, InventoryError> {
+            let expanded = expand(raw).map_err(|var| {
+                self.located(
+                    key,
+                    raw,
+                    1,
+                    format!(
+                        "`{raw}`: environment variable `{var}` is not set (`suite:` expands                          ${{VAR}} from hil-run's environment: set it, e.g. in the CI job)"
+                    ),
+                )
+            })?;
+            Ok(resolve(base, Path::new(&expanded)))
+        };
+        match written {
+            SuiteField::One(p) => Ok((path("suite", p)?, Default::default())),
+            SuiteField::ByArch(m) => {
+                if m.is_empty() {
+                    return Err(self.located(
+                        "suite",
+                        "{}",
+                        1,
+                        "`suite:` names no suite: give a path, or a map by arch                          ({aarch64: PATH, x86_64: PATH})"
+                            .into(),
+                    ));
+                }
+                let by_arch = m
+                    .iter()
+                    .map(|(a, p)| Ok((a.clone(), path(a, p)?)))
+                    .collect::<Result<_, InventoryError>>()?;
+                Ok((PathBuf::new(), by_arch))
+            }
+        }
+    }
+
     /// Boards named, plus boards carrying any of the tags; in inventory order.
     pub fn select(&self, names: &[String], tags: &[String]) -> Result<Vec<BoardSpec>, String> {
         for n in names {
@@ -439,7 +555,9 @@ impl Inventory {
 
     /// An error at the `n`-th `key: value` line of the inventory (or its first line).
     fn located(&self, key: &str, value: &str, n: usize, message: String) -> InventoryError {
-        let (line, column) = find_entry(&self.source.text, key, value, n).unwrap_or((1, 1));
+        let (line, column) = find_entry(&self.source.text, key, value, n)
+            .or_else(|| find_text(&self.source.text, value))
+            .unwrap_or((1, 1));
         InventoryError::Yaml(hil_proto::yaml::YamlError {
             file: self.source.file.clone(),
             line,
@@ -531,6 +649,8 @@ mod tests {
         assert_eq!(inv.boards[0].keep_runs, 3);
         let skips = p.parent().unwrap().join("skips/orin.txt");
         assert_eq!(inv.boards[0].skip, std::slice::from_ref(&skips));
+        let x86 = &inv.boards[2];
+        assert!(x86.suites["x86_64"].ends_with("target/x86_64/hil-suite"));
         // Every list the example names exists and parses.
         crate::caselist::List::load(&[skips]).unwrap();
         let p = p.with_file_name("labgrid-farm.yaml");
@@ -548,6 +668,31 @@ mod tests {
             .board
             .spec_for("x", "-oProxyCommand=sh", 22, "u")
             .is_err());
+    }
+
+    #[test]
+    fn suite_expands_variables_and_may_name_a_suite_per_arch() {
+        let home = std::env::var("HOME").unwrap();
+        let inv = parse(&ONE.replace("suite: hil-suite", "suite: ${HOME}/x86/hil-suite")).unwrap();
+        assert_eq!(inv.boards[0].suite, Path::new(&home).join("x86/hil-suite"));
+        let e = err(&ONE.replace("suite: hil-suite", "suite: ${HIL_UNSET_29}/hil-suite"));
+        assert!(
+            e.starts_with("inv.yaml:5:12: ") && e.contains("`HIL_UNSET_29` is not set"),
+            "{e}"
+        );
+        let map = "suite:\n      aarch64: jetson/hil-suite\n      x86_64: ${HOME}/hil-suite";
+        let inv = parse(&ONE.replace("suite: hil-suite", map)).unwrap();
+        let b = &inv.boards[0];
+        assert_eq!(b.suites["aarch64"], Path::new("/base/jetson/hil-suite"));
+        assert_eq!(b.suites["x86_64"], Path::new(&home).join("hil-suite"));
+        let flow = "suite: {aarch64: a, x86_64: \"${HIL_UNSET_29}\"}";
+        let e = err(&ONE.replace("suite: hil-suite", flow));
+        assert!(
+            e.starts_with("inv.yaml:5:") && e.contains("HIL_UNSET_29"),
+            "{e}"
+        );
+        let e = err(&ONE.replace("suite: hil-suite", "suite: {}"));
+        assert!(e.contains("names no suite"), "{e}");
     }
 
     #[test]

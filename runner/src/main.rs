@@ -23,9 +23,18 @@ use std::path::PathBuf;
 /// restarted with the cases not yet reported. Outcomes: pass, fail, not-supported,
 /// flagged, crash, timeout (docs/outcomes.md).
 ///
-/// Exit status: 0 every result acceptable, 1 a fail/crash/timeout (or cases left
-/// unfinished), 2 nothing tested: usage or configuration error, or a board never reached
-/// (the results directory is left as it was), 130 interrupted (SIGINT/SIGTERM).
+/// Exit status (docs/outcomes.md):
+///   0    every result acceptable (with --baseline: no regression)
+///   1    a regression on any board that was tested: a fail/crash/timeout (with --baseline:
+///        one it does not expect, or coverage lost), or cases left unfinished; 1 whatever
+///        else happened to the other boards
+///   2    nothing tested: usage or configuration error, or no board could be tested (never
+///        reached, held by another run, a suite for another CPU); results left as they were
+///   3    some boards could not be tested (each named, and an error in RESULTS/junit.xml);
+///        no regression on those that were
+///   4    no baseline yet (--propose-baseline, --baseline FILE missing): the boards ran
+///        unjudged and RESULTS/proposed-baseline.yaml is written: commit it as FILE
+///   130  interrupted (SIGINT/SIGTERM)
 #[derive(Parser)]
 #[command(name = "hil-run", version, after_help = EXAMPLES, args_conflicts_with_subcommands = true, verbatim_doc_comment)]
 struct Cli {
@@ -96,6 +105,11 @@ struct Cli {
     /// regressions only, and the summary lists fixes and expected failures.
     #[arg(long, value_name = "FILE")]
     baseline: Option<PathBuf>,
+    /// Also write RESULTS/proposed-baseline.yaml from every board's journal (what
+    /// `baseline-from` writes from them). With a --baseline file that does not exist yet,
+    /// the boards run unjudged (a group's first night) and the exit status is 4.
+    #[arg(long)]
+    propose_baseline: bool,
     /// Re-run failing cases up to N more times; a case that then passes is `flaky`
     /// (listed, and a flakyFailure in JUnit), never silently green.
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -145,10 +159,13 @@ enum Command {
         out: PathBuf,
     },
     /// Print a baseline (YAML for --baseline) that expects what a run did: its fail, crash
-    /// and timeout cases.
+    /// and timeout cases. Several journals (the boards of a group) give one baseline for
+    /// all: expected to fail where any board failed, `ran` where every board ran; facts
+    /// that differ between boards are listed, not recorded (docs/farm.md).
     BaselineFrom {
-        /// The run's journal, RESULTS/<board>/journal.jsonl.
-        journal: PathBuf,
+        /// The runs' journals, RESULTS/<board>/journal.jsonl.
+        #[arg(required = true)]
+        journals: Vec<PathBuf>,
     },
 }
 
@@ -168,6 +185,7 @@ const EXAMPLES: &str = "Examples:
   hil-run --bundle c.tar --sign-key ~/.ssh/farm_ed25519
   hil-run verify-bundle c.tar --allowed-signers allowed_signers
   hil-run baseline-from results/local/journal.jsonl > expected.yaml
+  hil-run baseline-from results/orin-a/journal.jsonl results/orin-b/journal.jsonl > orin.yaml
   hil-run report a/orin01/journal.jsonl b/orin01/journal.jsonl -o compare.html";
 
 fn main() {
@@ -198,12 +216,17 @@ fn main() {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<i32> {
-    if let Some(Command::BaselineFrom { journal }) = &cli.command {
-        let st = journal::read(journal).map_err(ConfigError)?;
-        hil_run::out!(
-            "{}",
-            hil_run::baseline::from_state(&st, &journal.display().to_string())
-        );
+    if let Some(Command::BaselineFrom { journals }) = &cli.command {
+        let states: Vec<State> = journals
+            .iter()
+            .map(|j| journal::read(j).map_err(ConfigError))
+            .collect::<Result<_, _>>()?;
+        let runs: Vec<(&State, String)> = states
+            .iter()
+            .zip(journals)
+            .map(|(st, j)| (st, j.display().to_string()))
+            .collect();
+        hil_run::out!("{}", hil_run::propose::from_states(&runs));
         return Ok(0);
     }
     if let Some(Command::Report {
@@ -333,6 +356,7 @@ fn options(cli: &Cli) -> RunOptions {
         shard: cli.shard.clone(),
         quiet: cli.quiet,
         accept_new_host_keys: cli.accept_new_host_keys,
+        propose_baseline: cli.propose_baseline,
         lock: LockPolicy {
             wait_s: cli.lock_wait,
             break_stale: cli.break_lock,

@@ -37,6 +37,9 @@ pub struct RunOptions {
     pub accept_new_host_keys: bool,
     /// Waiting for, or breaking, a board another run holds.
     pub lock: LockPolicy,
+    /// Write `RESULTS/proposed-baseline.yaml` from the boards' journals; a `--baseline`
+    /// file that does not exist yet is then no error: the run is its first night.
+    pub propose_baseline: bool,
 }
 
 /// Errors in what the user asked for (exit status 2).
@@ -51,6 +54,8 @@ pub fn is_config_error(e: &anyhow::Error) -> bool {
     e.downcast_ref::<ConfigError>().is_some()
         || e.downcast_ref::<crate::transport::SuiteRejected>()
             .is_some()
+        // A suite built for another CPU than the board's: nothing can run.
+        || e.downcast_ref::<crate::transport::arch::WrongArch>().is_some()
         || e.downcast_ref::<SshError>().is_some_and(SshError::is_fatal)
         // A board another run holds: nothing was tested, and it is no regression.
         || e.downcast_ref::<crate::transport::ssh::BoardLocked>().is_some()
@@ -72,12 +77,37 @@ pub struct Finished {
 /// Runs `boards` (one thread each when several) and, for several, writes the merged
 /// JUnit and summary into `opts.results`. A single board's error is returned as is.
 pub fn run_boards(opts: &RunOptions, boards: &[Board]) -> anyhow::Result<Finished> {
+    let bootstrap = crate::night::first_night(opts).map_err(ConfigError)?;
+    // The first night runs unjudged; the proposal names the baseline it stands for.
+    let unjudged = RunOptions {
+        baseline: opts.baseline.clone().filter(|_| !bootstrap),
+        ..opts.clone()
+    };
+    let finished = run_boards_judged(&unjudged, boards, bootstrap)?;
+    Ok(crate::night::propose(opts, finished, bootstrap))
+}
+
+fn run_boards_judged(
+    opts: &RunOptions,
+    boards: &[Board],
+    bootstrap: bool,
+) -> anyhow::Result<Finished> {
+    let remote = boards.iter().any(|b| !matches!(b.kind, BoardKind::Local));
     if let [b] = boards {
         let (state, code) = run_board(opts, b, "");
         if let Some(st) = &state {
             write_html_report(opts, &[st]);
         }
-        let code = code?;
+        if remote && !crate::interrupt::interrupted() {
+            let why = code.as_ref().err().map(|e| format!("{e:#}"));
+            let not_tested: Vec<(String, String)> = match (&state, why) {
+                (None, Some(why)) => vec![(b.name.clone(), why)],
+                _ => vec![],
+            };
+            write_merged_junit(opts, state.iter().collect(), &not_tested)?;
+        }
+        let code = crate::night::board_code(state.as_ref(), code?, bootstrap);
+        let code = crate::night::exit_status(&[code], bootstrap);
         return Ok(Finished {
             code,
             states: state.into_iter().collect(),
@@ -103,14 +133,20 @@ pub fn run_boards(opts: &RunOptions, boards: &[Board]) -> anyhow::Result<Finishe
             })
             .collect()
     });
-    let mut worst = 0;
+    let mut verdicts = Vec::new();
+    let mut not_tested = Vec::new();
     let mut states = Vec::new();
     let mut text = String::from("all boards:\n");
     for (name, (state, r)) in results {
         match &r {
-            Ok(code) => worst = worst.max(*code),
+            Ok(code) => verdicts.push(crate::night::board_code(state.as_ref(), *code, bootstrap)),
             Err(e) => {
-                worst = worst.max(if is_config_error(e) { 2 } else { 1 });
+                // Nothing tested there (unreachable, held by another run, refused its
+                // suite): said, and never hiding a regression of another board.
+                verdicts.push(if is_config_error(e) { 2 } else { 1 });
+                if state.is_none() {
+                    not_tested.push((name.clone(), format!("{e:#}")));
+                }
                 // On stderr as well: CI logs often show only that for a failing step.
                 crate::errln!("hil-run: error: board {name}: {e:#}");
                 // A multi-line error stays inside its board's row.
@@ -126,14 +162,44 @@ pub fn run_boards(opts: &RunOptions, boards: &[Board]) -> anyhow::Result<Finishe
         }
     }
     let interrupted = crate::interrupt::interrupted();
+    let worst = crate::night::exit_status(&verdicts, bootstrap);
     if states.is_empty() {
-        // No board got as far as a plan: the merged report of an earlier run stays as it was.
+        // No board got as far as a plan: each board's results of an earlier run stay as
+        // they were; the merged JUnit says why each board was not tested.
         crate::out!("\n{text}");
+        if !interrupted {
+            write_merged_junit(opts, vec![], &not_tested)?;
+            std::fs::write(opts.results.join("summary.txt"), &text)?;
+        }
         let code = if interrupted { 130 } else { worst };
         return Ok(Finished { code, states });
     }
-    std::fs::create_dir_all(&opts.results)?;
     let refs: Vec<&State> = states.iter().collect();
+    let merged = write_merged_junit(opts, refs.clone(), &not_tested)?;
+    std::fs::write(opts.results.join("summary.txt"), &text)?;
+    crate::outln!("\n{text}merged junit: {}", merged.display());
+    write_html_report(opts, &refs);
+    if interrupted {
+        return Ok(Finished {
+            code: 130,
+            states: vec![],
+        });
+    }
+    Ok(Finished {
+        code: worst,
+        states,
+    })
+}
+
+/// `RESULTS/junit.xml`: a `<testsuite>` per board that ran, and one holding an error test
+/// case for each board that could not be tested, naming why (so CI's test report shows
+/// an unreachable board). Returns its path.
+fn write_merged_junit(
+    opts: &RunOptions,
+    states: Vec<&State>,
+    not_tested: &[(String, String)],
+) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(&opts.results)?;
     let merged = opts.results.join("junit.xml");
     let baseline = load_baseline_again(opts);
     let cmps: Vec<_> = states
@@ -149,20 +215,12 @@ pub fn run_boards(opts: &RunOptions, boards: &[Board]) -> anyhow::Result<Finishe
             baseline: opts.baseline.as_ref().and_then(|p| p.to_str()),
         })
         .collect();
-    junit::write(&junit::merged(&judged, "hil"), &merged)?;
-    std::fs::write(opts.results.join("summary.txt"), &text)?;
-    crate::outln!("\n{text}merged junit: {}", merged.display());
-    write_html_report(opts, &refs);
-    if interrupted {
-        return Ok(Finished {
-            code: 130,
-            states: vec![],
-        });
+    let mut report = junit::merged(&judged, "hil");
+    for (board, why) in not_tested {
+        report.add_test_suite(crate::night::not_tested_suite(board, why));
     }
-    Ok(Finished {
-        code: worst,
-        states,
-    })
+    junit::write(&report, &merged)?;
+    Ok(merged)
 }
 
 /// The run's baseline for the merged reports. Validated before the run started; a file
@@ -667,7 +725,7 @@ fn retry_failures(
         attempts: state.attempts,
         ..State::default()
     };
-    progress.total += failing.len();
+    progress.again(failing.len());
     // Few cases: one at a time, so a retry never overlaps another failing case.
     let r = session::run(transport, journal, &mut sub, progress, Some(1));
     state.attempts = sub.attempts;
@@ -701,6 +759,16 @@ fn retry_failures(
             message: prev.message.clone(),
             duration_s: prev.duration_s,
         });
+        // A retry the board was gone for never ran the case: the first cause stays the
+        // result (what CI shows), and the retry is listed as another attempt.
+        if new.outcome.is_failure() && session::never_ran(&new) && prev.outcome.is_failure() {
+            merged = prev.clone();
+            merged.earlier.push(crate::journal::EarlierRun {
+                outcome: new.outcome,
+                message: new.message.clone(),
+                duration_s: new.duration_s,
+            });
+        }
         // Last record wins on replay, so the journal keeps the whole history.
         journal.append(&Record::Result(merged.clone()))?;
         state.results.insert(c.name.clone(), merged);

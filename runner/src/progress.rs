@@ -271,6 +271,13 @@ impl Progress {
         self.show(true);
     }
 
+    /// `n` failing cases are run again (`--retry`): until their new results they count as
+    /// not done, so the counter counts cases, never attempts.
+    pub fn again(&mut self, n: usize) {
+        self.done = self.done.saturating_sub(n);
+        self.failing = self.failing.saturating_sub(n);
+    }
+
     /// A GPU driver line in no case's result: said at once, as a failure is.
     pub fn driver_message(&mut self, m: &crate::journal::DriverMessage) {
         if self.style == Style::Quiet {

@@ -188,6 +188,15 @@ fn rounds(
     }
 }
 
+/// A result the runner recorded for a case that never ran in that attempt: the board was
+/// gone before the suite reached it (or before a suite could start).
+pub fn never_ran(r: &CaseResult) -> bool {
+    r.message
+        .starts_with("could not start hil-suite on the board")
+        || r.message
+            .starts_with("no result: the board was lost after hil-suite started")
+}
+
 /// Exit status 2 before any case started is the suite refusing its configuration
 /// (tables, arguments): a user error, never a result for the cases it did not run.
 fn rejected(

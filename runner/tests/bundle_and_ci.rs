@@ -108,5 +108,57 @@ fn farm_pipelines_are_valid_and_use_existing_options() {
                 "{file}: the baseline should follow the group: {line}"
             );
         }
+        // The first night proposes the group's baseline instead of testing nothing.
+        assert!(runs.join(" ").contains("--propose-baseline"), "{file}");
+        // A suite for every board arch, each stripped with its DWARF kept apart, kept as
+        // artifacts where the build puts them.
+        for (arch, dir) in [("", "target/jetson/"), ("x86_64", "target/x86_64/")] {
+            let built = text.lines().any(|l| {
+                let l = l.trim_end();
+                l.ends_with(" scripts/build-jetson")
+                    && match arch {
+                        "" => !l.contains("HIL_SUITE_ARCH"),
+                        a => l.contains(&format!("HIL_SUITE_ARCH={a} ")),
+                    }
+            });
+            assert!(built, "{file}: no build for `{dir}`");
+            for f in ["hil-suite", "hil-suite.debug"] {
+                assert!(
+                    text.lines()
+                        .any(|l| l.trim().trim_start_matches("- ") == format!("{dir}{f}")
+                            || l.trim().starts_with(&format!("- {dir}{f} "))),
+                    "{file}: {dir}{f} is not kept"
+                );
+            }
+        }
+        // Bundles are signed when the key is given, and the file says how to verify.
+        assert!(
+            text.contains("if [ -n \"$HIL_SIGN_KEY\" ]")
+                && text.contains("--sign-key $")
+                && text.contains("verify-bundle FILE --allowed-signers"),
+            "{file}: bundles are not signed with HIL_SIGN_KEY"
+        );
+        // The merged JUnit: every board, and an error for each board not tested.
+        assert!(text.contains("results/junit.xml"), "{file}");
+        assert!(
+            !text.contains("results/*/junit.xml"),
+            "{file}: boards twice"
+        );
     }
+    let verify = Command::new(bin("hil-run"))
+        .args(["verify-bundle", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("--allowed-signers"));
+    // The build script serves both arches and refuses others.
+    let script = root.join("scripts/build-jetson");
+    let s = std::fs::read_to_string(&script).unwrap();
+    assert!(s.contains("out=$target_dir/$ARCH") && s.contains("aarch64 | x86_64"));
+    let out = Command::new(&script)
+        .arg("--offline")
+        .env("HIL_SUITE_ARCH", "sparc")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("aarch64 (the default) or x86_64"));
 }

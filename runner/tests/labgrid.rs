@@ -514,7 +514,13 @@ fn farm_trouble_is_exit_2_and_never_a_result() {
         all.contains(&format!("labgrid coordinator {closed} cannot be reached")),
         "{all}"
     );
-    assert!(!farm.dir.join("r").exists(), "nothing journaled");
+    assert!(!farm.dir.join("r/orin01").exists(), "nothing journaled");
+    // CI's test report says why the board was not tested.
+    let xml = std::fs::read_to_string(farm.dir.join("r/junit.xml")).unwrap();
+    assert!(
+        xml.contains("board orin01 was not tested: labgrid coordinator"),
+        "{xml}"
+    );
 }
 
 /// The running hil-suite processes of this farm's board (its sshd's workdir).

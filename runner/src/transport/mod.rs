@@ -1,6 +1,7 @@
 //! How the runner reaches a board's `hil-suite`: here as a child process (`local`);
 //! the session logic above it is the same for every transport.
 
+pub mod arch;
 pub mod keep;
 pub mod local;
 pub mod ssh;

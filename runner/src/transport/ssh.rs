@@ -305,10 +305,15 @@ pub fn exec(sess: &Session, cmd: &str) -> Result<(i32, String, String), SshError
     ch.exec(&format!(
         "( {cmd}\n)\nc=$?; echo {STATUS_MARK}$c >&2; exit $c"
     ))?;
-    let mut out = String::new();
-    ch.read_to_string(&mut out)?;
-    let mut err = String::new();
-    ch.stderr().read_to_string(&mut err)?;
+    // Bytes, not text: a board may print anything (a binary run as a script), and that is
+    // its answer, never a lost connection.
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    ch.read_to_end(&mut out)?;
+    ch.stderr().read_to_end(&mut err)?;
+    let (out, mut err) = (
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    );
     ch.wait_close()?;
     let output = |err: &str| format!("{}{}", out.trim(), err.trim());
     // A killed shell: libssh2 gives status 0 for it too.
@@ -1035,6 +1040,8 @@ fn now_ms() -> u128 {
 impl Transport for SshBoard {
     fn prepare(&mut self) -> anyhow::Result<Option<String>> {
         self.acquire()?;
+        // The board's CPU picks its suite and refuses one built for another, before upload.
+        super::arch::settle(&mut self.spec, &self.conn.lock().exec_ok("uname -m")?)?;
         let hash = crate::trace::timed(&self.spec.name, "hash suite", || {
             suite_hash(&self.spec.suite)
         })
@@ -1237,6 +1244,10 @@ impl Transport for SshBoard {
             super::LIST_ARGS.join(" ")
         );
         let (code, out, err) = self.conn.lock().with(|s| exec(s, &cmd))?;
+        let (suite, arch) = (&self.spec.suite, self.spec.arch.as_deref());
+        if let Some(why) = super::arch::not_runnable(suite, &self.spec.name, arch, code, &err) {
+            return Err(super::arch::WrongArch(why).into());
+        }
         if code == 2 {
             let mut why = err
                 .trim()
