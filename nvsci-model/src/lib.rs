@@ -565,7 +565,9 @@ pub unsafe extern "C" fn NvSciSyncAttrListReconcile(
     if out.is_null() {
         return err::BAD_PARAMETER;
     }
-    reconcile_then(inputs, n, conflict, |r| *out = register(Box::new(r), Kind::List))
+    reconcile_then(inputs, n, conflict, |r| {
+        *out = register(Box::new(r), Kind::List)
+    })
 }
 
 /// Reconcile's argument checks and conflict list, shared by the calls that reconcile:

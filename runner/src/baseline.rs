@@ -113,6 +113,25 @@ impl Baseline {
             );
         }
         if let Some(case) = self
+            .expect
+            .keys()
+            .find(|c| self.not_supported.contains_key(*c))
+        {
+            return Err(format!(
+                "{case} is expected to fail and listed as not-supported; keep the one that is true"
+            ));
+        }
+        if let Some((case, o)) = self
+            .expect
+            .iter()
+            .find(|(c, o)| self.ran.get(*c).is_some_and(|r| r != *o))
+        {
+            return Err(format!(
+                "{case} is expected to {o} but `ran` lists it as {}; make them agree",
+                self.ran[case]
+            ));
+        }
+        if let Some(case) = self
             .ran
             .keys()
             .find(|c| self.not_supported.contains_key(*c))
@@ -138,7 +157,8 @@ pub fn from_deqp_csv(name: &str, text: &str) -> Result<Baseline, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let mut fields = line.split(',');
+        let fields = csv_fields(line);
+        let mut fields = fields.iter().map(String::as_str);
         let (Some(case), Some(status)) = (fields.next(), fields.next()) else {
             return Err(format!(
                 "{}: expected `test,status` (deqp-runner's failures.csv) or \
@@ -189,6 +209,26 @@ pub fn from_deqp_csv(name: &str, text: &str) -> Result<Baseline, String> {
         }
     }
     Ok(b)
+}
+
+/// One CSV line's fields (RFC 4180: a quoted field may hold commas, `""` is a quote).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let (mut quoted, mut chars) = (false, line.chars().peekable());
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
 }
 
 /// A case that ran when the baseline was made and does not run now.
@@ -697,5 +737,29 @@ mod tests {
         assert!(b.contains("t.a is listed twice"), "{b}");
         let b = from_deqp_csv("r.csv", "\u{feff}t.a,Pass\n").unwrap();
         assert!(b.ran.contains_key("t.a"));
+    }
+
+    #[test]
+    fn csv_fields_are_unquoted_and_expectations_must_agree_with_coverage() {
+        assert_eq!(csv_fields(r#""t.f",Fail"#), ["t.f", "Fail"]);
+        assert_eq!(
+            csv_fields(r#""a,""b""",Pass,0.1"#),
+            [r#"a,"b""#, "Pass", "0.1"]
+        );
+        let b = from_deqp_csv("r.csv", "\"t.f\",Fail\n").unwrap();
+        assert_eq!(b.expect.keys().collect::<Vec<_>>(), ["t.f"]);
+        let load = |y: &str| {
+            hil_proto::yaml::from_str::<Baseline>("b.yaml", y)
+                .map_err(|e| e.to_string())
+                .and_then(|b| b.check())
+        };
+        let e = load("expect: {t.f: fail}\nnot-supported: {t.f: x}\n").unwrap_err();
+        assert!(
+            e.contains("expected to fail and listed as not-supported"),
+            "{e}"
+        );
+        let e = load("expect: {t.f: fail}\nran: {t.f: pass}\n").unwrap_err();
+        assert!(e.contains("make them agree"), "{e}");
+        assert!(load("expect: {t.f: fail}\nran: {t.f: fail}\n").is_ok());
     }
 }

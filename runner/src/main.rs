@@ -219,7 +219,16 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     if let Some(Command::BaselineFrom { journals }) = &cli.command {
         let states: Vec<State> = journals
             .iter()
-            .map(|j| journal::read(j).map_err(ConfigError))
+            .map(|j| {
+                if j.is_dir() {
+                    return Err(ConfigError(format!(
+                        "{} is a directory: give a board's journal, e.g. {}",
+                        j.display(),
+                        j.join("<board>").join("journal.jsonl").display()
+                    )));
+                }
+                journal::read(j).map_err(ConfigError)
+            })
             .collect::<Result<_, _>>()?;
         let runs: Vec<(&State, String)> = states
             .iter()

@@ -524,15 +524,19 @@ fn check_same_config(
 ) -> anyhow::Result<()> {
     use crate::config;
     let recorded = st.config.as_ref();
-    let mut changes = config::setting_changes(
-        &recorded.map(|c| c.settings.clone()).unwrap_or_default(),
-        // Only what the run's plan depends on: the plan is taken from the journal.
-        &given
-            .iter()
-            .filter(|(k, _)| k.as_str() != config::TABLES)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    );
+    // A journal older than the record says nothing of its settings: none is compared.
+    let mut changes = match recorded {
+        Some(c) => config::setting_changes(
+            &c.settings,
+            // Only what the run's plan depends on: the plan is taken from the journal.
+            &given
+                .iter()
+                .filter(|(k, _)| k.as_str() != config::TABLES)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        None => Vec::new(),
+    };
     let then = recorded
         .and_then(|c| c.facts.as_ref())
         .or(st.facts.as_ref());

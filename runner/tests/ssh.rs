@@ -1472,7 +1472,8 @@ fn two_names_for_one_board_in_one_run_never_run_two_suites() {
     );
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let all = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{all}");
+    // One name ran, the other was refused: some boards not tested (docs/outcomes.md).
+    assert_eq!(out.status.code(), Some(3), "{all}");
     assert!(
         all.contains("held by this run for board b1: two names for one board?")
             || all.contains("held by this run for board b2: two names for one board?"),
