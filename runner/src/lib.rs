@@ -46,6 +46,7 @@ pub mod config;
 pub mod deqp;
 pub mod driver_messages;
 pub mod from_board;
+pub mod history;
 pub mod interrupt;
 pub mod inventory;
 pub mod journal;

@@ -145,10 +145,20 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         allowed_signers: Option<PathBuf>,
     },
+    /// Print what changed from run to run, for each board: the last run against the one
+    /// before (new fails, fixes, coverage lost or gained, new driver messages), the facts
+    /// that changed, and each case whose outcome was not constant, since when.
+    History {
+        /// Journals, or directories of results (every journal.jsonl under them); runs of
+        /// a board are ordered by start time.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Write the HTML report (as every run writes to RESULTS/report.html) from journals:
     /// again after the fact, or several runs side by side.
     Report {
-        /// Journals, RESULTS/<board>/journal.jsonl (each board's files are linked from beside it).
+        /// Journals, RESULTS/<board>/journal.jsonl (each board's files are linked from beside
+        /// it), or directories of results. Several runs of one board add their history.
         #[arg(required = true)]
         journals: Vec<PathBuf>,
         /// Judge against these expected results, as `--baseline` does.
@@ -186,7 +196,8 @@ const EXAMPLES: &str = "Examples:
   hil-run verify-bundle c.tar --allowed-signers allowed_signers
   hil-run baseline-from results/local/journal.jsonl > expected.yaml
   hil-run baseline-from results/orin-a/journal.jsonl results/orin-b/journal.jsonl > orin.yaml
-  hil-run report a/orin01/journal.jsonl b/orin01/journal.jsonl -o compare.html";
+  hil-run report a/orin01/journal.jsonl b/orin01/journal.jsonl -o compare.html
+  hil-run history nightly/                  what changed since last night, per board";
 
 fn main() {
     hil_run::trace::enabled(); // HIL_TRACE's clock starts with the process
@@ -245,6 +256,9 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     }) = &cli.command
     {
         return report_from(journals, baseline.as_deref(), out);
+    }
+    if let Some(Command::History { paths }) = &cli.command {
+        return history(paths);
     }
     if let Some(Command::VerifyBundle {
         file,
@@ -316,10 +330,17 @@ fn report_from(
         .map(hil_run::baseline::load)
         .transpose()
         .map_err(ConfigError)?;
+    let journals = &hil_run::history::journals(journals).map_err(ConfigError)?;
     let mut states: Vec<State> = journals
         .iter()
         .map(|j| journal::read(j).map_err(ConfigError))
         .collect::<Result<_, _>>()?;
+    let runs: Vec<(&State, &std::path::Path)> = states
+        .iter()
+        .zip(journals)
+        .map(|(s, j)| (s, j.as_path()))
+        .collect();
+    let history = hil_run::history::build(&runs);
     // Runs of one board (`local` here and there) are told apart by the journal they came from.
     let names: Vec<String> = states.iter().map(|s| s.board.clone()).collect();
     for (st, j) in states.iter_mut().zip(journals) {
@@ -343,9 +364,29 @@ fn report_from(
             )
         })
         .collect();
-    std::fs::write(out, hil_run::report::render(&views))
+    std::fs::write(out, hil_run::report::render_with_history(&views, &history))
         .with_context(|| format!("writing {}", out.display()))?;
     hil_run::outln!("report: {}", out.display());
+    Ok(0)
+}
+
+/// `hil-run history`: every board's history as text, for a terminal or a CI post.
+fn history(paths: &[PathBuf]) -> anyhow::Result<i32> {
+    let journals = hil_run::history::journals(paths).map_err(ConfigError)?;
+    let states: Vec<State> = journals
+        .iter()
+        .map(|j| journal::read(j).map_err(ConfigError))
+        .collect::<Result<_, _>>()?;
+    let runs: Vec<(&State, &std::path::Path)> = states
+        .iter()
+        .zip(&journals)
+        .map(|(s, j)| (s, j.as_path()))
+        .collect();
+    let text: Vec<String> = hil_run::history::build(&runs)
+        .iter()
+        .map(hil_run::history::text)
+        .collect();
+    hil_run::out!("{}", text.join("\n"));
     Ok(0)
 }
 

@@ -198,12 +198,20 @@ struct Detail<'a> {
 /// Builds the page: sections in reading order, and the details every cell points at.
 struct Builder<'a> {
     boards: &'a [BoardView<'a>],
+    /// Histories of boards with several runs among `boards` (`Run::input` is a board here).
+    history: &'a [crate::history::History],
     details: Vec<Detail<'a>>,
     index: BTreeMap<(usize, &'a str), usize>,
     out: String,
 }
 
 pub fn render(boards: &[BoardView]) -> String {
+    render_with_history(boards, &[])
+}
+
+/// `render`, with a history section first for each board of `history` that has several
+/// runs; its runs are `boards` (`Run::input`), so its cells open their details.
+pub fn render_with_history(boards: &[BoardView], history: &[crate::history::History]) -> String {
     // Board text escaped and within its caps, durations plausible, whatever the journals
     // hold: the page shows the same copy the summary and JUnit do.
     let shown: Vec<State> = boards
@@ -220,12 +228,13 @@ pub fn render(boards: &[BoardView]) -> String {
             files: v.files.clone(),
         })
         .collect();
-    render_shown(&views)
+    render_shown(&views, history)
 }
 
-fn render_shown(boards: &[BoardView]) -> String {
+fn render_shown(boards: &[BoardView], history: &[crate::history::History]) -> String {
     let mut b = Builder {
         boards,
+        history,
         details: Vec::new(),
         index: BTreeMap::new(),
         out: String::new(),
@@ -241,6 +250,7 @@ fn render_shown(boards: &[BoardView]) -> String {
         }
     }
     b.header();
+    b.history();
     b.attention();
     b.driver_messages();
     b.board_cards();
@@ -288,7 +298,7 @@ fn verdict(cmp: &Comparison, case: &str) -> String {
 }
 
 /// A short mark inside a coloured cell, so outcomes read without colour too.
-fn mark(o: Outcome) -> &'static str {
+pub(crate) fn mark(o: Outcome) -> &'static str {
     match o {
         Outcome::Pass => "✓",
         Outcome::Fail => "✗",
@@ -360,6 +370,29 @@ impl<'a> Builder<'a> {
             );
         }
         self.out.push_str("</p>\n");
+    }
+
+    /// What changed from run to run, for boards given several times (`hil-run report`).
+    fn history(&mut self) {
+        let several: Vec<&crate::history::History> =
+            self.history.iter().filter(|h| h.runs.len() > 1).collect();
+        if several.is_empty() {
+            return;
+        }
+        self.out.push_str(
+            "<h2 id=\"history\">History</h2>\n<p class=\"muted\">Runs of one board in start \
+             order: what the last run changed, the facts that changed, and each case whose \
+             outcome was not constant, with the run its outcome now first appeared in.</p>\n",
+        );
+        let cell = |bi: usize, case: &str| match self.boards.get(bi) {
+            Some(_) => self.cell_attrs(bi, case),
+            None => String::new(),
+        };
+        let sections: String = several
+            .iter()
+            .map(|h| crate::history::html(h, &cell))
+            .collect();
+        self.out.push_str(&sections);
     }
 
     /// Regressions, fixes and flaky cases of every board, before anything else.
@@ -806,7 +839,7 @@ impl<'a> Builder<'a> {
 }
 
 /// `2026-11-27 07:55 UTC` from Unix seconds (civil-from-days, no calendar crate needed).
-fn utc(secs: u64) -> String {
+pub(crate) fn utc(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let z = days + 719_468;
