@@ -752,8 +752,14 @@ pub unsafe extern "C" fn NvSciSyncObjGenerateFence(o: *mut ObjRec, f: *mut Fence
     }
     let inner = get(o, Kind::Obj, "NvSciSyncObj").inner.clone();
     let value = inner.next.fetch_add(1, Ordering::SeqCst) + 1;
-    fence_release(&mut *f);
-    (*f).payload = [
+    fence_set(&mut *f, inner, value);
+    err::SUCCESS
+}
+
+/// `f` now holds `value` of the object `inner` (whatever it held before is released).
+unsafe fn fence_set(f: &mut Fence, inner: Arc<ObjInner>, value: u64) {
+    fence_release(f);
+    f.payload = [
         FENCE_MAGIC,
         Arc::into_raw(inner) as usize as u64,
         0,
@@ -761,7 +767,6 @@ pub unsafe extern "C" fn NvSciSyncObjGenerateFence(o: *mut ObjRec, f: *mut Fence
         0,
         0,
     ];
-    err::SUCCESS
 }
 
 #[no_mangle]
@@ -821,15 +826,7 @@ pub unsafe extern "C" fn NvSciSyncFenceUpdateFence(
     if id != 0 || value > max {
         return err::OVERFLOW;
     }
-    fence_release(&mut *f);
-    (*f).payload = [
-        FENCE_MAGIC,
-        Arc::into_raw(inner) as usize as u64,
-        0,
-        value,
-        0,
-        0,
-    ];
+    fence_set(&mut *f, inner, value);
     err::SUCCESS
 }
 
