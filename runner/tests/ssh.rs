@@ -58,6 +58,23 @@ fn hil_run(results: &Path, inv: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// hil-run on board b1 of `inv` over `tables`, one case at a time, quiet, in the background.
+fn spawn_serial(results: &Path, inv: &Path, tables: &str) -> std::process::Child {
+    spawn_hil_run(
+        results,
+        inv,
+        &[
+            "--board",
+            "b1",
+            "--tables",
+            tables,
+            "--test-threads",
+            "1",
+            "-q",
+        ],
+    )
+}
+
 fn selftest_tables() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../suite/tests/tables")
@@ -850,19 +867,7 @@ fn sigterm_ends_the_reconnect_wait_with_journal_and_junit_and_resume_finishes() 
     b.extra = "    reconnect_timeout_s: 600\n";
     let inv = inventory(&sshd, &[b]);
     let res = dir.join("results");
-    let child = spawn_hil_run(
-        &res,
-        &inv,
-        &[
-            "--board",
-            "b1",
-            "--tables",
-            &selftest_tables(),
-            "--test-threads",
-            "1",
-            "-q",
-        ],
-    );
+    let child = spawn_serial(&res, &inv, &selftest_tables());
     let journal = res.join("b1/journal.jsonl");
     wait_for_result(&journal, "selftest.c_expected_error");
     sshd.kill(); // the runner now waits for the board to come back (up to 600 s)
@@ -1224,19 +1229,7 @@ fn break_lock_leaves_a_live_run_and_a_forced_break_stops_that_run_with_its_cases
     let sshd = Sshd::start(&dir);
     let inv = inventory(&sshd, &[board(&sshd, "b1")]);
     let tables = nap_tables(&dir, 60_000);
-    let first = spawn_hil_run(
-        &dir.join("r1"),
-        &inv,
-        &[
-            "--board",
-            "b1",
-            "--tables",
-            &tables,
-            "--test-threads",
-            "1",
-            "-q",
-        ],
-    );
+    let first = spawn_serial(&dir.join("r1"), &inv, &tables);
     let journal = dir.join("r1/b1/journal.jsonl");
     wait_for_result(&journal, "n.a_ok");
     let quick = ["--board", "b1", "--filter", "host.info", "-q"];
@@ -1408,19 +1401,7 @@ fn a_board_rebooted_with_its_workdir_wiped_says_so_and_marks_the_rest() {
     let inv = inventory(&sshd, &[b]);
     let tables = nap_tables(&dir, 60_000);
     let res = dir.join("results");
-    let child = spawn_hil_run(
-        &res,
-        &inv,
-        &[
-            "--board",
-            "b1",
-            "--tables",
-            &tables,
-            "--test-threads",
-            "1",
-            "-q",
-        ],
-    );
+    let child = spawn_serial(&res, &inv, &tables);
     let journal = res.join("b1/journal.jsonl");
     wait_for_result(&journal, "n.a_ok");
     // The "reboot": the suite dies and the workdir (a tmpfs on many boards) is empty.
