@@ -3,12 +3,14 @@
 //! the format cannot drift.
 
 pub mod event;
+pub mod observation;
 pub mod outcome;
 pub mod settings;
 pub mod text;
 pub mod yaml;
 
 pub use event::{CaseInfo, Event, Facts, Observation};
+pub use observation::{key, Key, Observed};
 pub use outcome::Outcome;
 
 /// Seconds the suite allows the health probe that follows an undefined-behaviour case on a
