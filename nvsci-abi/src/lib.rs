@@ -16,6 +16,8 @@
 
 use core::ffi::c_void;
 
+pub mod ipc;
+
 /// The major version these bindings speak.
 pub const MAJOR_VERSION: u32 = 2;
 /// The minor version the suite asks `NvSciSyncCheckVersionCompatibility` for: every
@@ -41,6 +43,17 @@ pub mod err {
     pub const OBJ_VALIDATION_FAILED: NvSciError = 0x0001_0102;
     pub const UNSUPPORTED_CONFIG: NvSciError = 0x0200_0001;
     pub const CLEARED_FENCE: NvSciError = 0x0200_0002;
+    // Codes the NvSciIpc calls and the NvSciSync export/import calls document
+    // (nvscierror.h, the same values in every copy checked, 2019-2023).
+    pub const NOT_PERMITTED: NvSciError = 0x0000_0021;
+    pub const INVALID_OPERATION: NvSciError = 0x0000_0023;
+    pub const NOT_INITIALIZED: NvSciError = 0x0000_0024;
+    pub const RESOURCE_ERROR: NvSciError = 0x0000_0032;
+    pub const TRY_IT_AGAIN: NvSciError = 0x0000_0201;
+    pub const BUSY: NvSciError = 0x0000_0202;
+    pub const NO_SPACE: NvSciError = 0x0000_1001;
+    pub const NO_SUCH_ENTRY: NvSciError = 0x0000_1100;
+    pub const CONNECTION_RESET: NvSciError = 0x0000_1200;
 
     pub fn name(e: NvSciError) -> Option<&'static str> {
         Some(match e {
@@ -57,6 +70,15 @@ pub mod err {
             OBJ_VALIDATION_FAILED => "NvSciError_ObjValidationFailed",
             UNSUPPORTED_CONFIG => "NvSciError_UnsupportedConfig",
             CLEARED_FENCE => "NvSciError_ClearedFence",
+            NOT_PERMITTED => "NvSciError_NotPermitted",
+            INVALID_OPERATION => "NvSciError_InvalidOperation",
+            NOT_INITIALIZED => "NvSciError_NotInitialized",
+            RESOURCE_ERROR => "NvSciError_ResourceError",
+            TRY_IT_AGAIN => "NvSciError_TryItAgain",
+            BUSY => "NvSciError_Busy",
+            NO_SPACE => "NvSciError_NoSpace",
+            NO_SUCH_ENTRY => "NvSciError_NoSuchEntry",
+            CONNECTION_RESET => "NvSciError_ConnectionReset",
             _ => return None,
         })
     }
