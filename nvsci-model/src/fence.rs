@@ -3,7 +3,6 @@
 
 use crate::{get, invalid, register, release, Kind, ModuleRec, ObjInner, ObjRec, FENCE_MAGIC};
 use nvsci_abi::{err, perm, Fence, NvSciError, FENCE_MAX_TIMEOUT_US};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +10,7 @@ pub struct CtxRec {
     module: u64,
 }
 
-unsafe fn fence_obj(f: &Fence) -> Option<*const ObjInner> {
+pub(crate) unsafe fn fence_obj(f: &Fence) -> Option<*const ObjInner> {
     if *f == Fence::default() {
         return None;
     }
@@ -21,7 +20,7 @@ unsafe fn fence_obj(f: &Fence) -> Option<*const ObjInner> {
     Some(f.payload[1] as usize as *const ObjInner)
 }
 
-unsafe fn fence_release(f: &mut Fence) {
+pub(crate) unsafe fn fence_release(f: &mut Fence) {
     if let Some(p) = fence_obj(f) {
         drop(Arc::from_raw(p));
     }
@@ -34,13 +33,18 @@ pub unsafe extern "C" fn NvSciSyncObjGenerateFence(o: *mut ObjRec, f: *mut Fence
         return err::BAD_PARAMETER;
     }
     let inner = get(o, Kind::Obj, "NvSciSyncObj").inner.clone();
-    let value = inner.next.fetch_add(1, Ordering::SeqCst) + 1;
+    // "syncObj is not a CPU signaler" (2.0+): e.g. an object imported with WaitOnly.
+    if inner.list.need_cpu != Some(true) || inner.list.actual.unwrap_or(0) & perm::SIGNAL_ONLY == 0
+    {
+        return err::BAD_PARAMETER;
+    }
+    let value = inner.tl.next_value();
     fence_set(&mut *f, inner, value);
     err::SUCCESS
 }
 
 /// `f` now holds `value` of the object `inner` (whatever it held before is released).
-unsafe fn fence_set(f: &mut Fence, inner: Arc<ObjInner>, value: u64) {
+pub(crate) unsafe fn fence_set(f: &mut Fence, inner: Arc<ObjInner>, value: u64) {
     fence_release(f);
     f.payload = [
         FENCE_MAGIC,
@@ -154,22 +158,8 @@ pub unsafe extern "C" fn NvSciSyncFenceWait(
     let target = (*f).payload[3];
     let deadline =
         (timeout_us >= 0).then(|| Instant::now() + Duration::from_micros(timeout_us as u64));
-    let mut c = inner.counter.lock().unwrap_or_else(|e| e.into_inner());
-    while *c < target {
-        match deadline {
-            None => c = inner.cv.wait(c).unwrap_or_else(|e| e.into_inner()),
-            Some(d) => {
-                let now = Instant::now();
-                if now >= d {
-                    return err::TIMEOUT;
-                }
-                c = inner
-                    .cv
-                    .wait_timeout(c, d - now)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-        }
+    if !inner.tl.wait(target, deadline) {
+        return err::TIMEOUT;
     }
     err::SUCCESS
 }

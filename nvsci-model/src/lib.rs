@@ -23,11 +23,17 @@ use nvsci_abi::{err, key, perm, KeyValuePair, NvSciError};
 use std::collections::HashSet;
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
+mod export;
 mod fence;
+pub mod ipc;
+mod shared;
+mod wire;
 
+pub use export::*;
 pub use fence::*;
+pub use ipc::*;
 
 /// Selects which 2.x header the model follows (default: the newest, 2.8).
 pub const VERSION_ENV: &str = "HIL_NVSCISYNC_MODEL_VERSION";
@@ -119,6 +125,11 @@ pub struct ListRec {
     max_primitive_value: Option<u64>,
     primitive_info: Option<Vec<i32>>,
     gpu_id: Option<Vec<u8>>,
+    /// Imported lists: the local endpoint (its tag, `wire::tag`) it came through.
+    via: Option<u64>,
+    /// Reconciled lists: per endpoint that brought input lists, the permissions those
+    /// lists required (what an export over that endpoint must grant).
+    peers: Vec<(u64, u64)>,
 }
 
 impl ListRec {
@@ -136,15 +147,16 @@ impl ListRec {
             max_primitive_value: None,
             primitive_info: None,
             gpu_id: None,
+            via: None,
+            peers: Vec::new(),
         }
     }
 }
 
 struct ObjInner {
     list: ListRec,
-    counter: Mutex<u64>,
-    cv: Condvar,
-    next: AtomicU64,
+    /// Counter and fence values, in memory an importing process maps too.
+    tl: shared::Timeline,
 }
 
 pub struct ObjRec {
@@ -534,6 +546,14 @@ unsafe fn reconcile(ptrs: &[*mut ListRec]) -> Result<ListRec, (NvSciError, Optio
     r.reconciled = true;
     r.need_cpu = Some(true);
     r.actual = Some(union);
+    for l in &lists {
+        if let Some(t) = l.via {
+            match r.peers.iter_mut().find(|p| p.0 == t) {
+                Some(p) => p.1 |= l.required.unwrap_or(0),
+                None => r.peers.push((t, l.required.unwrap_or(0))),
+            }
+        }
+    }
     for i in 0..3 {
         r.flags[i] = Some(lists.iter().any(|l| l.flags[i] == Some(true)));
     }
@@ -642,15 +662,11 @@ fn obj_handle(inner: Arc<ObjInner>) -> *mut ObjRec {
     register(Box::new(ObjRec { inner, list }), Kind::Obj)
 }
 
-fn alloc_from(list: &ListRec) -> *mut ObjRec {
+fn alloc_from(list: &ListRec) -> Result<*mut ObjRec, NvSciError> {
     let mut own = list.clone();
     own.actual = Some(perm::WAIT_SIGNAL); // "allocated NvSciSyncObj gets wait-signal permissions"
-    obj_handle(Arc::new(ObjInner {
-        list: own,
-        counter: Mutex::new(0),
-        cv: Condvar::new(),
-        next: AtomicU64::new(0),
-    }))
+    let tl = shared::Timeline::new().map_err(|_| err::INSUFFICIENT_MEMORY)?;
+    Ok(obj_handle(Arc::new(ObjInner { list: own, tl })))
 }
 
 #[no_mangle]
@@ -662,8 +678,13 @@ pub unsafe extern "C" fn NvSciSyncObjAlloc(l: *mut ListRec, out: *mut *mut ObjRe
     if !list.reconciled {
         return err::BAD_PARAMETER;
     }
-    *out = alloc_from(list);
-    err::SUCCESS
+    match alloc_from(list) {
+        Ok(o) => {
+            *out = o;
+            err::SUCCESS
+        }
+        Err(e) => e,
+    }
 }
 
 /// Reconcile + ObjAlloc in one call (2.0+): the reconciled list lives only in the object.
@@ -677,7 +698,16 @@ pub unsafe extern "C" fn NvSciSyncAttrListReconcileAndObjAlloc(
     if out.is_null() {
         return err::BAD_PARAMETER;
     }
-    reconcile_then(inputs, n, conflict, |r| *out = alloc_from(&r))
+    let mut code = err::SUCCESS;
+    let r = reconcile_then(inputs, n, conflict, |r| match alloc_from(&r) {
+        Ok(o) => *out = o,
+        Err(e) => code = e,
+    });
+    if r == err::SUCCESS {
+        code
+    } else {
+        r
+    }
 }
 
 #[no_mangle]
@@ -721,8 +751,6 @@ pub unsafe extern "C" fn NvSciSyncObjSignal(o: *mut ObjRec) -> NvSciError {
     if !cpu_signal {
         return err::BAD_PARAMETER;
     }
-    let mut c = inner.counter.lock().unwrap_or_else(|e| e.into_inner());
-    *c += 1;
-    inner.cv.notify_all();
+    inner.tl.signal();
     err::SUCCESS
 }
