@@ -7,6 +7,8 @@ use nvscisync::{CtxRec, ListRec, ModuleRec, ObjRec};
 use std::ffi::c_void;
 use std::ptr::{null, null_mut};
 
+pub mod ipc;
+
 pub type R = Result<(), String>;
 
 /// The minor version this process's model presents.
