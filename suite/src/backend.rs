@@ -3,7 +3,7 @@
 
 use crate::case::Case;
 use crate::error::OpError;
-use crate::table::{Backend, CudaApi};
+use crate::types::{Backend, CudaApi};
 
 /// Checks the case's backend, devices and CUDA frontend; `Ok` is the implementation that
 /// will produce the result, named in the event stream.

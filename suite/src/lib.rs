@@ -22,6 +22,8 @@ pub mod nvsci;
 pub mod ops;
 pub mod progress;
 pub mod table;
+pub mod table_def;
+pub mod types;
 pub mod ub;
 pub mod verdict;
 pub mod vulkan;

@@ -10,8 +10,7 @@ use super::{check, Ctx, OpDef, OpError, OpResult};
 use crate::cuda::ffi::HANDLE_TYPE_NVSCISYNC;
 use crate::frontend::{Call, Gpu, ImportDesc, Semaphore, Stream};
 use crate::nvsci::{self, pair_bool, pair_u64, AttrList, CpuWaitContext, Fence, Module, Obj};
-use crate::table::CudaApi;
-use crate::table::{Api, AxisValue};
+use crate::types::{Api, AxisValue, CudaApi};
 use hil_proto::Observation;
 use nvsci_abi::{err, key, perm, CUDA_NVSCISYNC_ATTR_SIGNAL, CUDA_NVSCISYNC_ATTR_WAIT};
 

@@ -5,7 +5,7 @@
 
 use super::{check, Ctx, OpDef, OpError, OpResult};
 use crate::nvsci::{self, pair_bool, AttrList, Fence, Module, Obj};
-use crate::table::Api;
+use crate::types::Api;
 use hil_proto::Observation;
 use nvsci_abi::{err, key, perm, KeyValuePair};
 

@@ -3,7 +3,7 @@
 //! `suite/tests/tables/`, never by the conformance tables.
 
 use super::{Ctx, OpDef, OpError, OpResult};
-use crate::table::Api;
+use crate::types::Api;
 use hil_proto::Observation;
 
 pub static OPS: &[OpDef] = &[
