@@ -44,11 +44,6 @@ fn cuda_side(case: &Case) -> Result<String, OpError> {
     }
 }
 
-/// Real NvSciSync is present (the hil model does not count: it has no GPU side).
-pub fn nvscisync_present() -> bool {
-    crate::nvsci::lib().is_ok_and(|l| !l.is_model)
-}
-
 /// backend -> implementation (or `none: reason`), for the facts event.
 pub fn implementations() -> Vec<(&'static str, String)> {
     let vk = match crate::vulkan::instance() {

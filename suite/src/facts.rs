@@ -2,54 +2,18 @@
 
 use hil_proto::Facts;
 
-pub struct Uname {
-    pub release: String,
-    pub nodename: String,
-}
-
-pub fn uname() -> Uname {
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    let field = |f: &[libc::c_char]| unsafe {
-        std::ffi::CStr::from_ptr(f.as_ptr())
-            .to_string_lossy()
-            .into_owned()
-    };
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return Uname {
-            release: "unknown".into(),
-            nodename: "unknown".into(),
-        };
-    }
-    Uname {
-        release: field(&u.release),
-        nodename: field(&u.nodename),
-    }
-}
-
-pub fn libc_version() -> String {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let v = unsafe { std::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
-        format!("glibc {}", v.to_string_lossy())
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        "unknown".to_string()
-    }
-}
-
 /// Probes every backend; a missing one is recorded with its reason, never an error.
 pub fn collect() -> Facts {
     let mut f = Facts {
         suite_version: env!("CARGO_PKG_VERSION").to_string(),
         ..Facts::default()
     };
-    let u = uname();
+    let u = crate::os::uname();
     let p = &mut f.properties;
     p.insert("arch".into(), std::env::consts::ARCH.into());
     p.insert("hostname".into(), u.nodename);
     p.insert("kernel".into(), u.release);
-    p.insert("libc".into(), libc_version());
+    p.insert("libc".into(), crate::os::libc_version());
     // How fd ownership is judged decides whether in-process cases may run side by side.
     p.insert(
         "parallel.fd_identity".into(),

@@ -19,6 +19,7 @@ pub mod kernel_log;
 pub mod latency;
 pub mod latency_report;
 pub mod nvsci;
+pub mod os;
 pub mod ops;
 pub mod progress;
 pub mod table;
