@@ -156,7 +156,7 @@ fn driver_log(c: &Ctx) -> OpResult {
         let dev = c.case.devices().first().copied().ok_or_else(|| {
             OpError::Row("`{pci}` in `line` needs a case with a device axis".into())
         })?;
-        let pci = crate::kernel_log::pci_of(dev).ok_or_else(|| {
+        let pci = crate::pci::pci_of(dev).ok_or_else(|| {
             OpError::NotSupported(format!(
                 "no PCI address known for CUDA device {dev} (/proc/driver/nvidia/gpus)"
             ))
