@@ -387,21 +387,7 @@ fn fence_cpu(c: &Ctx) -> OpResult {
                 .wait(&ctx, short)
                 .map(|()| vec![Observation::new("wait", "returned without a signal")]);
         }
-        "sequence" => {
-            let n = c.param_u64("count", 32)?;
-            let fences: Vec<Fence> = (0..n)
-                .map(|_| obj.generate_fence())
-                .collect::<Result<_, _>>()?;
-            for (i, f) in fences.iter().enumerate() {
-                let early = f.wait(&ctx, 0);
-                check(early.as_ref().is_err_and(timeout_is), || {
-                    format!("fence {i} reached before its signal: {early:?}")
-                })?;
-                obj.signal()?;
-                f.wait(&ctx, 1_000_000)?;
-            }
-            return Ok(vec![Observation::new("fences", n)]);
-        }
+        "sequence" => return fence_sequence(c, &obj, &ctx),
         "dup_clear" => {
             let mut f = obj.generate_fence()?;
             let d = f.try_dup()?;
@@ -456,6 +442,23 @@ fn fence_cpu(c: &Ctx) -> OpResult {
         other => return Err(OpError::Row(format!("scenario `{other}`"))),
     }
     Ok(vec![])
+}
+
+/// `count` fences generated at once, each reached only after its own signal.
+fn fence_sequence(c: &Ctx, obj: &Obj, ctx: &CpuWaitContext) -> OpResult {
+    let n = c.param_u64("count", 32)?;
+    let fences: Vec<Fence> = (0..n)
+        .map(|_| obj.generate_fence())
+        .collect::<Result<_, _>>()?;
+    for (i, f) in fences.iter().enumerate() {
+        let early = f.wait(ctx, 0);
+        check(early.as_ref().is_err_and(timeout_is), || {
+            format!("fence {i} reached before its signal: {early:?}")
+        })?;
+        obj.signal()?;
+        f.wait(ctx, 1_000_000)?;
+    }
+    Ok(vec![Observation::new("fences", n)])
 }
 
 fn key_unset(c: &Ctx) -> OpResult {
