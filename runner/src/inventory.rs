@@ -731,6 +731,7 @@ mod tests {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/inventories/farm.yaml");
         let inv = load(&p).unwrap();
         assert_eq!(inv.boards[0].keep_runs, 3);
+        assert_eq!(inv.boards[0].suite_settings.health_defer_s, Some(5.0));
         let skips = p.parent().unwrap().join("skips/orin.txt");
         assert_eq!(inv.boards[0].skip, std::slice::from_ref(&skips));
         let x86 = &inv.boards[2];

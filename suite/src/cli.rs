@@ -96,7 +96,8 @@ const EXAMPLES: &str = "Examples:
   hil-suite vulkan.import --test-threads 1
   hil-suite --exact cuda.probe.identity.dev0
   hil-suite --events ev.jsonl           also write the event stream
-  hil-suite --tables ./my-tables --list-json";
+  hil-suite --tables ./my-tables --list-json
+  hil-suite --settings site.yaml --facts  settings from a file (keys: the options)";
 
 /// The whole `hil-suite` command line; also the entry of the `conformance` test target.
 pub fn main() {
