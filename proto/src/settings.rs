@@ -26,15 +26,9 @@ pub const UNSET: &str = "unset";
 
 /// Facts that may change while a run goes on without changing what was tested (a driver
 /// fault taints the kernel): never a reason to refuse `--resume`.
-pub const VOLATILE_FACTS: &[&str] = &["kernel.tainted"];
+/// The suite's `--test-threads` is volatile too: verdicts are the same at any number, and
+/// hil-run compares its own `setting.test_threads`.
+pub const VOLATILE_FACTS: &[&str] = &["kernel.tainted", TEST_THREADS];
 
-/// `setting.NAME` as the suite records it, from the environment it runs in.
-pub fn suite_env() -> Vec<(String, String)> {
-    SUITE_ENV
-        .iter()
-        .map(|name| {
-            let v = std::env::var(name).unwrap_or_else(|_| UNSET.to_string());
-            (format!("{PREFIX}{name}"), v)
-        })
-        .collect()
-}
+/// The fact naming how many cases the suite ran at once (`N`, or `N (one per CPU)`).
+pub const TEST_THREADS: &str = "suite.test_threads";

@@ -64,6 +64,9 @@ pub struct BoardSpec {
     /// Environment for the remote suite (e.g. LD_LIBRARY_PATH).
     #[serde(default, deserialize_with = "checked::env")]
     pub env: BTreeMap<String, String>,
+    /// The suite's settings on this board, passed to it as options.
+    #[serde(default)]
+    pub suite_settings: SuiteSettings,
     #[serde(default)]
     pub tags: Vec<String>,
     /// Local command that power-cycles or resets the board (run on "board needs reset").
@@ -123,6 +126,8 @@ pub struct PlaceTemplate {
     pub workdir: String,
     #[serde(default, deserialize_with = "checked::env")]
     pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub suite_settings: SuiteSettings,
     #[serde(default = "default_connect")]
     pub connect_timeout_s: u64,
     #[serde(default = "default_reconnect")]
@@ -168,6 +173,7 @@ impl PlaceTemplate {
             suites: self.suites.clone(),
             workdir: self.workdir.clone(),
             env: self.env.clone(),
+            suite_settings: self.suite_settings.clone(),
             tags: vec![],
             reset: None,
             connect_timeout_s: self.connect_timeout_s,
@@ -176,6 +182,73 @@ impl PlaceTemplate {
             include: self.include.clone(),
             skip: self.skip.clone(),
         })
+    }
+}
+
+/// A board's `suite_settings:`: the hil-suite settings (`hil-suite --help`) that are the
+/// board's to choose, typed and strict (an unknown key is a located error naming the
+/// known ones). `env:` stays for real environment variables.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteSettings {
+    /// The CUDA runtime library to load first.
+    #[serde(default)]
+    pub cudart: Option<String>,
+    /// The NvSciSync library instead of libnvscisync.so.1.
+    #[serde(default)]
+    pub nvscisync_lib: Option<String>,
+    /// A file or FIFO the kernel log is appended to, or `off`.
+    #[serde(default)]
+    pub kernel_log: Option<String>,
+    /// Extra substrings that mark a kernel log line as the GPU driver's.
+    #[serde(default)]
+    pub driver_log_patterns: Vec<String>,
+    /// CUDA device -> PCI address, instead of what the driver lists.
+    #[serde(default)]
+    pub gpu_pci: BTreeMap<u32, String>,
+    /// A site command replacing the built-in health probe.
+    #[serde(default)]
+    pub health_probe_cmd: Option<String>,
+    /// Seconds a health probe waits for other UB children (0-20).
+    #[serde(default, deserialize_with = "checked::health_defer_s")]
+    pub health_defer_s: Option<f64>,
+    /// `isolate` rows in reused workers (true, the suite's default) or a child each.
+    #[serde(default)]
+    pub isolate_workers: Option<bool>,
+}
+
+impl SuiteSettings {
+    /// The suite's options for these settings (`--key value`, `_` as `-`), in key order.
+    pub fn args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut put = |key: &str, v: Option<String>| {
+            if let Some(v) = v {
+                out.push(format!("--{}", key.replace('_', "-")));
+                out.push(v);
+            }
+        };
+        put("cudart", self.cudart.clone());
+        put("nvscisync_lib", self.nvscisync_lib.clone());
+        put("kernel_log", self.kernel_log.clone());
+        let patterns = self.driver_log_patterns.join("|");
+        put(
+            "driver_log_patterns",
+            (!patterns.is_empty()).then_some(patterns),
+        );
+        let pci: Vec<String> = self
+            .gpu_pci
+            .iter()
+            .map(|(d, a)| format!("{d}={a}"))
+            .collect();
+        put("gpu_pci", (!pci.is_empty()).then(|| pci.join(",")));
+        put("health_probe_cmd", self.health_probe_cmd.clone());
+        put("health_defer_s", self.health_defer_s.map(|s| s.to_string()));
+        put(
+            "isolate_workers",
+            self.isolate_workers
+                .map(|on| if on { "1" } else { "0" }.to_string()),
+        );
+        out
     }
 }
 
@@ -387,6 +460,17 @@ mod checked {
             Some(why) => Err(D::Error::custom(format!("`{w}`: workdir {why}"))),
             None => Ok(w),
         }
+    }
+
+    pub fn health_defer_s<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        let s = f64::deserialize(d)?;
+        let max = hil_proto::HEALTH_DEFER_MAX_S as f64;
+        if !(0.0..=max).contains(&s) {
+            return Err(D::Error::custom(format!(
+                "`health_defer_s` {s}: expected seconds from 0 (never wait) to {max}"
+            )));
+        }
+        Ok(Some(s))
     }
 
     pub fn env<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
@@ -647,6 +731,7 @@ mod tests {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/inventories/farm.yaml");
         let inv = load(&p).unwrap();
         assert_eq!(inv.boards[0].keep_runs, 3);
+        assert_eq!(inv.boards[0].suite_settings.health_defer_s, Some(5.0));
         let skips = p.parent().unwrap().join("skips/orin.txt");
         assert_eq!(inv.boards[0].skip, std::slice::from_ref(&skips));
         let x86 = &inv.boards[2];
@@ -693,6 +778,47 @@ mod tests {
         );
         let e = err(&ONE.replace("suite: hil-suite", "suite: {}"));
         assert!(e.contains("names no suite"), "{e}");
+    }
+
+    #[test]
+    fn suite_settings_are_typed_strict_and_become_suite_options() {
+        let text = format!(
+            "{ONE}    suite_settings:\n      health_defer_s: 5\n      isolate_workers: false\n      gpu_pci: {{0: \"0000:18:00\"}}\n      driver_log_patterns: [a, b]\n"
+        );
+        let b = &parse(&text).unwrap().boards[0];
+        assert_eq!(
+            b.suite_settings.args(),
+            [
+                "--driver-log-patterns",
+                "a|b",
+                "--gpu-pci",
+                "0=0000:18:00",
+                "--health-defer-s",
+                "5",
+                "--isolate-workers",
+                "0"
+            ]
+        );
+        let e = err(&format!(
+            "{ONE}    suite_settings:\n      health_defer: 5\n"
+        ));
+        assert!(
+            e.starts_with("inv.yaml:8:7: ")
+                && e.contains("unknown field `health_defer`, expected one of `cudart`"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{ONE}    suite_settings: {{health_defer_s: 30}}\n"
+        ));
+        assert!(
+            e.starts_with("inv.yaml:7:")
+                && e.contains("expected seconds from 0 (never wait) to 20"),
+            "{e}"
+        );
+        assert!(parse(ONE).unwrap().boards[0]
+            .suite_settings
+            .args()
+            .is_empty());
     }
 
     #[test]

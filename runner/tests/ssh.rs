@@ -1464,3 +1464,34 @@ fn two_names_for_one_board_in_one_run_never_run_two_suites() {
     let lock = dir.join("remote-b1/lock");
     assert!(!lock.exists(), "the run that held it released it");
 }
+
+#[test]
+fn a_boards_suite_settings_reach_its_suite_as_options_never_the_shell() {
+    let dir = scratch("suite-settings");
+    let sshd = Sshd::start(&dir);
+    let canary = dir.join("pwned");
+    let extra = format!(
+        "    suite_settings:\n      health_defer_s: 3\n      health_probe_cmd: \"$(touch {}); exit 0\"\n",
+        canary.display()
+    );
+    let mut b = board(&sshd, "b1");
+    b.extra = &extra;
+    let inv = inventory(&sshd, &[b]);
+    let results = dir.join("results");
+    let out = hil_run(&results, &inv, &["--board", "b1", "--filter", "host.info"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!canary.exists(), "a suite setting reached a shell");
+    // The suite ran under them and said so in its facts.
+    let journal = std::fs::read_to_string(results.join("b1/journal.jsonl")).unwrap();
+    let facts = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["record"] == "facts")
+        .expect("a facts record");
+    let p = &facts["properties"];
+    assert_eq!(p["setting.HIL_HEALTH_DEFER_S"], "3", "{facts}");
+    assert_eq!(
+        p["setting.HIL_HEALTH_PROBE_CMD"],
+        format!("$(touch {}); exit 0", canary.display())
+    );
+}

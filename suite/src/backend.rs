@@ -3,7 +3,7 @@
 
 use crate::case::Case;
 use crate::error::OpError;
-use crate::table::{Backend, CudaApi};
+use crate::types::{Backend, CudaApi};
 
 /// Checks the case's backend, devices and CUDA frontend; `Ok` is the implementation that
 /// will produce the result, named in the event stream.
@@ -42,11 +42,6 @@ fn cuda_side(case: &Case) -> Result<String, OpError> {
             d.implementation()
         )),
     }
-}
-
-/// Real NvSciSync is present (the hil model does not count: it has no GPU side).
-pub fn nvscisync_present() -> bool {
-    crate::nvsci::lib().is_ok_and(|l| !l.is_model)
 }
 
 /// backend -> implementation (or `none: reason`), for the facts event.

@@ -2,9 +2,8 @@
 //! axes, on how many CUDA devices the board has (at least two are always listed), so a
 //! board lists the same cases every time, and boards with 0, 1 or 2 GPUs list the same.
 
-use crate::table::{
-    AxisItem, AxisValue, Backend, CudaApi, DeviceFilter, Expect, Table, TableError,
-};
+use crate::table_def::{AxisItem, DeviceFilter, Table, TableError};
+use crate::types::{AxisValue, Backend, CudaApi, Expect};
 use std::collections::BTreeMap;
 
 /// A `gpus` axis lists at least this many devices, so GPU-less and one-GPU machines list

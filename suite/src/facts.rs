@@ -2,54 +2,35 @@
 
 use hil_proto::Facts;
 
-pub struct Uname {
-    pub release: String,
-    pub nodename: String,
-}
-
-pub fn uname() -> Uname {
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    let field = |f: &[libc::c_char]| unsafe {
-        std::ffi::CStr::from_ptr(f.as_ptr())
-            .to_string_lossy()
-            .into_owned()
-    };
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return Uname {
-            release: "unknown".into(),
-            nodename: "unknown".into(),
-        };
-    }
-    Uname {
-        release: field(&u.release),
-        nodename: field(&u.nodename),
-    }
-}
-
-pub fn libc_version() -> String {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let v = unsafe { std::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
-        format!("glibc {}", v.to_string_lossy())
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        "unknown".to_string()
-    }
-}
-
 /// Probes every backend; a missing one is recorded with its reason, never an error.
 pub fn collect() -> Facts {
     let mut f = Facts {
         suite_version: env!("CARGO_PKG_VERSION").to_string(),
         ..Facts::default()
     };
-    let u = uname();
-    let p = &mut f.properties;
+    host(&mut f.properties);
+    cuda(&mut f);
+    cudart(&mut f);
+    tables(&mut f.properties);
+    nvscisync_and_kernel_log(&mut f.properties);
+    for (backend, imp) in crate::backend::implementations() {
+        f.implementations.insert(backend.into(), imp);
+    }
+    // What the results were produced under: the runner records these and refuses to
+    // resume a run under others (docs/environment.md).
+    f.properties.extend(crate::settings::get().facts());
+    f.properties.insert("suite.sha256".into(), self_sha256());
+    f
+}
+
+type Properties = std::collections::BTreeMap<String, String>;
+
+fn host(p: &mut Properties) {
+    let u = crate::os::uname();
     p.insert("arch".into(), std::env::consts::ARCH.into());
     p.insert("hostname".into(), u.nodename);
     p.insert("kernel".into(), u.release);
-    p.insert("libc".into(), libc_version());
+    p.insert("libc".into(), crate::os::libc_version());
     // How fd ownership is judged decides whether in-process cases may run side by side.
     p.insert(
         "parallel.fd_identity".into(),
@@ -58,6 +39,10 @@ pub fn collect() -> Facts {
             Err(why) => format!("none ({why}): in-process cases run one at a time"),
         },
     );
+}
+
+fn cuda(f: &mut Facts) {
+    let p = &mut f.properties;
     match crate::cuda::driver() {
         Ok(d) => {
             p.insert(
@@ -85,6 +70,10 @@ pub fn collect() -> Facts {
                 .insert("cuda".into(), format!("none: {e}"));
         }
     }
+}
+
+fn cudart(f: &mut Facts) {
+    let p = &mut f.properties;
     match crate::cudart::runtime() {
         Ok(rt) => {
             p.insert(
@@ -104,24 +93,31 @@ pub fn collect() -> Facts {
                 .insert("cudart".into(), format!("none: {e}"));
         }
     }
-    // Which tables produced the results: a conformance bundle pins them by hash.
-    if let Ok(sources) = crate::table::sources(crate::tables_dir().map(|p| p.as_path())) {
-        use sha2::{Digest, Sha256};
-        let mut all = Sha256::new();
-        for (file, text) in &sources {
-            let h: String = Sha256::digest(text.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            all.update(file.as_bytes());
-            all.update(h.as_bytes());
-            p.insert(format!("table.{file}.sha256"), h);
-        }
-        p.insert(
-            "tables.sha256".into(),
-            all.finalize().iter().map(|b| format!("{b:02x}")).collect(),
-        );
+}
+
+/// Which tables produced the results: a conformance bundle pins them by hash.
+fn tables(p: &mut Properties) {
+    let Ok(sources) = crate::table::sources(crate::tables_dir().map(|p| p.as_path())) else {
+        return;
+    };
+    use sha2::{Digest, Sha256};
+    let mut all = Sha256::new();
+    for (file, text) in &sources {
+        let h: String = Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        all.update(file.as_bytes());
+        all.update(h.as_bytes());
+        p.insert(format!("table.{file}.sha256"), h);
     }
+    p.insert(
+        "tables.sha256".into(),
+        all.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+    );
+}
+
+fn nvscisync_and_kernel_log(p: &mut Properties) {
     // The NvSciSync version the library answers (rows are gated by it), and whether it is
     // hil's model: a model result must never read as a hardware one.
     let (version, source) = match crate::nvsci::lib() {
@@ -136,15 +132,6 @@ pub fn collect() -> Facts {
     if let Some(t) = crate::kernel_log::source::taint() {
         p.insert("kernel.tainted".into(), t.to_string());
     }
-    for (backend, imp) in crate::backend::implementations() {
-        f.implementations.insert(backend.into(), imp);
-    }
-    let p = &mut f.properties;
-    // What the results were produced under: the runner records these and refuses to
-    // resume a run under others (docs/environment.md).
-    p.extend(hil_proto::settings::suite_env());
-    p.insert("suite.sha256".into(), self_sha256());
-    f
 }
 
 /// The running binary's SHA-256: two builds of one version are told apart.

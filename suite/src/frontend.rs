@@ -6,7 +6,7 @@
 use crate::cuda;
 use crate::cudart;
 use crate::error::OpError;
-use crate::table::CudaApi;
+use crate::types::CudaApi;
 
 pub use crate::cuda::ImportDesc;
 

@@ -20,8 +20,13 @@ pub mod latency;
 pub mod latency_report;
 pub mod nvsci;
 pub mod ops;
+pub mod os;
+pub mod pci;
 pub mod progress;
+pub mod settings;
 pub mod table;
+pub mod table_def;
+pub mod types;
 pub mod ub;
 pub mod verdict;
 pub mod vulkan;
@@ -29,31 +34,18 @@ pub mod watchdog;
 pub mod worker;
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
-static TABLES_DIR: OnceLock<PathBuf> = OnceLock::new();
-
-/// Records `--tables DIR` so isolation children load the same tables.
-pub fn set_tables_dir(dir: PathBuf) {
-    let _ = TABLES_DIR.set(dir);
-}
-
+/// `--tables DIR` (so isolation children load the same tables).
 pub fn tables_dir() -> Option<&'static PathBuf> {
-    TABLES_DIR.get()
-}
-
-static DEVICES: OnceLock<u32> = OnceLock::new();
-
-/// Records `--devices N`: list cases as for a board with N CUDA devices.
-pub fn set_devices(n: u32) {
-    let _ = DEVICES.set(n);
+    settings::get().tables.as_ref()
 }
 
 /// How many devices `gpus` axes expand to: `--devices N`, or the CUDA devices this
 /// board has; at least `case::MIN_LISTED_DEVICES` either way.
 pub fn listed_devices() -> u32 {
-    let present =
-        *DEVICES.get_or_init(|| cuda::driver().map(|d| d.devices.len() as u32).unwrap_or(0));
+    let present = settings::get()
+        .devices
+        .unwrap_or_else(|| cuda::driver().map(|d| d.devices.len() as u32).unwrap_or(0));
     case::listed_devices(present)
 }
 

@@ -776,6 +776,10 @@ impl SshBoard {
         if self.tables.is_some() {
             cmd.push_str(" --tables tables");
         }
+        for arg in self.spec.suite_settings.args() {
+            cmd.push(' ');
+            cmd.push_str(&quote(&arg));
+        }
         cmd
     }
 }

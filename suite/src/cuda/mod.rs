@@ -72,11 +72,7 @@ pub fn fmt_uuid(u: &[u8; 16]) -> String {
 pub const ORDINALS_ENV: &str = "HIL_DEVICE_ORDINALS";
 
 fn board_ordinals() -> &'static Option<Vec<u32>> {
-    static O: OnceLock<Option<Vec<u32>>> = OnceLock::new();
-    O.get_or_init(|| {
-        let v = std::env::var(ORDINALS_ENV).ok()?;
-        v.split(',').map(|n| n.trim().parse().ok()).collect()
-    })
+    &crate::settings::get().device_ordinals
 }
 
 /// The ordinal this process passes to CUDA for board device `index` (the same number

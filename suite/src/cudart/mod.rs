@@ -95,7 +95,14 @@ fn rt(call: &str, code: ffi::cudaError_t) -> Result<(), OpError> {
 pub fn runtime() -> Result<&'static Runtime, OpError> {
     static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
     RUNTIME
-        .get_or_init(|| probe(std::env::var_os(ENV_VAR).as_deref()))
+        .get_or_init(|| {
+            probe(
+                crate::settings::get()
+                    .cudart
+                    .as_deref()
+                    .map(|p| p.as_os_str()),
+            )
+        })
         .as_ref()
         .map_err(|reason| OpError::NotSupported(reason.clone()))
 }

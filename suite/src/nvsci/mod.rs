@@ -51,8 +51,8 @@ pub fn lib() -> Result<&'static Lib, OpError> {
 }
 
 fn load() -> Result<Lib, String> {
-    let (file, via) = match std::env::var_os(LIB_ENV) {
-        Some(p) => (p, format!(" (from ${LIB_ENV})")),
+    let (file, via) = match &crate::settings::get().nvscisync_lib {
+        Some(p) => (p.clone().into_os_string(), format!(" (from ${LIB_ENV})")),
         None => (LIB_NAME.into(), String::new()),
     };
     let shown = std::path::Path::new(&file).display().to_string();

@@ -115,10 +115,15 @@ fn peer_access(c: &Ctx) -> OpResult {
     )])
 }
 
+/// Real NvSciSync is present (the hil model does not count: it has no GPU side).
+fn nvscisync_present() -> bool {
+    crate::nvsci::lib().is_ok_and(|l| !l.is_model)
+}
+
 /// CUDA's answer when NvSciSync is not on the platform. With NvSciSync present the
 /// argument would have to be a real NvSciSyncAttrList, so the row does not apply there.
 fn nvsci_attrs_absent(c: &Ctx) -> OpResult {
-    if crate::backend::nvscisync_present() {
+    if nvscisync_present() {
         return Err(super::OpError::NotSupported(
             "libnvscisync.so.1 is present: this row checks CUDA's behaviour without NvSciSync"
                 .into(),

@@ -11,10 +11,10 @@ pub static OPS: &[OpDef] = &[OpDef {
 }];
 
 fn host_info(_: &Ctx) -> OpResult {
-    let u = crate::facts::uname();
+    let u = crate::os::uname();
     Ok(vec![
         Observation::new("arch", std::env::consts::ARCH),
         Observation::new("kernel", u.release),
-        Observation::new("libc", crate::facts::libc_version()),
+        Observation::new("libc", crate::os::libc_version()),
     ])
 }

@@ -11,7 +11,7 @@ pub mod vulkan;
 
 use crate::case::Case;
 pub use crate::error::{check, OpError};
-use crate::table::AxisValue;
+use crate::types::AxisValue;
 use hil_proto::Observation;
 
 pub type OpResult = Result<Vec<Observation>, OpError>;

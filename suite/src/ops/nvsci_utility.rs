@@ -5,7 +5,7 @@
 
 use super::{check, Ctx, OpDef, OpError, OpResult};
 use crate::nvsci::{self, pair_bool, AttrList, Fence, Module, Obj};
-use crate::table::Api;
+use crate::types::Api;
 use hil_proto::Observation;
 use nvsci_abi::{err, key, perm, KeyValuePair};
 
@@ -333,34 +333,38 @@ fn update_fence(c: &Ctx) -> OpResult {
             cpu_obj(&m)?.update_fence(0, 0, None)?;
             Ok(vec![Observation::new("update", "accepted")])
         }
-        "value_over_32bit" => {
-            let prim = [PRIM_SYSMEM_SEMAPHORE];
-            let info = KeyValuePair {
-                attr_key: key::PRIMITIVE_INFO,
-                value: prim.as_ptr() as *const std::ffi::c_void,
-                len: std::mem::size_of_val(&prim),
-            };
-            let s = cpu_list(&m, perm::SIGNAL_ONLY)?;
-            let w = cpu_list(&m, perm::WAIT_ONLY)?;
-            s.set(&[info])?;
-            w.set(&[info])?;
-            let r = nvsci::reconcile(&[&s, &w]).map_err(|f| match f.error {
-                // The premise (a SysmemSemaphore CPU object) is the library's to refuse.
-                OpError::Api { code, .. } if code == i64::from(err::RECONCILIATION_FAILED) => {
-                    OpError::NotSupported(
-                        "this library does not back a CPU signaler/waiter object with a SysmemSemaphore (PrimitiveInfo reconciliation failed)".into(),
-                    )
-                }
-                e => e,
-            })?;
-            let o = Obj::alloc(&r)?;
-            let (id, _) = o.generate_fence()?.extract()?;
-            let mut f = Fence::cleared(l);
-            o.update_fence(id, u64::from(u32::MAX) + 1, Some(&mut f))?;
-            Ok(vec![Observation::new("update", "accepted")])
-        }
+        "value_over_32bit" => update_over_32bit(&m),
         other => Err(OpError::Row(format!("scenario `{other}`"))),
     }
+}
+
+/// An update to a value past 32 bits on an object backed by a SysmemSemaphore.
+fn update_over_32bit(m: &Module) -> OpResult {
+    let l = nvsci::lib()?;
+    let prim = [PRIM_SYSMEM_SEMAPHORE];
+    let info = KeyValuePair {
+        attr_key: key::PRIMITIVE_INFO,
+        value: prim.as_ptr() as *const std::ffi::c_void,
+        len: std::mem::size_of_val(&prim),
+    };
+    let s = cpu_list(m, perm::SIGNAL_ONLY)?;
+    let w = cpu_list(m, perm::WAIT_ONLY)?;
+    s.set(&[info])?;
+    w.set(&[info])?;
+    let r = nvsci::reconcile(&[&s, &w]).map_err(|f| match f.error {
+        // The premise (a SysmemSemaphore CPU object) is the library's to refuse.
+        OpError::Api { code, .. } if code == i64::from(err::RECONCILIATION_FAILED) => {
+            OpError::NotSupported(
+                "this library does not back a CPU signaler/waiter object with a SysmemSemaphore (PrimitiveInfo reconciliation failed)".into(),
+            )
+        }
+        e => e,
+    })?;
+    let o = Obj::alloc(&r)?;
+    let (id, _) = o.generate_fence()?.extract()?;
+    let mut f = Fence::cleared(l);
+    o.update_fence(id, u64::from(u32::MAX) + 1, Some(&mut f))?;
+    Ok(vec![Observation::new("update", "accepted")])
 }
 
 fn fence_misc(c: &Ctx) -> OpResult {

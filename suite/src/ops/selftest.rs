@@ -3,7 +3,7 @@
 //! `suite/tests/tables/`, never by the conformance tables.
 
 use super::{Ctx, OpDef, OpError, OpResult};
-use crate::table::Api;
+use crate::types::Api;
 use hil_proto::Observation;
 
 pub static OPS: &[OpDef] = &[
@@ -156,7 +156,7 @@ fn driver_log(c: &Ctx) -> OpResult {
         let dev = c.case.devices().first().copied().ok_or_else(|| {
             OpError::Row("`{pci}` in `line` needs a case with a device axis".into())
         })?;
-        let pci = crate::kernel_log::pci_of(dev).ok_or_else(|| {
+        let pci = crate::pci::pci_of(dev).ok_or_else(|| {
             OpError::NotSupported(format!(
                 "no PCI address known for CUDA device {dev} (/proc/driver/nvidia/gpus)"
             ))

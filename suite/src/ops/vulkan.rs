@@ -6,7 +6,7 @@ use super::{check, Ctx, OpDef, OpError, OpResult};
 use crate::cuda::ffi::{HANDLE_TYPE_OPAQUE_FD, HANDLE_TYPE_TIMELINE_SEMAPHORE_FD};
 use crate::frontend::{Gpu, ImportDesc, Semaphore as CudaSemaphore};
 use crate::latency;
-use crate::table::CudaApi;
+use crate::types::CudaApi;
 use crate::vulkan::{self, Device, SemKind, Semaphore};
 use hil_proto::Observation;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
