@@ -1,4 +1,4 @@
-use crate::Outcome;
+use crate::{Key, Outcome};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -61,6 +61,29 @@ impl Observation {
             value: value.to_string(),
         }
     }
+
+    /// An observation named by an external API's own name for what it holds (an
+    /// NvSciSync attribute key as its header spells it, given by a table row), not by
+    /// hil: the one kind of key that is not in [`crate::key`].
+    pub fn attribute(name: &str, value: impl ToString) -> Self {
+        Observation {
+            key: name.to_string(),
+            value: value.to_string(),
+        }
+    }
+
+    /// Whether this observation is `key`.
+    pub fn is(&self, key: Key) -> bool {
+        self.key == key.as_str()
+    }
+}
+
+/// The value of the first observation named `key`.
+pub fn find(observations: &[Observation], key: Key) -> Option<&str> {
+    observations
+        .iter()
+        .find(|o| o.is(key))
+        .map(|o| o.value.as_str())
 }
 
 /// What the board is, as the suite probed it. Keys become JUnit properties.

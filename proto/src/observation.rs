@@ -27,6 +27,12 @@ impl fmt::Display for Key {
     }
 }
 
+impl From<Key> for String {
+    fn from(k: Key) -> String {
+        k.0.to_string()
+    }
+}
+
 impl PartialEq<Key> for String {
     fn eq(&self, k: &Key) -> bool {
         self == k.0
@@ -149,6 +155,9 @@ pub mod key {
         VK_DEVICE = "vk_device";
         VK_API = "vk_api";
         VK_DRIVER = "vk_driver";
+        BINARY_OPAQUE_FD = "binary_opaque_fd";
+        TIMELINE_OPAQUE_FD = "timeline_opaque_fd";
+        BINARY_SYNC_FD = "binary_sync_fd";
         IMPORT = "import";
         IMPORT_US = "import_us";
         FD_AFTER_IMPORT = "fd_after_import";

@@ -3,6 +3,7 @@
 use super::{check, Ctx, OpDef, OpResult};
 use crate::cuda::{self, fmt_cuda_version, fmt_uuid, Context};
 use crate::frontend::{Call, Gpu};
+use hil_proto::key as obs_key;
 use hil_proto::Observation;
 
 pub static OPS: &[OpDef] = &[
@@ -55,9 +56,9 @@ fn driver_version(c: &Ctx) -> OpResult {
         )
     })?;
     Ok(vec![
-        Observation::new("cuda_version", fmt_cuda_version(d.cuda_version)),
+        Observation::new(obs_key::CUDA_VERSION, fmt_cuda_version(d.cuda_version)),
         Observation::new(
-            "driver_version",
+            obs_key::DRIVER_VERSION,
             d.driver_version.as_deref().unwrap_or("unknown"),
         ),
     ])
@@ -69,7 +70,7 @@ fn device_count(c: &Ctx) -> OpResult {
     check(d.devices.len() >= min, || {
         format!("{} CUDA device(s), the row needs >= {min}", d.devices.len())
     })?;
-    Ok(vec![Observation::new("devices", d.devices.len())])
+    Ok(vec![Observation::new(obs_key::DEVICES, d.devices.len())])
 }
 
 fn device_identity(c: &Ctx) -> OpResult {
@@ -91,8 +92,8 @@ fn device_identity(c: &Ctx) -> OpResult {
         format!("UUID also reported for device(s) {twins:?}")
     })?;
     Ok(vec![
-        Observation::new("name", &dev.name),
-        Observation::new("uuid", fmt_uuid(&dev.uuid)),
+        Observation::new(obs_key::NAME, &dev.name),
+        Observation::new(obs_key::UUID, fmt_uuid(&dev.uuid)),
     ])
 }
 
@@ -110,7 +111,7 @@ fn peer_access(c: &Ctx) -> OpResult {
     d.device(a)?;
     d.device(b)?;
     Ok(vec![Observation::new(
-        "can_access_peer",
+        obs_key::CAN_ACCESS_PEER,
         cuda::can_access_peer(a, b)?,
     )])
 }

@@ -1,6 +1,7 @@
 //! Ops that need only the host OS: they run, and pass, everywhere.
 
 use super::{Ctx, OpDef, OpResult};
+use hil_proto::key as obs_key;
 use hil_proto::Observation;
 
 pub static OPS: &[OpDef] = &[OpDef {
@@ -13,8 +14,8 @@ pub static OPS: &[OpDef] = &[OpDef {
 fn host_info(_: &Ctx) -> OpResult {
     let u = crate::os::uname();
     Ok(vec![
-        Observation::new("arch", std::env::consts::ARCH),
-        Observation::new("kernel", u.release),
-        Observation::new("libc", crate::os::libc_version()),
+        Observation::new(obs_key::ARCH, std::env::consts::ARCH),
+        Observation::new(obs_key::KERNEL, u.release),
+        Observation::new(obs_key::LIBC, crate::os::libc_version()),
     ])
 }

@@ -6,6 +6,7 @@
 use super::{check, Ctx, OpDef, OpError, OpResult};
 use crate::nvsci::{self, pair_bool, AttrList, Fence, Module, Obj};
 use crate::types::Api;
+use hil_proto::key as obs_key;
 use hil_proto::Observation;
 use nvsci_abi::{err, key, perm, KeyValuePair};
 
@@ -117,15 +118,15 @@ fn get_attr(c: &Ctx) -> OpResult {
         }
         "unsupported_key" => {
             m.attr_list()?.get_attr(version_upper_bound()?)?;
-            return Ok(vec![Observation::new("get_attr", "accepted")]);
+            return Ok(vec![Observation::new(obs_key::GET_ATTR, "accepted")]);
         }
         "null_value" => {
             m.attr_list()?.get_attr_null_value(key::NEED_CPU_ACCESS)?;
-            return Ok(vec![Observation::new("get_attr", "accepted")]);
+            return Ok(vec![Observation::new(obs_key::GET_ATTR, "accepted")]);
         }
         "null_list" => {
             nvsci::get_attr_null_list(key::NEED_CPU_ACCESS)?;
-            return Ok(vec![Observation::new("get_attr", "accepted")]);
+            return Ok(vec![Observation::new(obs_key::GET_ATTR, "accepted")]);
         }
         other => return Err(OpError::Row(format!("scenario `{other}`"))),
     }
@@ -181,7 +182,7 @@ fn slot_get_attrs(c: &Ctx) -> OpResult {
                 "no_pairs" => l.slot_get(0, &mut []),
                 other => return Err(OpError::Row(format!("scenario `{other}`"))),
             };
-            r.map(|()| vec![Observation::new("slot_get_attrs", "accepted")])
+            r.map(|()| vec![Observation::new(obs_key::SLOT_GET_ATTRS, "accepted")])
         }
     }
 }
@@ -201,18 +202,18 @@ fn obj_attr_list(c: &Ctx) -> OpResult {
                 format!("the object's ActualPerm {actual:#x} lacks wait or signal")
             })?;
             Ok(vec![Observation::new(
-                "actual_perm",
+                obs_key::ACTUAL_PERM,
                 format!("{actual:#x}"),
             )])
         }
         "read_only" => {
             let l = o.attr_list()?;
             l.set(&[pair_bool(key::WAITER_REQUIRE_TIMESTAMPS, &true)])?;
-            Ok(vec![Observation::new("set", "accepted")])
+            Ok(vec![Observation::new(obs_key::SET, "accepted")])
         }
         "null_out" => {
             o.attr_list_null_out()?;
-            Ok(vec![Observation::new("get_attr_list", "accepted")])
+            Ok(vec![Observation::new(obs_key::GET_ATTR_LIST, "accepted")])
         }
         other => Err(OpError::Row(format!("scenario `{other}`"))),
     }
@@ -252,7 +253,10 @@ fn reconcile_alloc(c: &Ctx) -> OpResult {
     }
     let obj = result?;
     if defect != "none" {
-        return Ok(vec![Observation::new("reconcile_and_alloc", "accepted")]);
+        return Ok(vec![Observation::new(
+            obs_key::RECONCILE_AND_ALLOC,
+            "accepted",
+        )]);
     }
     let l = obj.attr_list()?;
     let actual = l.get_u64(key::ACTUAL_PERM)?.unwrap_or(0);
@@ -264,7 +268,7 @@ fn reconcile_alloc(c: &Ctx) -> OpResult {
     obj.signal()?;
     f.wait(&ctx, 1_000_000)?;
     Ok(vec![Observation::new(
-        "actual_perm",
+        obs_key::ACTUAL_PERM,
         format!("{actual:#x}"),
     )])
 }
@@ -299,7 +303,7 @@ fn update_fence(c: &Ctx) -> OpResult {
             })?;
             o.signal()?;
             f.wait(&ctx, 1_000_000)?;
-            Ok(vec![Observation::new("value", v.wrapping_add(1))])
+            Ok(vec![Observation::new(obs_key::VALUE, v.wrapping_add(1))])
         }
         "replace" => {
             let (a, b) = (cpu_obj(&m)?, cpu_obj(&m)?);
@@ -327,11 +331,11 @@ fn update_fence(c: &Ctx) -> OpResult {
             let o = cpu_obj(&m)?;
             let mut f = Fence::cleared(l);
             o.update_fence(u64::MAX, 0, Some(&mut f))?;
-            Ok(vec![Observation::new("update", "accepted")])
+            Ok(vec![Observation::new(obs_key::UPDATE, "accepted")])
         }
         "null_fence" => {
             cpu_obj(&m)?.update_fence(0, 0, None)?;
-            Ok(vec![Observation::new("update", "accepted")])
+            Ok(vec![Observation::new(obs_key::UPDATE, "accepted")])
         }
         "value_over_32bit" => update_over_32bit(&m),
         other => Err(OpError::Row(format!("scenario `{other}`"))),
@@ -364,7 +368,7 @@ fn update_over_32bit(m: &Module) -> OpResult {
     let (id, _) = o.generate_fence()?.extract()?;
     let mut f = Fence::cleared(l);
     o.update_fence(id, u64::from(u32::MAX) + 1, Some(&mut f))?;
-    Ok(vec![Observation::new("update", "accepted")])
+    Ok(vec![Observation::new(obs_key::UPDATE, "accepted")])
 }
 
 fn fence_misc(c: &Ctx) -> OpResult {
@@ -372,12 +376,15 @@ fn fence_misc(c: &Ctx) -> OpResult {
     match c.param_str("scenario", "")? {
         "extract_cleared" => {
             let got = Fence::cleared(l).extract()?;
-            Ok(vec![Observation::new("extracted", format!("{got:?}"))])
+            Ok(vec![Observation::new(
+                obs_key::EXTRACTED,
+                format!("{got:?}"),
+            )])
         }
         "obj_dup_null_out" => {
             let m = Module::open()?;
             cpu_obj(&m)?.dup_null_out()?;
-            Ok(vec![Observation::new("dup", "accepted")])
+            Ok(vec![Observation::new(obs_key::DUP, "accepted")])
         }
         other => Err(OpError::Row(format!("scenario `{other}`"))),
     }

@@ -4,6 +4,7 @@
 
 use super::{Ctx, OpDef, OpError, OpResult};
 use crate::types::Api;
+use hil_proto::key as obs_key;
 use hil_proto::Observation;
 
 pub static OPS: &[OpDef] = &[
@@ -11,7 +12,7 @@ pub static OPS: &[OpDef] = &[
         name: "selftest_ok",
         params: &[],
         doc: "Succeeds (harness self-test).",
-        run: |_| Ok(vec![Observation::new("selftest", "ok")]),
+        run: |_| Ok(vec![Observation::new(obs_key::SELFTEST, "ok")]),
     },
     OpDef {
         name: "selftest_check_fails",
@@ -124,7 +125,10 @@ fn device_alone(c: &Ctx) -> OpResult {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .retain(|d| !devs.contains(d));
-    Ok(vec![Observation::new("devices", format!("{devs:?}"))])
+    Ok(vec![Observation::new(
+        obs_key::DEVICES,
+        format!("{devs:?}"),
+    )])
 }
 
 fn api_error(c: &Ctx) -> OpResult {
@@ -168,7 +172,7 @@ fn driver_log(c: &Ctx) -> OpResult {
     if !once.is_empty() {
         if std::path::Path::new(once).exists() {
             return Ok(vec![Observation::new(
-                "wrote",
+                obs_key::WROTE,
                 "nothing (once: written before)",
             )]);
         }
@@ -200,9 +204,9 @@ fn driver_log(c: &Ctx) -> OpResult {
                 "`after_case` needs an in-process case and a readable kernel log".into(),
             ));
         }
-        return Ok(vec![Observation::new("will_write_after_case", text)]);
+        return Ok(vec![Observation::new(obs_key::WILL_WRITE_AFTER_CASE, text)]);
     }
     f.write_all(record.as_bytes())
         .map_err(|e| OpError::Check(format!("kernel log {file}: {e}")))?;
-    Ok(vec![Observation::new("wrote", text)])
+    Ok(vec![Observation::new(obs_key::WROTE, text)])
 }

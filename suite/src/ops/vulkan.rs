@@ -8,6 +8,7 @@ use crate::frontend::{Gpu, ImportDesc, Semaphore as CudaSemaphore};
 use crate::latency;
 use crate::types::CudaApi;
 use crate::vulkan::{self, Device, SemKind, Semaphore};
+use hil_proto::key as obs_key;
 use hil_proto::Observation;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
@@ -139,22 +140,22 @@ fn capabilities(c: &Ctx) -> OpResult {
     let vk = vulkan::instance()?;
     let p = vk.for_cuda(dev)?;
     let caps = [
-        ("binary_opaque_fd", p.binary_opaque_fd),
-        ("timeline_opaque_fd", p.timeline_opaque_fd),
-        ("binary_sync_fd", p.binary_sync_fd),
+        (obs_key::BINARY_OPAQUE_FD, p.binary_opaque_fd),
+        (obs_key::TIMELINE_OPAQUE_FD, p.timeline_opaque_fd),
+        (obs_key::BINARY_SYNC_FD, p.binary_sync_fd),
     ];
     let mut obs = vec![
-        Observation::new("vk_device", format!("{} ({})", p.index, p.name)),
+        Observation::new(obs_key::VK_DEVICE, format!("{} ({})", p.index, p.name)),
         Observation::new(
-            "vk_api",
+            obs_key::VK_API,
             format!(
                 "{}.{}",
                 ash::vk::api_version_major(p.api_version),
                 ash::vk::api_version_minor(p.api_version)
             ),
         ),
-        Observation::new("vk_driver", &p.driver),
-        Observation::new("uuid", crate::cuda::fmt_uuid(&p.uuid)),
+        Observation::new(obs_key::VK_DRIVER, &p.driver),
+        Observation::new(obs_key::UUID, crate::cuda::fmt_uuid(&p.uuid)),
     ];
     for (name, cap) in caps {
         obs.push(Observation::new(
@@ -174,7 +175,7 @@ fn capabilities(c: &Ctx) -> OpResult {
     for r in required {
         let cap = caps
             .iter()
-            .find(|(n, _)| *n == r)
+            .find(|(n, _)| r == *n)
             .map(|(_, c)| *c)
             .ok_or_else(|| OpError::Row(format!("unknown capability `{r}` in `require`")))?;
         check(cap.exportable && cap.importable, || {
@@ -197,8 +198,8 @@ fn import(c: &Ctx) -> OpResult {
     let (ext, took) = import_fd(&gpu, sem.export_fd()?, ty, 0)?;
     ext.destroy()?;
     Ok(vec![
-        Observation::new("import_us", took.as_micros()),
-        Observation::new("fd_after_import", "closed by CUDA"),
+        Observation::new(obs_key::IMPORT_US, took.as_micros()),
+        Observation::new(obs_key::FD_AFTER_IMPORT, "closed by CUDA"),
     ])
 }
 
@@ -262,10 +263,10 @@ pub fn roundtrip_on(
     ext.destroy()?;
     let st = latency::stats(rtt).ok_or_else(|| OpError::Check("no round trips ran".into()))?;
     Ok(vec![
-        Observation::new("rounds", count),
-        Observation::new("rtt_min_us", format!("{:.1}", st.min_us)),
-        Observation::new("rtt_p50_us", format!("{:.1}", st.p50_us)),
-        Observation::new("rtt_max_us", format!("{:.1}", st.max_us)),
+        Observation::new(obs_key::ROUNDS, count),
+        Observation::new(obs_key::RTT_MIN_US, format!("{:.1}", st.min_us)),
+        Observation::new(obs_key::RTT_P50_US, format!("{:.1}", st.p50_us)),
+        Observation::new(obs_key::RTT_MAX_US, format!("{:.1}", st.max_us)),
     ])
 }
 
@@ -319,7 +320,7 @@ fn import_invalid(c: &Ctx) -> OpResult {
     match r {
         Ok(sem) => {
             sem.destroy()?;
-            Ok(vec![Observation::new("import", "accepted")])
+            Ok(vec![Observation::new(obs_key::IMPORT, "accepted")])
         }
         Err(e) => {
             if keep_fd {
@@ -356,7 +357,7 @@ fn reimport(c: &Ctx) -> OpResult {
     })?;
     a.destroy()?;
     b.destroy()?;
-    Ok(vec![Observation::new("counter", sem.counter()?)])
+    Ok(vec![Observation::new(obs_key::COUNTER, sem.counter()?)])
 }
 
 fn destroy_order(c: &Ctx) -> OpResult {
@@ -406,7 +407,7 @@ fn ub_close_owned_fd(c: &Ctx) -> OpResult {
     let rc = unsafe { libc::close(fd) };
     let errno = std::io::Error::last_os_error();
     let mut obs = vec![Observation::new(
-        "close_after_import",
+        obs_key::CLOSE_AFTER_IMPORT,
         if rc == 0 {
             "0 (fd was still open)".to_string()
         } else {
@@ -415,7 +416,10 @@ fn ub_close_owned_fd(c: &Ctx) -> OpResult {
     )];
     ext.signal(&stream, 1)?;
     stream.synchronize()?;
-    obs.push(Observation::new("vk_counter_after_signal", sem.counter()?));
+    obs.push(Observation::new(
+        obs_key::VK_COUNTER_AFTER_SIGNAL,
+        sem.counter()?,
+    ));
     ext.destroy()?;
     Ok(obs)
 }
@@ -430,7 +434,7 @@ fn ub_destroy_pending(c: &Ctx) -> OpResult {
     ext.wait(&stream, 1)?;
     let destroyed = ext.destroy();
     let mut obs = vec![Observation::new(
-        "destroy_with_pending_wait",
+        obs_key::DESTROY_WITH_PENDING_WAIT,
         match &destroyed {
             Ok(()) => "0".to_string(),
             Err(e) => e.to_string(),
@@ -438,6 +442,6 @@ fn ub_destroy_pending(c: &Ctx) -> OpResult {
     )];
     sem.signal_host(1)?;
     stream.synchronize()?;
-    obs.push(Observation::new("stream_after_signal", "completed"));
+    obs.push(Observation::new(obs_key::STREAM_AFTER_SIGNAL, "completed"));
     Ok(obs)
 }

@@ -12,6 +12,7 @@ use crate::cuda::ffi::HANDLE_TYPE_NVSCISYNC;
 use crate::frontend::{Call, Gpu, ImportDesc, Semaphore, Stream};
 use crate::nvsci::{self, pair_bool, pair_u64, AttrList, CpuWaitContext, Fence, Module, Obj};
 use crate::types::{Api, AxisValue, CudaApi};
+use hil_proto::key as obs_key;
 use hil_proto::Observation;
 
 mod cuda_side;
@@ -187,7 +188,7 @@ fn attrs_roundtrip(c: &Ctx) -> OpResult {
     })?;
     // ActualPerm, an output key, is read from reconciled lists (nvscisync.keys.actual_perm
     // reads it from an unreconciled one, where the header leaves the answer open).
-    Ok(vec![Observation::new("required_perm", perm_name(p))])
+    Ok(vec![Observation::new(obs_key::REQUIRED_PERM, perm_name(p))])
 }
 
 fn set_invalid(c: &Ctx) -> OpResult {
@@ -222,7 +223,7 @@ fn set_invalid(c: &Ctx) -> OpResult {
         })?;
         return Err(e);
     }
-    Ok(vec![Observation::new("set", "accepted")])
+    Ok(vec![Observation::new(obs_key::SET, "accepted")])
 }
 
 fn reconcile_cpu(c: &Ctx) -> OpResult {
@@ -271,7 +272,10 @@ fn reconcile_cpu(c: &Ctx) -> OpResult {
             check(nvsci::validate(&r, &refs)?, || {
                 "ValidateReconciled rejects the list it was reconciled from".into()
             })?;
-            Ok(vec![Observation::new("actual_perm", perm_name(want))])
+            Ok(vec![Observation::new(
+                obs_key::ACTUAL_PERM,
+                perm_name(want),
+            )])
         }
         // A conflict list exists only outside safety builds; the verdict is the code.
         Err(f) => Err(f.error),
@@ -313,7 +317,7 @@ fn reconcile_invalid(c: &Ctx) -> OpResult {
         }
     }
     match result {
-        Ok(_) => Ok(vec![Observation::new("reconcile", "accepted")]),
+        Ok(_) => Ok(vec![Observation::new(obs_key::RECONCILE, "accepted")]),
         Err(e) => Err(e),
     }
 }
@@ -385,7 +389,7 @@ fn fence_cpu(c: &Ctx) -> OpResult {
             let f = obj.generate_fence()?;
             return f
                 .wait(&ctx, short)
-                .map(|()| vec![Observation::new("wait", "returned without a signal")]);
+                .map(|()| vec![Observation::new(obs_key::WAIT, "returned without a signal")]);
         }
         "sequence" => return fence_sequence(c, &obj, &ctx),
         "dup_clear" => {
@@ -429,13 +433,13 @@ fn fence_cpu(c: &Ctx) -> OpResult {
             obj.signal()?;
             let other = Module::open()?;
             f.wait(&other.cpu_wait_context()?, 1_000_000)?;
-            return Ok(vec![Observation::new("wait", "accepted")]);
+            return Ok(vec![Observation::new(obs_key::WAIT, "accepted")]);
         }
         // Undefined-behaviour scenarios (rows mark them `ub`): observed, not judged.
         "free_list_then_alloc" => {
             let res = nvsci::ub_alloc_from_freed_list(r);
             return Ok(vec![Observation::new(
-                "alloc_from_freed_list",
+                obs_key::ALLOC_FROM_FREED_LIST,
                 format!("{res:?}"),
             )]);
         }
@@ -458,7 +462,7 @@ fn fence_sequence(c: &Ctx, obj: &Obj, ctx: &CpuWaitContext) -> OpResult {
         obj.signal()?;
         f.wait(ctx, 1_000_000)?;
     }
-    Ok(vec![Observation::new("fences", n)])
+    Ok(vec![Observation::new(obs_key::FENCES, n)])
 }
 
 fn key_unset(c: &Ctx) -> OpResult {
@@ -476,7 +480,7 @@ fn key_unset(c: &Ctx) -> OpResult {
             p.len
         )
     })?;
-    Ok(vec![Observation::new("key", k)])
+    Ok(vec![Observation::new(obs_key::KEY, k)])
 }
 
 fn key_upper_bound(_: &Ctx) -> OpResult {
@@ -491,7 +495,7 @@ fn key_upper_bound(_: &Ctx) -> OpResult {
     let m = Module::open()?;
     let l = m.attr_list()?;
     l.get_raw(k)?;
-    Ok(vec![Observation::new("upper_bound_accepted", k)])
+    Ok(vec![Observation::new(obs_key::UPPER_BOUND_ACCEPTED, k)])
 }
 
 fn validate_own_inputs(_: &Ctx) -> OpResult {
@@ -524,14 +528,14 @@ fn validate_invalid(c: &Ctx) -> OpResult {
             check(!documented_from(8)?, || {
                 "a list given twice: NvSciSync 2.8+ documents BadParameter, got Success".into()
             })?;
-            return Ok(vec![Observation::new("valid", v)]);
+            return Ok(vec![Observation::new(obs_key::VALID, v)]);
         }
         other => return Err(OpError::Row(format!("defect `{other}`"))),
     };
     check(!valid, || {
         "ValidateReconciled calls a list valid against an input it does not satisfy".into()
     })?;
-    Ok(vec![Observation::new("valid", valid)])
+    Ok(vec![Observation::new(obs_key::VALID, valid)])
 }
 
 fn reconciled_key(c: &Ctx) -> OpResult {
@@ -611,7 +615,7 @@ fn reconciled_key(c: &Ctx) -> OpResult {
             )))
         }
     };
-    Ok(vec![Observation::new(name, format!("{value:?}"))])
+    Ok(vec![Observation::attribute(name, format!("{value:?}"))])
 }
 
 fn deterministic(c: &Ctx) -> OpResult {
@@ -649,5 +653,5 @@ fn deterministic(c: &Ctx) -> OpResult {
             .wait(&ctx, 5_000_000)
             .map_err(|e| OpError::Check(format!("signal {i}: CPU wait: {e}")))?;
     }
-    Ok(vec![Observation::new("signals", count)])
+    Ok(vec![Observation::new(obs_key::SIGNALS, count)])
 }

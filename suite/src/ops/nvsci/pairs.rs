@@ -4,6 +4,7 @@
 
 use super::cuda_side::*;
 use super::*;
+use hil_proto::key as obs_key;
 
 /// One side of a pair: the CPU, or a CUDA device.
 pub(super) fn party_list(
@@ -54,7 +55,10 @@ pub(super) fn pair_reconcile(c: &Ctx) -> OpResult {
     check(nvsci::validate(&r, &[&s, &w])?, || {
         "ValidateReconciled rejects its own inputs".into()
     })?;
-    Ok(vec![Observation::new("actual_perm", perm_name(actual))])
+    Ok(vec![Observation::new(
+        obs_key::ACTUAL_PERM,
+        perm_name(actual),
+    )])
 }
 
 pub(super) fn pair_roundtrip(c: &Ctx) -> OpResult {
@@ -98,7 +102,7 @@ pub(super) fn pair_roundtrip(c: &Ctx) -> OpResult {
         }
         fence.clear();
     }
-    Ok(vec![Observation::new("rounds", count)])
+    Ok(vec![Observation::new(obs_key::ROUNDS, count)])
 }
 
 pub(super) fn cuda_attrs_defect(c: &Ctx) -> OpResult {
@@ -116,7 +120,7 @@ pub(super) fn cuda_attrs_defect(c: &Ctx) -> OpResult {
         other => return Err(OpError::Row(format!("defect `{other}`"))),
     };
     match code {
-        (0, _) => Ok(vec![Observation::new("attributes", "accepted")]),
+        (0, _) => Ok(vec![Observation::new(obs_key::ATTRIBUTES, "accepted")]),
         (code, gpu) => Err(gpu.error(Call::NvSciSyncAttributes, code)),
     }
 }
@@ -142,13 +146,13 @@ pub(super) fn cuda_wrong_direction(c: &Ctx) -> OpResult {
     let mut fence = Fence::cleared(nvsci::lib()?);
     if signal {
         cuda_signal(&g, &mut fence)?;
-        Ok(vec![Observation::new("signal", "accepted")])
+        Ok(vec![Observation::new(obs_key::SIGNAL, "accepted")])
     } else {
         // The CPU signaler's fence, so the GPU has something real to wait for.
         let mut f = obj.generate_fence()?;
         obj.signal()?;
         cuda_wait(&g, &mut f)?;
-        Ok(vec![Observation::new("wait", "accepted")])
+        Ok(vec![Observation::new(obs_key::WAIT, "accepted")])
     }
 }
 
@@ -192,8 +196,8 @@ pub(super) fn cuda_cleanup(c: &Ctx) -> OpResult {
         format!("{cycles} import/cleanup cycles left {} more open file descriptors ({before} -> {after})", after.saturating_sub(before))
     })?;
     Ok(vec![
-        Observation::new("fds_before", before),
-        Observation::new("fds_after", after),
+        Observation::new(obs_key::FDS_BEFORE, before),
+        Observation::new(obs_key::FDS_AFTER, after),
     ])
 }
 
