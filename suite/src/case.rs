@@ -34,7 +34,7 @@ pub struct Case {
     /// Seconds without a reported step after which a child-process case is a hang.
     pub stall_s: Option<f64>,
     pub nvscisync_needs: Vec<crate::nvsci::needs::Need>,
-    /// Driver log lines the row expects (substrings); see `kernel_log::apply`.
+    /// Driver log lines the row expects (substrings); see `verdict::with_driver_log`.
     pub expect_driver_log: Vec<String>,
     /// The row's verdict rests on a reading of ambiguous documentation (the text says which).
     pub header_ambiguous: Option<String>,

@@ -237,9 +237,7 @@ fn check_run_settings(cli: &Cli) -> anyhow::Result<()> {
         .libtest
         .test_threads
         .unwrap_or_else(crate::settings::default_threads);
-    crate::health::configure(threads > 1).map_err(anyhow::Error::msg)?;
-    crate::worker::check_env().map_err(anyhow::Error::msg)?;
-    crate::kernel_log::check_env().map_err(anyhow::Error::msg)?;
+    crate::exec::config::configure(threads > 1);
     Ok(())
 }
 
@@ -285,7 +283,7 @@ fn select_cases(file: &std::path::Path, cases: &mut Vec<crate::case::Case>) -> a
             })?;
             crate::kernel_log::start_from(pos);
         } else if let Some(rest) = line.strip_prefix(hil_proto::UNUSABLE_LINE) {
-            if !crate::device_state::apply_line(rest) {
+            if !crate::exec::apply_unusable_line(rest) {
                 bail!(
                     "{}:{}: expected `{}N CASE WHAT`",
                     file.display(),

@@ -32,7 +32,7 @@ fn kcmp_file(a: RawFd, b: RawFd) -> std::io::Result<bool> {
 }
 
 /// `Ok` when kcmp works here (probed once on a pipe); `Err` says why not. Without it,
-/// in-process cases run one at a time (see `gate::PROCESS`).
+/// in-process cases run one at a time (see `exec::core`).
 pub fn supported() -> Result<(), &'static str> {
     static S: OnceLock<Result<(), String>> = OnceLock::new();
     S.get_or_init(|| {

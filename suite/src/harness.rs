@@ -1,7 +1,7 @@
 //! Turns cases into libtest-mimic trials. Each trial: `start` event, preflight probe,
 //! the op (in-process, or isolated in a child for `ub` and `isolate` rows), verdict,
-//! `result` event. Trials run on libtest's threads; `gate` keeps an in-process case
-//! alone on its devices, so a verdict never depends on what runs beside it.
+//! `result` event. Trials run on libtest's threads; the executor (`exec`) decides when a
+//! case may use its devices, so a verdict never depends on what runs beside it.
 
 use crate::case::Case;
 use crate::ops::Ctx;
@@ -12,7 +12,7 @@ use libtest_mimic::{Completion, Failed, Trial};
 use std::time::Instant;
 
 /// The trials of a run, in `run_order` at any thread count (listing keeps table order).
-/// The UB cases that `args` selects are registered with `device_state`, which holds the
+/// The UB cases that `args` selects are registered with the executor, which holds the
 /// other cases on their devices until they have finished.
 pub fn trials(mut cases: Vec<Case>, args: &libtest_mimic::Arguments) -> Vec<Trial> {
     if !args.list {
@@ -33,7 +33,7 @@ pub fn trials(mut cases: Vec<Case>, args: &libtest_mimic::Arguments) -> Vec<Tria
                 .with_ignored_flag(skip);
             if let Some(devices) = ub_devices.filter(|_| !args.list) {
                 if !args.is_filtered_out(&trial) {
-                    crate::device_state::expect_ub(&devices);
+                    crate::exec::expect_ub(&devices);
                 }
             }
             trial
@@ -69,42 +69,55 @@ pub fn run_order(cases: Vec<Case>) -> Vec<Case> {
     out
 }
 
-/// What a case holds while it runs (see `gate`), taken before its start is reported so
-/// that waiting for a device never counts against its time limit. A UB child gives its
-/// place back when the child ends, before the health check (`ub`).
-fn enter_gate(case: &Case) -> crate::gate::Pass {
-    use crate::gate::{self, Mode};
-    let mut keys: Vec<u64> = case.devices().into_iter().map(gate::device).collect();
-    if case.ub.is_some() || (case.isolate && !crate::worker::enabled()) {
-        return gate::enter(&keys, Mode::Shared);
+/// What a case asks of the executor (`exec::core::Want`).
+fn want(case: &Case) -> crate::exec::core::Want {
+    use crate::exec::core::{Mode, Want};
+    let devices = case.devices();
+    let ub = case.ub.is_some();
+    if ub || (case.isolate && !crate::worker::enabled()) {
+        let mode = Mode::Shared;
+        return Want {
+            devices,
+            mode,
+            whole_process: false,
+            ub,
+        };
     }
     // In-process cases, and `isolate` cases in a worker: one worker per device set
     // (`worker`), so they take their devices alone rather than queue behind it.
-    if !case.in_child() && crate::fdcheck::supported().is_err() {
-        keys.push(gate::PROCESS);
+    let whole_process = !case.in_child() && crate::fdcheck::supported().is_err();
+    let mode = Mode::Exclusive;
+    Want {
+        devices,
+        mode,
+        whole_process,
+        ub,
     }
-    gate::enter(&keys, Mode::Exclusive)
 }
 
 fn run_trial(case: &Case) -> Result<Completion, Failed> {
-    // Before the gate: a case waiting there would hold back the UB cases it waits for.
-    let _ub = match &case.ub {
-        Some(_) => Some(crate::device_state::UbRunning::new(case.devices())),
-        None => {
-            crate::device_state::wait_for_ub(&case.devices());
-            None
-        }
-    };
-    let mut pass = Some(enter_gate(case));
+    // Admitted before its start is reported, so that waiting for a device never counts
+    // against its time limit.
+    let (place, unusable) = crate::exec::admit(want(case));
     events::emit(&Event::Start {
         case: case.name.clone(),
     });
     let started = Instant::now();
     // The kernel log window spans the whole case, a UB case's health probe included.
-    let window = crate::kernel_log::begin(case);
-    let (mut verdict, implementation) = run_case(case, &mut pass);
+    let window = crate::kernel_log::begin(&case.name, case.devices(), case.in_child());
+    let (mut verdict, implementation) = match unusable {
+        // A device a UB case left unusable gives no trustworthy verdict until it is reset;
+        // UB cases still run (the executor never says so to them), as do cases on other
+        // devices.
+        Some(u) => {
+            let v = crate::verdict::board_needs_reset(&u.message, &u.after, &u.health);
+            (v, String::new())
+        }
+        None => run_case(case, &place),
+    };
     if let Some(w) = window {
-        crate::kernel_log::end(w, case, &mut verdict);
+        let seen = crate::kernel_log::end(w);
+        verdict = crate::verdict::with_driver_log(verdict, &seen, &case.expect_driver_log);
     }
     let e = Event::Result {
         case: case.name.clone(),
@@ -117,6 +130,7 @@ fn run_trial(case: &Case) -> Result<Completion, Failed> {
     events::emit(&e);
     // After the result: a suite that dies now has lost none of this case's lines.
     crate::kernel_log::emit_position();
+    drop(place);
     // libtest has pass/fail/ignored only: the event stream carries the real outcome.
     match verdict.outcome {
         Outcome::Pass => Ok(Completion::Completed),
@@ -130,33 +144,15 @@ fn run_trial(case: &Case) -> Result<Completion, Failed> {
     }
 }
 
-/// Runs one case to a verdict and names the implementation that produced it. `pass`: its
-/// place on its devices, which a child case may give back early.
-pub fn run_case(case: &Case, pass: &mut Option<crate::gate::Pass>) -> (Verdict, String) {
-    // A device a UB case left unusable gives no trustworthy verdict until it is reset;
-    // UB cases still run (see `device_state`), as do cases on other devices.
-    if case.ub.is_none() {
-        if let Some(u) = crate::device_state::unusable(&case.devices()) {
-            let v = Verdict {
-                outcome: Outcome::Crash,
-                message: format!("board needs reset: {}", u.message),
-                observations: vec![
-                    hil_proto::Observation::new("board_needs_reset", true),
-                    // Which UB cases' probes found it so, and what they said: in a
-                    // parallel run a probe shared by cases run together names them all.
-                    hil_proto::Observation::new("unusable_after", u.after.join(", ")),
-                    hil_proto::Observation::new("unusable_health", u.health.join(" / ")),
-                ],
-            };
-            return (v, String::new());
-        }
-    }
+/// Runs one case to a verdict and names the implementation that produced it. `place`: its
+/// place with the executor, which a UB case gives back when its child ends.
+pub fn run_case(case: &Case, place: &crate::exec::Place) -> (Verdict, String) {
     let implementation = match backend::preflight(case) {
         Ok(imp) => imp,
         Err(e) => return (judge(&case.expect, Err(e)), String::new()),
     };
     let verdict = if case.ub.is_some() {
-        ub::run_isolated(case, pass.take())
+        ub::run_isolated(case, place)
     } else if case.isolate {
         ub::run_judged_child(case)
     } else {

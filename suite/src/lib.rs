@@ -3,16 +3,16 @@
 
 pub mod backend;
 pub mod case;
+pub mod child;
 pub mod cli;
 pub mod cuda;
 pub mod cudart;
-pub mod device_state;
 pub mod error;
 pub mod events;
+pub mod exec;
 pub mod facts;
 pub mod fdcheck;
 pub mod frontend;
-pub mod gate;
 pub mod harness;
 pub mod health;
 pub mod kernel_log;

@@ -1,9 +1,14 @@
 //! Compares what an op observed with what its row expects.
 
 use crate::error::Api;
+use crate::kernel_log::{Attributed, Seen};
 use crate::ops::{OpError, OpResult};
 use crate::table::Expect;
 use hil_proto::{Observation, Outcome};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Driver log lines kept per case in its observation; the rest are counted.
+const MAX_LOG_LINES: usize = 20;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
@@ -79,6 +84,194 @@ pub fn rests_on_interpretation(mut v: Verdict, note: &str) -> Verdict {
     v
 }
 
+/// A verdict amended by what its case's kernel log window saw: observations always; a
+/// pass with an unexpected driver error line becomes a fail quoting it, and a UB
+/// scenario's "silent success" becomes "driver-logged". `expected`: the row's
+/// `expect_driver_log`.
+pub fn with_driver_log(mut v: Verdict, seen: &Seen, expected: &[String]) -> Verdict {
+    let (ok, unexpected): (Vec<&Attributed>, Vec<&Attributed>) = seen.lines.iter().partition(|a| {
+        expected
+            .iter()
+            .any(|p| a.line.record.text.contains(p.as_str()))
+    });
+    v.observations
+        .extend(driver_log_observations(seen, &ok, &unexpected));
+    let errors: Vec<&&Attributed> = unexpected.iter().filter(|a| a.line.is_error()).collect();
+    let Some(first) = errors.first() else {
+        return v;
+    };
+    let mut quote = first.line.record.text.clone();
+    if errors.len() > 1 {
+        quote.push_str(&format!(" (and {} more line(s))", errors.len() - 1));
+    }
+    if !first.shared_with.is_empty() {
+        quote.push_str(&format!(
+            "; logged while {} also ran, the line may be theirs",
+            first.shared_with.join(", ")
+        ));
+    }
+    match v.outcome {
+        Outcome::Pass => {
+            v.outcome = Outcome::Fail;
+            // A pass on an expected error code keeps saying so.
+            let what = if v.message.is_empty() {
+                "every call succeeded"
+            } else {
+                v.message.as_str()
+            };
+            v.message = format!("{what}, but the driver logged: {quote}");
+        }
+        Outcome::Flagged => {
+            let silent = v
+                .observations
+                .iter()
+                .any(|o| o.key == "observed" && o.value == "silent-success");
+            if silent {
+                let detail = format!("every call returned success, but the driver logged: {quote}");
+                for o in v.observations.iter_mut() {
+                    match o.key.as_str() {
+                        "observed" => o.value = "driver-logged".into(),
+                        "detail" => o.value = detail.clone(),
+                        _ => {}
+                    }
+                }
+                v.message = format!("driver-logged: {detail}");
+            }
+        }
+        _ => {}
+    }
+    v
+}
+
+/// What a window saw, as observations: the lines (`ok`: expected by the row), the cases
+/// they are shared with, a taint change, a read error, records lost.
+fn driver_log_observations(
+    seen: &Seen,
+    ok: &[&Attributed],
+    unexpected: &[&Attributed],
+) -> Vec<Observation> {
+    let listing = |lines: &[&Attributed]| {
+        let mut s: Vec<String> = lines
+            .iter()
+            .take(MAX_LOG_LINES)
+            .map(|a| a.line.render())
+            .collect();
+        if lines.len() > MAX_LOG_LINES {
+            s.push(format!("… {} more line(s)", lines.len() - MAX_LOG_LINES));
+        }
+        s.join("\n")
+    };
+    let mut obs = Vec::new();
+    if !unexpected.is_empty() {
+        obs.push(Observation::new("driver_log", listing(unexpected)));
+    }
+    if !ok.is_empty() {
+        obs.push(Observation::new("driver_log_expected", listing(ok)));
+    }
+    let shared: BTreeSet<&str> = seen
+        .lines
+        .iter()
+        .flat_map(|a| a.shared_with.iter().map(String::as_str))
+        .collect();
+    if !shared.is_empty() {
+        let names: Vec<&str> = shared.into_iter().collect();
+        obs.push(Observation::new(
+            hil_proto::DRIVER_LOG_SHARED_WITH,
+            names.join(", "),
+        ));
+    }
+    if let Some((before, after)) = seen.taint {
+        obs.push(Observation::new(
+            "kernel_taint",
+            format!("{before} -> {after}"),
+        ));
+    }
+    if let Some(e) = &seen.error {
+        obs.push(Observation::new(
+            "kernel_log_error",
+            format!("reading the kernel log failed during the case: {e}"),
+        ));
+    }
+    if seen.lost > 0 {
+        obs.push(Observation::new(
+            "kernel_log_lost",
+            format!("{} record(s) overwritten before they were read", seen.lost),
+        ));
+    }
+    obs
+}
+
+/// The verdict of a case on a device a UB case of this run left unusable: no trustworthy
+/// verdict until the board is reset. `why` says which devices; `after`, the UB cases whose
+/// probes found them so, and `health`, what those probes said (in a parallel run a probe
+/// shared by cases run together names them all).
+pub fn board_needs_reset(why: &str, after: &[String], health: &[String]) -> Verdict {
+    Verdict {
+        outcome: Outcome::Crash,
+        message: format!("board needs reset: {why}"),
+        observations: vec![
+            Observation::new("board_needs_reset", true),
+            Observation::new("unusable_after", after.join(", ")),
+            Observation::new("unusable_health", health.join(" / ")),
+        ],
+    }
+}
+
+/// "ok" when every device is, else the distinct problems.
+pub fn health_summary<'a>(results: impl Iterator<Item = &'a String>) -> String {
+    let mut bad: Vec<String> = Vec::new();
+    for r in results {
+        if r != "ok" && !bad.contains(r) {
+            bad.push(r.clone());
+        }
+    }
+    if bad.is_empty() {
+        "ok".into()
+    } else {
+        bad.join("; ")
+    }
+}
+
+/// A UB case's verdict amended by the health probe after it: `per_device` is what the
+/// probe found on each device ("ok" or the problem), `beside` the other UB cases whose
+/// children ran on a failed device before the probe (in a parallel run; serially none):
+/// any of them may have left it so, which is said, never guessed.
+pub fn with_health(
+    mut v: Verdict,
+    per_device: &BTreeMap<u32, String>,
+    beside: &[String],
+) -> Verdict {
+    let health = health_summary(per_device.values());
+    v.observations
+        .push(Observation::new("health_after", &health));
+    if !beside.is_empty() {
+        v.observations.push(Observation::new(
+            hil_proto::HEALTH_SHARED_WITH,
+            beside.join(", "),
+        ));
+    }
+    for (d, r) in per_device.iter().filter(|(_, r)| *r != "ok") {
+        // For hil-run: a suite it restarts on this board is told (`--cases-from`).
+        v.observations.push(Observation::new(
+            hil_proto::DEVICE_UNUSABLE,
+            format!("{d}: {r}"),
+        ));
+    }
+    if health != "ok" {
+        v.message
+            .push_str(&format!("; board needs reset ({health})"));
+        if !beside.is_empty() {
+            v.message.push_str(&format!(
+                "; {} other UB case(s) ran on the device before its probe, so which \
+                 case left it so is not known (`{}`)",
+                beside.len(),
+                hil_proto::HEALTH_SHARED_WITH
+            ));
+        }
+    }
+    v
+}
+
 /// `cuda:` expectations hold for both CUDA frontends: the runtime's cudaError_t has the
 /// driver's number for every code the tables name (1, 101, 304, 400, 801, 999), and a
 /// row that needs a runtime-only code says `cudart:`.
@@ -104,6 +297,100 @@ fn alternatives(codes: &[i64]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel_log;
+
+    const XID: &str = "3,812,4017721337,-;NVRM: Xid (PCI:0000:18:00): 31, pid=4242, name=hil-suite, Ch 00000008, intr 00000000. MMU Fault: ENGINE GRAPHICS GPC0 GPCCLIENT_T1_0 faulted @ 0x7f12_34560000. Fault is of type FAULT_PDE ACCESS_TYPE_VIRT_READ";
+
+    fn line(raw: &str) -> kernel_log::Line {
+        kernel_log::Line::new(kernel_log::source::parse_record(raw))
+    }
+
+    fn verdict(outcome: Outcome, obs: Vec<Observation>) -> Verdict {
+        Verdict {
+            outcome,
+            message: String::new(),
+            observations: obs,
+        }
+    }
+
+    fn seen(raw: &[&str], shared: &[&str]) -> kernel_log::Seen {
+        kernel_log::Seen {
+            lines: raw
+                .iter()
+                .map(|r| kernel_log::Attributed {
+                    line: line(r),
+                    shared_with: shared.iter().map(|s| s.to_string()).collect(),
+                })
+                .collect(),
+            ..kernel_log::Seen::default()
+        }
+    }
+
+    #[test]
+    fn a_pass_with_a_driver_error_fails_quoting_it_unless_expected() {
+        let mut v = verdict(Outcome::Pass, vec![]);
+        v = with_driver_log(v, &seen(&[XID], &["other.case"]), &[]);
+        assert_eq!(v.outcome, Outcome::Fail);
+        assert!(
+            v.message.contains("NVRM: Xid (PCI:0000:18:00): 31"),
+            "{}",
+            v.message
+        );
+        assert!(v.message.contains("other.case"), "{}", v.message);
+        let obs = |v: &Verdict, k: &str| {
+            v.observations
+                .iter()
+                .find(|o| o.key == k)
+                .map(|o| o.value.clone())
+        };
+        assert_eq!(
+            obs(&v, "driver_log_shared_with").as_deref(),
+            Some("other.case")
+        );
+
+        let mut v = verdict(Outcome::Pass, vec![]);
+        v = with_driver_log(v, &seen(&[XID], &[]), &["Xid (PCI:0000:18:00): 31".into()]);
+        assert_eq!(v.outcome, Outcome::Pass);
+        assert!(obs(&v, "driver_log_expected").is_some());
+        assert!(obs(&v, "driver_log").is_none());
+
+        let mut v = verdict(Outcome::Pass, vec![]);
+        v.message = "as expected, cuX returned 700".into();
+        v = with_driver_log(v, &seen(&[XID], &[]), &[]);
+        assert!(
+            v.message
+                .starts_with("as expected, cuX returned 700, but the driver logged: NVRM: Xid"),
+            "{}",
+            v.message
+        );
+
+        let mut v = verdict(Outcome::Pass, vec![]);
+        v = with_driver_log(
+            v,
+            &seen(&["6,1,1,-;NVRM: GPU at PCI:0000:18:00 info"], &[]),
+            &[],
+        );
+        assert_eq!(v.outcome, Outcome::Pass, "an info line is kept, not judged");
+        assert!(obs(&v, "driver_log").is_some());
+    }
+
+    #[test]
+    fn silent_success_becomes_driver_logged() {
+        let mut v = verdict(
+            Outcome::Flagged,
+            vec![
+                Observation::new("observed", "silent-success"),
+                Observation::new("detail", "every call returned success"),
+            ],
+        );
+        v = with_driver_log(v, &seen(&[XID], &[]), &[]);
+        assert_eq!(v.outcome, Outcome::Flagged);
+        assert_eq!(v.observations[0].value, "driver-logged");
+        assert!(v.observations[1]
+            .value
+            .contains("but the driver logged: NVRM: Xid"));
+        assert!(v.message.starts_with("driver-logged: "), "{}", v.message);
+    }
 
     fn cuda_err(code: i64) -> OpResult {
         Err(OpError::Api {
@@ -203,5 +490,35 @@ mod tests {
         );
         assert_eq!(v.outcome, Outcome::NotSupported);
         assert_eq!(v.message, "libcuda.so.1 not found");
+    }
+
+    #[test]
+    fn a_failed_probe_says_board_needs_reset_and_names_the_cases_run_beside() {
+        let flagged = || verdict(Outcome::Flagged, vec![]);
+        let ok: BTreeMap<u32, String> = [(0, "ok".to_string())].into();
+        let v = with_health(flagged(), &ok, &[]);
+        assert_eq!(v.message, "");
+        assert_eq!(v.observations, [Observation::new("health_after", "ok")]);
+        let bad: BTreeMap<u32, String> = [
+            (0, "ok".to_string()),
+            (1, "health probe hung for 60s".to_string()),
+        ]
+        .into();
+        let v = with_health(flagged(), &bad, &["b.ub".to_string()]);
+        assert_eq!(
+            v.message,
+            "; board needs reset (health probe hung for 60s); 1 other UB case(s) ran on the \
+             device before its probe, so which case left it so is not known \
+             (`health_shared_with`)"
+        );
+        let keys: Vec<&str> = v.observations.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["health_after", "health_shared_with", "device_unusable"]
+        );
+        assert_eq!(v.observations[2].value, "1: health probe hung for 60s");
+        let r = board_needs_reset("device 1 left unusable", &["b.ub".into()], &["x".into()]);
+        assert_eq!(r.outcome, Outcome::Crash);
+        assert_eq!(r.message, "board needs reset: device 1 left unusable");
     }
 }

@@ -47,15 +47,21 @@ pub fn watch(case: &Case) -> Guard {
     Guard(case.name.clone())
 }
 
+/// The first case in flight past its limit at `now`, and that limit.
+fn expired(in_flight: &BTreeMap<String, InFlight>, now: Instant) -> Option<(String, Duration)> {
+    in_flight
+        .iter()
+        .find(|(_, f)| now.saturating_duration_since(f.started) > f.limit)
+        .map(|(n, f)| (n.clone(), f.limit))
+}
+
 fn watch_loop() {
     loop {
         std::thread::sleep(Duration::from_millis(50));
-        let expired: Option<(String, Duration)> = {
-            let t = table().lock().unwrap_or_else(|p| p.into_inner());
-            t.iter()
-                .find(|(_, f)| f.started.elapsed() > f.limit)
-                .map(|(n, f)| (n.clone(), f.limit))
-        };
+        let expired = expired(
+            &table().lock().unwrap_or_else(|p| p.into_inner()),
+            Instant::now(),
+        );
         if let Some((name, limit)) = expired {
             crate::events::emit(&Event::Result {
                 case: name.clone(),
@@ -75,5 +81,34 @@ fn watch_loop() {
             // _exit: a wedged driver call may hold locks that exit handlers would wait on.
             unsafe { libc::_exit(TIMEOUT_EXIT) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_case_past_its_limit_is_the_one_that_timed_out() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let f = |started, limit_ms| InFlight {
+            started,
+            limit: Duration::from_millis(limit_ms),
+        };
+        let table: BTreeMap<String, InFlight> = [
+            ("a.long".to_string(), f(t0, 10_000)),
+            ("b.short".to_string(), f(at(500), 1_000)),
+        ]
+        .into();
+        assert_eq!(
+            expired(&table, at(1_500)),
+            None,
+            "at its limit, not past it"
+        );
+        assert_eq!(
+            expired(&table, at(1_501)),
+            Some(("b.short".to_string(), Duration::from_millis(1_000)))
+        );
     }
 }

@@ -1,12 +1,14 @@
-//! `isolate` rows in worker processes (`HIL_ISOLATE_WORKERS=0`: a child each instead). A worker runs one case at a time and nothing else, so a check of process-wide
+//! `isolate` rows in worker processes (`HIL_ISOLATE_WORKERS=0`: a child each instead).
+//! A worker runs one case at a time and nothing else, so a check of process-wide
 //! state (the fd table) sees only its case, as in a child of its own; but the next
 //! `isolate` case on the same devices reuses it, saving a process start-up (CUDA and
-//! Vulkan initialisation, serialized machine-wide by the driver: benchmarks.md). A worker
-//! is reused only after a case that passed; one that failed, crashed or hung is ended, so
-//! no case's verdict can depend on what a failing case left behind.
+//! Vulkan initialisation, serialized machine-wide by the driver: benchmarks.md). Which
+//! worker a case gets, and whether it is kept after the case, is `exec::workers::Pool`'s
+//! rule; this module holds the processes.
 
 use crate::case::Case;
-use crate::ub::ChildEnd;
+use crate::child::ChildEnd;
+use crate::exec::workers::Take;
 use hil_proto::text::{TailBuffer, MAX_STORED};
 use std::io::{BufRead, Read, Write};
 use std::process::{Child, ChildStdin, Stdio};
@@ -14,23 +16,10 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// `0` runs `isolate` rows in a child each instead of reused workers (the default).
-pub const WORKERS_ENV: &str = "HIL_ISOLATE_WORKERS";
-
+/// Whether `isolate` rows run in reused workers (`HIL_ISOLATE_WORKERS`, the default) or
+/// in a child each.
 pub fn enabled() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| std::env::var(WORKERS_ENV).map_or(true, |v| v.trim() != "0"))
-}
-
-/// Err: `WORKERS_ENV` is set to something other than `0` or `1`.
-pub fn check_env() -> Result<(), String> {
-    match std::env::var(WORKERS_ENV) {
-        Ok(v) if !matches!(v.trim(), "" | "0" | "1") => Err(format!(
-            "{WORKERS_ENV}={v:?}: expected 1 (isolate rows in reused workers, the default) \
-             or 0 (a child process each)"
-        )),
-        _ => Ok(()),
-    }
+    crate::exec::config::get().isolate_workers
 }
 
 struct Worker {
@@ -39,19 +28,18 @@ struct Worker {
     lines: Receiver<String>,
     /// The last bytes of its stderr since the last case took them.
     stderr: Arc<Mutex<TailBuffer>>,
-    devices: Vec<u32>,
 }
 
 impl Worker {
     fn start(devices: &[u32]) -> std::io::Result<Worker> {
-        let mut cmd = crate::ub::child_command(devices);
+        let mut cmd = crate::child::child_command(devices);
         cmd.arg("--isolate-worker")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        crate::ub::own_group_dying_with_us(&mut cmd);
+        crate::child::own_group_dying_with_us(&mut cmd);
         let mut child = spawn_from_keeper(cmd)?;
-        STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        change(Pool::note_started);
         let stdin = child.stdin.take().expect("piped");
         let out = child.stdout.take().expect("piped");
         let mut err = child.stderr.take().expect("piped");
@@ -82,13 +70,11 @@ impl Worker {
             stdin,
             lines,
             stderr,
-            devices: devices.to_vec(),
         })
     }
 
     fn kill(mut self) {
-        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
-        let _ = self.child.wait();
+        crate::child::kill_group(&mut self.child);
     }
 
     fn take_stderr(&self) -> String {
@@ -132,66 +118,37 @@ fn spawn_from_keeper(cmd: std::process::Command) -> std::io::Result<Child> {
         .unwrap_or_else(|_| Err(std::io::Error::other("the worker spawner thread is gone")))
 }
 
-/// Workers started and cases run in them (the suite's log).
-static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-static RAN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// "N isolate case(s) in M worker process(es)", if any ran.
-pub fn tally() -> Option<String> {
-    use std::sync::atomic::Ordering::SeqCst;
-    let ran = RAN.load(SeqCst);
-    (ran > 0).then(|| {
-        format!(
-            "{ran} isolate case(s) in {} worker process(es)",
-            STARTED.load(SeqCst)
-        )
-    })
-}
-
-/// One worker per device set at a time: an `isolate` case takes tens of milliseconds in a
-/// warm worker, against most of a second to start another.
-const PER_DEVICE_SET: usize = 1;
-
-#[derive(Default)]
-struct Pool {
-    idle: Vec<Worker>,
-    /// Workers alive (idle or busy) per device set.
-    live: std::collections::BTreeMap<Vec<u32>, usize>,
-}
+type Pool = crate::exec::workers::Pool<Worker>;
 
 fn pool() -> &'static (Mutex<Pool>, Condvar) {
     static P: OnceLock<(Mutex<Pool>, Condvar)> = OnceLock::new();
     P.get_or_init(Default::default)
 }
 
-fn lock() -> std::sync::MutexGuard<'static, Pool> {
-    pool().0.lock().unwrap_or_else(|p| p.into_inner())
+/// Runs `f` on the pool and wakes every case waiting for a worker.
+fn change<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
+    let r = f(&mut pool().0.lock().unwrap_or_else(|p| p.into_inner()));
+    pool().1.notify_all();
+    r
+}
+
+/// "N isolate case(s) in M worker process(es)", if any ran.
+pub fn tally() -> Option<String> {
+    pool().0.lock().unwrap_or_else(|p| p.into_inner()).tally()
 }
 
 /// An idle worker for `devices`, or leave to start one (`None`), waiting while the
 /// device set has its workers busy.
 fn take(devices: &[u32]) -> Option<Worker> {
-    let mut p = lock();
+    let (lock, changed) = pool();
+    let mut p = lock.lock().unwrap_or_else(|p| p.into_inner());
     loop {
-        if let Some(i) = p.idle.iter().position(|w| w.devices == devices) {
-            return Some(p.idle.swap_remove(i));
+        match p.take(devices) {
+            Take::Reuse(w) => return Some(w),
+            Take::Start => return None,
+            Take::Wait => p = changed.wait(p).unwrap_or_else(|e| e.into_inner()),
         }
-        let live = p.live.entry(devices.to_vec()).or_default();
-        if *live < PER_DEVICE_SET {
-            *live += 1;
-            return None;
-        }
-        p = pool().1.wait(p).unwrap_or_else(|e| e.into_inner());
     }
-}
-
-/// A worker for `devices` has ended (or never started).
-fn gone(devices: &[u32]) {
-    let mut p = lock();
-    if let Some(n) = p.live.get_mut(devices) {
-        *n = n.saturating_sub(1);
-    }
-    pool().1.notify_all();
 }
 
 /// The worker a case ran in: `release` it.
@@ -203,18 +160,10 @@ pub struct Lease {
 impl Lease {
     /// Back to the pool after a pass; ended otherwise.
     pub fn release(mut self, passed: bool) {
-        match self.worker.take() {
-            Some(w) if passed => {
-                lock().idle.push(w);
-                pool().1.notify_all();
-            }
-            Some(w) => {
-                w.kill();
-                gone(&self.devices);
-            }
-            None => gone(&self.devices),
+        let devices = std::mem::take(&mut self.devices);
+        if let Some(w) = change(|p| p.release(&devices, self.worker.take(), passed)) {
+            w.kill();
         }
-        self.devices.clear();
     }
 }
 
@@ -224,7 +173,7 @@ impl Drop for Lease {
             w.kill();
         }
         if !self.devices.is_empty() {
-            gone(&self.devices);
+            change(|p| p.gone(&self.devices));
         }
     }
 }
@@ -251,7 +200,7 @@ pub fn run(case: &Case) -> std::io::Result<(ChildEnd, Lease)> {
         }
         None => Worker::start(&devices)?,
     };
-    RAN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    change(Pool::note_ran);
     if let Err(e) = writeln!(w.stdin, "{}", case.name).and_then(|()| w.stdin.flush()) {
         w.kill();
         return Err(e);
@@ -260,9 +209,9 @@ pub fn run(case: &Case) -> std::io::Result<(ChildEnd, Lease)> {
     let stall = case.stall_s.map(Duration::from_secs_f64);
     let start = Instant::now();
     let mut last_step: Option<(Instant, String)> = None;
-    let mut stdout = crate::ub::ChildOutput::default();
+    let mut stdout = crate::child::ChildOutput::default();
     let ended =
-        |w: &Worker, stdout: crate::ub::ChildOutput, status, killed_after, stalled| ChildEnd {
+        |w: &Worker, stdout: crate::child::ChildOutput, status, killed_after, stalled| ChildEnd {
             status,
             killed_after,
             stalled,
@@ -277,7 +226,7 @@ pub fn run(case: &Case) -> std::io::Result<(ChildEnd, Lease)> {
                 if let Some(step) = line.strip_prefix(crate::progress::STEP_MARK) {
                     last_step = Some((Instant::now(), step.to_string()));
                 }
-                let done = line.starts_with(crate::ub::RESULT_MARK);
+                let done = line.starts_with(crate::child::RESULT_MARK);
                 stdout.push_line(&line);
                 if done {
                     // Its stderr for this case may still be in the pipe: a moment for it.
@@ -307,8 +256,7 @@ pub fn run(case: &Case) -> std::io::Result<(ChildEnd, Lease)> {
 
 /// Ends the idle workers (the end of the run): their input closes and they exit.
 pub fn shutdown() {
-    let idle = std::mem::take(&mut lock().idle);
-    for mut w in idle {
+    for mut w in change(Pool::drain_idle) {
         drop(w.stdin);
         let _ = w.child.wait();
     }
@@ -321,7 +269,7 @@ pub fn worker_main(cases: &[Case]) -> ! {
     for line in std::io::stdin().lock().lines() {
         let Ok(name) = line else { break };
         match cases.iter().find(|c| c.name == name.trim()) {
-            Some(case) => crate::ub::run_and_report(case),
+            Some(case) => crate::child::run_and_report(case),
             None => {
                 eprintln!("hil-suite: no case named `{name}`");
                 std::process::exit(2)

@@ -73,13 +73,13 @@ pub struct Drained {
 }
 
 impl Source {
-    /// Opens the source the environment names, or `/dev/kmsg`. `Ok` carries a description
-    /// for the facts, `Err` why nothing can be read.
-    pub fn open() -> Result<(Source, String), String> {
-        match std::env::var(SOURCE_ENV) {
-            Ok(v) if v.trim() == "off" => Err(format!("disabled ({SOURCE_ENV}=off)")),
-            Ok(v) if !v.trim().is_empty() => {
-                let path = PathBuf::from(v.trim());
+    /// Opens the source the site names (`SOURCE_ENV`, trimmed), or `/dev/kmsg`. `Ok`
+    /// carries a description for the facts, `Err` why nothing can be read.
+    pub fn open(given: Option<&str>) -> Result<(Source, String), String> {
+        match given {
+            Some("off") => Err(format!("disabled ({SOURCE_ENV}=off)")),
+            Some(v) if !v.is_empty() => {
+                let path = PathBuf::from(v);
                 Self::open_tail(&path).map(|s| (s, format!("{} ({SOURCE_ENV})", path.display())))
             }
             _ => Self::open_kmsg().map(|s| (s, KMSG.to_string())),

@@ -24,8 +24,8 @@ pub fn device_of(pci: &str) -> Option<u32> {
 pub fn map() -> &'static BTreeMap<String, u32> {
     static MAP: OnceLock<BTreeMap<String, u32>> = OnceLock::new();
     MAP.get_or_init(|| match &crate::settings::get().gpu_pci {
-        Some(given) if !given.is_empty() => given.clone(),
-        _ => listed(),
+        Some(given) => given.clone(),
+        None => listed(),
     })
 }
 
