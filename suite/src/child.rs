@@ -4,6 +4,7 @@
 //! result on. What a child's end means for a case is policy (`ub`, `health`).
 
 use crate::case::Case;
+use hil_proto::key as obs_key;
 use hil_proto::text::{cap_end, TailBuffer, MAX_STORED};
 use hil_proto::{Observation, Outcome};
 use std::io::{BufRead, Read, Write};
@@ -265,8 +266,8 @@ pub fn run_and_report(case: &Case) {
             let observations = match &e {
                 crate::error::OpError::Api { call, code, .. } => {
                     vec![
-                        Observation::new("call", call),
-                        Observation::new("code", code),
+                        Observation::new(obs_key::CALL, call),
+                        Observation::new(obs_key::CODE, code),
                     ]
                 }
                 _ => vec![],

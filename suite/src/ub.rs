@@ -6,7 +6,8 @@
 use crate::case::Case;
 use crate::child::{child_command, run_and_report, run_with_limit, signal_name, tail, ChildEnd};
 use crate::verdict::Verdict;
-use hil_proto::{Observation, Outcome};
+use hil_proto::key as obs_key;
+use hil_proto::{Observation, Observed, Outcome};
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
@@ -45,7 +46,10 @@ pub fn run_isolated(case: &Case, place: &crate::exec::Place) -> Verdict {
         Ok(end) => end,
         Err(v) => return v,
     };
-    let rule = case.ub.as_ref().map(|r| Observation::new("ub_rule", r));
+    let rule = case
+        .ub
+        .as_ref()
+        .map(|r| Observation::new(obs_key::UB_RULE, r));
     // The scenario was never reached: not-supported as its non-UB twin, and nothing for a
     // health probe to check.
     if let Some(reason) = precondition_not_supported(&end) {
@@ -95,7 +99,7 @@ pub fn classify(end: &ChildEnd) -> Verdict {
     let mut obs = Vec::new();
     let (kind, detail) = if let Some((step, quiet)) = &end.stalled {
         (
-            "hang",
+            Observed::Hang,
             format!(
                 "no progress for {:.1}s in step `{step}`; killed",
                 quiet.as_secs_f64()
@@ -103,45 +107,48 @@ pub fn classify(end: &ChildEnd) -> Verdict {
         )
     } else if let Some(after) = end.killed_after {
         (
-            "hang",
+            Observed::Hang,
             format!("no exit within {:.1}s; killed", after.as_secs_f64()),
         )
     } else if let Some(reported) = crate::child::reported(&end.stdout) {
         match reported {
             Ok(cv) if cv.outcome == Outcome::Pass => {
                 obs.extend(cv.observations);
-                ("silent-success", "every call returned success".to_string())
+                (
+                    Observed::SilentSuccess,
+                    "every call returned success".to_string(),
+                )
             }
             Ok(cv) => {
                 obs.extend(cv.observations);
-                ("error", cv.message)
+                (Observed::Error, cv.message)
             }
-            Err(e) => ("exit", format!("unreadable child verdict ({e})")),
+            Err(e) => (Observed::Exit, format!("unreadable child verdict ({e})")),
         }
     } else {
         match end.status {
             Some(st) if st.signal().is_some() => (
-                "signal",
+                Observed::Signal,
                 format!("killed by {}", signal_name(st.signal().unwrap_or(0))),
             ),
             Some(st) => (
-                "exit",
+                Observed::Exit,
                 format!(
                     "exited with status {} before reporting",
                     st.code().unwrap_or(-1)
                 ),
             ),
-            None => ("exit", "vanished".to_string()),
+            None => (Observed::Exit, "vanished".to_string()),
         }
     };
     let mut observations = vec![
-        Observation::new("observed", kind),
-        Observation::new("detail", &detail),
+        Observation::new(obs_key::OBSERVED, kind.as_str()),
+        Observation::new(obs_key::DETAIL, &detail),
     ];
     observations.extend(obs);
     let out = tail(&format!("{}{}", end.stdout, end.stderr), TAIL_LINES);
     if !out.is_empty() {
-        observations.push(Observation::new("output_tail", out));
+        observations.push(Observation::new(obs_key::OUTPUT_TAIL, out));
     }
     Verdict {
         outcome: Outcome::Flagged,
@@ -179,7 +186,8 @@ fn judge_child(case: &Case, end: ChildEnd) -> Verdict {
     let out = tail(&format!("{}{}", end.stdout, end.stderr), TAIL_LINES);
     let with_tail = |mut v: Verdict| {
         if !out.is_empty() && v.outcome != Outcome::Pass {
-            v.observations.push(Observation::new("output_tail", &out));
+            v.observations
+                .push(Observation::new(obs_key::OUTPUT_TAIL, &out));
         }
         v
     };

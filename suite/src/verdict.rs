@@ -4,7 +4,8 @@ use crate::error::Api;
 use crate::kernel_log::{Attributed, Seen};
 use crate::ops::{OpError, OpResult};
 use crate::table::Expect;
-use hil_proto::{Observation, Outcome};
+use hil_proto::key as obs_key;
+use hil_proto::{Observation, Observed, Outcome};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Driver log lines kept per case in its observation; the rest are counted.
@@ -79,7 +80,7 @@ pub fn rests_on_interpretation(mut v: Verdict, note: &str) -> Verdict {
             format!("header ambiguous: {note}; {}", v.message)
         };
         v.observations
-            .push(Observation::new("header_ambiguous", note));
+            .push(Observation::new(obs_key::HEADER_AMBIGUOUS, note));
     }
     v
 }
@@ -125,17 +126,17 @@ pub fn with_driver_log(mut v: Verdict, seen: &Seen, expected: &[String]) -> Verd
             let silent = v
                 .observations
                 .iter()
-                .any(|o| o.key == "observed" && o.value == "silent-success");
+                .any(|o| o.key == obs_key::OBSERVED && o.value == Observed::SilentSuccess.as_str());
             if silent {
                 let detail = format!("every call returned success, but the driver logged: {quote}");
                 for o in v.observations.iter_mut() {
-                    match o.key.as_str() {
-                        "observed" => o.value = "driver-logged".into(),
-                        "detail" => o.value = detail.clone(),
-                        _ => {}
+                    if o.key == obs_key::OBSERVED {
+                        o.value = Observed::DriverLogged.as_str().into();
+                    } else if o.key == obs_key::DETAIL {
+                        o.value = detail.clone();
                     }
                 }
-                v.message = format!("driver-logged: {detail}");
+                v.message = format!("{}: {detail}", Observed::DriverLogged);
             }
         }
         _ => {}
@@ -163,10 +164,10 @@ fn driver_log_observations(
     };
     let mut obs = Vec::new();
     if !unexpected.is_empty() {
-        obs.push(Observation::new("driver_log", listing(unexpected)));
+        obs.push(Observation::new(obs_key::DRIVER_LOG, listing(unexpected)));
     }
     if !ok.is_empty() {
-        obs.push(Observation::new("driver_log_expected", listing(ok)));
+        obs.push(Observation::new(obs_key::DRIVER_LOG_EXPECTED, listing(ok)));
     }
     let shared: BTreeSet<&str> = seen
         .lines
@@ -182,19 +183,19 @@ fn driver_log_observations(
     }
     if let Some((before, after)) = seen.taint {
         obs.push(Observation::new(
-            "kernel_taint",
+            obs_key::KERNEL_TAINT,
             format!("{before} -> {after}"),
         ));
     }
     if let Some(e) = &seen.error {
         obs.push(Observation::new(
-            "kernel_log_error",
+            obs_key::KERNEL_LOG_ERROR,
             format!("reading the kernel log failed during the case: {e}"),
         ));
     }
     if seen.lost > 0 {
         obs.push(Observation::new(
-            "kernel_log_lost",
+            obs_key::KERNEL_LOG_LOST,
             format!("{} record(s) overwritten before they were read", seen.lost),
         ));
     }
@@ -210,9 +211,9 @@ pub fn board_needs_reset(why: &str, after: &[String], health: &[String]) -> Verd
         outcome: Outcome::Crash,
         message: format!("board needs reset: {why}"),
         observations: vec![
-            Observation::new("board_needs_reset", true),
-            Observation::new("unusable_after", after.join(", ")),
-            Observation::new("unusable_health", health.join(" / ")),
+            Observation::new(obs_key::BOARD_NEEDS_RESET, true),
+            Observation::new(obs_key::UNUSABLE_AFTER, after.join(", ")),
+            Observation::new(obs_key::UNUSABLE_HEALTH, health.join(" / ")),
         ],
     }
 }
@@ -243,7 +244,7 @@ pub fn with_health(
 ) -> Verdict {
     let health = health_summary(per_device.values());
     v.observations
-        .push(Observation::new("health_after", &health));
+        .push(Observation::new(obs_key::HEALTH_AFTER, &health));
     if !beside.is_empty() {
         v.observations.push(Observation::new(
             hil_proto::HEALTH_SHARED_WITH,
@@ -282,8 +283,8 @@ fn api_matches(expected: Api, got: Api) -> bool {
 fn api_observations(e: &OpError) -> Vec<Observation> {
     match e {
         OpError::Api { call, code, .. } => vec![
-            Observation::new("call", call),
-            Observation::new("code", code),
+            Observation::new(obs_key::CALL, call),
+            Observation::new(obs_key::CODE, code),
         ],
         _ => vec![],
     }
