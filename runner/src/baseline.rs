@@ -20,7 +20,8 @@
 //! a baseline as well; docs/outcomes.md says how its statuses map.
 
 use crate::config::Change;
-use crate::journal::State;
+use crate::journal::{CaseResult, State};
+use crate::outcomes::{Then, Verdict};
 use hil_proto::Outcome;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -168,30 +169,20 @@ pub fn from_deqp_csv(name: &str, text: &str) -> Result<Baseline, String> {
             ));
         };
         let (case, status) = (case.trim(), status.trim());
-        // UnexpectedImprovement(Pass): what it ran as is in the parentheses.
-        let status = status
-            .strip_prefix("UnexpectedImprovement(")
-            .and_then(|s| s.strip_suffix(')'))
-            .unwrap_or(status);
         if !seen.insert(case.to_string()) {
             return Err(format!("{}: {case} is listed twice", at()));
         }
-        let ran = match status {
-            "Pass" | "Flake" | "KnownFlake" => Some(Outcome::Pass),
-            "Warn" => Some(Outcome::Flagged),
-            "Fail" | "ExpectedFail" => Some(Outcome::Fail),
-            "Crash" => Some(Outcome::Crash),
-            "Timeout" => Some(Outcome::Timeout),
-            "Skip" => None,
+        let ran = match crate::outcomes::then(status) {
+            Some(Then::Ran(o)) => Some(o),
+            Some(Then::NotSupported) => None,
             // No result in that run: nothing to expect.
-            "Missing" => continue,
-            other => {
+            Some(Then::NoResult) => continue,
+            None => {
                 return Err(format!(
-                    "{}: unknown deqp-runner status `{}` for {case}; known: Pass, Fail, Skip, \
-                     Crash, Timeout, Flake, KnownFlake, Warn, Missing, ExpectedFail, \
-                     UnexpectedImprovement(…)",
+                    "{}: unknown deqp-runner status `{}` for {case}; known: {}",
                     at(),
-                    crate::config::short(other)
+                    crate::config::short(status),
+                    crate::outcomes::STATUSES_READ
                 ))
             }
         };
@@ -294,6 +285,28 @@ impl Comparison {
 
     pub fn lost(&self, case: &str) -> Option<&CoverageLost> {
         self.coverage_lost.iter().find(|l| l.case == case)
+    }
+
+    /// Whether the case is a regression: failing where not expected, or coverage lost.
+    pub fn is_regression(&self, case: &str) -> bool {
+        self.regressions.iter().any(|r| r.0 == case) || self.lost(case).is_some()
+    }
+
+    /// How `r` stands against the baseline (`outcomes::Verdict`, the first that holds).
+    /// A flaky pass is told by its earlier attempts, so a comparison made by hand says it
+    /// too.
+    pub fn verdict(&self, r: &CaseResult) -> Verdict {
+        if self.lost(&r.case).is_some() {
+            Verdict::CoverageLost
+        } else if self.expected_failures.iter().any(|c| c == &r.case) {
+            Verdict::ExpectedFailure
+        } else if self.fixes.iter().any(|(c, _)| c == &r.case) {
+            Verdict::Fixed
+        } else if r.outcome == Outcome::Pass && !r.earlier.is_empty() {
+            Verdict::Flaky
+        } else {
+            Verdict::Plain
+        }
     }
 }
 

@@ -2,99 +2,27 @@
 //! reads hil results: `results.csv` (`test,status,duration`, every case) and
 //! `failures.csv` (`test,status`, the cases deqp-runner counts as unsuccessful). Like
 //! deqp-runner's: no header, sorted by name, duration in seconds (f32), its status names.
-//! The mapping from hil's outcomes is in docs/outcomes.md.
+//! The mapping from hil's outcomes is `outcomes::Status` (docs/outcomes.md).
 
 use crate::baseline::Comparison;
 use crate::journal::State;
-use hil_proto::Outcome;
+pub use crate::outcomes::Status;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const RESULTS_CSV: &str = "results.csv";
 pub const FAILURES_CSV: &str = "failures.csv";
 
-/// deqp-runner's statuses as hil uses them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Pass,
-    Fail,
-    Skip,
-    Crash,
-    Timeout,
-    /// Failed first, passed on `--retry`.
-    Flake,
-    /// Ran and was not judged: hil's `flagged` (undefined behaviour, observation recorded).
-    Warn,
-    /// Planned, no result (an interrupted run); or, with `--baseline`, ran in the baseline
-    /// and not-supported or missing now (coverage lost).
-    Missing,
-    /// A failure the baseline lists.
-    ExpectedFail,
-    /// Passed where the baseline expects a failure.
-    UnexpectedImprovementPass,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "Pass",
-            Status::Fail => "Fail",
-            Status::Skip => "Skip",
-            Status::Crash => "Crash",
-            Status::Timeout => "Timeout",
-            Status::Flake => "Flake",
-            Status::Warn => "Warn",
-            Status::Missing => "Missing",
-            Status::ExpectedFail => "ExpectedFail",
-            Status::UnexpectedImprovementPass => "UnexpectedImprovement(Pass)",
-        }
-    }
-
-    /// deqp-runner's `is_success`: what failures.csv leaves out.
-    pub fn is_success(self) -> bool {
-        matches!(
-            self,
-            Status::Pass | Status::Skip | Status::Warn | Status::Flake | Status::ExpectedFail
-        )
-    }
-
-    pub fn of(outcome: Outcome) -> Status {
-        match outcome {
-            Outcome::Pass => Status::Pass,
-            Outcome::Fail => Status::Fail,
-            Outcome::NotSupported => Status::Skip,
-            Outcome::Flagged => Status::Warn,
-            Outcome::Crash => Status::Crash,
-            Outcome::Timeout => Status::Timeout,
-        }
-    }
-}
-
 /// (case, status, duration in seconds) for every planned and every skipped case, by name.
 pub fn rows(state: &State, cmp: &Comparison) -> Vec<(String, Status, f32)> {
-    let expected: std::collections::BTreeSet<&str> =
-        cmp.expected_failures.iter().map(String::as_str).collect();
-    let fixed: std::collections::BTreeSet<&str> =
-        cmp.fixes.iter().map(|(c, _)| c.as_str()).collect();
     let mut rows: BTreeMap<String, (Status, f32)> = BTreeMap::new();
     for c in &state.cases {
         let row = match state.results.get(&c.name) {
             None => (Status::Missing, 0.0),
-            Some(r) => {
-                // Ran in the baseline, not now: deqp-runner's name for a case without a run.
-                let status = if cmp.lost(&r.case).is_some() {
-                    Status::Missing
-                } else if expected.contains(r.case.as_str()) {
-                    Status::ExpectedFail
-                } else if fixed.contains(r.case.as_str()) {
-                    Status::UnexpectedImprovementPass
-                } else if r.outcome == Outcome::Pass && !r.earlier.is_empty() {
-                    Status::Flake
-                } else {
-                    Status::of(r.outcome)
-                };
-                (status, r.duration_s as f32)
-            }
+            Some(r) => (
+                Status::judged(cmp.verdict(r), r.outcome),
+                r.duration_s as f32,
+            ),
         };
         rows.insert(c.name.clone(), row);
     }
@@ -143,6 +71,7 @@ pub fn write(dir: &Path, state: &State, cmp: &Comparison) -> std::io::Result<()>
 mod tests {
     use super::*;
     use crate::journal::{CaseResult, EarlierRun, SkippedCase};
+    use hil_proto::Outcome;
 
     fn state() -> State {
         let mut st = State::default();

@@ -7,7 +7,7 @@
 
 use crate::journal::{CaseResult, DriverMessage, State};
 use hil_proto::Outcome;
-use hil_report::html::{esc, outcome_class};
+use hil_report::html::esc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -262,7 +262,7 @@ fn board_history(runs: &[InputRun]) -> History {
             started_unix: st.started_unix,
             source: source.clone(),
             input: *input,
-            counts: crate::summary::counts(st),
+            counts: crate::outcomes::counts(st),
             planned: st.cases.len(),
         })
         .collect();
@@ -404,19 +404,7 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A short mark per outcome, as the report's cells show them (`·`: no result).
-fn mark(o: Option<Outcome>) -> &'static str {
-    o.map(crate::report::mark).unwrap_or("·")
-}
-
-fn outcome_name(o: Option<Outcome>) -> &'static str {
-    o.map(Outcome::as_str).unwrap_or("no result")
-}
-
-/// The report's colour class of an outcome (`o-none`: no result).
-fn class(o: Option<Outcome>) -> String {
-    outcome_class(o.map(Outcome::as_str).unwrap_or("none"))
-}
+use crate::outcomes::{class, mark, name as outcome_name};
 
 /// `pass since run 3 (…), after not-supported in run 2`.
 fn since_text(h: &History, s: &CaseStrip) -> String {
@@ -552,12 +540,7 @@ pub fn html(h: &History, cell: &dyn Fn(usize, &str) -> String) -> String {
         let chips: String = r
             .counts
             .iter()
-            .map(|(o, n)| {
-                format!(
-                    "<span class=\"chip {}\">{o} {n}</span>",
-                    outcome_class(o.as_str())
-                )
-            })
+            .map(|(o, n)| format!("<span class=\"chip {}\">{o} {n}</span>", class(Some(*o))))
             .collect();
         let _ = write!(
             s,

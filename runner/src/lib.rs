@@ -54,6 +54,7 @@ pub mod junit;
 pub mod labgrid;
 pub mod night;
 pub mod orchestrate;
+pub mod outcomes;
 pub mod progress;
 pub mod propose;
 pub mod report;

@@ -7,7 +7,7 @@
 use crate::baseline::Comparison;
 use crate::journal::{CaseResult, State};
 use hil_proto::Outcome;
-use hil_report::html::{esc, outcome_class, page, script_json};
+use hil_report::html::{esc, page, script_json};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -298,15 +298,8 @@ fn verdict(cmp: &Comparison, case: &str) -> String {
 }
 
 /// A short mark inside a coloured cell, so outcomes read without colour too.
-pub(crate) fn mark(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Pass => "✓",
-        Outcome::Fail => "✗",
-        Outcome::NotSupported => "–",
-        Outcome::Flagged => "!",
-        Outcome::Crash => "C",
-        Outcome::Timeout => "T",
-    }
+fn mark(o: Outcome) -> &'static str {
+    crate::outcomes::mark(Some(o))
 }
 
 fn first_line(s: &str) -> &str {
@@ -364,7 +357,7 @@ impl<'a> Builder<'a> {
             let _ = write!(
                 self.out,
                 "<span class=\"chip {}\">{} {}</span>",
-                outcome_class(o.as_str()),
+                crate::outcomes::class(Some(o)),
                 mark(o),
                 o
             );
@@ -432,17 +425,16 @@ impl<'a> Builder<'a> {
                 let outcome = self
                     .index
                     .get(&(bi, case))
-                    .map(|&k| self.details[k].result.outcome.as_str())
-                    .unwrap_or("none");
+                    .map(|&k| self.details[k].result.outcome);
                 let _ = write!(
                     rows,
                     "<tr><td>{}</td><td>{}</td><td><span class=\"chip {} clickable\" {}>{}</span></td>\
                      <td><code>{}</code></td><td>{}</td></tr>",
                     esc(&v.state.board),
                     esc(kind),
-                    outcome_class(outcome),
+                    crate::outcomes::class(outcome),
                     self.cell_attrs(bi, case),
-                    esc(outcome),
+                    esc(outcome.map_or("none", Outcome::as_str)),
                     esc(case),
                     esc(&what)
                 );
@@ -581,11 +573,11 @@ impl<'a> Builder<'a> {
                 kv("settings", &settings.join(", "));
             }
             self.out.push_str("</table><p>");
-            for (o, n) in crate::summary::counts(st) {
+            for (o, n) in crate::outcomes::counts(st) {
                 let _ = write!(
                     self.out,
                     "<span class=\"chip {}\">{} {n}</span>",
-                    outcome_class(o.as_str()),
+                    crate::outcomes::class(Some(o)),
                     o
                 );
             }
@@ -701,13 +693,11 @@ impl<'a> Builder<'a> {
                         let (class, text) = match self.index.get(&(bi, case)) {
                             Some(&k) => {
                                 let o = self.details[k].result.outcome;
-                                let cmp = &self.boards[bi].cmp;
-                                let regression = cmp.regressions.iter().any(|x| x.0 == case)
-                                    || cmp.lost(case).is_some();
+                                let regression = self.boards[bi].cmp.is_regression(case);
                                 (
                                     format!(
                                         "{}{}",
-                                        outcome_class(o.as_str()),
+                                        crate::outcomes::class(Some(o)),
                                         if regression { " regression" } else { "" }
                                     ),
                                     mark(o),
@@ -807,8 +797,8 @@ impl<'a> Builder<'a> {
             let mut message = String::new();
             for (bi, v) in self.boards.iter().enumerate() {
                 let r = self.index.get(&(bi, name)).map(|&k| self.details[k].result);
-                let o = r.map(|r| r.outcome.as_str()).unwrap_or("none");
-                all_pass &= o == "pass";
+                let o = r.map(|r| r.outcome);
+                all_pass &= o == Some(Outcome::Pass);
                 if message.is_empty() {
                     if let Some(r) = r.filter(|r| !r.message.is_empty()) {
                         message = first_line(&r.message).chars().take(200).collect();
@@ -820,9 +810,9 @@ impl<'a> Builder<'a> {
                 let _ = write!(
                     cells,
                     "<td><span class=\"chip {} clickable\" {}>{}</span></td>",
-                    outcome_class(o),
+                    crate::outcomes::class(o),
                     self.cell_attrs(bi, name),
-                    esc(o)
+                    esc(o.map_or("none", Outcome::as_str))
                 );
             }
             let _ = write!(

@@ -19,13 +19,8 @@ pub fn fact<'a>(state: &'a State, key: &str) -> &'a str {
         .unwrap_or("?")
 }
 
-pub fn counts(state: &State) -> BTreeMap<Outcome, usize> {
-    let mut c: BTreeMap<Outcome, usize> = Outcome::ALL.iter().map(|o| (*o, 0)).collect();
-    for r in state.results.values() {
-        *c.entry(r.outcome).or_default() += 1;
-    }
-    c
-}
+/// How many results of each outcome (`outcomes::counts`).
+pub use crate::outcomes::counts;
 
 const MAX_LISTED: usize = 12;
 /// The most of a message one summary line shows (junit.xml and the report hold the rest).
@@ -227,12 +222,7 @@ pub fn render(
             let _ = writeln!(s, "  … {} more in junit.xml", driver.len() - MAX_LISTED);
         }
     }
-    for o in [
-        Outcome::Fail,
-        Outcome::Crash,
-        Outcome::Timeout,
-        Outcome::Flagged,
-    ] {
+    for o in crate::outcomes::LISTED {
         let list: Vec<_> = state
             .ordered_results()
             .into_iter()
@@ -246,11 +236,7 @@ pub fn render(
             let _ = writeln!(s, "  {}  {}", r.case, first_line(&r.message, LINE_CHARS));
         }
         if list.len() > MAX_LISTED {
-            // flagged.md holds every flagged case with its observations.
-            let whole = match o {
-                Outcome::Flagged => "flagged.md",
-                _ => "junit.xml",
-            };
+            let whole = crate::outcomes::listed_in_full(o);
             let _ = writeln!(s, "  … {} more in {whole}", list.len() - MAX_LISTED);
         }
     }
