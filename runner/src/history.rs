@@ -6,7 +6,7 @@
 //! (`hil-run history`, for a terminal or a CI post) and as a section of the report.
 
 use crate::journal::{CaseResult, DriverMessage, State};
-use hil_proto::Outcome;
+use hil_proto::{key, Outcome};
 use hil_report::html::esc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -56,7 +56,7 @@ impl Seen {
     fn of(r: Option<&CaseResult>) -> Seen {
         let kind = r
             .filter(|r| r.outcome == Outcome::Flagged)
-            .and_then(|r| r.observations.iter().find(|o| o.key == "observed"))
+            .and_then(|r| r.observations.iter().find(|o| o.key == key::OBSERVED))
             .map(|o| o.value.clone())
             .unwrap_or_default();
         Seen {

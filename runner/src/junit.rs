@@ -13,6 +13,7 @@
 use crate::baseline::Comparison;
 use crate::journal::{CaseResult, State};
 use crate::outcomes::{Element, Junit, Verdict};
+use hil_proto::key;
 use quick_junit::{
     NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
@@ -203,14 +204,15 @@ fn case(r: &CaseResult, d: Duration, b: &Judged) -> TestCase {
     }
     let mut out = String::new();
     for o in &r.observations {
-        if o.key == "output_tail" {
+        if o.key == key::OUTPUT_TAIL {
             out.push_str(&o.value);
             out.push('\n');
         } else if crate::summary::DRIVER_LOG_KEYS.contains(&o.key.as_str()) {
             // The kernel log lines of the GPU driver, as a driver team reads them.
-            let what = match o.key.as_str() {
-                "driver_log" => "kernel log (GPU driver) during this case:",
-                _ => "kernel log (GPU driver, expected by the row) during this case:",
+            let what = if o.key == key::DRIVER_LOG {
+                "kernel log (GPU driver) during this case:"
+            } else {
+                "kernel log (GPU driver, expected by the row) during this case:"
             };
             out.push_str(&format!("{what}\n{}\n", o.value));
         } else {

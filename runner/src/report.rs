@@ -6,7 +6,7 @@
 
 use crate::baseline::Comparison;
 use crate::journal::{CaseResult, State};
-use hil_proto::Outcome;
+use hil_proto::{key, Outcome};
 use hil_report::html::{esc, page, script_json};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -306,10 +306,10 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
-fn obs<'r>(r: &'r CaseResult, key: &str) -> &'r str {
+fn obs<'r>(r: &'r CaseResult, k: &str) -> &'r str {
     r.observations
         .iter()
-        .find(|o| o.key == key)
+        .find(|o| o.key == k)
         .map(|o| o.value.as_str())
         .unwrap_or("")
 }
@@ -742,14 +742,14 @@ impl<'a> Builder<'a> {
                     esc(&v.state.board),
                     self.cell_attrs(bi, &r.case),
                     esc(&r.case),
-                    esc(obs(r, "observed")),
-                    esc(obs(r, "detail")),
+                    esc(obs(r, key::OBSERVED.as_str())),
+                    esc(obs(r, key::DETAIL.as_str())),
                     esc(&crate::summary::health_cell(
-                        obs(r, "health_after"),
-                        obs(r, hil_proto::HEALTH_SHARED_WITH)
+                        obs(r, key::HEALTH_AFTER.as_str()),
+                        obs(r, key::HEALTH_SHARED_WITH.as_str())
                     )),
                     esc(&driver.join("\n")),
-                    esc(obs(r, "ub_rule"))
+                    esc(obs(r, key::UB_RULE.as_str()))
                 );
             }
         }

@@ -2,7 +2,7 @@
 
 use crate::journal::State;
 use hil_proto::text::first_line;
-use hil_proto::Outcome;
+use hil_proto::{key, Outcome};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -27,7 +27,8 @@ const MAX_LISTED: usize = 12;
 const LINE_CHARS: usize = 300;
 
 /// The observation keys that carry kernel log lines of the GPU driver (suite `kernel_log`).
-pub const DRIVER_LOG_KEYS: [&str; 2] = ["driver_log", "driver_log_expected"];
+pub const DRIVER_LOG_KEYS: [&str; 2] =
+    [key::DRIVER_LOG.as_str(), key::DRIVER_LOG_EXPECTED.as_str()];
 
 /// Cases whose kernel log window held GPU driver lines, in plan order.
 pub fn with_driver_messages(state: &State) -> Vec<&crate::journal::CaseResult> {
@@ -335,7 +336,7 @@ fn driver_cell(r: &crate::journal::CaseResult) -> String {
         .filter_map(|k| get(k))
         .flat_map(|v| v.lines().map(String::from))
         .collect();
-    if let Some(with) = get("driver_log_shared_with") {
+    if let Some(with) = get(key::DRIVER_LOG_SHARED_WITH.as_str()) {
         lines.push(format!("(window shared with {with})"));
     }
     lines.join("; ")
@@ -388,14 +389,14 @@ pub fn flagged_table(state: &State) -> String {
             s,
             "| `{}` | {} | {} | {} | {} | {} |",
             r.case,
-            cell(obs("observed")),
-            cell(obs("detail")),
+            cell(obs(key::OBSERVED.as_str())),
+            cell(obs(key::DETAIL.as_str())),
             cell(&health_cell(
-                obs("health_after"),
-                obs(hil_proto::HEALTH_SHARED_WITH)
+                obs(key::HEALTH_AFTER.as_str()),
+                obs(key::HEALTH_SHARED_WITH.as_str())
             )),
             cell(&driver_cell(r)),
-            cell(obs("ub_rule"))
+            cell(obs(key::UB_RULE.as_str()))
         );
     }
     if !any {
