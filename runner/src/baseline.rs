@@ -400,7 +400,7 @@ pub fn short_reason(why: &str) -> String {
 /// crash and timeout, each under a comment with its message's first line; every case that
 /// ran (coverage) and every not-supported case with its reason; the board's facts.
 pub fn from_state(state: &State, journal: &str) -> String {
-    let prop = |k: &str| crate::summary::fact(state, k);
+    let prop = |k: &str| crate::facts::fact(state, k);
     let results = state.ordered_results();
     let failing: Vec<_> = results.iter().filter(|r| r.outcome.is_failure()).collect();
     let mut y = format!(

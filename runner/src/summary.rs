@@ -9,15 +9,7 @@ use std::fmt::Write;
 /// The summary header shows at most this many characters of each fact (and the board).
 const HEADER_FIELD: usize = 40;
 
-/// A board fact from the suite's facts event, `?` when unknown.
-pub fn fact<'a>(state: &'a State, key: &str) -> &'a str {
-    state
-        .facts
-        .as_ref()
-        .and_then(|f| f.properties.get(key))
-        .map(String::as_str)
-        .unwrap_or("?")
-}
+pub use crate::facts::fact;
 
 /// How many results of each outcome (`outcomes::counts`).
 pub use crate::outcomes::counts;
