@@ -354,19 +354,7 @@ pub fn compare(baseline: Option<&Baseline>, state: &State) -> Comparison {
             None => {}
         }
     }
-    for key in FACTS {
-        let Some(then) = b.facts.get(*key) else {
-            continue;
-        };
-        let now = fact_value(state, key).unwrap_or_else(|| "(unknown)".into());
-        if &now != then {
-            c.fact_changes.push(Change {
-                key: key.to_string(),
-                then: then.clone(),
-                now,
-            });
-        }
-    }
+    c.fact_changes = fact_changes(b, state);
     c.unknown = b
         .expect
         .keys()
@@ -387,6 +375,25 @@ pub fn compare(baseline: Option<&Baseline>, state: &State) -> Comparison {
         .cloned()
         .collect();
     c
+}
+
+/// The baseline's facts this run differs in.
+fn fact_changes(b: &Baseline, state: &State) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for key in FACTS {
+        let Some(then) = b.facts.get(*key) else {
+            continue;
+        };
+        let now = fact_value(state, key).unwrap_or_else(|| "(unknown)".into());
+        if &now != then {
+            changes.push(Change {
+                key: key.to_string(),
+                then: then.clone(),
+                now,
+            });
+        }
+    }
+    changes
 }
 
 /// A reason on one line: the first line, without the list of paths a loader tried.
@@ -422,21 +429,7 @@ pub fn from_state(state: &State, journal: &str) -> String {
         ));
     }
     y.push_str(&format!("board: {}\n", yaml_key(&state.board)));
-    let facts: Vec<(&str, String)> = FACTS
-        .iter()
-        .filter_map(|k| fact_value(state, k).map(|v| (*k, v)))
-        .collect();
-    y.push_str(
-        "# What the board was: a run on other drivers or libraries shows the difference.\nfacts:",
-    );
-    if facts.is_empty() {
-        y.push_str(" {}\n");
-    } else {
-        y.push('\n');
-        for (k, v) in facts {
-            y.push_str(&format!("  {k}: {}\n", yaml_value(&v)));
-        }
-    }
+    facts_yaml(&mut y, state);
     y.push_str("expect:");
     if failing.is_empty() {
         y.push_str(" {}\n");
@@ -466,6 +459,32 @@ pub fn from_state(state: &State, journal: &str) -> String {
             y.push_str(&format!("  {}: {}\n", yaml_key(&r.case), r.outcome));
         }
     }
+    driver_messages_yaml(&mut y, state);
+    not_supported_yaml(&mut y, &results);
+    y
+}
+
+/// The board's facts, as `baseline-from` records them.
+fn facts_yaml(y: &mut String, state: &State) {
+    let facts: Vec<(&str, String)> = FACTS
+        .iter()
+        .filter_map(|k| fact_value(state, k).map(|v| (*k, v)))
+        .collect();
+    y.push_str(
+        "# What the board was: a run on other drivers or libraries shows the difference.\nfacts:",
+    );
+    if facts.is_empty() {
+        y.push_str(" {}\n");
+    } else {
+        y.push('\n');
+        for (k, v) in facts {
+            y.push_str(&format!("  {k}: {}\n", yaml_value(&v)));
+        }
+    }
+}
+
+/// The run-level driver messages, as comments: expecting one is a decision to write down.
+fn driver_messages_yaml(y: &mut String, state: &State) {
     if !state.driver_messages.is_empty() {
         y.push_str(
             "# Driver messages outside every case's result in this run; to expect one, list a\n\
@@ -475,6 +494,10 @@ pub fn from_state(state: &State, journal: &str) -> String {
             y.push_str(&format!("#   {}\n", crate::config::short(&m.line)));
         }
     }
+}
+
+/// Every not-supported case with its reason.
+fn not_supported_yaml(y: &mut String, results: &[&CaseResult]) {
     y.push_str("not-supported:");
     let ns: Vec<_> = results
         .iter()
@@ -492,7 +515,6 @@ pub fn from_state(state: &State, journal: &str) -> String {
             ));
         }
     }
-    y
 }
 
 /// Any text as a YAML scalar: JSON's quoting is valid YAML.

@@ -188,6 +188,13 @@ fn case(r: &CaseResult, d: Duration, b: &Judged) -> TestCase {
     }
     let mut tc = named(&r.case, status);
     tc.set_time(d);
+    tc.set_system_out(system_out(r, b, expected));
+    tc
+}
+
+/// A case's details (`name: value` lines), a blank line, then its output and the GPU
+/// driver's kernel log lines.
+fn system_out(r: &CaseResult, b: &Judged, expected: bool) -> String {
     let mut details = Details::default();
     details.add("outcome", r.outcome.as_str());
     if expected {
@@ -219,8 +226,7 @@ fn case(r: &CaseResult, d: Duration, b: &Judged) -> TestCase {
             details.add(&format!("observed.{}", o.key), &o.value);
         }
     }
-    tc.set_system_out(format!("{}\n{out}", details.0));
-    tc
+    format!("{}\n{out}", details.0)
 }
 
 /// A case's details as `name: value` lines (a continuation line starts with two spaces),

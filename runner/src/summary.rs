@@ -43,8 +43,28 @@ pub fn render(
 ) -> String {
     let state = &crate::from_board::shown(state);
     let cmp = &crate::from_board::shown_comparison(cmp);
-    let c = counts(state);
     let mut s = String::new();
+    header(&mut s, state, elapsed_s);
+    // First: what this run tested less than its baseline, and how the board differs.
+    coverage_section(&mut s, cmp, baseline);
+    run_notes(&mut s, state);
+    implementations(&mut s, state);
+    let driver = with_driver_messages(state);
+    kernel_log_line(&mut s, state, &driver);
+    not_supported_by_reason(&mut s, state);
+    if let Some(name) = baseline {
+        against_baseline(&mut s, cmp, name);
+    }
+    flaky_section(&mut s, cmp);
+    driver_messages_outside(&mut s, state, cmp);
+    driver_section(&mut s, &driver);
+    listed_outcomes(&mut s, state);
+    s
+}
+
+/// The board, its facts and the counts: two lines, whatever the board's facts hold.
+fn header(s: &mut String, state: &State, elapsed_s: f64) {
+    let c = counts(state);
     // The header is one short line, whatever the board's facts hold.
     let prop = |k: &str| first_line(fact(state, k), HEADER_FIELD);
     let _ = writeln!(
@@ -62,8 +82,10 @@ pub fn render(
         .map(|o| format!("{} {}", o, c[o]))
         .collect();
     let _ = writeln!(s, "  {}", line.join(" · "));
-    // First: what this run tested less than its baseline, and how the board differs.
-    coverage_section(&mut s, cmp, baseline);
+}
+
+/// Settings changed, cases without a result, cases a case list skipped.
+fn run_notes(s: &mut String, state: &State) {
     let settings = settings_changed(state);
     if !settings.is_empty() {
         let _ = writeln!(s, "  settings: {}", settings.join(", "));
@@ -93,6 +115,10 @@ pub fn render(
             );
         }
     }
+}
+
+/// Each backend's implementation (`host` aside: always the OS itself).
+fn implementations(s: &mut String, state: &State) {
     if let Some(f) = &state.facts {
         // `host` is always the OS itself: a line that says nothing.
         for (backend, imp) in f
@@ -110,8 +136,10 @@ pub fn render(
             let _ = writeln!(s, "  {backend:<10} {imp}");
         }
     }
-    let driver = with_driver_messages(state);
-    // Said once: where driver lines came from, or why no driver fault can be seen.
+}
+
+/// Said once: where driver lines came from, or why no driver fault can be seen.
+fn kernel_log_line(s: &mut String, state: &State, driver: &[&crate::journal::CaseResult]) {
     if let Some(src) = state
         .facts
         .as_ref()
@@ -134,7 +162,10 @@ pub fn render(
         };
         let _ = writeln!(s, "  kernel log {src}: {what}");
     }
-    // not-supported: grouped by reason, which is what a reader wants to know.
+}
+
+/// not-supported: grouped by reason, which is what a reader wants to know.
+fn not_supported_by_reason(s: &mut String, state: &State) {
     let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
     for r in state
         .results
@@ -154,52 +185,61 @@ pub fn render(
             let _ = writeln!(s, "  {n:>4}  {}", first_line(&why, LINE_CHARS));
         }
     }
-    if let Some(name) = baseline {
+}
+
+/// Counts against the baseline, then the regressions, newly covered cases and fixes.
+fn against_baseline(s: &mut String, cmp: &crate::baseline::Comparison, name: &str) {
+    let _ = writeln!(
+        s,
+        "against baseline {name}: {} regression(s) ({} failing, {} coverage lost, {} driver \
+         message(s)), {} newly covered, {} fixed, {} expected failure(s), {} flaky",
+        cmp.regressions.len() + cmp.coverage_lost.len() + cmp.driver_messages.len(),
+        cmp.regressions.len(),
+        cmp.coverage_lost.len(),
+        cmp.driver_messages.len(),
+        cmp.newly_covered.len(),
+        cmp.fixes.len(),
+        cmp.expected_failures.len(),
+        cmp.flaky.len()
+    );
+    for (case, want, got) in cmp.regressions.iter().take(MAX_LISTED) {
+        let want = want.map(|w| w.as_str()).unwrap_or("pass");
+        let _ = writeln!(s, "  REGRESSION {case}: {got} (expected {want})");
+    }
+    for (case, now) in cmp.newly_covered.iter().take(MAX_LISTED) {
         let _ = writeln!(
             s,
-            "against baseline {name}: {} regression(s) ({} failing, {} coverage lost, {} driver \
-             message(s)), {} newly covered, {} fixed, {} expected failure(s), {} flaky",
-            cmp.regressions.len() + cmp.coverage_lost.len() + cmp.driver_messages.len(),
-            cmp.regressions.len(),
-            cmp.coverage_lost.len(),
-            cmp.driver_messages.len(),
-            cmp.newly_covered.len(),
-            cmp.fixes.len(),
-            cmp.expected_failures.len(),
-            cmp.flaky.len()
+            "  covered    {case}: {now} (not-supported in the baseline; update the baseline)"
         );
-        for (case, want, got) in cmp.regressions.iter().take(MAX_LISTED) {
-            let want = want.map(|w| w.as_str()).unwrap_or("pass");
-            let _ = writeln!(s, "  REGRESSION {case}: {got} (expected {want})");
-        }
-        for (case, now) in cmp.newly_covered.iter().take(MAX_LISTED) {
-            let _ = writeln!(
-                s,
-                "  covered    {case}: {now} (not-supported in the baseline; update the baseline)"
-            );
-        }
-        for (case, was) in cmp.fixes.iter().take(MAX_LISTED) {
-            let _ = writeln!(
-                s,
-                "  fixed      {case}: pass (baseline says {was}; update the baseline)"
-            );
-        }
-        if !cmp.unknown.is_empty() {
-            let _ = writeln!(
-                s,
-                "  the baseline names {} case(s) not in this run, e.g. {}",
-                cmp.unknown.len(),
-                cmp.unknown[0]
-            );
-        }
     }
+    for (case, was) in cmp.fixes.iter().take(MAX_LISTED) {
+        let _ = writeln!(
+            s,
+            "  fixed      {case}: pass (baseline says {was}; update the baseline)"
+        );
+    }
+    if !cmp.unknown.is_empty() {
+        let _ = writeln!(
+            s,
+            "  the baseline names {} case(s) not in this run, e.g. {}",
+            cmp.unknown.len(),
+            cmp.unknown[0]
+        );
+    }
+}
+
+/// Cases that passed only on retry.
+fn flaky_section(s: &mut String, cmp: &crate::baseline::Comparison) {
     if !cmp.flaky.is_empty() {
         let _ = writeln!(s, "flaky ({}): passed only on retry", cmp.flaky.len());
         for (case, n) in cmp.flaky.iter().take(MAX_LISTED) {
             let _ = writeln!(s, "  {case}  (failed {n} time(s) first)");
         }
     }
-    driver_messages_outside(&mut s, state, cmp);
+}
+
+/// Cases whose kernel log window held GPU driver lines, with the first line each.
+fn driver_section(s: &mut String, driver: &[&crate::journal::CaseResult]) {
     if !driver.is_empty() {
         let _ = writeln!(s, "driver messages ({}):", driver.len());
         for r in driver.iter().take(MAX_LISTED) {
@@ -215,6 +255,10 @@ pub fn render(
             let _ = writeln!(s, "  … {} more in junit.xml", driver.len() - MAX_LISTED);
         }
     }
+}
+
+/// Each outcome the summary lists case by case (`outcomes::LISTED`), its first few cases.
+fn listed_outcomes(s: &mut String, state: &State) {
     for o in crate::outcomes::LISTED {
         let list: Vec<_> = state
             .ordered_results()
@@ -233,7 +277,6 @@ pub fn render(
             let _ = writeln!(s, "  … {} more in {whole}", list.len() - MAX_LISTED);
         }
     }
-    s
 }
 
 /// `name=value` for each hil-run and suite setting a run changed from its default.

@@ -2,7 +2,7 @@
 //! against the one before, the facts that changed and the strip of cases that changed.
 
 use super::{CaseChange, CaseStrip, ChangeKind, FactHistory, History, Run, Seen, Segment};
-use crate::journal::State;
+use crate::journal::{DriverMessage, State};
 use hil_proto::Outcome;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -90,40 +90,63 @@ fn board_history(runs: &[InputRun]) -> History {
         })
         .collect();
 
-    let mut changes = Vec::new();
-    let mut new_driver_messages = Vec::new();
-    if let [.., before, now] = states.as_slice() {
-        for case in &cases {
-            let (b, n) = (
-                Seen::of(before.results.get(*case)),
-                Seen::of(now.results.get(*case)),
-            );
-            if b != n {
-                changes.push(CaseChange {
-                    kind: ChangeKind::of(&b, &n),
-                    case: case.to_string(),
-                    before: b,
-                    now: n,
-                    message: now
-                        .results
-                        .get(*case)
-                        .map(|r| hil_proto::text::first_line(&r.message, 200))
-                        .unwrap_or_default(),
-                });
-            }
-        }
-        changes.sort_by(|a, b| (a.kind, &a.case).cmp(&(b.kind, &b.case)));
-        // A line is new when the run before logged no such line (the time it was seen
-        // and the cases around it differ from night to night).
-        new_driver_messages = now
-            .driver_messages
-            .iter()
-            .filter(|m| !before.driver_messages.iter().any(|o| o.line == m.line))
-            .cloned()
-            .collect();
-    }
+    let (changes, new_driver_messages) = match states.as_slice() {
+        [.., before, now] => (last_changes(before, now, &cases), new_lines(before, now)),
+        _ => (Vec::new(), Vec::new()),
+    };
+    let facts = fact_histories(&states);
+    let strip = strip(&states, &cases);
 
-    let facts = fact_keys(&states)
+    History {
+        board,
+        runs: listed,
+        changes,
+        new_driver_messages,
+        facts,
+        strip,
+    }
+}
+
+/// The cases the last run did something else in than the one before, by kind, then case.
+fn last_changes(before: &State, now: &State, cases: &BTreeSet<&str>) -> Vec<CaseChange> {
+    let mut changes = Vec::new();
+    for case in cases {
+        let (b, n) = (
+            Seen::of(before.results.get(*case)),
+            Seen::of(now.results.get(*case)),
+        );
+        if b != n {
+            changes.push(CaseChange {
+                kind: ChangeKind::of(&b, &n),
+                case: case.to_string(),
+                before: b,
+                now: n,
+                message: now
+                    .results
+                    .get(*case)
+                    .map(|r| hil_proto::text::first_line(&r.message, 200))
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    changes.sort_by(|a, b| (a.kind, &a.case).cmp(&(b.kind, &b.case)));
+    changes
+}
+
+/// Run-level driver lines of the last run the one before did not log.
+fn new_lines(before: &State, now: &State) -> Vec<DriverMessage> {
+    // A line is new when the run before logged no such line (the time it was seen
+    // and the cases around it differ from night to night).
+    now.driver_messages
+        .iter()
+        .filter(|m| !before.driver_messages.iter().any(|o| o.line == m.line))
+        .cloned()
+        .collect()
+}
+
+/// Every fact that was not the same in every run, with the run each change appeared in.
+fn fact_histories(states: &[&State]) -> Vec<FactHistory> {
+    fact_keys(states)
         .into_iter()
         .filter_map(|key| {
             let values: Vec<String> = states.iter().map(|st| fact(st, &key)).collect();
@@ -140,8 +163,11 @@ fn board_history(runs: &[InputRun]) -> History {
                 changes,
             })
         })
-        .collect();
+        .collect()
+}
 
+/// Every case whose outcome was not constant, newest change first, then by case.
+fn strip(states: &[&State], cases: &BTreeSet<&str>) -> Vec<CaseStrip> {
     let mut strip: Vec<CaseStrip> = cases
         .iter()
         .filter_map(|case| {
@@ -173,13 +199,5 @@ fn board_history(runs: &[InputRun]) -> History {
             .cmp(&a.since().first)
             .then_with(|| a.case.cmp(&b.case))
     });
-
-    History {
-        board,
-        runs: listed,
-        changes,
-        new_driver_messages,
-        facts,
-        strip,
-    }
+    strip
 }

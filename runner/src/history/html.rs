@@ -10,6 +10,28 @@ use std::fmt::Write as _;
 /// result in a run (`Run::input`, case), so a cell opens that result's details.
 pub fn html(h: &History, cell: &dyn Fn(usize, &str) -> String) -> String {
     let mut s = String::new();
+    runs_table(&mut s, h);
+    if let [.., before, now] = h.runs.as_slice() {
+        let _ = write!(
+            s,
+            "<h4>{} against {}</h4>",
+            esc(&now.label()),
+            esc(&before.label())
+        );
+        if h.changes.is_empty() && h.new_driver_messages.is_empty() {
+            s.push_str("<p>No case changed outcome; no new driver message.</p>");
+        }
+        changes_table(&mut s, h, before, now, cell);
+        new_driver_lines(&mut s, h);
+        facts_list(&mut s, h);
+        strip_table(&mut s, h, cell);
+    }
+    s.push_str("</section>\n");
+    s
+}
+
+/// The section's heading and a row per run: when, its counts, its journal.
+fn runs_table(s: &mut String, h: &History) {
     let _ = write!(
         s,
         "<section class=\"history\" data-board=\"{}\"><h3>{}: {} runs</h3>\
@@ -39,19 +61,16 @@ pub fn html(h: &History, cell: &dyn Fn(usize, &str) -> String) -> String {
         );
     }
     s.push_str("</table>");
-    let [.., before, now] = h.runs.as_slice() else {
-        s.push_str("</section>\n");
-        return s;
-    };
-    let _ = write!(
-        s,
-        "<h4>{} against {}</h4>",
-        esc(&now.label()),
-        esc(&before.label())
-    );
-    if h.changes.is_empty() && h.new_driver_messages.is_empty() {
-        s.push_str("<p>No case changed outcome; no new driver message.</p>");
-    }
+}
+
+/// The last run against the one before: a row per case that changed.
+fn changes_table(
+    s: &mut String,
+    h: &History,
+    before: &Run,
+    now: &Run,
+    cell: &dyn Fn(usize, &str) -> String,
+) {
     if !h.changes.is_empty() {
         let _ = write!(
             s,
@@ -86,6 +105,10 @@ pub fn html(h: &History, cell: &dyn Fn(usize, &str) -> String) -> String {
         }
         s.push_str("</table>");
     }
+}
+
+/// Run-level driver lines the run before did not log.
+fn new_driver_lines(s: &mut String, h: &History) {
     if !h.new_driver_messages.is_empty() {
         s.push_str(
             "<p>New driver messages outside any case:</p><table class=\"list\">\
@@ -101,6 +124,10 @@ pub fn html(h: &History, cell: &dyn Fn(usize, &str) -> String) -> String {
         }
         s.push_str("</table>");
     }
+}
+
+/// The facts that changed, each with the run it changed in.
+fn facts_list(s: &mut String, h: &History) {
     if !h.facts.is_empty() {
         s.push_str("<h4>Facts that changed</h4><ul class=\"facts-changed\">");
         for f in &h.facts {
@@ -114,6 +141,10 @@ pub fn html(h: &History, cell: &dyn Fn(usize, &str) -> String) -> String {
         }
         s.push_str("</ul>");
     }
+}
+
+/// Cases × runs: a cell per run for each case whose outcome was not constant.
+fn strip_table(s: &mut String, h: &History, cell: &dyn Fn(usize, &str) -> String) {
     if !h.strip.is_empty() {
         let _ = write!(
             s,
@@ -154,6 +185,4 @@ pub fn html(h: &History, cell: &dyn Fn(usize, &str) -> String) -> String {
         }
         s.push_str("</table>");
     }
-    s.push_str("</section>\n");
-    s
 }

@@ -30,7 +30,8 @@ fn run(started: u64, version: &str, results: Vec<CaseResult>) -> State {
 
 fn flagged(case: &str, observed: &str) -> CaseResult {
     let mut r = result(case, Outcome::Flagged, observed);
-    r.observations.push(Observation::new(key::OBSERVED, observed));
+    r.observations
+        .push(Observation::new(key::OBSERVED, observed));
     r
 }
 

@@ -11,7 +11,28 @@ impl Builder<'_> {
     pub(super) fn attention(&mut self) {
         self.out
             .push_str("<h2 id=\"changes\">Against the baseline</h2>\n");
-        // What the board is now that it was not when the baseline was made.
+        self.board_differs();
+        let (rows, n_rows) = self.attention_rows();
+        if rows.is_empty() {
+            self.out.push_str(
+                "<p>No regression, coverage lost, fix, flaky or unfinished case (without <code>--baseline</code> \
+                 every fail, crash and timeout is a regression).</p>\n",
+            );
+        } else {
+            // A long list (a new driver, no baseline yet) is folded, so the matrices stay near.
+            let open = if n_rows <= FOLD_AFTER { " open" } else { "" };
+            let _ = writeln!(
+                self.out,
+                "<p class=\"muted\">Without <code>--baseline</code> every fail, crash and timeout \
+                 is a regression.</p><details{open}><summary>{n_rows} case(s)</summary>\
+                 <table class=\"list\"><tr><th>board</th><th>what</th>\
+                 <th>outcome</th><th>case</th><th>detail</th></tr>{rows}</table></details>"
+            );
+        }
+    }
+
+    /// What each board is now that it was not when its baseline was made.
+    fn board_differs(&mut self) {
         for v in self
             .boards
             .iter()
@@ -36,6 +57,10 @@ impl Builder<'_> {
                 esc(&v.state.board)
             );
         }
+    }
+
+    /// A table row per case that needs attention, coverage lost first; and their number.
+    fn attention_rows(&self) -> (String, usize) {
         let mut rows = String::new();
         let mut n_rows = 0;
         for (bi, v) in self.boards.iter().enumerate() {
@@ -88,22 +113,7 @@ impl Builder<'_> {
                 );
             }
         }
-        if rows.is_empty() {
-            self.out.push_str(
-                "<p>No regression, coverage lost, fix, flaky or unfinished case (without <code>--baseline</code> \
-                 every fail, crash and timeout is a regression).</p>\n",
-            );
-        } else {
-            // A long list (a new driver, no baseline yet) is folded, so the matrices stay near.
-            let open = if n_rows <= FOLD_AFTER { " open" } else { "" };
-            let _ = writeln!(
-                self.out,
-                "<p class=\"muted\">Without <code>--baseline</code> every fail, crash and timeout \
-                 is a regression.</p><details{open}><summary>{n_rows} case(s)</summary>\
-                 <table class=\"list\"><tr><th>board</th><th>what</th>\
-                 <th>outcome</th><th>case</th><th>detail</th></tr>{rows}</table></details>"
-            );
-        }
+        (rows, n_rows)
     }
 
     /// GPU driver lines in no case's result (logged while no case ran, or seen only in a
