@@ -20,7 +20,8 @@
 //! a baseline as well; docs/outcomes.md says how its statuses map.
 
 use crate::config::Change;
-use crate::journal::State;
+use crate::journal::{CaseResult, State};
+use crate::outcomes::{Then, Verdict};
 use hil_proto::Outcome;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -151,47 +152,48 @@ pub fn from_deqp_csv(name: &str, text: &str) -> Result<Baseline, String> {
     let mut seen = std::collections::BTreeSet::new();
     // A spreadsheet's byte order mark is not part of the first case's name.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for (i, line) in text.lines().enumerate() {
-        let at = || format!("{name}:{}", i + 1);
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        // `test,status` and `test,status,duration` alike.
+        .flexible(true)
+        .comment(Some(b'#'))
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            format!("{name}:{line}: not a CSV line: {e}")
+        })?;
+        let line = record.position().map_or(0, |p| p.line());
+        let at = || format!("{name}:{line}");
+        // A line of blanks is no record.
+        if record.iter().all(str::is_empty) {
             continue;
         }
-        let fields = csv_fields(line);
-        let mut fields = fields.iter().map(String::as_str);
-        let (Some(case), Some(status)) = (fields.next(), fields.next()) else {
+        let (Some(case), Some(status)) = (record.get(0), record.get(1)) else {
+            let fields: Vec<&str> = record.iter().collect();
             return Err(format!(
                 "{}: expected `test,status` (deqp-runner's failures.csv) or \
                  `test,status,duration` (results.csv), found `{}`",
                 at(),
-                crate::config::short(line)
+                crate::config::short(&fields.join(","))
             ));
         };
         let (case, status) = (case.trim(), status.trim());
-        // UnexpectedImprovement(Pass): what it ran as is in the parentheses.
-        let status = status
-            .strip_prefix("UnexpectedImprovement(")
-            .and_then(|s| s.strip_suffix(')'))
-            .unwrap_or(status);
         if !seen.insert(case.to_string()) {
             return Err(format!("{}: {case} is listed twice", at()));
         }
-        let ran = match status {
-            "Pass" | "Flake" | "KnownFlake" => Some(Outcome::Pass),
-            "Warn" => Some(Outcome::Flagged),
-            "Fail" | "ExpectedFail" => Some(Outcome::Fail),
-            "Crash" => Some(Outcome::Crash),
-            "Timeout" => Some(Outcome::Timeout),
-            "Skip" => None,
+        let ran = match crate::outcomes::then(status) {
+            Some(Then::Ran(o)) => Some(o),
+            Some(Then::NotSupported) => None,
             // No result in that run: nothing to expect.
-            "Missing" => continue,
-            other => {
+            Some(Then::NoResult) => continue,
+            None => {
                 return Err(format!(
-                    "{}: unknown deqp-runner status `{}` for {case}; known: Pass, Fail, Skip, \
-                     Crash, Timeout, Flake, KnownFlake, Warn, Missing, ExpectedFail, \
-                     UnexpectedImprovement(…)",
+                    "{}: unknown deqp-runner status `{}` for {case}; known: {}",
                     at(),
-                    crate::config::short(other)
+                    crate::config::short(status),
+                    crate::outcomes::STATUSES_READ
                 ))
             }
         };
@@ -209,26 +211,6 @@ pub fn from_deqp_csv(name: &str, text: &str) -> Result<Baseline, String> {
         }
     }
     Ok(b)
-}
-
-/// One CSV line's fields (RFC 4180: a quoted field may hold commas, `""` is a quote).
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let (mut quoted, mut chars) = (false, line.chars().peekable());
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => fields.push(std::mem::take(&mut field)),
-            c => field.push(c),
-        }
-    }
-    fields.push(field);
-    fields
 }
 
 /// A case that ran when the baseline was made and does not run now.
@@ -295,6 +277,28 @@ impl Comparison {
     pub fn lost(&self, case: &str) -> Option<&CoverageLost> {
         self.coverage_lost.iter().find(|l| l.case == case)
     }
+
+    /// Whether the case is a regression: failing where not expected, or coverage lost.
+    pub fn is_regression(&self, case: &str) -> bool {
+        self.regressions.iter().any(|r| r.0 == case) || self.lost(case).is_some()
+    }
+
+    /// How `r` stands against the baseline (`outcomes::Verdict`, the first that holds).
+    /// A flaky pass is told by its earlier attempts, so a comparison made by hand says it
+    /// too.
+    pub fn verdict(&self, r: &CaseResult) -> Verdict {
+        if self.lost(&r.case).is_some() {
+            Verdict::CoverageLost
+        } else if self.expected_failures.iter().any(|c| c == &r.case) {
+            Verdict::ExpectedFailure
+        } else if self.fixes.iter().any(|(c, _)| c == &r.case) {
+            Verdict::Fixed
+        } else if r.outcome == Outcome::Pass && !r.earlier.is_empty() {
+            Verdict::Flaky
+        } else {
+            Verdict::Plain
+        }
+    }
 }
 
 pub fn compare(baseline: Option<&Baseline>, state: &State) -> Comparison {
@@ -350,19 +354,7 @@ pub fn compare(baseline: Option<&Baseline>, state: &State) -> Comparison {
             None => {}
         }
     }
-    for key in FACTS {
-        let Some(then) = b.facts.get(*key) else {
-            continue;
-        };
-        let now = fact_value(state, key).unwrap_or_else(|| "(unknown)".into());
-        if &now != then {
-            c.fact_changes.push(Change {
-                key: key.to_string(),
-                then: then.clone(),
-                now,
-            });
-        }
-    }
+    c.fact_changes = fact_changes(b, state);
     c.unknown = b
         .expect
         .keys()
@@ -385,6 +377,25 @@ pub fn compare(baseline: Option<&Baseline>, state: &State) -> Comparison {
     c
 }
 
+/// The baseline's facts this run differs in.
+fn fact_changes(b: &Baseline, state: &State) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for key in FACTS {
+        let Some(then) = b.facts.get(*key) else {
+            continue;
+        };
+        let now = fact_value(state, key).unwrap_or_else(|| "(unknown)".into());
+        if &now != then {
+            changes.push(Change {
+                key: key.to_string(),
+                then: then.clone(),
+                now,
+            });
+        }
+    }
+    changes
+}
+
 /// A reason on one line: the first line, without the list of paths a loader tried.
 pub fn short_reason(why: &str) -> String {
     let first = why.lines().next().unwrap_or("");
@@ -396,7 +407,7 @@ pub fn short_reason(why: &str) -> String {
 /// crash and timeout, each under a comment with its message's first line; every case that
 /// ran (coverage) and every not-supported case with its reason; the board's facts.
 pub fn from_state(state: &State, journal: &str) -> String {
-    let prop = |k: &str| crate::summary::fact(state, k);
+    let prop = |k: &str| crate::facts::fact(state, k);
     let results = state.ordered_results();
     let failing: Vec<_> = results.iter().filter(|r| r.outcome.is_failure()).collect();
     let mut y = format!(
@@ -418,21 +429,7 @@ pub fn from_state(state: &State, journal: &str) -> String {
         ));
     }
     y.push_str(&format!("board: {}\n", yaml_key(&state.board)));
-    let facts: Vec<(&str, String)> = FACTS
-        .iter()
-        .filter_map(|k| fact_value(state, k).map(|v| (*k, v)))
-        .collect();
-    y.push_str(
-        "# What the board was: a run on other drivers or libraries shows the difference.\nfacts:",
-    );
-    if facts.is_empty() {
-        y.push_str(" {}\n");
-    } else {
-        y.push('\n');
-        for (k, v) in facts {
-            y.push_str(&format!("  {k}: {}\n", yaml_value(&v)));
-        }
-    }
+    facts_yaml(&mut y, state);
     y.push_str("expect:");
     if failing.is_empty() {
         y.push_str(" {}\n");
@@ -462,6 +459,32 @@ pub fn from_state(state: &State, journal: &str) -> String {
             y.push_str(&format!("  {}: {}\n", yaml_key(&r.case), r.outcome));
         }
     }
+    driver_messages_yaml(&mut y, state);
+    not_supported_yaml(&mut y, &results);
+    y
+}
+
+/// The board's facts, as `baseline-from` records them.
+fn facts_yaml(y: &mut String, state: &State) {
+    let facts: Vec<(&str, String)> = FACTS
+        .iter()
+        .filter_map(|k| fact_value(state, k).map(|v| (*k, v)))
+        .collect();
+    y.push_str(
+        "# What the board was: a run on other drivers or libraries shows the difference.\nfacts:",
+    );
+    if facts.is_empty() {
+        y.push_str(" {}\n");
+    } else {
+        y.push('\n');
+        for (k, v) in facts {
+            y.push_str(&format!("  {k}: {}\n", yaml_value(&v)));
+        }
+    }
+}
+
+/// The run-level driver messages, as comments: expecting one is a decision to write down.
+fn driver_messages_yaml(y: &mut String, state: &State) {
     if !state.driver_messages.is_empty() {
         y.push_str(
             "# Driver messages outside every case's result in this run; to expect one, list a\n\
@@ -471,6 +494,10 @@ pub fn from_state(state: &State, journal: &str) -> String {
             y.push_str(&format!("#   {}\n", crate::config::short(&m.line)));
         }
     }
+}
+
+/// Every not-supported case with its reason.
+fn not_supported_yaml(y: &mut String, results: &[&CaseResult]) {
     y.push_str("not-supported:");
     let ns: Vec<_> = results
         .iter()
@@ -488,7 +515,6 @@ pub fn from_state(state: &State, journal: &str) -> String {
             ));
         }
     }
-    y
 }
 
 /// Any text as a YAML scalar: JSON's quoting is valid YAML.
@@ -741,11 +767,8 @@ mod tests {
 
     #[test]
     fn csv_fields_are_unquoted_and_expectations_must_agree_with_coverage() {
-        assert_eq!(csv_fields(r#""t.f",Fail"#), ["t.f", "Fail"]);
-        assert_eq!(
-            csv_fields(r#""a,""b""",Pass,0.1"#),
-            [r#"a,"b""#, "Pass", "0.1"]
-        );
+        let b = from_deqp_csv("r.csv", "\"a,\"\"b\"\"\",Pass,0.1\n").unwrap();
+        assert_eq!(b.ran.keys().collect::<Vec<_>>(), [r#"a,"b""#]);
         let b = from_deqp_csv("r.csv", "\"t.f\",Fail\n").unwrap();
         assert_eq!(b.expect.keys().collect::<Vec<_>>(), ["t.f"]);
         let load = |y: &str| {

@@ -2,9 +2,9 @@
 //! codes and `]]>`, which junit-report writes into invalid XML; quick-junit escapes them
 //! and supports properties and flaky reruns (docs/junit.md).
 //!
-//! Mapping (docs/outcomes.md): pass → success; fail → failure; crash and timeout → error
-//! (type says which); not-supported and flagged → skipped with the reason or observation,
-//! so CI stays green but shows them.
+//! Mapping (`outcomes::Junit`, docs/outcomes.md): pass → success; fail → failure; crash
+//! and timeout → error (type says which); not-supported and flagged → skipped with the
+//! reason or observation, so CI stays green but shows them.
 //!
 //! The XML validates against Jenkins' junit-10.xsd (the strictest schema CI tools use,
 //! docs/junit.md): a `<testcase>` there has no `<properties>`, so a case's details are
@@ -12,7 +12,8 @@
 
 use crate::baseline::Comparison;
 use crate::journal::{CaseResult, State};
-use hil_proto::Outcome;
+use crate::outcomes::{Element, Junit, Verdict};
+use hil_proto::key;
 use quick_junit::{
     NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
@@ -97,22 +98,19 @@ fn board_suite(b: &Judged) -> (TestSuite, Duration) {
     }
     // What did not run is listed too, each with why.
     for l in b.cmp.coverage_lost.iter().filter(|l| l.now.is_none()) {
-        let mut status = non_success(NonSuccessKind::Failure, "coverage-lost", &l.describe());
-        status.set_description(l.describe());
+        let status = status(Junit::COVERAGE_LOST, &l.describe());
         suite.add_test_case(named(&l.case, status));
     }
     for c in state.remaining() {
         let why =
             "no result: the run ended before this case finished; `hil-run --resume` completes it";
-        suite.add_test_case(named(
-            &c.name,
-            non_success(NonSuccessKind::Error, "missing", why),
-        ));
+        suite.add_test_case(named(&c.name, status(Junit::MISSING, why)));
     }
     for sk in &state.skipped {
-        let mut status = TestCaseStatus::skipped();
-        status.set_type("skipped");
-        status.set_message(format!("skipped by a case list: {}", sk.by));
+        let status = status(
+            Junit::SKIPPED_BY_LIST,
+            &format!("skipped by a case list: {}", sk.by),
+        );
         suite.add_test_case(named(&sk.case, status));
     }
     if !state.driver_messages.is_empty() {
@@ -138,29 +136,28 @@ fn named(case: &str, status: TestCaseStatus) -> TestCase {
 }
 
 fn case(r: &CaseResult, d: Duration, b: &Judged) -> TestCase {
-    let expected = b.cmp.expected_failures.iter().any(|c| c == &r.case);
-    let status = match r.outcome {
-        _ if b.cmp.lost(&r.case).is_some() => {
+    let verdict = b.cmp.verdict(r);
+    let expected = verdict == Verdict::ExpectedFailure;
+    let mut status = match verdict {
+        Verdict::CoverageLost => {
             let what = b
                 .cmp
                 .lost(&r.case)
                 .map(|l| l.describe())
                 .unwrap_or_default();
-            non_success(
-                NonSuccessKind::Failure,
-                "coverage-lost",
-                &format!("{what}\n{}", r.message),
-            )
+            status(Junit::COVERAGE_LOST, &format!("{what}\n{}", r.message))
         }
         // The baseline expects it (hil-run exits 0): shown, never counted as failing.
-        o if expected => {
-            let mut s = TestCaseStatus::skipped();
-            s.set_type("expected-failure");
-            s.set_message(format!(
-                "expected {o} (baseline {}): {}",
-                b.baseline.unwrap_or("?"),
-                r.message.lines().next().unwrap_or("")
-            ));
+        Verdict::ExpectedFailure => {
+            let mut s = status(
+                Junit::EXPECTED_FAILURE,
+                &format!(
+                    "expected {} (baseline {}): {}",
+                    r.outcome,
+                    b.baseline.unwrap_or("?"),
+                    r.message.lines().next().unwrap_or("")
+                ),
+            );
             // A skipped element holds no reruns: the earlier attempts go into its text.
             let mut text = r.message.clone();
             for e in &r.earlier {
@@ -170,26 +167,18 @@ fn case(r: &CaseResult, d: Duration, b: &Judged) -> TestCase {
             s.set_description(text);
             s
         }
-        Outcome::Pass => TestCaseStatus::success(),
-        Outcome::Fail => non_success(NonSuccessKind::Failure, "fail", &r.message),
-        Outcome::Crash => non_success(NonSuccessKind::Error, "crash", &r.message),
-        Outcome::Timeout => non_success(NonSuccessKind::Error, "timeout", &r.message),
-        Outcome::NotSupported | Outcome::Flagged => {
-            let mut s = TestCaseStatus::skipped();
-            s.set_type(r.outcome.as_str());
-            s.set_message(format!("{}: {}", r.outcome, r.message));
-            s
+        v => {
+            let junit = Junit::judged(v, r.outcome);
+            match junit.element {
+                // Not run or not judged: the outcome names why in the message.
+                Element::Skipped => status(junit, &format!("{}: {}", r.outcome, r.message)),
+                _ => status(junit, &r.message),
+            }
         }
     };
-    let mut status = status;
     // Earlier attempts (--retry): flakyFailure on a pass, rerunFailure on a failure.
     for e in &r.earlier {
-        let kind = if e.outcome == Outcome::Fail {
-            NonSuccessKind::Failure
-        } else {
-            NonSuccessKind::Error
-        };
-        let mut rerun = TestRerun::new(kind);
+        let mut rerun = TestRerun::new(kind(Junit::rerun(e.outcome)));
         rerun.set_type(e.outcome.as_str());
         rerun.set_message(e.message.lines().next().unwrap_or(""));
         // junit-10.xsd allows no `time` on a rerun element: the duration goes in its text.
@@ -199,6 +188,13 @@ fn case(r: &CaseResult, d: Duration, b: &Judged) -> TestCase {
     }
     let mut tc = named(&r.case, status);
     tc.set_time(d);
+    tc.set_system_out(system_out(r, b, expected));
+    tc
+}
+
+/// A case's details (`name: value` lines), a blank line, then its output and the GPU
+/// driver's kernel log lines.
+fn system_out(r: &CaseResult, b: &Judged, expected: bool) -> String {
     let mut details = Details::default();
     details.add("outcome", r.outcome.as_str());
     if expected {
@@ -215,22 +211,22 @@ fn case(r: &CaseResult, d: Duration, b: &Judged) -> TestCase {
     }
     let mut out = String::new();
     for o in &r.observations {
-        if o.key == "output_tail" {
+        if o.key == key::OUTPUT_TAIL {
             out.push_str(&o.value);
             out.push('\n');
         } else if crate::summary::DRIVER_LOG_KEYS.contains(&o.key.as_str()) {
             // The kernel log lines of the GPU driver, as a driver team reads them.
-            let what = match o.key.as_str() {
-                "driver_log" => "kernel log (GPU driver) during this case:",
-                _ => "kernel log (GPU driver, expected by the row) during this case:",
+            let what = if o.key == key::DRIVER_LOG {
+                "kernel log (GPU driver) during this case:"
+            } else {
+                "kernel log (GPU driver, expected by the row) during this case:"
             };
             out.push_str(&format!("{what}\n{}\n", o.value));
         } else {
             details.add(&format!("observed.{}", o.key), &o.value);
         }
     }
-    tc.set_system_out(format!("{}\n{out}", details.0));
-    tc
+    format!("{}\n{out}", details.0)
 }
 
 /// A case's details as `name: value` lines (a continuation line starts with two spaces),
@@ -249,12 +245,33 @@ impl Details {
     }
 }
 
-fn non_success(kind: NonSuccessKind, ty: &str, message: &str) -> TestCaseStatus {
-    let mut s = TestCaseStatus::non_success(kind);
-    s.set_type(ty);
-    // First line as the attribute; the whole text as the body.
-    s.set_message(message.lines().next().unwrap_or(""));
-    s.set_description(message);
+/// quick-junit's kind of a non-success element (`Element::Success` has none).
+fn kind(e: Element) -> NonSuccessKind {
+    match e {
+        Element::Failure => NonSuccessKind::Failure,
+        _ => NonSuccessKind::Error,
+    }
+}
+
+/// The status element `junit` says, with `message`. A failure or error carries the first
+/// line as its attribute and the whole text as its body; a skipped element the whole text
+/// as its attribute (its body is set where there is more to say).
+fn status(junit: Junit, message: &str) -> TestCaseStatus {
+    let mut s = match junit.element {
+        Element::Success => return TestCaseStatus::success(),
+        Element::Skipped => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(message);
+            s
+        }
+        e => {
+            let mut s = TestCaseStatus::non_success(kind(e));
+            s.set_message(message.lines().next().unwrap_or(""));
+            s.set_description(message);
+            s
+        }
+    };
+    s.set_type(junit.ty);
     s
 }
 
@@ -291,7 +308,7 @@ pub fn write(report: &Report, path: &std::path::Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hil_proto::Observation;
+    use hil_proto::{Observation, Outcome};
 
     fn result(case: &str, outcome: Outcome, message: &str) -> CaseResult {
         CaseResult {

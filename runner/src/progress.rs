@@ -8,7 +8,6 @@
 //! lifts the live lines off the screen, writes, and puts them back, so they never mix.
 
 use crate::journal::CaseResult;
-use hil_proto::Outcome;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -249,7 +248,7 @@ impl Progress {
         }
         // Passes and not-supported cases (grouped by reason in the summary) are counted;
         // the rest deserve a line now.
-        if !matches!(r.outcome, Outcome::Pass | Outcome::NotSupported) {
+        if crate::outcomes::gets_a_progress_line(r.outcome) {
             let width = self.total.to_string().len();
             let mut line = format!(
                 "{}[{:>w$}/{}] {:<13} {} ({:.2}s)",
@@ -387,6 +386,7 @@ impl Drop for Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hil_proto::Outcome;
 
     #[test]
     fn a_live_line_is_cut_to_the_terminal_without_counting_colours() {

@@ -31,9 +31,52 @@ pub fn from_states(runs: &[(&State, String)]) -> String {
     }
 }
 
+/// Several boards' runs as one baseline for their group.
 fn merged(runs: &[(&State, String)]) -> String {
     let names: Vec<String> = runs.iter().map(|(st, _)| st.board.clone()).collect();
     let journals: Vec<&str> = runs.iter().map(|(_, j)| j.as_str()).collect();
+    let mut y = header(runs, &names, &journals);
+    facts(&mut y, runs, &names);
+    let mut sec = Sections::default();
+    for case in &union_of_cases(runs) {
+        sec.add(case, &outcome_on(runs, case), runs.len());
+    }
+    y.push_str("expect:");
+    y.push_str(if sec.expect.is_empty() { " {}\n" } else { "\n" });
+    y.push_str(&sec.expect);
+    if !sec.kinds_differ.is_empty() {
+        y.push_str(
+            "# Failed differently on different boards (listed above with the first board's kind;\n\
+             # a board failing another way regresses until you settle it):\n",
+        );
+        for k in &sec.kinds_differ {
+            let _ = writeln!(y, "#   {k}");
+        }
+    }
+    y.push_str(
+        "# Coverage: a case that ran here and is not-supported or missing in a run is a \
+         regression.\nran:",
+    );
+    y.push_str(if sec.ran.is_empty() { " {}\n" } else { "\n" });
+    y.push_str(&sec.ran);
+    if !sec.partly.is_empty() {
+        y.push_str(
+            "# Ran on some boards only (under neither `ran` nor `not-supported`: the boards\n\
+             # of a group should test the same; if they cannot, give them a baseline each):\n",
+        );
+        for p in &sec.partly {
+            let _ = writeln!(y, "#   {}", crate::config::short(p));
+        }
+    }
+    driver_messages(&mut y, runs);
+    y.push_str("not-supported:");
+    y.push_str(if sec.ns.is_empty() { " {}\n" } else { "\n" });
+    y.push_str(&sec.ns);
+    y
+}
+
+/// The comment lines that open a group's baseline, and its `board:`.
+fn header(runs: &[(&State, String)], names: &[String], journals: &[&str]) -> String {
     let mut y = String::new();
     let _ = writeln!(
         y,
@@ -61,8 +104,11 @@ fn merged(runs: &[(&State, String)]) -> String {
         }
     }
     let _ = writeln!(y, "board: {}", yaml_value(&names.join(", ")));
+    y
+}
 
-    // Facts: shared ones recorded, differing ones listed.
+/// Facts: shared ones recorded, differing ones listed.
+fn facts(y: &mut String, runs: &[(&State, String)], names: &[String]) {
     let mut shared = Vec::new();
     let mut differing = Vec::new();
     for key in FACTS {
@@ -96,8 +142,10 @@ fn merged(runs: &[(&State, String)]) -> String {
             let _ = writeln!(y, "#   {k}: {}", each.join("; "));
         }
     }
+}
 
-    // Every case any board has a result for, in the first board's order, then the others'.
+/// Every case any board has a result for, in the first board's order, then the others'.
+fn union_of_cases(runs: &[(&State, String)]) -> Vec<String> {
     let mut cases: Vec<String> = Vec::new();
     let mut seen = BTreeSet::new();
     for (st, _) in runs {
@@ -107,26 +155,40 @@ fn merged(runs: &[(&State, String)]) -> String {
             }
         }
     }
-    let outcome_on = |case: &str| -> Vec<(String, Option<Outcome>, String)> {
-        runs.iter()
-            .map(|(st, _)| {
-                let r = st.results.get(case);
-                (
-                    st.board.clone(),
-                    r.map(|r| r.outcome),
-                    r.map(|r| r.message.clone()).unwrap_or_default(),
-                )
-            })
-            .collect()
-    };
+    cases
+}
 
-    let mut expect = String::new();
-    let mut kinds_differ = Vec::new();
-    let mut ran = String::new();
-    let mut ns = String::new();
-    let mut partly = Vec::new();
-    for case in &cases {
-        let on = outcome_on(case);
+/// A board's name, its outcome for a case (None: no result), and the message.
+type On = (String, Option<Outcome>, String);
+
+/// What each board did with `case`.
+fn outcome_on(runs: &[(&State, String)], case: &str) -> Vec<On> {
+    runs.iter()
+        .map(|(st, _)| {
+            let r = st.results.get(case);
+            (
+                st.board.clone(),
+                r.map(|r| r.outcome),
+                r.map(|r| r.message.clone()).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// The YAML lines of `expect:`, `ran:` and `not-supported:`, and the comments on cases
+/// that failed differently or ran on some boards only.
+#[derive(Default)]
+struct Sections {
+    expect: String,
+    kinds_differ: Vec<String>,
+    ran: String,
+    ns: String,
+    partly: Vec<String>,
+}
+
+impl Sections {
+    /// `case` as the `boards` boards of the group did it (`on`).
+    fn add(&mut self, case: &str, on: &[On], boards: usize) {
         let failing: Vec<&(String, Option<Outcome>, String)> = on
             .iter()
             .filter(|(_, o, _)| o.is_some_and(|o| o.is_failure()))
@@ -138,12 +200,13 @@ fn merged(runs: &[(&State, String)]) -> String {
                     .iter()
                     .map(|(b, o, _)| format!("{b} {}", o.map(|o| o.as_str()).unwrap_or("")))
                     .collect();
-                kinds_differ.push(format!("{case}: {}", each.join(", ")));
+                self.kinds_differ
+                    .push(format!("{case}: {}", each.join(", ")));
             }
             let first = short_reason(message);
             let on_boards: Vec<&str> = failing.iter().map(|f| f.0.as_str()).collect();
             let _ = writeln!(
-                expect,
+                self.expect,
                 "  # {}{}",
                 on_boards.join(", "),
                 if first.is_empty() {
@@ -152,7 +215,7 @@ fn merged(runs: &[(&State, String)]) -> String {
                     format!(": {first}")
                 }
             );
-            let _ = writeln!(expect, "  {}: {kind}", yaml_key(case));
+            let _ = writeln!(self.expect, "  {}: {kind}", yaml_key(case));
         }
         let ran_on: Vec<&(String, Option<Outcome>, String)> = on
             .iter()
@@ -162,12 +225,12 @@ fn merged(runs: &[(&State, String)]) -> String {
             .iter()
             .filter(|(_, o, _)| *o == Some(Outcome::NotSupported))
             .collect();
-        if ran_on.len() == runs.len() {
+        if ran_on.len() == boards {
             let o = ran_on[0].1.map(|o| o.as_str()).unwrap_or("pass");
-            let _ = writeln!(ran, "  {}: {o}", yaml_key(case));
-        } else if ns_on.len() == runs.len() {
+            let _ = writeln!(self.ran, "  {}: {o}", yaml_key(case));
+        } else if ns_on.len() == boards {
             let _ = writeln!(
-                ns,
+                self.ns,
                 "  {}: {}",
                 yaml_key(case),
                 yaml_value(&short_reason(&ns_on[0].2))
@@ -183,36 +246,13 @@ fn merged(runs: &[(&State, String)]) -> String {
                     Some(o) => format!("{b} {o}"),
                 })
                 .collect();
-            partly.push(format!("{case}: {}", each.join("; ")));
+            self.partly.push(format!("{case}: {}", each.join("; ")));
         }
     }
-    y.push_str("expect:");
-    y.push_str(if expect.is_empty() { " {}\n" } else { "\n" });
-    y.push_str(&expect);
-    if !kinds_differ.is_empty() {
-        y.push_str(
-            "# Failed differently on different boards (listed above with the first board's kind;\n\
-             # a board failing another way regresses until you settle it):\n",
-        );
-        for k in &kinds_differ {
-            let _ = writeln!(y, "#   {k}");
-        }
-    }
-    y.push_str(
-        "# Coverage: a case that ran here and is not-supported or missing in a run is a \
-         regression.\nran:",
-    );
-    y.push_str(if ran.is_empty() { " {}\n" } else { "\n" });
-    y.push_str(&ran);
-    if !partly.is_empty() {
-        y.push_str(
-            "# Ran on some boards only (under neither `ran` nor `not-supported`: the boards\n\
-             # of a group should test the same; if they cannot, give them a baseline each):\n",
-        );
-        for p in &partly {
-            let _ = writeln!(y, "#   {}", crate::config::short(p));
-        }
-    }
+}
+
+/// Run-level driver messages of every board, as comments.
+fn driver_messages(y: &mut String, runs: &[(&State, String)]) {
     let messages: Vec<(String, String)> = runs
         .iter()
         .flat_map(|(st, _)| {
@@ -230,10 +270,6 @@ fn merged(runs: &[(&State, String)]) -> String {
             let _ = writeln!(y, "#   {b}: {m}");
         }
     }
-    y.push_str("not-supported:");
-    y.push_str(if ns.is_empty() { " {}\n" } else { "\n" });
-    y.push_str(&ns);
-    y
 }
 
 /// The journals of `states` under `results`, as `baseline-from` takes them.

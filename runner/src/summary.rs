@@ -2,37 +2,25 @@
 
 use crate::journal::State;
 use hil_proto::text::first_line;
-use hil_proto::Outcome;
+use hil_proto::{key, Outcome};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// The summary header shows at most this many characters of each fact (and the board).
 const HEADER_FIELD: usize = 40;
 
-/// A board fact from the suite's facts event, `?` when unknown.
-pub fn fact<'a>(state: &'a State, key: &str) -> &'a str {
-    state
-        .facts
-        .as_ref()
-        .and_then(|f| f.properties.get(key))
-        .map(String::as_str)
-        .unwrap_or("?")
-}
+pub use crate::facts::fact;
 
-pub fn counts(state: &State) -> BTreeMap<Outcome, usize> {
-    let mut c: BTreeMap<Outcome, usize> = Outcome::ALL.iter().map(|o| (*o, 0)).collect();
-    for r in state.results.values() {
-        *c.entry(r.outcome).or_default() += 1;
-    }
-    c
-}
+/// How many results of each outcome (`outcomes::counts`).
+pub use crate::outcomes::counts;
 
 const MAX_LISTED: usize = 12;
 /// The most of a message one summary line shows (junit.xml and the report hold the rest).
 const LINE_CHARS: usize = 300;
 
 /// The observation keys that carry kernel log lines of the GPU driver (suite `kernel_log`).
-pub const DRIVER_LOG_KEYS: [&str; 2] = ["driver_log", "driver_log_expected"];
+pub const DRIVER_LOG_KEYS: [&str; 2] =
+    [key::DRIVER_LOG.as_str(), key::DRIVER_LOG_EXPECTED.as_str()];
 
 /// Cases whose kernel log window held GPU driver lines, in plan order.
 pub fn with_driver_messages(state: &State) -> Vec<&crate::journal::CaseResult> {
@@ -55,8 +43,28 @@ pub fn render(
 ) -> String {
     let state = &crate::from_board::shown(state);
     let cmp = &crate::from_board::shown_comparison(cmp);
-    let c = counts(state);
     let mut s = String::new();
+    header(&mut s, state, elapsed_s);
+    // First: what this run tested less than its baseline, and how the board differs.
+    coverage_section(&mut s, cmp, baseline);
+    run_notes(&mut s, state);
+    implementations(&mut s, state);
+    let driver = with_driver_messages(state);
+    kernel_log_line(&mut s, state, &driver);
+    not_supported_by_reason(&mut s, state);
+    if let Some(name) = baseline {
+        against_baseline(&mut s, cmp, name);
+    }
+    flaky_section(&mut s, cmp);
+    driver_messages_outside(&mut s, state, cmp);
+    driver_section(&mut s, &driver);
+    listed_outcomes(&mut s, state);
+    s
+}
+
+/// The board, its facts and the counts: two lines, whatever the board's facts hold.
+fn header(s: &mut String, state: &State, elapsed_s: f64) {
+    let c = counts(state);
     // The header is one short line, whatever the board's facts hold.
     let prop = |k: &str| first_line(fact(state, k), HEADER_FIELD);
     let _ = writeln!(
@@ -74,8 +82,10 @@ pub fn render(
         .map(|o| format!("{} {}", o, c[o]))
         .collect();
     let _ = writeln!(s, "  {}", line.join(" · "));
-    // First: what this run tested less than its baseline, and how the board differs.
-    coverage_section(&mut s, cmp, baseline);
+}
+
+/// Settings changed, cases without a result, cases a case list skipped.
+fn run_notes(s: &mut String, state: &State) {
     let settings = settings_changed(state);
     if !settings.is_empty() {
         let _ = writeln!(s, "  settings: {}", settings.join(", "));
@@ -105,6 +115,10 @@ pub fn render(
             );
         }
     }
+}
+
+/// Each backend's implementation (`host` aside: always the OS itself).
+fn implementations(s: &mut String, state: &State) {
     if let Some(f) = &state.facts {
         // `host` is always the OS itself: a line that says nothing.
         for (backend, imp) in f
@@ -122,8 +136,10 @@ pub fn render(
             let _ = writeln!(s, "  {backend:<10} {imp}");
         }
     }
-    let driver = with_driver_messages(state);
-    // Said once: where driver lines came from, or why no driver fault can be seen.
+}
+
+/// Said once: where driver lines came from, or why no driver fault can be seen.
+fn kernel_log_line(s: &mut String, state: &State, driver: &[&crate::journal::CaseResult]) {
     if let Some(src) = state
         .facts
         .as_ref()
@@ -146,7 +162,10 @@ pub fn render(
         };
         let _ = writeln!(s, "  kernel log {src}: {what}");
     }
-    // not-supported: grouped by reason, which is what a reader wants to know.
+}
+
+/// not-supported: grouped by reason, which is what a reader wants to know.
+fn not_supported_by_reason(s: &mut String, state: &State) {
     let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
     for r in state
         .results
@@ -166,52 +185,61 @@ pub fn render(
             let _ = writeln!(s, "  {n:>4}  {}", first_line(&why, LINE_CHARS));
         }
     }
-    if let Some(name) = baseline {
+}
+
+/// Counts against the baseline, then the regressions, newly covered cases and fixes.
+fn against_baseline(s: &mut String, cmp: &crate::baseline::Comparison, name: &str) {
+    let _ = writeln!(
+        s,
+        "against baseline {name}: {} regression(s) ({} failing, {} coverage lost, {} driver \
+         message(s)), {} newly covered, {} fixed, {} expected failure(s), {} flaky",
+        cmp.regressions.len() + cmp.coverage_lost.len() + cmp.driver_messages.len(),
+        cmp.regressions.len(),
+        cmp.coverage_lost.len(),
+        cmp.driver_messages.len(),
+        cmp.newly_covered.len(),
+        cmp.fixes.len(),
+        cmp.expected_failures.len(),
+        cmp.flaky.len()
+    );
+    for (case, want, got) in cmp.regressions.iter().take(MAX_LISTED) {
+        let want = want.map(|w| w.as_str()).unwrap_or("pass");
+        let _ = writeln!(s, "  REGRESSION {case}: {got} (expected {want})");
+    }
+    for (case, now) in cmp.newly_covered.iter().take(MAX_LISTED) {
         let _ = writeln!(
             s,
-            "against baseline {name}: {} regression(s) ({} failing, {} coverage lost, {} driver \
-             message(s)), {} newly covered, {} fixed, {} expected failure(s), {} flaky",
-            cmp.regressions.len() + cmp.coverage_lost.len() + cmp.driver_messages.len(),
-            cmp.regressions.len(),
-            cmp.coverage_lost.len(),
-            cmp.driver_messages.len(),
-            cmp.newly_covered.len(),
-            cmp.fixes.len(),
-            cmp.expected_failures.len(),
-            cmp.flaky.len()
+            "  covered    {case}: {now} (not-supported in the baseline; update the baseline)"
         );
-        for (case, want, got) in cmp.regressions.iter().take(MAX_LISTED) {
-            let want = want.map(|w| w.as_str()).unwrap_or("pass");
-            let _ = writeln!(s, "  REGRESSION {case}: {got} (expected {want})");
-        }
-        for (case, now) in cmp.newly_covered.iter().take(MAX_LISTED) {
-            let _ = writeln!(
-                s,
-                "  covered    {case}: {now} (not-supported in the baseline; update the baseline)"
-            );
-        }
-        for (case, was) in cmp.fixes.iter().take(MAX_LISTED) {
-            let _ = writeln!(
-                s,
-                "  fixed      {case}: pass (baseline says {was}; update the baseline)"
-            );
-        }
-        if !cmp.unknown.is_empty() {
-            let _ = writeln!(
-                s,
-                "  the baseline names {} case(s) not in this run, e.g. {}",
-                cmp.unknown.len(),
-                cmp.unknown[0]
-            );
-        }
     }
+    for (case, was) in cmp.fixes.iter().take(MAX_LISTED) {
+        let _ = writeln!(
+            s,
+            "  fixed      {case}: pass (baseline says {was}; update the baseline)"
+        );
+    }
+    if !cmp.unknown.is_empty() {
+        let _ = writeln!(
+            s,
+            "  the baseline names {} case(s) not in this run, e.g. {}",
+            cmp.unknown.len(),
+            cmp.unknown[0]
+        );
+    }
+}
+
+/// Cases that passed only on retry.
+fn flaky_section(s: &mut String, cmp: &crate::baseline::Comparison) {
     if !cmp.flaky.is_empty() {
         let _ = writeln!(s, "flaky ({}): passed only on retry", cmp.flaky.len());
         for (case, n) in cmp.flaky.iter().take(MAX_LISTED) {
             let _ = writeln!(s, "  {case}  (failed {n} time(s) first)");
         }
     }
-    driver_messages_outside(&mut s, state, cmp);
+}
+
+/// Cases whose kernel log window held GPU driver lines, with the first line each.
+fn driver_section(s: &mut String, driver: &[&crate::journal::CaseResult]) {
     if !driver.is_empty() {
         let _ = writeln!(s, "driver messages ({}):", driver.len());
         for r in driver.iter().take(MAX_LISTED) {
@@ -227,12 +255,11 @@ pub fn render(
             let _ = writeln!(s, "  … {} more in junit.xml", driver.len() - MAX_LISTED);
         }
     }
-    for o in [
-        Outcome::Fail,
-        Outcome::Crash,
-        Outcome::Timeout,
-        Outcome::Flagged,
-    ] {
+}
+
+/// Each outcome the summary lists case by case (`outcomes::LISTED`), its first few cases.
+fn listed_outcomes(s: &mut String, state: &State) {
+    for o in crate::outcomes::LISTED {
         let list: Vec<_> = state
             .ordered_results()
             .into_iter()
@@ -246,15 +273,10 @@ pub fn render(
             let _ = writeln!(s, "  {}  {}", r.case, first_line(&r.message, LINE_CHARS));
         }
         if list.len() > MAX_LISTED {
-            // flagged.md holds every flagged case with its observations.
-            let whole = match o {
-                Outcome::Flagged => "flagged.md",
-                _ => "junit.xml",
-            };
+            let whole = crate::outcomes::listed_in_full(o);
             let _ = writeln!(s, "  … {} more in {whole}", list.len() - MAX_LISTED);
         }
     }
-    s
 }
 
 /// `name=value` for each hil-run and suite setting a run changed from its default.
@@ -349,7 +371,7 @@ fn driver_cell(r: &crate::journal::CaseResult) -> String {
         .filter_map(|k| get(k))
         .flat_map(|v| v.lines().map(String::from))
         .collect();
-    if let Some(with) = get("driver_log_shared_with") {
+    if let Some(with) = get(key::DRIVER_LOG_SHARED_WITH.as_str()) {
         lines.push(format!("(window shared with {with})"));
     }
     lines.join("; ")
@@ -402,14 +424,14 @@ pub fn flagged_table(state: &State) -> String {
             s,
             "| `{}` | {} | {} | {} | {} | {} |",
             r.case,
-            cell(obs("observed")),
-            cell(obs("detail")),
+            cell(obs(key::OBSERVED.as_str())),
+            cell(obs(key::DETAIL.as_str())),
             cell(&health_cell(
-                obs("health_after"),
-                obs(hil_proto::HEALTH_SHARED_WITH)
+                obs(key::HEALTH_AFTER.as_str()),
+                obs(key::HEALTH_SHARED_WITH.as_str())
             )),
             cell(&driver_cell(r)),
-            cell(obs("ub_rule"))
+            cell(obs(key::UB_RULE.as_str()))
         );
     }
     if !any {
