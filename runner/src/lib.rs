@@ -40,6 +40,8 @@ macro_rules! errln {
 
 pub mod baseline;
 pub mod board;
+pub mod board_facts;
+pub mod board_name;
 pub mod bundle;
 pub mod caselist;
 pub mod config;
@@ -58,6 +60,7 @@ pub mod progress;
 pub mod propose;
 pub mod report;
 pub mod results_dir;
+pub mod run_options;
 pub mod session;
 pub mod shard;
 pub mod sshsig;

@@ -6,41 +6,14 @@ use crate::board::{self, Board, BoardKind};
 use crate::journal::{self, Journal, Record, State};
 use crate::session::{self, Progress};
 use crate::transport::local::Local;
-use crate::transport::ssh::{LockPolicy, SshBoard, SshError};
+use crate::transport::ssh::{SshBoard, SshError};
 use crate::transport::Transport;
 use crate::{junit, summary};
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// What the user asked for, for every board of the run.
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// Where results go: `<results>/<board>/`.
-    pub results: PathBuf,
-    /// The hil-suite binary for the built-in boards.
-    pub suite: Option<PathBuf>,
-    pub tables: Option<PathBuf>,
-    pub filters: Vec<String>,
-    /// `--include` / `--skip` case lists (deqp-runner's format).
-    pub include: Vec<PathBuf>,
-    pub skip: Vec<PathBuf>,
-    /// Only the cases that failed in the last run's journal.
-    pub rerun_failed: bool,
-    pub resume: bool,
-    pub test_threads: Option<u32>,
-    pub baseline: Option<PathBuf>,
-    pub retry: u32,
-    /// `[hash:]K/N`, checked before anything is touched.
-    pub shard: Option<String>,
-    pub quiet: bool,
-    pub accept_new_host_keys: bool,
-    /// Waiting for, or breaking, a board another run holds.
-    pub lock: LockPolicy,
-    /// Write `RESULTS/proposed-baseline.yaml` from the boards' journals; a `--baseline`
-    /// file that does not exist yet is then no error: the run is its first night.
-    pub propose_baseline: bool,
-}
+pub use crate::run_options::{Finished, RunOptions};
 
 /// Errors in what the user asked for (exit status 2).
 #[derive(Debug, thiserror::Error)]
@@ -64,14 +37,6 @@ pub fn is_config_error(e: &anyhow::Error) -> bool {
         // The farm (coordinator down, place unknown or busy): infrastructure, never a result.
         || e.downcast_ref::<crate::labgrid::LabgridError>()
             .is_some_and(|l| !matches!(l, crate::labgrid::LabgridError::Interrupted(_)))
-}
-
-/// How a run over boards ended.
-pub struct Finished {
-    /// The exit status (0, 1, 2 or 130).
-    pub code: i32,
-    /// Every board's state worth a conformance bundle (empty: write none).
-    pub states: Vec<State>,
 }
 
 /// Runs `boards` (one thread each when several) and, for several, writes the merged
@@ -386,7 +351,10 @@ fn plan(
             skip: opts.skip.clone(),
             rerun_failed: opts.rerun_failed,
         };
-        Some(crate::caselist::Selection::prepare(&sel, b, journal_path).map_err(ConfigError)?)
+        Some(
+            crate::caselist::Selection::prepare(&sel, &b.case_lists(), journal_path)
+                .map_err(ConfigError)?,
+        )
     };
     let resumed = if opts.resume {
         let st =
@@ -480,9 +448,9 @@ fn inherit_settings(opts: &RunOptions, st: &State) -> RunOptions {
 fn recorded_settings(opts: &RunOptions, b: &Board) -> std::collections::BTreeMap<String, String> {
     use crate::config::{self as c, DEFAULT};
     // The inventory's lists for this board choose cases as much as the command line's.
-    let (b_include, b_skip) = crate::caselist::board_lists(b);
-    let include: Vec<PathBuf> = opts.include.iter().chain(&b_include).cloned().collect();
-    let skip: Vec<PathBuf> = opts.skip.iter().chain(&b_skip).cloned().collect();
+    let lists = b.case_lists();
+    let include: Vec<PathBuf> = opts.include.iter().chain(&lists.include).cloned().collect();
+    let skip: Vec<PathBuf> = opts.skip.iter().chain(&lists.skip).cloned().collect();
     let or_default = |v: Option<String>| v.unwrap_or_else(|| DEFAULT.to_string());
     [
         (
