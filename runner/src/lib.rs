@@ -44,6 +44,7 @@ pub mod board_facts;
 pub mod board_name;
 pub mod bundle;
 pub mod caselist;
+pub mod commands;
 pub mod config;
 pub mod deqp;
 pub mod driver_messages;
