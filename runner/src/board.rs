@@ -141,9 +141,21 @@ pub fn resolve(
             });
         }
     }
-    if lg_names.is_empty() && lg_tags.is_empty() {
-        return Ok(out);
+    if !lg_names.is_empty() || !lg_tags.is_empty() {
+        out.extend(labgrid_boards(&inv, &path, lg_names, lg_tags)?);
     }
+    Ok(out)
+}
+
+/// The labgrid places `names` and a place with `tags`, from the inventory's `labgrid:`
+/// section (a `key=value` tag without one is refused).
+fn labgrid_boards(
+    inv: &crate::inventory::Inventory,
+    path: &Path,
+    lg_names: Vec<String>,
+    lg_tags: Vec<String>,
+) -> Result<Vec<Board>, BoardError> {
+    let mut out = Vec::new();
     let Some(section) = &inv.labgrid else {
         return Err(BoardError::Select(format!(
             "--tag {}: a `key=value` tag selects labgrid places, and {} has no `labgrid:` \

@@ -60,6 +60,7 @@ pub mod orchestrate;
 pub mod progress;
 pub mod propose;
 pub mod report;
+pub mod reset;
 pub mod results_dir;
 pub mod run_options;
 pub mod session;

@@ -254,6 +254,7 @@ impl Conn {
         r
     }
 
+    /// `f` on the board's session, reconnecting after a drop within the board's window.
     pub fn with<R>(
         &mut self,
         mut f: impl FnMut(&Session) -> Result<R, SshError>,
@@ -266,77 +267,19 @@ impl Conn {
         let deadline = Instant::now() + Duration::from_secs(window);
         let mut backoff = Duration::from_millis(250);
         loop {
-            let attempt = match &self.sess {
-                Some(s) => f(s),
-                None => match crate::trace::timed_result(&self.spec.name, "connect", || {
-                    connect(&self.spec, self.accept_new)
-                }) {
-                    Ok(s) => {
-                        self.reached = true;
-                        let r = f(&s);
-                        self.sess = Some(s);
-                        r
-                    }
-                    Err(SshError::Connect { addr, why }) if !self.reached => {
-                        return Err(SshError::Unreachable {
-                            board: self.spec.name.clone(),
-                            addr,
-                            why,
-                        })
-                    }
-                    // A board that took this key before and refuses it now is likely still
-                    // booting (sshd up before the home directory): waited for like a drop.
-                    // (A key file or agent gone here is no board booting: not waited for.)
-                    Err(SshError::Auth {
-                        user,
-                        how,
-                        why,
-                        refused: true,
-                    }) if self.reached => {
-                        Err(SshError::Connect {
-                            addr: format!("{}:{}", self.spec.host, self.spec.port),
-                            why: format!("authentication as `{user}` failed ({how}): {why}, though it worked earlier in this run"),
-                        })
-                    }
-                    Err(e) => Err(e),
-                },
-            };
-            match attempt {
+            match self.attempt(&mut f) {
                 Ok(r) => {
-                    if let Some(at) = self.dropped_at.take() {
-                        crate::errln!(
-                            "hil-run: {}: connection back after {:.1} s",
-                            self.spec.name,
-                            at.elapsed().as_secs_f64()
-                        );
-                    }
+                    self.say_back();
                     return Ok(r);
                 }
                 Err(e) if !e.is_drop() && !matches!(e, SshError::Interrupted) => return Err(e),
                 Err(e) if Instant::now() >= deadline => {
-                    if self.dropped_at.take().is_some() && !self.gave_up {
-                        self.gave_up = true;
-                        crate::errln!(
-                            "hil-run: {}: the board did not come back within {} s (reconnect_timeout_s); \
-                             later steps try once each. Its on-board lock may stay: a later run from \
-                             this host breaks it once this run has ended, or use --break-lock",
-                            self.spec.name,
-                            window
-                        );
-                    }
+                    self.give_up(window);
                     return Err(e);
                 }
                 Err(_) if crate::interrupt::interrupted() => return Err(SshError::Interrupted),
                 Err(e) => {
-                    self.sftp = None;
-                    if self.sess.take().is_some() {
-                        crate::errln!(
-                            "hil-run: {}: connection lost ({e}); reconnecting for up to {} s",
-                            self.spec.name,
-                            window
-                        );
-                        self.dropped_at.get_or_insert_with(Instant::now);
-                    }
+                    self.drop_session(&e, window);
                     crate::interrupt::sleep(
                         backoff.min(deadline.saturating_duration_since(Instant::now())),
                     )
@@ -344,6 +287,87 @@ impl Conn {
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
+        }
+    }
+
+    /// One try of `f`: on the open session, or on a new one.
+    fn attempt<R>(
+        &mut self,
+        f: &mut impl FnMut(&Session) -> Result<R, SshError>,
+    ) -> Result<R, SshError> {
+        if let Some(s) = &self.sess {
+            return f(s);
+        }
+        let s = crate::trace::timed_result(&self.spec.name, "connect", || {
+            connect(&self.spec, self.accept_new)
+        })
+        .map_err(|e| self.connect_failed(e))?;
+        self.reached = true;
+        let r = f(&s);
+        self.sess = Some(s);
+        r
+    }
+
+    /// A failed connect as `with` treats it: a board never reached is not waited for.
+    fn connect_failed(&self, e: SshError) -> SshError {
+        match e {
+            SshError::Connect { addr, why } if !self.reached => SshError::Unreachable {
+                board: self.spec.name.clone(),
+                addr,
+                why,
+            },
+            // A board that took this key before and refuses it now is likely still
+            // booting (sshd up before the home directory): waited for like a drop.
+            // (A key file or agent gone here is no board booting: not waited for.)
+            SshError::Auth {
+                user,
+                how,
+                why,
+                refused: true,
+            } if self.reached => SshError::Connect {
+                addr: format!("{}:{}", self.spec.host, self.spec.port),
+                why: format!("authentication as `{user}` failed ({how}): {why}, though it worked earlier in this run"),
+            },
+            e => e,
+        }
+    }
+
+    /// After a drop: the connection is back, said once.
+    fn say_back(&mut self) {
+        if let Some(at) = self.dropped_at.take() {
+            crate::errln!(
+                "hil-run: {}: connection back after {:.1} s",
+                self.spec.name,
+                at.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    /// The board did not come back within `window` s: said once, and later steps try
+    /// once each.
+    fn give_up(&mut self, window: u64) {
+        if self.dropped_at.take().is_some() && !self.gave_up {
+            self.gave_up = true;
+            crate::errln!(
+                "hil-run: {}: the board did not come back within {} s (reconnect_timeout_s); \
+                 later steps try once each. Its on-board lock may stay: a later run from \
+                 this host breaks it once this run has ended, or use --break-lock",
+                self.spec.name,
+                window
+            );
+        }
+    }
+
+    /// A drop: the session and its SFTP channel go, said once per drop.
+    fn drop_session(&mut self, e: &SshError, window: u64) {
+        self.sftp = None;
+        if self.sess.take().is_some() {
+            crate::errln!(
+                "hil-run: {}: connection lost ({e}); reconnecting for up to {} s",
+                self.spec.name,
+                window
+            );
+            self.dropped_at.get_or_insert_with(Instant::now);
         }
     }
 

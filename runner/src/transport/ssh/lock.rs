@@ -121,17 +121,7 @@ impl SshBoard {
     /// reservation was lost, must still never run two suites.
     pub(super) fn acquire(&mut self) -> anyhow::Result<()> {
         let path = self.lock_path();
-        let host = crate::facts_host();
-        // Unique per board of this process: a second board of the same run (two names
-        // for one host) that finds it must see a lock it does not hold.
-        let owner = format!(
-            "runner={host} pid={} since_unix={} board={} session={} {}",
-            std::process::id(),
-            now_ms() / 1000,
-            self.spec.name,
-            LOCK_SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            pid_scope()
-        );
+        let owner = self.new_owner();
         let cmd = format!(
             "mkdir -p {wd} && if mkdir {l} 2>/dev/null; then printf %s {o} > {l}/owner; echo acquired; else cat {l}/owner 2>/dev/null || echo unknown; fi",
             wd = quote(&self.spec.workdir),
@@ -150,84 +140,138 @@ impl SshBoard {
                 self.lock_owner = owner.clone();
                 return Ok(());
             }
-            let owner = out.trim().to_string();
-            let stale = stale_here(&owner);
-            let alive = alive_here(&owner);
-            // This run's own lock for another board name is never broken: that board runs.
-            let mine = held_by_this_run(&owner);
-            let held = match &mine {
-                Some(b) => format!("held by this run for board {b}: two names for one board?"),
-                None => "locked by another run".to_string(),
-            };
-            let forced = mine.is_none()
-                && self.lock.break_stale
-                && (alive.is_none() || self.lock.break_live);
-            if forced || stale.is_some() {
-                let why = match (stale, alive) {
-                    (Some(pid), _) => format!("stale: its run (pid {pid} on this host) is gone"),
-                    (None, Some(pid)) => format!(
-                        "--break-live-lock: its run (pid {pid} on this host) is still alive and \
-                         will stop with its unfinished cases marked"
-                    ),
-                    (None, None) => "--break-lock".to_string(),
-                };
+            let holder = Holder::seen(out.trim());
+            if let Some(why) = self.breaks(&holder) {
                 crate::errln!(
-                    "hil-run: {}: breaking the lock held by {owner} ({why})",
-                    self.spec.name
+                    "hil-run: {}: breaking the lock held by {} ({why})",
+                    self.spec.name,
+                    holder.owner
                 );
                 // Only the lock just seen: a rerun after a dropped answer must not remove
                 // a lock another run took in between.
                 self.conn
                     .lock()
-                    .exec_ok(&remove_lock_if_owned(&path, &owner))?;
+                    .exec_ok(&remove_lock_if_owned(&path, &holder.owner))?;
                 self.lock.break_stale = false;
                 continue;
             }
             if Instant::now() >= deadline {
-                let waited = if self.lock.wait_s > 0 {
-                    format!(", still after waiting {} s", self.lock.wait_s)
-                } else {
-                    String::new()
-                };
-                let advice = match alive {
-                    _ if mine.is_some() => "the inventory gives both names the same host and \
-                         workdir; run one of them, or wait with --lock-wait SECS to run them \
-                         one after the other"
-                        .to_string(),
-                    Some(pid) if self.lock.break_stale => format!(
-                        "--break-lock leaves it, as its run (pid {pid} on this host) is still \
-                         alive: wait for it with --lock-wait SECS, or stop that run; \
-                         --break-lock --break-live-lock takes the board from it anyway"
-                    ),
-                    Some(pid) => format!(
-                        "its run (pid {pid} on this host) is still alive: wait (longer) for it \
-                         with --lock-wait SECS"
-                    ),
-                    None => "wait (longer) with --lock-wait SECS, or if that run is gone, \
-                             rerun with --break-lock"
-                        .to_string(),
-                };
-                return Err(BoardLocked {
-                    board: self.spec.name.clone(),
-                    held,
-                    owner,
-                    path,
-                    waited,
-                    advice,
-                }
-                .into());
+                return Err(self.refusal(holder, path).into());
             }
             // A wait of up to 30 min must not look like a hang.
             if told.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
                 crate::errln!(
-                    "hil-run: {}: {held} ({owner}); waiting ({} s of --lock-wait {} s)",
+                    "hil-run: {}: {} ({}); waiting ({} s of --lock-wait {} s)",
                     self.spec.name,
+                    holder.held(),
+                    holder.owner,
                     started.elapsed().as_secs(),
                     self.lock.wait_s
                 );
                 told = Some(Instant::now());
             }
             crate::interrupt::sleep(Duration::from_secs(2))?;
+        }
+    }
+
+    /// The owner this board of this run writes into the lock. Unique per board of this
+    /// process: a second board of the same run (two names for one host) that finds it
+    /// must see a lock it does not hold.
+    fn new_owner(&self) -> String {
+        format!(
+            "runner={} pid={} since_unix={} board={} session={} {}",
+            crate::facts_host(),
+            std::process::id(),
+            now_ms() / 1000,
+            self.spec.name,
+            LOCK_SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            pid_scope()
+        )
+    }
+
+    /// Why the lock `holder` holds is broken now, if it is: a stale one always, another
+    /// run's with `--break-lock` (a live one only with `--break-live-lock`).
+    fn breaks(&self, holder: &Holder) -> Option<String> {
+        let forced = holder.mine.is_none()
+            && self.lock.break_stale
+            && (holder.alive.is_none() || self.lock.break_live);
+        if !forced && holder.stale.is_none() {
+            return None;
+        }
+        Some(match (holder.stale, holder.alive) {
+            (Some(pid), _) => format!("stale: its run (pid {pid} on this host) is gone"),
+            (None, Some(pid)) => format!(
+                "--break-live-lock: its run (pid {pid} on this host) is still alive and \
+                 will stop with its unfinished cases marked"
+            ),
+            (None, None) => "--break-lock".to_string(),
+        })
+    }
+
+    /// The lock at `path` stays `holder`'s: what the user is told, and can do.
+    fn refusal(&self, holder: Holder, path: String) -> BoardLocked {
+        let waited = if self.lock.wait_s > 0 {
+            format!(", still after waiting {} s", self.lock.wait_s)
+        } else {
+            String::new()
+        };
+        let advice = match holder.alive {
+            _ if holder.mine.is_some() => "the inventory gives both names the same host and \
+                 workdir; run one of them, or wait with --lock-wait SECS to run them \
+                 one after the other"
+                .to_string(),
+            Some(pid) if self.lock.break_stale => format!(
+                "--break-lock leaves it, as its run (pid {pid} on this host) is still \
+                 alive: wait for it with --lock-wait SECS, or stop that run; \
+                 --break-lock --break-live-lock takes the board from it anyway"
+            ),
+            Some(pid) => format!(
+                "its run (pid {pid} on this host) is still alive: wait (longer) for it \
+                 with --lock-wait SECS"
+            ),
+            None => "wait (longer) with --lock-wait SECS, or if that run is gone, \
+                     rerun with --break-lock"
+                .to_string(),
+        };
+        BoardLocked {
+            board: self.spec.name.clone(),
+            held: holder.held(),
+            owner: holder.owner,
+            path,
+            waited,
+            advice,
+        }
+    }
+}
+
+/// Whoever holds a lock this run found taken, as far as this host can tell.
+struct Holder {
+    /// What its owner file says ("unknown": none).
+    owner: String,
+    /// Its run's pid, when that run is certainly gone.
+    stale: Option<u32>,
+    /// Its run's pid, when that run is certainly alive.
+    alive: Option<u32>,
+    /// The board this very run holds it for, under another name.
+    mine: Option<String>,
+}
+
+impl Holder {
+    fn seen(owner: &str) -> Holder {
+        Holder {
+            owner: owner.to_string(),
+            stale: stale_here(owner),
+            alive: alive_here(owner),
+            // This run's own lock for another board name is never broken: that board runs.
+            mine: held_by_this_run(owner),
+        }
+    }
+
+    /// Who holds it, in words.
+    fn held(&self) -> String {
+        match &self.mine {
+            Some(b) => format!("held by this run for board {b}: two names for one board?"),
+            None => "locked by another run".to_string(),
         }
     }
 }

@@ -35,6 +35,60 @@ impl SshRun {
             self.lost = Some(e.to_string());
         }
     }
+
+    /// No exit status yet: whether the suite's shell is still there (killed -9, board
+    /// rebooted) and the board's lock still this run's. A run that broke the lock
+    /// (--break-live-lock) ends this run's suite.
+    fn check_alive(&mut self, exit_file: &str) -> std::io::Result<Option<ExitInfo>> {
+        let (lock, owner) = &self.lock;
+        let cmd = format!(
+            "o=; read -r o 2>/dev/null < {l}/owner; [ \"$o\" = {o} ] || echo \"lock-lost $o\"; \
+             if cd {d} 2>/dev/null; then {leads} && echo running || echo gone; else echo nodir; fi",
+            l = quote(lock),
+            o = quote(owner),
+            d = quote(&self.dir),
+            leads = leads_our_session(&self.pid.to_string())
+        );
+        let alive = self.conn.lock().with(|s| exec(s, &cmd));
+        if let Ok((_, out, _)) = &alive {
+            if out.lines().any(|l| l == "nodir") {
+                let gone = SshError::RunDirGone {
+                    path: self.dir.clone(),
+                };
+                return Ok(Some(ExitInfo::Lost(gone.to_string())));
+            }
+            if let Some(now) = out.lines().find_map(|l| l.strip_prefix("lock-lost")) {
+                let now = match now.trim() {
+                    "" => "nobody".to_string(),
+                    o => o.to_string(),
+                };
+                self.tenure.revoke(format!(
+                    "its lock on the board ({lock}) was taken: it is now held by {now}"
+                ));
+                return self.try_wait();
+            }
+        }
+        match alive {
+            Ok((_, out, _)) if out.trim() == "gone" => {
+                // It may have finished between the two checks.
+                let again = self
+                    .conn
+                    .lock()
+                    .with_sftp(|sftp| read_from(sftp, exit_file, 0));
+                Ok(match again {
+                    Ok(Some(b)) if b.ends_with(b"\n") => None, // read next poll
+                    _ => Some(ExitInfo::Lost(
+                        "the remote suite vanished without an exit status".into(),
+                    )),
+                })
+            }
+            Ok(_) => Ok(None),
+            Err(e) => {
+                self.note_loss(e);
+                Ok(self.lost.clone().map(ExitInfo::Lost))
+            }
+        }
+    }
 }
 
 impl Running for SshRun {
@@ -91,55 +145,7 @@ impl Running for SshRun {
             return Ok(None);
         }
         self.last_alive_check = Instant::now();
-        // The lock too: a run that broke it (--break-live-lock) ends this run's suite.
-        let (lock, owner) = &self.lock;
-        let cmd = format!(
-            "o=; read -r o 2>/dev/null < {l}/owner; [ \"$o\" = {o} ] || echo \"lock-lost $o\"; \
-             if cd {d} 2>/dev/null; then {leads} && echo running || echo gone; else echo nodir; fi",
-            l = quote(lock),
-            o = quote(owner),
-            d = quote(&self.dir),
-            leads = leads_our_session(&self.pid.to_string())
-        );
-        let alive = self.conn.lock().with(|s| exec(s, &cmd));
-        if let Ok((_, out, _)) = &alive {
-            if out.lines().any(|l| l == "nodir") {
-                let gone = SshError::RunDirGone {
-                    path: self.dir.clone(),
-                };
-                return Ok(Some(ExitInfo::Lost(gone.to_string())));
-            }
-            if let Some(now) = out.lines().find_map(|l| l.strip_prefix("lock-lost")) {
-                let now = match now.trim() {
-                    "" => "nobody".to_string(),
-                    o => o.to_string(),
-                };
-                self.tenure.revoke(format!(
-                    "its lock on the board ({lock}) was taken: it is now held by {now}"
-                ));
-                return self.try_wait();
-            }
-        }
-        match alive {
-            Ok((_, out, _)) if out.trim() == "gone" => {
-                // It may have finished between the two checks.
-                let again = self
-                    .conn
-                    .lock()
-                    .with_sftp(|sftp| read_from(sftp, &exit_file, 0));
-                Ok(match again {
-                    Ok(Some(b)) if b.ends_with(b"\n") => None, // read next poll
-                    _ => Some(ExitInfo::Lost(
-                        "the remote suite vanished without an exit status".into(),
-                    )),
-                })
-            }
-            Ok(_) => Ok(None),
-            Err(e) => {
-                self.note_loss(e);
-                Ok(self.lost.clone().map(ExitInfo::Lost))
-            }
-        }
+        self.check_alive(&exit_file)
     }
 
     fn kill(&mut self) {
