@@ -5,7 +5,7 @@
 use crate::baseline::Comparison;
 use crate::journal::{CaseResult, DriverMessage, State};
 use hil_proto::text::{cap_end, cap_start, escape_controls, escape_line, MAX_STORED};
-use hil_proto::{CaseInfo, Event, Observation, Outcome, MAX_TIMEOUT_S};
+use hil_proto::{key, CaseInfo, Event, Observation, Outcome, MAX_TIMEOUT_S};
 use std::time::Duration;
 
 pub use crate::board_facts::{capped_facts, FACTS_CUT, MAX_FACT_VALUE};
@@ -68,9 +68,9 @@ pub fn read_line(line: &str) -> Line {
     } else {
         format!("{what}; its message: {board_message}")
     };
-    let mut observations = vec![Observation::new("result_sent", cap_start(line, QUOTED))];
+    let mut observations = vec![Observation::new(key::RESULT_SENT, cap_start(line, QUOTED))];
     if let Some(o) = sent {
-        observations.insert(0, Observation::new("outcome_sent", o));
+        observations.insert(0, Observation::new(key::OUTCOME_SENT, o));
     }
     Line::Bogus(CaseResult {
         case: case.to_string(),
@@ -93,7 +93,7 @@ pub fn checked(mut r: CaseResult, measured: Option<Duration>) -> (CaseResult, Op
         let sent = r.duration_s;
         r.duration_s = measured.map_or(0.0, |d| d.as_secs_f64());
         r.observations
-            .push(Observation::new("duration_sent", number(sent)));
+            .push(Observation::new(key::DURATION_SENT, number(sent)));
         warning = Some(format!(
             "case {}: the suite sent duration_s {}, which no case can take; \
              recorded {:.3} s (the runner's own measure)",
@@ -142,7 +142,7 @@ pub fn capped(mut r: CaseResult) -> CaseResult {
         let cut = r.observations.len() - MAX_OBSERVATIONS;
         r.observations.truncate(MAX_OBSERVATIONS);
         r.observations
-            .push(Observation::new("observations_cut", cut));
+            .push(Observation::new(key::OBSERVATIONS_CUT, cut));
     }
     for o in &mut r.observations {
         if o.key.len() > QUOTED {

@@ -6,7 +6,7 @@ use crate::journal::{CaseResult, Journal, Record, State};
 pub use crate::progress::Progress;
 use crate::transport::{BoardRevoked, ExitInfo, Running, Transport};
 use anyhow::Context as _;
-use hil_proto::{Event, Observation, Outcome};
+use hil_proto::{key, Event, Observation, Outcome};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -262,7 +262,7 @@ fn record_blamed(
             message,
             implementation: String::new(),
             observations: vec![Observation::new(
-                "output_tail",
+                key::OUTPUT_TAIL,
                 run.output_tail(OUTPUT_TAIL_LINES),
             )],
             earlier: vec![],
