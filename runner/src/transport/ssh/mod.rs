@@ -29,6 +29,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// A board reached over SSH: its shared connection, its lock, the suite deployed for this
+/// run and the run's directory on the board.
 pub struct SshBoard {
     pub spec: BoardSpec,
     pub accept_new: bool,

@@ -11,6 +11,8 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// One start of the suite on the board, running detached in its own session
+/// (`remote_shell::start_command`).
 pub(super) struct SshRun {
     pub(super) conn: Shared,
     pub(super) spec: BoardSpec,
