@@ -42,6 +42,23 @@ pub enum BoardError {
     BadName(String),
 }
 
+impl Board {
+    /// The include and skip lists the inventory gives this board (none for the built-in
+    /// boards).
+    pub fn case_lists(&self) -> crate::caselist::BoardLists {
+        let (include, skip) = match &self.kind {
+            BoardKind::Ssh(spec) => (spec.include.clone(), spec.skip.clone()),
+            BoardKind::Labgrid(lg) => (lg.template.include.clone(), lg.template.skip.clone()),
+            BoardKind::Local => (Vec::new(), Vec::new()),
+        };
+        crate::caselist::BoardLists {
+            board: self.name.clone(),
+            include,
+            skip,
+        }
+    }
+}
+
 /// The built-in board whose NvSciSync is hil's reference model.
 pub const MODEL: &str = "model";
 /// Overrides where the `model` board finds the model library.
@@ -70,15 +87,7 @@ fn env_or_beside_hil_run(env: &str, file: &str) -> Option<PathBuf> {
     })
 }
 
-/// A name safe to use as a directory and in logs.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
+pub use crate::board_name::valid_name;
 
 /// The boards to run: `local` is built in; others come from the inventory, by name or tag.
 pub fn resolve(
@@ -132,9 +141,21 @@ pub fn resolve(
             });
         }
     }
-    if lg_names.is_empty() && lg_tags.is_empty() {
-        return Ok(out);
+    if !lg_names.is_empty() || !lg_tags.is_empty() {
+        out.extend(labgrid_boards(&inv, &path, lg_names, lg_tags)?);
     }
+    Ok(out)
+}
+
+/// The labgrid places `names` and a place with `tags`, from the inventory's `labgrid:`
+/// section (a `key=value` tag without one is refused).
+fn labgrid_boards(
+    inv: &crate::inventory::Inventory,
+    path: &Path,
+    lg_names: Vec<String>,
+    lg_tags: Vec<String>,
+) -> Result<Vec<Board>, BoardError> {
+    let mut out = Vec::new();
     let Some(section) = &inv.labgrid else {
         return Err(BoardError::Select(format!(
             "--tag {}: a `key=value` tag selects labgrid places, and {} has no `labgrid:` \

@@ -66,45 +66,8 @@ pub fn write(
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut boards = Vec::new();
     for st in states {
-        let dir = results.join(&st.board);
-        let mut names: Vec<_> = std::fs::read_dir(&dir)?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .collect();
-        names.sort();
-        for p in names {
-            let name = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_string();
-            files.push((format!("results/{}/{name}", st.board), std::fs::read(&p)?));
-        }
-        let facts = st.facts.clone().unwrap_or_default();
-        boards.push(BoardEntry {
-            name: st.board.clone(),
-            suite_version: facts.suite_version.clone(),
-            tables_sha256: facts
-                .properties
-                .get("tables.sha256")
-                .cloned()
-                .unwrap_or_default(),
-            properties: facts.properties,
-            implementations: facts.implementations,
-            counts: crate::summary::counts(st)
-                .into_iter()
-                .map(|(o, n)| (o.as_str().to_string(), n))
-                .collect(),
-            cases: st.cases.len(),
-            unfinished: st.remaining().len(),
-            skipped: st.skipped.len(),
-            settings: st
-                .config
-                .as_ref()
-                .map(|c| c.settings.clone())
-                .unwrap_or_default(),
-        });
+        files.extend(board_files(results, st)?);
+        boards.push(board_entry(st));
     }
     // The run's HTML report links into the boards' directories, as it does beside them.
     let report = results.join(crate::report::FILE);
@@ -132,28 +95,80 @@ pub fn write(
     let signature = sign_key
         .map(|k| crate::sshsig::sign(k, &manifest_bytes))
         .transpose()?;
+    let mut entries = vec![(MANIFEST.to_string(), manifest_bytes)];
+    if let Some(sig) = signature {
+        entries.push((SIGNATURE.to_string(), sig));
+    }
+    entries.extend(files);
+    write_tar(out, &entries, manifest.created_unix)?;
+    Ok(())
+}
+
+/// Every file of a board's results directory, as `results/<board>/<name>`, by name.
+fn board_files(results: &Path, st: &State) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    let dir = results.join(&st.board);
+    let mut names: Vec<_> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    names.sort();
+    let mut files = Vec::new();
+    for p in names {
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        files.push((format!("results/{}/{name}", st.board), std::fs::read(&p)?));
+    }
+    Ok(files)
+}
+
+/// What the manifest says of a board: its facts, counts and settings, from its state.
+fn board_entry(st: &State) -> BoardEntry {
+    let facts = st.facts.clone().unwrap_or_default();
+    BoardEntry {
+        name: st.board.clone(),
+        suite_version: facts.suite_version.clone(),
+        tables_sha256: facts
+            .properties
+            .get("tables.sha256")
+            .cloned()
+            .unwrap_or_default(),
+        properties: facts.properties,
+        implementations: facts.implementations,
+        counts: crate::summary::counts(st)
+            .into_iter()
+            .map(|(o, n)| (o.as_str().to_string(), n))
+            .collect(),
+        cases: st.cases.len(),
+        unfinished: st.remaining().len(),
+        skipped: st.skipped.len(),
+        settings: st
+            .config
+            .as_ref()
+            .map(|c| c.settings.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// The tar at `out`, written whole under a temporary name and then renamed into place.
+fn write_tar(out: &Path, entries: &[(String, Vec<u8>)], mtime: u64) -> std::io::Result<()> {
     let tmp = out.with_extension("tar.part");
     {
         let mut tar = tar::Builder::new(std::fs::File::create(&tmp)?);
-        let mut add = |path: &str, data: &[u8]| -> std::io::Result<()> {
+        for (path, data) in entries {
             let mut h = tar::Header::new_gnu();
             h.set_size(data.len() as u64);
             h.set_mode(0o644);
-            h.set_mtime(manifest.created_unix);
+            h.set_mtime(mtime);
             h.set_cksum();
-            tar.append_data(&mut h, path, data)
-        };
-        add(MANIFEST, &manifest_bytes)?;
-        if let Some(sig) = &signature {
-            add(SIGNATURE, sig)?;
-        }
-        for (p, d) in &files {
-            add(p, d)?;
+            tar.append_data(&mut h, path, data.as_slice())?;
         }
         tar.into_inner()?.sync_all()?;
     }
-    std::fs::rename(&tmp, out)?;
-    Ok(())
+    std::fs::rename(&tmp, out)
 }
 
 /// The bundled journal of each board, read as `journal::read` does (every line whole).
@@ -216,80 +231,88 @@ fn disagreements(m: &Manifest, contents: &BTreeMap<String, Vec<u8>>) -> Vec<Stri
                 continue;
             }
         };
-        let mut differs = |field: &str, says: String, has: String| {
-            if says != has {
-                errors.push(format!(
-                    "{MANIFEST}: board {}: {field} says {says}, the bundled journal {path} gives {has}",
-                    b.name
-                ));
-            }
-        };
-        let counts = crate::summary::counts(&st);
-        for o in hil_proto::Outcome::ALL {
-            let says = b.counts.get(o.as_str()).copied().unwrap_or(0);
-            differs(
-                &format!("counts.{o}"),
-                says.to_string(),
-                counts[&o].to_string(),
-            );
+        errors.extend(board_disagreements(b, path, &st));
+    }
+    errors
+}
+
+/// What the manifest's entry `b` says against what the board's bundled journal (at
+/// `path`, read as `st`) gives, one line per field that differs.
+fn board_disagreements(b: &BoardEntry, path: &str, st: &State) -> Vec<String> {
+    let mut errors = Vec::new();
+    let mut differs = |field: &str, says: String, has: String| {
+        if says != has {
+            errors.push(format!(
+                "{MANIFEST}: board {}: {field} says {says}, the bundled journal {path} gives {has}",
+                b.name
+            ));
         }
-        for k in b
-            .counts
-            .keys()
-            .filter(|k| k.parse::<hil_proto::Outcome>().is_err())
-        {
+    };
+    let counts = crate::summary::counts(st);
+    for o in hil_proto::Outcome::ALL {
+        let says = b.counts.get(o.as_str()).copied().unwrap_or(0);
+        differs(
+            &format!("counts.{o}"),
+            says.to_string(),
+            counts[&o].to_string(),
+        );
+    }
+    for k in b
+        .counts
+        .keys()
+        .filter(|k| k.parse::<hil_proto::Outcome>().is_err())
+    {
+        differs(
+            &format!("counts.{k}"),
+            b.counts[k].to_string(),
+            "no such outcome".into(),
+        );
+    }
+    differs("cases", b.cases.to_string(), st.cases.len().to_string());
+    differs(
+        "unfinished",
+        b.unfinished.to_string(),
+        st.remaining().len().to_string(),
+    );
+    differs(
+        "skipped",
+        b.skipped.to_string(),
+        st.skipped.len().to_string(),
+    );
+    let facts = st.facts.clone().unwrap_or_default();
+    let tables = facts.properties.get("tables.sha256").cloned();
+    differs(
+        "suite_version",
+        format!("`{}`", b.suite_version),
+        format!("`{}`", facts.suite_version),
+    );
+    differs(
+        "tables_sha256",
+        format!("`{}`", b.tables_sha256),
+        format!("`{}`", tables.unwrap_or_default()),
+    );
+    let settings = st
+        .config
+        .as_ref()
+        .map(|c| c.settings.clone())
+        .unwrap_or_default();
+    for (field, says, has) in [
+        ("properties", &b.properties, &facts.properties),
+        ("settings", &b.settings, &settings),
+        (
+            "implementations",
+            &b.implementations,
+            &facts.implementations,
+        ),
+    ] {
+        let keys: std::collections::BTreeSet<&String> = says.keys().chain(has.keys()).collect();
+        let shown = |v: Option<&String>| v.map_or("nothing".into(), |v| format!("`{v}`"));
+        for k in keys {
             differs(
-                &format!("counts.{k}"),
-                b.counts[k].to_string(),
-                "no such outcome".into(),
+                &format!("{field}.{k}"),
+                shown(says.get(k)),
+                shown(has.get(k)),
             );
-        }
-        differs("cases", b.cases.to_string(), st.cases.len().to_string());
-        differs(
-            "unfinished",
-            b.unfinished.to_string(),
-            st.remaining().len().to_string(),
-        );
-        differs(
-            "skipped",
-            b.skipped.to_string(),
-            st.skipped.len().to_string(),
-        );
-        let facts = st.facts.clone().unwrap_or_default();
-        let tables = facts.properties.get("tables.sha256").cloned();
-        differs(
-            "suite_version",
-            format!("`{}`", b.suite_version),
-            format!("`{}`", facts.suite_version),
-        );
-        differs(
-            "tables_sha256",
-            format!("`{}`", b.tables_sha256),
-            format!("`{}`", tables.unwrap_or_default()),
-        );
-        let settings = st
-            .config
-            .as_ref()
-            .map(|c| c.settings.clone())
-            .unwrap_or_default();
-        for (field, says, has) in [
-            ("properties", &b.properties, &facts.properties),
-            ("settings", &b.settings, &settings),
-            (
-                "implementations",
-                &b.implementations,
-                &facts.implementations,
-            ),
-        ] {
-            let keys: std::collections::BTreeSet<&String> = says.keys().chain(has.keys()).collect();
-            let shown = |v: Option<&String>| v.map_or("nothing".into(), |v| format!("`{v}`"));
-            for k in keys {
-                differs(
-                    &format!("{field}.{k}"),
-                    shown(says.get(k)),
-                    shown(has.get(k)),
-                );
-            }
         }
     }
     errors
@@ -299,39 +322,7 @@ fn disagreements(m: &Manifest, contents: &BTreeMap<String, Vec<u8>>) -> Vec<Stri
 /// (against `allowed` when given; then an unsigned bundle is refused). Returns a report,
 /// or everything that is wrong.
 pub fn verify(path: &Path, allowed: Option<&Path>) -> Result<String, Vec<String>> {
-    let raw = std::fs::read(path).map_err(|e| vec![format!("{}: {e}", path.display())])?;
-    // A tar ends with two zero blocks: without them, whatever was cut off is unknown.
-    let ends_whole = raw.len() % 512 == 0
-        && raw.len() >= 1024
-        && raw[raw.len() - 1024..].iter().all(|&b| b == 0);
-    if !ends_whole {
-        return Err(vec![format!(
-            "truncated: {} ends without the tar end-of-archive blocks ({} bytes); the bundle \
-             is incomplete, copy it again",
-            path.display(),
-            raw.len()
-        )]);
-    }
-    let mut archive = tar::Archive::new(raw.as_slice());
-    let mut contents: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut twice = Vec::new();
-    let entries = archive
-        .entries()
-        .map_err(|e| vec![format!("not a tar archive: {e}")])?;
-    for e in entries {
-        let mut e = e.map_err(|e| vec![format!("truncated or corrupt tar: {e}")])?;
-        let name = e
-            .path()
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut data = Vec::new();
-        e.read_to_end(&mut data)
-            .map_err(|err| vec![format!("truncated or corrupt tar: {name}: {err}")])?;
-        // A path twice: which copy a reader gets depends on the tool; neither is vouched for.
-        if contents.insert(name.clone(), data).is_some() {
-            twice.push(format!("{name}: in the archive more than once"));
-        }
-    }
+    let (mut contents, twice) = read_bundle(path)?;
     let raw = contents
         .remove(MANIFEST)
         .ok_or_else(|| vec![format!("no {MANIFEST} in the bundle")])?;
@@ -356,29 +347,7 @@ pub fn verify(path: &Path, allowed: Option<&Path>) -> Result<String, Vec<String>
     // What the manifest says of each board must be what its journal holds: an unsigned
     // manifest can be rewritten with matching hashes, its counts cannot disagree.
     errors.extend(disagreements(&m, &contents));
-    let origin = match (&signature, allowed) {
-        (None, None) => Ok(
-            "unsigned: contents match the manifest, but anyone who edits a file \
-                            can rewrite the manifest too (sign with --sign-key)"
-                .to_string(),
-        ),
-        (None, Some(a)) => Err(format!(
-            "unsigned: {} lists who may sign, and this bundle has no signature",
-            a.display()
-        )),
-        (Some(sig), _) => match crate::sshsig::verify(&raw, sig, allowed) {
-            Ok(crate::sshsig::Signer {
-                principal: Some(who),
-                key,
-            }) => Ok(format!("verified: signed by {who} ({key})")),
-            Ok(crate::sshsig::Signer { key, .. }) => Ok(format!(
-                "signed by {key}, signer not checked: pass --allowed-signers FILE to check who \
-                 signed"
-            )),
-            Err(e) => Err(format!("signature: {e}")),
-        },
-    };
-    let origin = match origin {
+    let origin = match origin(&raw, signature.as_deref(), allowed) {
         Ok(o) => o,
         Err(e) => {
             errors.push(e);
@@ -392,9 +361,82 @@ pub fn verify(path: &Path, allowed: Option<&Path>) -> Result<String, Vec<String>
             .map(|e| hil_proto::text::escape_line(e).into_owned())
             .collect());
     }
+    Ok(report(path, &m, &origin, signature.is_some()))
+}
+
+/// A bundle's files by path, whole.
+type Contents = BTreeMap<String, Vec<u8>>;
+
+/// The bundle's files, and the paths found in it more than once.
+fn read_bundle(path: &Path) -> Result<(Contents, Vec<String>), Vec<String>> {
+    let raw = std::fs::read(path).map_err(|e| vec![format!("{}: {e}", path.display())])?;
+    // A tar ends with two zero blocks: without them, whatever was cut off is unknown.
+    let ends_whole = raw.len() % 512 == 0
+        && raw.len() >= 1024
+        && raw[raw.len() - 1024..].iter().all(|&b| b == 0);
+    if !ends_whole {
+        return Err(vec![format!(
+            "truncated: {} ends without the tar end-of-archive blocks ({} bytes); the bundle \
+             is incomplete, copy it again",
+            path.display(),
+            raw.len()
+        )]);
+    }
+    let mut archive = tar::Archive::new(raw.as_slice());
+    let mut contents = Contents::new();
+    let mut twice = Vec::new();
+    let entries = archive
+        .entries()
+        .map_err(|e| vec![format!("not a tar archive: {e}")])?;
+    for e in entries {
+        let mut e = e.map_err(|e| vec![format!("truncated or corrupt tar: {e}")])?;
+        let name = e
+            .path()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data)
+            .map_err(|err| vec![format!("truncated or corrupt tar: {name}: {err}")])?;
+        // A path twice: which copy a reader gets depends on the tool; neither is vouched for.
+        if contents.insert(name.clone(), data).is_some() {
+            twice.push(format!("{name}: in the archive more than once"));
+        }
+    }
+    Ok((contents, twice))
+}
+
+/// Who vouches for the manifest's bytes `raw`: its signature, checked against `allowed`
+/// when given (which then requires one), in words; or why that fails.
+fn origin(raw: &[u8], signature: Option<&[u8]>, allowed: Option<&Path>) -> Result<String, String> {
+    match (signature, allowed) {
+        (None, None) => Ok(
+            "unsigned: contents match the manifest, but anyone who edits a file \
+                            can rewrite the manifest too (sign with --sign-key)"
+                .to_string(),
+        ),
+        (None, Some(a)) => Err(format!(
+            "unsigned: {} lists who may sign, and this bundle has no signature",
+            a.display()
+        )),
+        (Some(sig), _) => match crate::sshsig::verify(raw, sig, allowed) {
+            Ok(crate::sshsig::Signer {
+                principal: Some(who),
+                key,
+            }) => Ok(format!("verified: signed by {who} ({key})")),
+            Ok(crate::sshsig::Signer { key, .. }) => Ok(format!(
+                "signed by {key}, signer not checked: pass --allowed-signers FILE to check who \
+                 signed"
+            )),
+            Err(e) => Err(format!("signature: {e}")),
+        },
+    }
+}
+
+/// What a bundle that checked out vouches for: its origin, then each board.
+fn report(path: &Path, m: &Manifest, origin: &str, signed: bool) -> String {
     // No journal records these: what the manifest says of them is its word alone (and the
     // signer's, when signed).
-    let word = if signature.is_some() {
+    let word = if signed {
         "the signed manifest's word"
     } else {
         "the manifest's word only"
@@ -447,5 +489,5 @@ pub fn verify(path: &Path, allowed: Option<&Path>) -> Result<String, Vec<String>
             report.push_str(&format!("      {backend}: {imp}\n"));
         }
     }
-    Ok(hil_proto::text::escape_controls(&report).into_owned())
+    hil_proto::text::escape_controls(&report).into_owned()
 }

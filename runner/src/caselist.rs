@@ -177,32 +177,30 @@ pub struct Options {
     pub rerun_failed: bool,
 }
 
-/// The include and skip lists the inventory gives `board` (none for the built-in boards).
-pub fn board_lists(board: &crate::board::Board) -> (Vec<PathBuf>, Vec<PathBuf>) {
-    match &board.kind {
-        crate::board::BoardKind::Ssh(spec) => (spec.include.clone(), spec.skip.clone()),
-        crate::board::BoardKind::Labgrid(lg) => {
-            (lg.template.include.clone(), lg.template.skip.clone())
-        }
-        crate::board::BoardKind::Local => (Vec::new(), Vec::new()),
-    }
+/// The include and skip lists the inventory gives one board (none for the built-in
+/// boards), with the board's name for errors about them.
+#[derive(Debug, Clone, Default)]
+pub struct BoardLists {
+    pub board: String,
+    pub include: Vec<PathBuf>,
+    pub skip: Vec<PathBuf>,
 }
 
 impl Selection {
-    /// Reads and checks everything the options name for `board`; errors are the user's
-    /// to fix (exit 2), found before any file of an earlier run is touched.
+    /// Reads and checks everything the options and the board's lists name; errors are
+    /// the user's to fix (exit 2), found before any file of an earlier run is touched.
     pub fn prepare(
         opts: &Options,
-        board: &crate::board::Board,
+        board: &BoardLists,
         journal: &Path,
     ) -> Result<Selection, String> {
-        let (b_include, b_skip) = board_lists(board);
+        let (b_include, b_skip) = (board.include.clone(), board.skip.clone());
         let load = |paths: &[PathBuf]| List::load(paths).map_err(|e| e.to_string());
         // Lists the inventory names: say so, and where to fix it.
         let from_inventory = |key: &str, e: String| {
             format!(
                 "{e} (listed under `{key}:` of board `{}` in the inventory; paths are relative to the inventory file)",
-                board.name
+                board.board
             )
         };
         let board_include = load(&b_include).map_err(|e| from_inventory("include", e))?;

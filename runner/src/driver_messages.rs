@@ -4,7 +4,7 @@
 //! them again (the rerun's verdicts are kept, and they do not carry the line).
 
 use crate::journal::{CaseResult, DriverMessage, Journal, Record, State};
-use hil_proto::Observation;
+use hil_proto::{key, Observation};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// At most this many run-level messages are journaled per board and run; then one saying so.
@@ -74,7 +74,7 @@ impl Unsettled {
             })
             .unwrap_or_default();
         cases.insert(case.to_string());
-        let Some(lines) = get("driver_log") else {
+        let Some(lines) = get(key::DRIVER_LOG.as_str()) else {
             return;
         };
         for line in lines.value.lines().filter(|l| is_error(l)) {
@@ -147,7 +147,7 @@ pub fn not_again(earlier: &CaseResult, later: &CaseResult) -> Vec<String> {
     let lines = |r: &CaseResult| -> Vec<String> {
         r.observations
             .iter()
-            .filter(|o| o.key == "driver_log")
+            .filter(|o| o.key == key::DRIVER_LOG)
             .flat_map(|o| o.value.lines().map(String::from).collect::<Vec<_>>())
             .filter(|l| is_error(l))
             .collect()

@@ -5,8 +5,10 @@
 use crate::baseline::Comparison;
 use crate::journal::{CaseResult, DriverMessage, State};
 use hil_proto::text::{cap_end, cap_start, escape_controls, escape_line, MAX_STORED};
-use hil_proto::{CaseInfo, Event, Facts, Observation, Outcome, MAX_TIMEOUT_S};
+use hil_proto::{key, CaseInfo, Event, Observation, Outcome, MAX_TIMEOUT_S};
 use std::time::Duration;
+
+pub use crate::board_facts::{capped_facts, FACTS_CUT, MAX_FACT_VALUE};
 
 /// Warnings quoting a board's line show at most this many bytes of it.
 const QUOTED: usize = 300;
@@ -20,15 +22,6 @@ const MAX_NAME: usize = 512;
 const MAX_UB: usize = 4096;
 /// The most devices a listed case may name.
 const MAX_DEVICES: usize = 1024;
-/// A fact's value is kept up to this many bytes (its start, saying how much more there was).
-pub const MAX_FACT_VALUE: usize = 4096;
-/// A fact's name is kept up to this many bytes.
-const MAX_FACT_KEY: usize = 256;
-/// All of a board's facts (names and values) are kept up to about this many bytes; the
-/// facts past it are left out and counted in `FACTS_CUT`.
-const MAX_FACTS: usize = 256 * 1024;
-/// The property saying how many facts were left out, and how large they were.
-pub const FACTS_CUT: &str = "hil-run.facts_cut";
 
 /// A line of the event stream, read.
 #[derive(Debug)]
@@ -75,9 +68,9 @@ pub fn read_line(line: &str) -> Line {
     } else {
         format!("{what}; its message: {board_message}")
     };
-    let mut observations = vec![Observation::new("result_sent", cap_start(line, QUOTED))];
+    let mut observations = vec![Observation::new(key::RESULT_SENT, cap_start(line, QUOTED))];
     if let Some(o) = sent {
-        observations.insert(0, Observation::new("outcome_sent", o));
+        observations.insert(0, Observation::new(key::OUTCOME_SENT, o));
     }
     Line::Bogus(CaseResult {
         case: case.to_string(),
@@ -100,7 +93,7 @@ pub fn checked(mut r: CaseResult, measured: Option<Duration>) -> (CaseResult, Op
         let sent = r.duration_s;
         r.duration_s = measured.map_or(0.0, |d| d.as_secs_f64());
         r.observations
-            .push(Observation::new("duration_sent", number(sent)));
+            .push(Observation::new(key::DURATION_SENT, number(sent)));
         warning = Some(format!(
             "case {}: the suite sent duration_s {}, which no case can take; \
              recorded {:.3} s (the runner's own measure)",
@@ -149,7 +142,7 @@ pub fn capped(mut r: CaseResult) -> CaseResult {
         let cut = r.observations.len() - MAX_OBSERVATIONS;
         r.observations.truncate(MAX_OBSERVATIONS);
         r.observations
-            .push(Observation::new("observations_cut", cut));
+            .push(Observation::new(key::OBSERVATIONS_CUT, cut));
     }
     for o in &mut r.observations {
         if o.key.len() > QUOTED {
@@ -161,51 +154,6 @@ pub fn capped(mut r: CaseResult) -> CaseResult {
         cap(&mut e.message);
     }
     r
-}
-
-/// `f` within its caps: each value's start up to `MAX_FACT_VALUE` bytes (saying how much
-/// more there was), each name up to `MAX_FACT_KEY`, all of them up to about `MAX_FACTS`;
-/// the facts left out are counted in the property `FACTS_CUT`. Real facts are far below
-/// (a suite's are about 40 names of at most 1 KiB), so only a board sending nonsense
-/// loses any: its journal records and reports stay small.
-pub fn capped_facts(mut f: Facts) -> Facts {
-    let mut budget = MAX_FACTS;
-    let (mut cut, mut cut_bytes) = (0usize, 0usize);
-    f.suite_version = keep(&f.suite_version, &mut budget, MAX_FACT_VALUE);
-    let mut map = |m: std::collections::BTreeMap<String, String>| {
-        let mut kept = std::collections::BTreeMap::new();
-        for (k, v) in m {
-            if budget < MAX_FACT_KEY + MAX_FACT_VALUE {
-                cut += 1;
-                cut_bytes += k.len() + v.len();
-                continue;
-            }
-            let k = keep(&k, &mut budget, MAX_FACT_KEY);
-            let v = keep(&v, &mut budget, MAX_FACT_VALUE);
-            kept.insert(k, v);
-        }
-        kept
-    };
-    f.properties = map(std::mem::take(&mut f.properties));
-    f.implementations = map(std::mem::take(&mut f.implementations));
-    if cut > 0 {
-        f.properties.insert(
-            FACTS_CUT.into(),
-            format!(
-                "{cut} fact(s) of {} left out: the board's facts are kept up to {}",
-                hil_proto::text::human_bytes(cut_bytes as u64),
-                hil_proto::text::human_bytes(MAX_FACTS as u64)
-            ),
-        );
-    }
-    f
-}
-
-/// `s`'s start within `max` bytes, taken from `budget`.
-fn keep(s: &str, budget: &mut usize, max: usize) -> String {
-    let s = cap_start(s, max).into_owned();
-    *budget = budget.saturating_sub(s.len());
-    s
 }
 
 /// Refuses a listing the runner cannot run as given: a case name outside the table-name
@@ -589,52 +537,6 @@ mod tests {
             assert!(e.contains("vulkan.import.dev0_dev1.runtime"), "{e}");
             assert!(e.contains("timeout_s"), "{e}");
         }
-    }
-
-    #[test]
-    fn facts_are_kept_within_their_caps_and_say_what_went() {
-        let real = Facts {
-            suite_version: "0.1.0".into(),
-            properties: [("arch".to_string(), "x86_64".to_string())].into(),
-            implementations: [("cuda".to_string(), "libcuda.so.1".to_string())].into(),
-        };
-        assert_eq!(
-            capped_facts(real.clone()),
-            real,
-            "real facts are kept as they are"
-        );
-        let big = "z".repeat(3_000_000);
-        let mut f = Facts {
-            suite_version: big.clone(),
-            ..real
-        };
-        f.properties.insert(big.clone(), big.clone());
-        for i in 0..100_000 {
-            f.properties
-                .insert(format!("fact{i:06}"), format!("value{i}"));
-        }
-        let f = capped_facts(f);
-        assert!(f.suite_version.len() <= MAX_FACT_VALUE);
-        assert!(
-            f.suite_version.ends_with("more]"),
-            "{}",
-            &f.suite_version[4000..]
-        );
-        let total: usize = f
-            .properties
-            .iter()
-            .chain(&f.implementations)
-            .map(|(k, v)| k.len() + v.len())
-            .sum();
-        assert!(total <= MAX_FACTS + 1024, "{total}");
-        assert!(f.properties.keys().all(|k| k.len() <= MAX_FACT_KEY));
-        assert!(f.properties.values().all(|v| v.len() <= MAX_FACT_VALUE));
-        assert!(
-            f.properties[FACTS_CUT].contains("fact(s) of"),
-            "{}",
-            f.properties[FACTS_CUT]
-        );
-        assert_eq!(f.properties["arch"], "x86_64");
     }
 
     #[test]

@@ -6,6 +6,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// Suite paths from the inventory, one per arch, for `transport::arch::settle` to pick from.
+pub type ByArch = BTreeMap<String, PathBuf>;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Inventory {
@@ -57,7 +60,7 @@ pub struct BoardSpec {
     pub suite: PathBuf,
     /// `suite:` as a map by arch (empty for one path).
     #[serde(skip)]
-    pub suites: crate::transport::arch::ByArch,
+    pub suites: ByArch,
     /// Remote directory for deployed suites and run files.
     #[serde(default = "default_workdir", deserialize_with = "checked::workdir")]
     pub workdir: String,
@@ -121,7 +124,7 @@ pub struct PlaceTemplate {
     #[serde(skip)]
     pub suite: PathBuf,
     #[serde(skip)]
-    pub suites: crate::transport::arch::ByArch,
+    pub suites: ByArch,
     #[serde(default = "default_workdir", deserialize_with = "checked::workdir")]
     pub workdir: String,
     #[serde(default, deserialize_with = "checked::env")]
@@ -409,7 +412,7 @@ mod checked {
 
     pub fn name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         let n = String::deserialize(d)?;
-        if !crate::board::valid_name(&n) || n == "local" {
+        if !crate::board_name::valid_name(&n) || n == "local" {
             return Err(D::Error::custom(format!(
                 "`{n}`: board name not allowed; use letters, digits, `-`, `_`, `.` (it names a \
                  results directory; `local` is built in)"
@@ -570,7 +573,7 @@ impl Inventory {
         &self,
         written: &SuiteField,
         base: &Path,
-    ) -> Result<(PathBuf, crate::transport::arch::ByArch), InventoryError> {
+    ) -> Result<(PathBuf, ByArch), InventoryError> {
         let path = |key: &str, raw: &str| -> Result<PathBuf, InventoryError> {
             let expanded = expand(raw).map_err(|var| {
                 self.located(

@@ -40,8 +40,11 @@ macro_rules! errln {
 
 pub mod baseline;
 pub mod board;
+pub mod board_facts;
+pub mod board_name;
 pub mod bundle;
 pub mod caselist;
+pub mod commands;
 pub mod config;
 pub mod dates;
 pub mod deqp;
@@ -60,7 +63,9 @@ pub mod outcomes;
 pub mod progress;
 pub mod propose;
 pub mod report;
+pub mod reset;
 pub mod results_dir;
+pub mod run_options;
 pub mod session;
 pub mod shard;
 pub mod sshsig;

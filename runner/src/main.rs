@@ -1,8 +1,9 @@
-use anyhow::Context as _;
+//! `hil-run`'s command line: parses the arguments and calls the library's commands
+//! (`hil_run::commands`), which hold every command's body.
+
 use clap::Parser;
-use hil_run::board;
-use hil_run::journal::{self, State};
-use hil_run::orchestrate::{self, ConfigError, RunOptions};
+use hil_run::commands;
+use hil_run::orchestrate::RunOptions;
 use hil_run::transport::ssh::LockPolicy;
 use std::path::PathBuf;
 
@@ -204,190 +205,38 @@ fn main() {
     let cli = Cli::parse();
     hil_run::interrupt::install();
     hil_run::progress::set_quiet(cli.quiet);
-    let code = match run(&cli) {
-        Ok(code) => code,
-        Err(_) if hil_run::interrupt::interrupted() => {
-            // Whatever was being waited for, say what the interruption left.
-            eprintln!("hil-run: {}", hil_run::interrupt::interrupted_message());
-            130
-        }
-        Err(e) => {
-            // An error may quote a board (its listing, its refusal): escaped, bounded.
-            let why = format!("{e:#}");
-            let why = hil_proto::text::cap_start(&why, 16 * 1024);
-            eprintln!("hil-run: error: {}", hil_proto::text::escape_controls(&why));
-            if orchestrate::is_config_error(&e) {
-                2
-            } else {
-                1
-            }
-        }
-    };
-    std::process::exit(code);
+    std::process::exit(commands::exit_code(dispatch(&cli)));
 }
 
-fn run(cli: &Cli) -> anyhow::Result<i32> {
-    if let Some(Command::BaselineFrom { journals }) = &cli.command {
-        let states: Vec<State> = journals
-            .iter()
-            .map(|j| {
-                if j.is_dir() {
-                    return Err(ConfigError(format!(
-                        "{} is a directory: give a board's journal, e.g. {}",
-                        j.display(),
-                        j.join("<board>").join("journal.jsonl").display()
-                    )));
-                }
-                journal::read(j).map_err(ConfigError)
-            })
-            .collect::<Result<_, _>>()?;
-        let runs: Vec<(&State, String)> = states
-            .iter()
-            .zip(journals)
-            .map(|(st, j)| (st, j.display().to_string()))
-            .collect();
-        hil_run::out!("{}", hil_run::propose::from_states(&runs));
-        return Ok(0);
+fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
+    match &cli.command {
+        Some(Command::BaselineFrom { journals }) => commands::baseline_from::run(journals),
+        Some(Command::Report {
+            journals,
+            baseline,
+            out,
+        }) => commands::report::run(journals, baseline.as_deref(), out),
+        Some(Command::History { paths }) => commands::history::run(paths),
+        Some(Command::VerifyBundle {
+            file,
+            allowed_signers,
+        }) => Ok(commands::verify_bundle::run(
+            file,
+            allowed_signers.as_deref(),
+        )),
+        None => commands::run::run(&request(cli)),
     }
-    if let Some(Command::Report {
-        journals,
-        baseline,
-        out,
-    }) = &cli.command
-    {
-        return report_from(journals, baseline.as_deref(), out);
-    }
-    if let Some(Command::History { paths }) = &cli.command {
-        return history(paths);
-    }
-    if let Some(Command::VerifyBundle {
-        file,
-        allowed_signers,
-    }) = &cli.command
-    {
-        return Ok(
-            match hil_run::bundle::verify(file, allowed_signers.as_deref()) {
-                Ok(report) => {
-                    hil_run::out!("{report}");
-                    0
-                }
-                Err(errors) => {
-                    for e in errors {
-                        eprintln!("hil-run: verify-bundle: {e}");
-                    }
-                    1
-                }
-            },
-        );
-    }
-    if cli.resume && !cli.tags.is_empty() {
-        // Tags pick whichever matching place is free: perhaps not the interrupted one.
-        let interrupted: Vec<String> = std::fs::read_dir(&cli.results)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.path().join("journal.jsonl").is_file())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        return Err(ConfigError(format!(
-            "--resume with --tag could take another place than the one that was interrupted; \
-             resume by name with --board (journals in {}: {})",
-            cli.results.display(),
-            if interrupted.is_empty() {
-                "none".to_string()
-            } else {
-                interrupted.join(", ")
-            }
-        ))
-        .into());
-    }
-    let mut names = cli.boards.clone();
-    if names.is_empty() && cli.tags.is_empty() {
-        names.push("local".into());
-    }
-    let boards = board::resolve(&names, &cli.tags, cli.inventory.as_deref())
-        .map_err(|e| ConfigError(e.to_string()))?;
-    if let Some(key) = &cli.sign_key {
-        // A key that cannot sign must not surface after the whole run.
-        hil_run::sshsig::sign(key, b"hil-run: can this key sign?")
-            .map_err(|e| ConfigError(format!("--sign-key: {e}")))?;
-    }
-    let finished = orchestrate::run_boards(&options(cli), &boards)?;
-    if !finished.states.is_empty() {
-        let states: Vec<&State> = finished.states.iter().collect();
-        write_bundle(cli, &states)?;
-    }
-    Ok(finished.code)
 }
 
-/// `hil-run report`: every input is read and checked before the page is written.
-fn report_from(
-    journals: &[PathBuf],
-    baseline: Option<&std::path::Path>,
-    out: &std::path::Path,
-) -> anyhow::Result<i32> {
-    let baseline = baseline
-        .map(hil_run::baseline::load)
-        .transpose()
-        .map_err(ConfigError)?;
-    let journals = &hil_run::history::journals(journals).map_err(ConfigError)?;
-    let mut states: Vec<State> = journals
-        .iter()
-        .map(|j| journal::read(j).map_err(ConfigError))
-        .collect::<Result<_, _>>()?;
-    let runs: Vec<(&State, &std::path::Path)> = states
-        .iter()
-        .zip(journals)
-        .map(|(s, j)| (s, j.as_path()))
-        .collect();
-    let history = hil_run::history::build(&runs);
-    // Runs of one board (`local` here and there) are told apart by the journal they came from.
-    let names: Vec<String> = states.iter().map(|s| s.board.clone()).collect();
-    for (st, j) in states.iter_mut().zip(journals) {
-        if names.iter().filter(|n| **n == st.board).count() > 1 {
-            st.board = format!("{} ({})", st.board, j.display());
-        }
+fn request(cli: &Cli) -> commands::run::Request {
+    commands::run::Request {
+        boards: cli.boards.clone(),
+        tags: cli.tags.clone(),
+        inventory: cli.inventory.clone(),
+        bundle: cli.bundle.clone(),
+        sign_key: cli.sign_key.clone(),
+        options: options(cli),
     }
-    let out_dir = match out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(d) => d.to_path_buf(),
-        None => PathBuf::from("."),
-    };
-    let views: Vec<hil_run::report::BoardView> = states
-        .iter()
-        .zip(journals)
-        .map(|(st, j)| {
-            hil_run::report::BoardView::new(
-                st,
-                hil_run::baseline::compare(baseline.as_ref(), st),
-                j,
-                &out_dir,
-            )
-        })
-        .collect();
-    std::fs::write(out, hil_run::report::render_with_history(&views, &history))
-        .with_context(|| format!("writing {}", out.display()))?;
-    hil_run::outln!("report: {}", out.display());
-    Ok(0)
-}
-
-/// `hil-run history`: every board's history as text, for a terminal or a CI post.
-fn history(paths: &[PathBuf]) -> anyhow::Result<i32> {
-    let journals = hil_run::history::journals(paths).map_err(ConfigError)?;
-    let states: Vec<State> = journals
-        .iter()
-        .map(|j| journal::read(j).map_err(ConfigError))
-        .collect::<Result<_, _>>()?;
-    let runs: Vec<(&State, &std::path::Path)> = states
-        .iter()
-        .zip(&journals)
-        .map(|(s, j)| (s, j.as_path()))
-        .collect();
-    let text: Vec<String> = hil_run::history::build(&runs)
-        .iter()
-        .map(hil_run::history::text)
-        .collect();
-    hil_run::out!("{}", text.join("\n"));
-    Ok(0)
 }
 
 fn options(cli: &Cli) -> RunOptions {
@@ -413,24 +262,4 @@ fn options(cli: &Cli) -> RunOptions {
             break_live: cli.break_live_lock,
         },
     }
-}
-
-fn write_bundle(cli: &Cli, states: &[&State]) -> anyhow::Result<()> {
-    if let Some(out) = &cli.bundle {
-        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        hil_run::bundle::write(out, &cli.results, states, cli.sign_key.as_deref())
-            .with_context(|| format!("writing bundle {}", out.display()))?;
-        let check = match cli.sign_key {
-            Some(_) => " --allowed-signers FILE",
-            None => "",
-        };
-        hil_run::outln!(
-            "bundle: {} (check with `hil-run verify-bundle {}{check}`)",
-            out.display(),
-            out.display()
-        );
-    }
-    Ok(())
 }

@@ -4,7 +4,7 @@
 //! and an error test case in the merged JUnit for each board that could not be tested.
 
 use crate::journal::State;
-use crate::orchestrate::{Finished, RunOptions};
+use crate::run_options::{Finished, RunOptions};
 use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
 
 /// Exit status: every board that was tested has no regression, and some boards could not

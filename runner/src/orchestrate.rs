@@ -4,43 +4,17 @@
 
 use crate::board::{self, Board, BoardKind};
 use crate::journal::{self, Journal, Record, State};
+use crate::reset::Reset;
 use crate::session::{self, Progress};
 use crate::transport::local::Local;
-use crate::transport::ssh::{LockPolicy, SshBoard, SshError};
+use crate::transport::ssh::{SshBoard, SshError};
 use crate::transport::Transport;
 use crate::{junit, summary};
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// What the user asked for, for every board of the run.
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// Where results go: `<results>/<board>/`.
-    pub results: PathBuf,
-    /// The hil-suite binary for the built-in boards.
-    pub suite: Option<PathBuf>,
-    pub tables: Option<PathBuf>,
-    pub filters: Vec<String>,
-    /// `--include` / `--skip` case lists (deqp-runner's format).
-    pub include: Vec<PathBuf>,
-    pub skip: Vec<PathBuf>,
-    /// Only the cases that failed in the last run's journal.
-    pub rerun_failed: bool,
-    pub resume: bool,
-    pub test_threads: Option<u32>,
-    pub baseline: Option<PathBuf>,
-    pub retry: u32,
-    /// `[hash:]K/N`, checked before anything is touched.
-    pub shard: Option<String>,
-    pub quiet: bool,
-    pub accept_new_host_keys: bool,
-    /// Waiting for, or breaking, a board another run holds.
-    pub lock: LockPolicy,
-    /// Write `RESULTS/proposed-baseline.yaml` from the boards' journals; a `--baseline`
-    /// file that does not exist yet is then no error: the run is its first night.
-    pub propose_baseline: bool,
-}
+pub use crate::run_options::{Finished, RunOptions};
 
 /// Errors in what the user asked for (exit status 2).
 #[derive(Debug, thiserror::Error)]
@@ -66,14 +40,6 @@ pub fn is_config_error(e: &anyhow::Error) -> bool {
             .is_some_and(|l| !matches!(l, crate::labgrid::LabgridError::Interrupted(_)))
 }
 
-/// How a run over boards ended.
-pub struct Finished {
-    /// The exit status (0, 1, 2 or 130).
-    pub code: i32,
-    /// Every board's state worth a conformance bundle (empty: write none).
-    pub states: Vec<State>,
-}
-
 /// Runs `boards` (one thread each when several) and, for several, writes the merged
 /// JUnit and summary into `opts.results`. A single board's error is returned as is.
 pub fn run_boards(opts: &RunOptions, boards: &[Board]) -> anyhow::Result<Finished> {
@@ -92,28 +58,39 @@ fn run_boards_judged(
     boards: &[Board],
     bootstrap: bool,
 ) -> anyhow::Result<Finished> {
-    let remote = boards.iter().any(|b| !matches!(b.kind, BoardKind::Local));
     if let [b] = boards {
-        let (state, code) = run_board(opts, b, "");
-        if let Some(st) = &state {
-            write_html_report(opts, &[st]);
-        }
-        if remote && !crate::interrupt::interrupted() {
-            let why = code.as_ref().err().map(|e| format!("{e:#}"));
-            let not_tested: Vec<(String, String)> = match (&state, why) {
-                (None, Some(why)) => vec![(b.name.clone(), why)],
-                _ => vec![],
-            };
-            write_merged_junit(opts, state.iter().collect(), &not_tested)?;
-        }
-        let code = crate::night::board_code(state.as_ref(), code?, bootstrap);
-        let code = crate::night::exit_status(&[code], bootstrap);
-        return Ok(Finished {
-            code,
-            states: state.into_iter().collect(),
-        });
+        return run_single_board(opts, b, bootstrap);
     }
-    let results: Vec<(String, BoardRun)> = std::thread::scope(|scope| {
+    let results = run_in_parallel(opts, boards);
+    merge_boards(opts, results, bootstrap)
+}
+
+/// One board: its own reports, and for a remote board the merged JUnit CI reads.
+fn run_single_board(opts: &RunOptions, b: &Board, bootstrap: bool) -> anyhow::Result<Finished> {
+    let remote = !matches!(b.kind, BoardKind::Local);
+    let (state, code) = run_board(opts, b, "");
+    if let Some(st) = &state {
+        write_html_report(opts, &[st]);
+    }
+    if remote && !crate::interrupt::interrupted() {
+        let why = code.as_ref().err().map(|e| format!("{e:#}"));
+        let not_tested: Vec<(String, String)> = match (&state, why) {
+            (None, Some(why)) => vec![(b.name.clone(), why)],
+            _ => vec![],
+        };
+        write_merged_junit(opts, state.iter().collect(), &not_tested)?;
+    }
+    let code = crate::night::board_code(state.as_ref(), code?, bootstrap);
+    let code = crate::night::exit_status(&[code], bootstrap);
+    Ok(Finished {
+        code,
+        states: state.into_iter().collect(),
+    })
+}
+
+/// Every board on a thread of its own; each board's run, by name.
+fn run_in_parallel(opts: &RunOptions, boards: &[Board]) -> Vec<(String, BoardRun)> {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = boards
             .iter()
             .map(|b| {
@@ -132,7 +109,16 @@ fn run_boards_judged(
                 (n, r)
             })
             .collect()
-    });
+    })
+}
+
+/// Several boards' runs as one: the merged JUnit, summary and report, and the exit status
+/// of them all.
+fn merge_boards(
+    opts: &RunOptions,
+    results: Vec<(String, BoardRun)>,
+    bootstrap: bool,
+) -> anyhow::Result<Finished> {
     let mut verdicts = Vec::new();
     let mut not_tested = Vec::new();
     let mut states = Vec::new();
@@ -386,7 +372,10 @@ fn plan(
             skip: opts.skip.clone(),
             rerun_failed: opts.rerun_failed,
         };
-        Some(crate::caselist::Selection::prepare(&sel, b, journal_path).map_err(ConfigError)?)
+        Some(
+            crate::caselist::Selection::prepare(&sel, &b.case_lists(), journal_path)
+                .map_err(ConfigError)?,
+        )
     };
     let resumed = if opts.resume {
         let st =
@@ -415,29 +404,14 @@ fn plan(
     // Names and limits the runner can take as they are, or a refusal naming the board.
     crate::from_board::check_listing(&b.name, &listed).map_err(ConfigError)?;
     if let Some(st) = resumed {
-        check_same_config(&st, &settings, facts.as_ref(), journal_path)?;
-        let known: std::collections::BTreeSet<&str> =
-            listed.iter().map(|c| c.name.as_str()).collect();
-        if let Some(gone) = st
-            .remaining()
-            .iter()
-            .find(|c| !known.contains(c.name.as_str()))
-        {
-            return Err(ConfigError(format!(
-                "cannot resume: case `{}` of the plan in {} is not in the tables any more; \
-                 pass the tables the run started with, or start a new run without --resume",
-                gone.name,
-                journal_path.display()
-            ))
-            .into());
-        }
-        crate::outln!(
-            "hil-run: resuming {}: {} of {} cases already reported",
-            b.name,
-            st.results.len(),
-            st.cases.len()
+        return resume_checked(
+            st,
+            &listed,
+            &settings,
+            facts.as_ref(),
+            journal_path,
+            &b.name,
         );
-        return Ok(st);
     }
     let listed_count = listed.len();
     let selected = selection
@@ -461,6 +435,40 @@ fn plan(
     })
 }
 
+/// The plan of the run `--resume` continues, once the configuration it started under and
+/// the cases left to run are checked against what the board lists now.
+fn resume_checked(
+    st: State,
+    listed: &[hil_proto::CaseInfo],
+    settings: &std::collections::BTreeMap<String, String>,
+    facts: Option<&hil_proto::Facts>,
+    journal_path: &Path,
+    board: &str,
+) -> anyhow::Result<State> {
+    check_same_config(&st, settings, facts, journal_path)?;
+    let known: std::collections::BTreeSet<&str> = listed.iter().map(|c| c.name.as_str()).collect();
+    if let Some(gone) = st
+        .remaining()
+        .iter()
+        .find(|c| !known.contains(c.name.as_str()))
+    {
+        return Err(ConfigError(format!(
+            "cannot resume: case `{}` of the plan in {} is not in the tables any more; \
+             pass the tables the run started with, or start a new run without --resume",
+            gone.name,
+            journal_path.display()
+        ))
+        .into());
+    }
+    crate::outln!(
+        "hil-run: resuming {}: {} of {} cases already reported",
+        board,
+        st.results.len(),
+        st.cases.len()
+    );
+    Ok(st)
+}
+
 /// A resumed run goes on with the settings it started with where this invocation gives
 /// none (`--test-threads`, `--retry`; a different one was refused by the plan).
 fn inherit_settings(opts: &RunOptions, st: &State) -> RunOptions {
@@ -480,9 +488,9 @@ fn inherit_settings(opts: &RunOptions, st: &State) -> RunOptions {
 fn recorded_settings(opts: &RunOptions, b: &Board) -> std::collections::BTreeMap<String, String> {
     use crate::config::{self as c, DEFAULT};
     // The inventory's lists for this board choose cases as much as the command line's.
-    let (b_include, b_skip) = crate::caselist::board_lists(b);
-    let include: Vec<PathBuf> = opts.include.iter().chain(&b_include).cloned().collect();
-    let skip: Vec<PathBuf> = opts.skip.iter().chain(&b_skip).cloned().collect();
+    let lists = b.case_lists();
+    let include: Vec<PathBuf> = opts.include.iter().chain(&lists.include).cloned().collect();
+    let skip: Vec<PathBuf> = opts.skip.iter().chain(&lists.skip).cloned().collect();
     let or_default = |v: Option<String>| v.unwrap_or_else(|| DEFAULT.to_string());
     [
         (
@@ -737,121 +745,60 @@ fn retry_failures(
         let (Some(prev), Some(new)) = (state.results.get(&c.name), sub.results.get(&c.name)) else {
             continue;
         };
-        // A driver fault the failed attempt saw stays in the results when the retry
-        // passes without it: a one-off Xid is what a nightly run exists to catch.
         let (prev, new) = (prev.clone(), new.clone());
-        if !new.outcome.is_failure() {
-            for line in crate::driver_messages::not_again(&prev, &new) {
-                let m = crate::journal::DriverMessage {
-                    line,
-                    seen_unix: 0,
-                    cases: vec![c.name.clone()],
-                    when: format!(
-                        "logged while {} ran and failed it; not logged again when it ran \
-                         again (retry round {round}) and passed",
-                        c.name
-                    ),
-                };
-                progress.driver_message(&m);
-                crate::driver_messages::record(journal, state, m)?;
-            }
-        }
-        let mut merged = new.clone();
-        merged.earlier = prev.earlier.clone();
-        merged.earlier.push(crate::journal::EarlierRun {
-            outcome: prev.outcome,
-            message: prev.message.clone(),
-            duration_s: prev.duration_s,
-        });
-        // A retry the board was gone for never ran the case: the first cause stays the
-        // result (what CI shows), and the retry is listed as another attempt.
-        if new.outcome.is_failure() && session::never_ran(&new) && prev.outcome.is_failure() {
-            merged = prev.clone();
-            merged.earlier.push(crate::journal::EarlierRun {
-                outcome: new.outcome,
-                message: new.message.clone(),
-                duration_s: new.duration_s,
-            });
-        }
-        // Last record wins on replay, so the journal keeps the whole history.
-        journal.append(&Record::Result(merged.clone()))?;
-        state.results.insert(c.name.clone(), merged);
+        record_retry(journal, state, progress, round, &c.name, prev, new)?;
     }
     r
 }
 
-/// Longest a board's `reset` command may take (a power cycle and boot fit well inside).
-const RESET_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
-
-/// How a board left unusable is reset.
-enum Reset<'a> {
-    /// The inventory's `reset` command, run here on the runner host.
-    Command(&'a crate::inventory::BoardSpec),
-    /// `labgrid-client power cycle` on the place this run holds.
-    Labgrid(&'a crate::labgrid::Held),
-    /// Nothing to reset (this machine).
-    None,
-}
-
-impl Reset<'_> {
-    /// A device left unusable (health probe after an undefined-behaviour case): reset the
-    /// board so that the next run finds a working one.
-    fn if_needed(&self, board: &str, state: &State) {
-        let needs = state.results.values().any(|r| {
-            r.observations
-                .iter()
-                .any(|o| o.key == "board_needs_reset" && o.value == "true")
+/// A case's retry into the journal and state: the new result with the earlier attempts
+/// (a pass after a failure is flaky), keeping the driver lines the failed attempt saw.
+fn record_retry(
+    journal: &mut Journal,
+    state: &mut State,
+    progress: &mut Progress,
+    round: u32,
+    case: &str,
+    prev: crate::journal::CaseResult,
+    new: crate::journal::CaseResult,
+) -> anyhow::Result<()> {
+    // A driver fault the failed attempt saw stays in the results when the retry
+    // passes without it: a one-off Xid is what a nightly run exists to catch.
+    if !new.outcome.is_failure() {
+        for line in crate::driver_messages::not_again(&prev, &new) {
+            let m = crate::journal::DriverMessage {
+                line,
+                seen_unix: 0,
+                cases: vec![case.to_string()],
+                when: format!(
+                    "logged while {} ran and failed it; not logged again when it ran \
+                     again (retry round {round}) and passed",
+                    case
+                ),
+            };
+            progress.driver_message(&m);
+            crate::driver_messages::record(journal, state, m)?;
+        }
+    }
+    let mut merged = new.clone();
+    merged.earlier = prev.earlier.clone();
+    merged.earlier.push(crate::journal::EarlierRun {
+        outcome: prev.outcome,
+        message: prev.message.clone(),
+        duration_s: prev.duration_s,
+    });
+    // A retry the board was gone for never ran the case: the first cause stays the
+    // result (what CI shows), and the retry is listed as another attempt.
+    if new.outcome.is_failure() && session::never_ran(&new) && prev.outcome.is_failure() {
+        merged = prev.clone();
+        merged.earlier.push(crate::journal::EarlierRun {
+            outcome: new.outcome,
+            message: new.message.clone(),
+            duration_s: new.duration_s,
         });
-        if !needs {
-            return;
-        }
-        match self {
-            Reset::Command(spec) => run_reset_command(spec),
-            Reset::Labgrid(held) => match held.power_cycle() {
-                Ok(()) => crate::outln!(
-                    "hil-run: {board}: board needed a reset; power-cycled labgrid place {}",
-                    held.place()
-                ),
-                Err(e) => crate::errln!(
-                    "hil-run: {board}: board needs a reset; labgrid power cycle failed: {e}"
-                ),
-            },
-            Reset::None => {}
-        }
     }
-}
-
-fn run_reset_command(spec: &crate::inventory::BoardSpec) {
-    let Some(cmd) = &spec.reset else {
-        crate::errln!(
-            "hil-run: {}: board needs a reset and the inventory has no `reset` command",
-            spec.name
-        );
-        return;
-    };
-    use crate::interrupt::{wait_child, ChildEnd};
-    use std::os::unix::process::CommandExt as _;
-    // Its own process group: a hung PDU command is killed whole, not waited for forever.
-    let ended = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(cmd)
-        .process_group(0)
-        .spawn()
-        .and_then(|mut child| wait_child(&mut child, RESET_LIMIT));
-    match ended {
-        Ok(ChildEnd::Exited(s)) if s.success() => {
-            crate::outln!("hil-run: {}: board needed a reset; ran `{cmd}`", spec.name)
-        }
-        other => crate::errln!(
-            "hil-run: {}: board needs a reset; `{cmd}` failed: {}",
-            spec.name,
-            match other {
-                Ok(ChildEnd::Exited(s)) => s.to_string(),
-                Ok(ChildEnd::TimedOut) =>
-                    format!("no exit within {} s; killed", RESET_LIMIT.as_secs()),
-                Ok(ChildEnd::Interrupted) => "interrupted; killed".into(),
-                Err(e) => e.to_string(),
-            }
-        ),
-    }
+    // Last record wins on replay, so the journal keeps the whole history.
+    journal.append(&Record::Result(merged.clone()))?;
+    state.results.insert(case.to_string(), merged);
+    Ok(())
 }

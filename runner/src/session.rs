@@ -6,8 +6,8 @@ use crate::journal::{CaseResult, Journal, Record, State};
 pub use crate::progress::Progress;
 use crate::transport::{BoardRevoked, ExitInfo, Running, Transport};
 use anyhow::Context as _;
-use hil_proto::{Event, Observation, Outcome};
-use std::collections::BTreeMap;
+use hil_proto::{key, Event, Observation, Outcome};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// Time past a case's own limit before the runner kills the suite itself. The suite's
@@ -44,21 +44,9 @@ fn rounds(
     threads: Option<u32>,
     unsettled: &mut crate::driver_messages::Unsettled,
 ) -> anyhow::Result<()> {
-    let timeouts: BTreeMap<String, f64> = state
-        .cases
-        .iter()
-        .map(|c| {
-            // A UB case on a GPU waits for its health before its result.
-            let probe = if c.ub.is_some() && !c.devices.is_empty() {
-                hil_proto::UB_HEALTH_ALLOWANCE_S as f64
-            } else {
-                0.0
-            };
-            (c.name.clone(), c.timeout_s + probe)
-        })
-        .collect();
+    let timeouts = case_limits(state);
     // Results of an earlier invocation (`--resume`): the board may have been reset since.
-    let earlier: std::collections::BTreeSet<String> = state.results.keys().cloned().collect();
+    let earlier: BTreeSet<String> = state.results.keys().cloned().collect();
     // Cases in flight when a parallel suite died, to run again serially.
     let mut suspects: Vec<String> = Vec::new();
     let mut warnings = crate::from_board::Warnings::new(&state.board);
@@ -71,48 +59,14 @@ fn rounds(
             return Ok(());
         }
         suspects.retain(|c| remaining.contains(c));
-        let (mut cases, threads) = if suspects.is_empty() {
-            (remaining.clone(), threads)
-        } else {
-            (suspects.clone(), Some(1))
-        };
-        // A device a UB case left unusable in this run stays so in the restarted suite:
-        // the verdicts must not depend on whether the suite was restarted.
-        cases.splice(0..0, unusable_lines(state, &earlier));
-        // What the last suite process left unsettled in the kernel log (it died, its
-        // watchdog stopped it, or it ended): read again, so no driver line is lost.
-        if let Some(pos) = state.kernel_log_pos {
-            cases.insert(0, format!("{}{pos}", hil_proto::KERNEL_LOG_FROM_LINE));
-        }
-        // Unique across retry rounds too: each start's files must never be reused.
-        state.attempts += 1;
-        let attempt = state.attempts;
+        let (cases, threads) = next_start(state, &earlier, &remaining, &suspects, threads);
         let before = state.results.len();
-        let started = crate::trace::timed(&state.board, "start", || {
-            transport.start(&cases, attempt, threads)
-        });
+        let (attempt, started) = start(transport, state, &cases, threads);
         let mut run = match started {
             Ok(run) => run,
-            // The board is no longer this run's: what is left is marked, and the run ends.
-            Err(e) if !interrupted() && e.downcast_ref::<BoardRevoked>().is_some() => {
-                let why = e.downcast_ref::<BoardRevoked>().map(|r| r.why.clone());
-                return revoked(journal, state, progress, why.unwrap_or_default());
-            }
-            // A signal, or an error that is not a lost board: no verdict on the cases.
-            Err(e) if interrupted() || !crate::transport::board_lost(&e) => return Err(e),
             Err(e) => {
-                // A board that cannot be reached again: its unfinished cases are marked, not dropped.
-                let message = match &lost_after_start {
-                    Some(why) if format!("{e:#}").contains(why.as_str()) => {
-                        format!("no result: the board was lost after hil-suite started ({why})")
-                    }
-                    Some(why) => format!(
-                        "no result: the board was lost after hil-suite started ({why}); \
-                         starting it again failed: {e:#}"
-                    ),
-                    None => format!("could not start hil-suite on the board: {e:#}"),
-                };
-                return crash_all(journal, state, progress, remaining, &message);
+                let lost = lost_after_start.as_deref();
+                return not_started(journal, state, progress, e, remaining, lost);
             }
         };
         let serial = threads == Some(1);
@@ -140,52 +94,182 @@ fn rounds(
         // A driver line several cases' windows held, in a parallel run: whose it was is
         // settled by running those cases again one at a time.
         suspects.extend(ended.shared.iter().cloned());
-        for (case, started) in blamed {
-            let message = match &ended.exit {
-                ExitInfo::Killed => format!(
-                    "no result within {:.0}s (limit {:.0}s + {}s grace); the runner killed the suite",
-                    started.elapsed().as_secs_f64(),
-                    timeouts.get(&case).copied().unwrap_or(0.0),
-                    BACKSTOP_GRACE.as_secs()
-                ),
-                ExitInfo::Lost(why) => format!(
-                    "the board was lost while this case ran ({why}); \
-                     hil-suite's fate there is unknown"
-                ),
-                exit => format!("hil-suite died while this case ran ({exit})"),
-            };
-            let outcome = if matches!(ended.exit, ExitInfo::Killed) {
-                Outcome::Timeout
-            } else {
-                Outcome::Crash
-            };
-            let r = CaseResult {
-                case,
-                outcome,
-                duration_s: started.elapsed().as_secs_f64(),
-                message,
-                implementation: String::new(),
-                observations: vec![Observation::new(
-                    "output_tail",
-                    run.output_tail(OUTPUT_TAIL_LINES),
-                )],
-                earlier: vec![],
-            };
-            record(journal, state, progress, r)?;
-        }
+        let exit = &ended.exit;
+        record_blamed(
+            journal,
+            state,
+            progress,
+            blamed,
+            exit,
+            &timeouts,
+            run.as_ref(),
+        )?;
         if !suspects.is_empty() {
             continue;
         }
         if state.results.len() == before {
             // The suite ran nothing at all: retrying would loop forever.
-            let why = format!(
-                "hil-suite ended ({}) without running any case; its output:\n{}",
-                ended.exit,
-                run.output_tail(OUTPUT_TAIL_LINES)
-            );
-            return crash_all(journal, state, progress, remaining, &why);
+            return ran_nothing(journal, state, progress, remaining, &ended, run.as_ref());
         }
     }
+}
+
+/// Starts attempt `state.attempts + 1` of the suite on `cases`: its number, and the run.
+fn start(
+    transport: &mut dyn Transport,
+    state: &mut State,
+    cases: &[String],
+    threads: Option<u32>,
+) -> (u32, anyhow::Result<Box<dyn Running>>) {
+    // Unique across retry rounds too: each start's files must never be reused.
+    state.attempts += 1;
+    let attempt = state.attempts;
+    let started = crate::trace::timed(&state.board, "start", || {
+        transport.start(cases, attempt, threads)
+    });
+    (attempt, started)
+}
+
+/// A suite that ended without running any case: every remaining case is a crash with
+/// its output.
+fn ran_nothing(
+    journal: &mut Journal,
+    state: &mut State,
+    progress: &mut Progress,
+    remaining: Vec<String>,
+    ended: &Ended,
+    run: &dyn Running,
+) -> anyhow::Result<()> {
+    let why = format!(
+        "hil-suite ended ({}) without running any case; its output:\n{}",
+        ended.exit,
+        run.output_tail(OUTPUT_TAIL_LINES)
+    );
+    crash_all(journal, state, progress, remaining, &why)
+}
+
+/// Each case's limit as the runner waits for it: its own, and a UB case on a GPU also
+/// waits for its health before its result.
+fn case_limits(state: &State) -> BTreeMap<String, f64> {
+    state
+        .cases
+        .iter()
+        .map(|c| {
+            let probe = if c.ub.is_some() && !c.devices.is_empty() {
+                hil_proto::UB_HEALTH_ALLOWANCE_S as f64
+            } else {
+                0.0
+            };
+            (c.name.clone(), c.timeout_s + probe)
+        })
+        .collect()
+}
+
+/// The `--cases-from` lines of the next start, and its threads: the suspects of the last
+/// start alone, one at a time, else every remaining case.
+fn next_start(
+    state: &State,
+    earlier: &BTreeSet<String>,
+    remaining: &[String],
+    suspects: &[String],
+    threads: Option<u32>,
+) -> (Vec<String>, Option<u32>) {
+    let (mut cases, threads) = if suspects.is_empty() {
+        (remaining.to_vec(), threads)
+    } else {
+        (suspects.to_vec(), Some(1))
+    };
+    // A device a UB case left unusable in this run stays so in the restarted suite:
+    // the verdicts must not depend on whether the suite was restarted.
+    cases.splice(0..0, unusable_lines(state, earlier));
+    // What the last suite process left unsettled in the kernel log (it died, its
+    // watchdog stopped it, or it ended): read again, so no driver line is lost.
+    if let Some(pos) = state.kernel_log_pos {
+        cases.insert(0, format!("{}{pos}", hil_proto::KERNEL_LOG_FROM_LINE));
+    }
+    (cases, threads)
+}
+
+/// The suite could not be started: the board no longer this run's or lost (the cases
+/// left are marked), else an error that is no verdict on the cases.
+fn not_started(
+    journal: &mut Journal,
+    state: &mut State,
+    progress: &mut Progress,
+    e: anyhow::Error,
+    remaining: Vec<String>,
+    lost_after_start: Option<&str>,
+) -> anyhow::Result<()> {
+    // The board is no longer this run's: what is left is marked, and the run ends.
+    if !interrupted() {
+        if let Some(r) = e.downcast_ref::<BoardRevoked>() {
+            let why = r.why.clone();
+            return revoked(journal, state, progress, why);
+        }
+    }
+    // A signal, or an error that is not a lost board: no verdict on the cases.
+    if interrupted() || !crate::transport::board_lost(&e) {
+        return Err(e);
+    }
+    // A board that cannot be reached again: its unfinished cases are marked, not dropped.
+    let message = match lost_after_start {
+        Some(why) if format!("{e:#}").contains(why) => {
+            format!("no result: the board was lost after hil-suite started ({why})")
+        }
+        Some(why) => format!(
+            "no result: the board was lost after hil-suite started ({why}); \
+             starting it again failed: {e:#}"
+        ),
+        None => format!("could not start hil-suite on the board: {e:#}"),
+    };
+    crash_all(journal, state, progress, remaining, &message)
+}
+
+/// The cases blamed for the suite's end, each a timeout (the runner killed it) or a crash
+/// saying how the suite ended, with the suite's last output.
+fn record_blamed(
+    journal: &mut Journal,
+    state: &mut State,
+    progress: &mut Progress,
+    blamed: Vec<(String, Instant)>,
+    exit: &ExitInfo,
+    timeouts: &BTreeMap<String, f64>,
+    run: &dyn Running,
+) -> anyhow::Result<()> {
+    for (case, started) in blamed {
+        let message = match exit {
+            ExitInfo::Killed => format!(
+                "no result within {:.0}s (limit {:.0}s + {}s grace); the runner killed the suite",
+                started.elapsed().as_secs_f64(),
+                timeouts.get(&case).copied().unwrap_or(0.0),
+                BACKSTOP_GRACE.as_secs()
+            ),
+            ExitInfo::Lost(why) => format!(
+                "the board was lost while this case ran ({why}); \
+                 hil-suite's fate there is unknown"
+            ),
+            exit => format!("hil-suite died while this case ran ({exit})"),
+        };
+        let outcome = if matches!(exit, ExitInfo::Killed) {
+            Outcome::Timeout
+        } else {
+            Outcome::Crash
+        };
+        let r = CaseResult {
+            case,
+            outcome,
+            duration_s: started.elapsed().as_secs_f64(),
+            message,
+            implementation: String::new(),
+            observations: vec![Observation::new(
+                key::OUTPUT_TAIL,
+                run.output_tail(OUTPUT_TAIL_LINES),
+            )],
+            earlier: vec![],
+        };
+        record(journal, state, progress, r)?;
+    }
+    Ok(())
 }
 
 /// A result the runner recorded for a case that never ran in that attempt: the board was
@@ -281,12 +365,15 @@ fn drive(
     progress: &mut Progress,
     along: &mut Along,
 ) -> anyhow::Result<Ended> {
-    let (timeouts, defer_shared) = (along.timeouts, along.defer_shared);
-    let warnings = &mut *along.warnings;
-    let unsettled = &mut *along.unsettled;
-    let mut inflight: BTreeMap<String, Instant> = BTreeMap::new();
-    let mut shared = Vec::new();
     let board = state.board.clone();
+    let mut d = Driving {
+        journal,
+        state,
+        progress,
+        along,
+        inflight: BTreeMap::new(),
+        shared: Vec::new(),
+    };
     // Once the suite has exited, its events are read to the end (a poll reads a bounded
     // slice): polls since, and how many of the last came back empty.
     let mut exited: Option<ExitInfo> = None;
@@ -308,108 +395,7 @@ fn drive(
             crate::trace::note(&board, format_args!("suite exited"));
         }
         for line in lines {
-            use crate::from_board::Line;
-            let event = match crate::from_board::read_line(&line) {
-                Line::Event(e) => e,
-                Line::Bogus(r) => {
-                    let case = r.case.clone();
-                    let measured = inflight.remove(&case).map(|t| t.elapsed());
-                    if state.results.contains_key(&case) || !timeouts.contains_key(&case) {
-                        continue;
-                    }
-                    warnings.warn(&r.message);
-                    let (r, _) = crate::from_board::checked(r, measured);
-                    record(journal, state, progress, r)?;
-                    continue;
-                }
-                Line::Unreadable(e) => {
-                    warnings.unreadable(&e, &line);
-                    continue;
-                }
-            };
-            match event {
-                Event::Facts(f) => {
-                    journal.append(&Record::Facts(f.clone()))?;
-                    state.facts = Some(f);
-                }
-                Event::Start { case } => {
-                    if !timeouts.contains_key(&case) {
-                        // Not a case of the plan: never waited for, never blamed.
-                        warnings.warn(&format!(
-                            "the suite started `{}`, which is not a case of this run",
-                            hil_proto::text::escape_line(&hil_proto::text::cap_start(&case, 300))
-                        ));
-                        continue;
-                    }
-                    progress.started(&case);
-                    inflight.insert(case, Instant::now());
-                }
-                Event::Result {
-                    case,
-                    outcome,
-                    duration_s,
-                    message,
-                    implementation,
-                    observations,
-                } => {
-                    let measured = inflight.remove(&case).map(|t| t.elapsed());
-                    if state.results.contains_key(&case) || !timeouts.contains_key(&case) {
-                        continue; // not ours, or already recorded
-                    }
-                    let ambiguous = observations
-                        .iter()
-                        .any(|o| o.key == hil_proto::DRIVER_LOG_SHARED_WITH);
-                    if defer_shared && ambiguous {
-                        // Kept at once: an error or a signal later must not lose its lines.
-                        unsettled.defer(&case, &observations, unix_now());
-                        shared.push(case);
-                        continue;
-                    }
-                    let r = CaseResult {
-                        case,
-                        outcome,
-                        duration_s,
-                        message,
-                        implementation,
-                        observations,
-                        earlier: vec![],
-                    };
-                    let (r, warning) = crate::from_board::checked(r, measured);
-                    if let Some(w) = warning {
-                        warnings.warn(&w);
-                    }
-                    record(journal, state, progress, r)?;
-                }
-                Event::KernelLogPos { pos } => state.kernel_log_pos = Some(pos),
-                Event::DriverLog {
-                    line,
-                    seen_unix,
-                    recovered,
-                } => {
-                    // Read again after a suite process ended: what a result or an earlier
-                    // message already holds is no new line.
-                    if recovered && crate::driver_messages::already_kept(state, &line) {
-                        continue;
-                    }
-                    let when = if recovered {
-                        format!(
-                            "logged where no case's result could hold it, {}",
-                            state.last_suite_end
-                        )
-                    } else {
-                        "logged while no case it could belong to ran (none open, or none on its GPU or process)".into()
-                    };
-                    let m = crate::journal::DriverMessage {
-                        line,
-                        seen_unix,
-                        cases: vec![],
-                        when,
-                    };
-                    progress.driver_message(&m);
-                    crate::driver_messages::record(journal, state, m)
-                        .with_context(|| format!("appending to {}", journal.path().display()))?;
-                }
-            }
+            d.take(&line)?;
         }
         if interrupted() {
             run.kill();
@@ -420,28 +406,171 @@ fn drive(
             drained += 1;
             // Two empty polls in a row: the file is read to its end.
             if empty >= 2 || drained > MAX_DRAIN_POLLS {
-                return Ok(Ended {
-                    exit,
-                    inflight: inflight.into_iter().collect(),
-                    shared,
-                });
+                return Ok(d.ended(exit));
             }
             exited = Some(exit);
             continue;
         }
-        let overdue = inflight
-            .iter()
-            .any(|(case, started)| started.elapsed() > limit(timeouts, case) + BACKSTOP_GRACE);
-        if overdue {
+        if d.overdue() {
             run.kill();
-            return Ok(Ended {
-                exit: ExitInfo::Killed,
-                inflight: inflight.into_iter().collect(),
-                shared,
-            });
+            return Ok(d.ended(ExitInfo::Killed));
         }
-        progress.tick();
+        d.progress.tick();
         std::thread::sleep(run.poll_interval());
+    }
+}
+
+/// One suite process's events as they arrive: results journaled, starts timed.
+struct Driving<'r, 'a> {
+    journal: &'r mut Journal,
+    state: &'r mut State,
+    progress: &'r mut Progress,
+    along: &'r mut Along<'a>,
+    /// Cases started and not yet reported, since when.
+    inflight: BTreeMap<String, Instant>,
+    /// Results not kept: their driver line was shared (see `Ended::shared`).
+    shared: Vec<String>,
+}
+
+impl Driving<'_, '_> {
+    /// One line of the event stream.
+    fn take(&mut self, line: &str) -> anyhow::Result<()> {
+        use crate::from_board::Line;
+        match crate::from_board::read_line(line) {
+            Line::Event(e) => self.event(e),
+            Line::Bogus(r) => {
+                let case = r.case.clone();
+                let measured = self.inflight.remove(&case).map(|t| t.elapsed());
+                if self.state.results.contains_key(&case)
+                    || !self.along.timeouts.contains_key(&case)
+                {
+                    return Ok(());
+                }
+                self.along.warnings.warn(&r.message);
+                let (r, _) = crate::from_board::checked(r, measured);
+                record(self.journal, self.state, self.progress, r)
+            }
+            Line::Unreadable(e) => {
+                self.along.warnings.unreadable(&e, line);
+                Ok(())
+            }
+        }
+    }
+
+    fn event(&mut self, event: Event) -> anyhow::Result<()> {
+        match event {
+            Event::Facts(f) => {
+                self.journal.append(&Record::Facts(f.clone()))?;
+                self.state.facts = Some(f);
+            }
+            Event::Start { case } => {
+                if !self.along.timeouts.contains_key(&case) {
+                    // Not a case of the plan: never waited for, never blamed.
+                    self.along.warnings.warn(&format!(
+                        "the suite started `{}`, which is not a case of this run",
+                        hil_proto::text::escape_line(&hil_proto::text::cap_start(&case, 300))
+                    ));
+                    return Ok(());
+                }
+                self.progress.started(&case);
+                self.inflight.insert(case, Instant::now());
+            }
+            Event::Result {
+                case,
+                outcome,
+                duration_s,
+                message,
+                implementation,
+                observations,
+            } => {
+                let r = CaseResult {
+                    case,
+                    outcome,
+                    duration_s,
+                    message,
+                    implementation,
+                    observations,
+                    earlier: vec![],
+                };
+                self.result(r)?;
+            }
+            Event::KernelLogPos { pos } => self.state.kernel_log_pos = Some(pos),
+            Event::DriverLog {
+                line,
+                seen_unix,
+                recovered,
+            } => self.driver_log(line, seen_unix, recovered)?,
+        }
+        Ok(())
+    }
+
+    /// A result the suite sent: kept, unless it is not this run's, already recorded, or
+    /// (in a parallel attempt) holds a driver line other cases' windows shared.
+    fn result(&mut self, r: CaseResult) -> anyhow::Result<()> {
+        let measured = self.inflight.remove(&r.case).map(|t| t.elapsed());
+        if self.state.results.contains_key(&r.case) || !self.along.timeouts.contains_key(&r.case) {
+            return Ok(()); // not ours, or already recorded
+        }
+        let ambiguous = r
+            .observations
+            .iter()
+            .any(|o| o.key == hil_proto::DRIVER_LOG_SHARED_WITH);
+        if self.along.defer_shared && ambiguous {
+            // Kept at once: an error or a signal later must not lose its lines.
+            self.along
+                .unsettled
+                .defer(&r.case, &r.observations, unix_now());
+            self.shared.push(r.case);
+            return Ok(());
+        }
+        let (r, warning) = crate::from_board::checked(r, measured);
+        if let Some(w) = warning {
+            self.along.warnings.warn(&w);
+        }
+        record(self.journal, self.state, self.progress, r)
+    }
+
+    /// A driver line no case holds: a run-level driver message.
+    fn driver_log(&mut self, line: String, seen_unix: u64, recovered: bool) -> anyhow::Result<()> {
+        // Read again after a suite process ended: what a result or an earlier message
+        // already holds is no new line.
+        if recovered && crate::driver_messages::already_kept(self.state, &line) {
+            return Ok(());
+        }
+        let when = if recovered {
+            format!(
+                "logged where no case's result could hold it, {}",
+                self.state.last_suite_end
+            )
+        } else {
+            "logged while no case it could belong to ran (none open, or none on its GPU or process)"
+                .into()
+        };
+        let m = crate::journal::DriverMessage {
+            line,
+            seen_unix,
+            cases: vec![],
+            when,
+        };
+        self.progress.driver_message(&m);
+        crate::driver_messages::record(self.journal, self.state, m)
+            .with_context(|| format!("appending to {}", self.journal.path().display()))
+    }
+
+    /// A case running past its limit plus the grace: the runner kills the suite.
+    fn overdue(&self) -> bool {
+        let timeouts = self.along.timeouts;
+        self.inflight
+            .iter()
+            .any(|(case, started)| started.elapsed() > limit(timeouts, case) + BACKSTOP_GRACE)
+    }
+
+    fn ended(self, exit: ExitInfo) -> Ended {
+        Ended {
+            exit,
+            inflight: self.inflight.into_iter().collect(),
+            shared: self.shared,
+        }
     }
 }
 
@@ -452,7 +581,7 @@ fn unix_now() -> u64 {
 }
 
 /// `--cases-from` lines for the devices that UB cases of this invocation left unusable.
-fn unusable_lines(state: &State, earlier: &std::collections::BTreeSet<String>) -> Vec<String> {
+fn unusable_lines(state: &State, earlier: &BTreeSet<String>) -> Vec<String> {
     let mut lines = Vec::new();
     for r in state
         .results

@@ -1392,6 +1392,37 @@ fn a_full_board_disk_is_said_at_once_and_leaves_no_partial_upload() {
     );
 }
 
+/// Empties a board's workdir as a reboot would. The suite's shell writes its exit status
+/// just after the suite is killed, and a file created while the tree is being removed
+/// fails `remove_dir_all` ("Directory not empty"): the wipe waits until no process works
+/// in the workdir any more, and tries again if something still wrote there meanwhile.
+fn wipe_once_quiet(workdir: &Path) {
+    let dir = workdir.canonicalize().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let working_there = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            e.file_name().to_string_lossy().parse::<u32>().is_ok()
+                && std::fs::read_link(e.path().join("cwd")).is_ok_and(|c| c.starts_with(&dir))
+        })
+    };
+    while working_there() {
+        assert!(
+            Instant::now() < deadline,
+            "processes still work in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    loop {
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => assert!(Instant::now() < deadline, "wiping {}: {e}", dir.display()),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn a_board_rebooted_with_its_workdir_wiped_says_so_and_marks_the_rest() {
     let dir = scratch("wiped");
@@ -1406,7 +1437,7 @@ fn a_board_rebooted_with_its_workdir_wiped_says_so_and_marks_the_rest() {
     wait_for_result(&journal, "n.a_ok");
     // The "reboot": the suite dies and the workdir (a tmpfs on many boards) is empty.
     signal_suite_after(&journal, "n.a_ok", &suite_pattern(&sshd, "b1"), "-9");
-    std::fs::remove_dir_all(&workdir).unwrap();
+    wipe_once_quiet(&workdir);
     let out = child.wait_with_output().unwrap();
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");

@@ -4,7 +4,7 @@
 
 use crate::inventory::BoardSpec;
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The suite cannot run on this board (wrong CPU, no suite for its CPU, or an inventory
 /// `arch:` that is not the board's): a configuration error, nothing was run.
@@ -191,9 +191,6 @@ pub fn elf_header_for_tests(machine: u16) -> Vec<u8> {
     h[18..20].copy_from_slice(&machine.to_le_bytes());
     h
 }
-
-/// Suite paths from the inventory, for `settle` to pick from by arch.
-pub type ByArch = std::collections::BTreeMap<String, PathBuf>;
 
 #[cfg(test)]
 mod tests {

@@ -120,7 +120,7 @@ pub fn parse_case_listing(board: &str, stdout: &str) -> anyhow::Result<Listing> 
     for l in stdout.lines().filter(|l| !l.trim().is_empty()) {
         if listing.cases.is_empty() && listing.facts.is_none() && l.starts_with("{\"event\"") {
             if let Ok(hil_proto::Event::Facts(f)) = hil_proto::Event::from_line(l) {
-                listing.facts = Some(crate::from_board::capped_facts(f));
+                listing.facts = Some(crate::board_facts::capped_facts(f));
                 continue;
             }
         }
