@@ -27,24 +27,10 @@ pub const HEALTH_DEFER_MAX_S: u64 = 20;
 /// devices), then its own probe (60 s each). The runner's backstop allows it.
 pub const UB_HEALTH_ALLOWANCE_S: u64 = HEALTH_DEFER_MAX_S + 3 * HEALTH_PROBE_LIMIT_S;
 
-/// Observation on a UB case whose health probe found a device unusable, in a parallel run:
-/// the other UB cases whose children ran on that device between this case's child start
-/// and its probe, any of which may have left it so.
-pub const HEALTH_SHARED_WITH: &str = "health_shared_with";
-
-/// Observation naming the other cases whose kernel-log window held a driver line that
-/// could not be pinned to one case. The runner does not keep such a verdict from a
-/// parallel run: it runs those cases again one at a time, and keeps the line as a
-/// run-level driver message if none of them logs it again.
-pub const DRIVER_LOG_SHARED_WITH: &str = "driver_log_shared_with";
-
-/// Observation of a UB case naming a device it left unusable: `N: what the probe found`.
-/// When the runner restarts the suite on the same board in the same run, it passes each
-/// one on as a `--cases-from` line `UNUSABLE_LINE N CASE WHAT`, so the other cases on N
-/// still report "board needs reset" whether or not the suite was restarted.
-pub const DEVICE_UNUSABLE: &str = "device_unusable";
-
-/// See `DEVICE_UNUSABLE`.
+/// A `--cases-from` line `UNUSABLE_LINE N CASE WHAT`: device N was left unusable by CASE
+/// (its `key::DEVICE_UNUSABLE` observation), passed on when the runner restarts the suite
+/// on the same board in the same run, so the other cases on N still report "board needs
+/// reset" whether or not the suite was restarted.
 pub const UNUSABLE_LINE: &str = "@unusable-device ";
 
 /// A `--cases-from` line `KERNEL_LOG_FROM_LINE POS`: read the kernel log again from POS

@@ -77,7 +77,8 @@ pub mod key {
         /// Other UB cases whose children ran on a device found unusable between this
         /// case's child start and its probe (parallel runs): any may have broken it.
         HEALTH_SHARED_WITH = "health_shared_with";
-        /// A device a UB case left unusable: `N: what the probe found`.
+        /// A device a UB case left unusable: `N: what the probe found`. The runner passes
+        /// it on to a suite it restarts on the board (`UNUSABLE_LINE`).
         DEVICE_UNUSABLE = "device_unusable";
         /// What the health probes found on a device this case needed, unusable before it ran.
         UNUSABLE_HEALTH = "unusable_health";

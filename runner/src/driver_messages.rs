@@ -63,8 +63,8 @@ impl Unsettled {
     /// Keeps the driver error lines of a parallel result that is run again: they belong
     /// to this case and to the cases it shared its window's lines with.
     pub fn defer(&mut self, case: &str, observations: &[Observation], seen_unix: u64) {
-        let get = |k: &str| observations.iter().find(|o| o.key == k);
-        let mut cases: BTreeSet<String> = get(hil_proto::DRIVER_LOG_SHARED_WITH)
+        let get = |k: hil_proto::Key| observations.iter().find(|o| o.key == k);
+        let mut cases: BTreeSet<String> = get(key::DRIVER_LOG_SHARED_WITH)
             .map(|o| {
                 o.value
                     .split(", ")
@@ -74,7 +74,7 @@ impl Unsettled {
             })
             .unwrap_or_default();
         cases.insert(case.to_string());
-        let Some(lines) = get(key::DRIVER_LOG.as_str()) else {
+        let Some(lines) = get(key::DRIVER_LOG) else {
             return;
         };
         for line in lines.value.lines().filter(|l| is_error(l)) {
@@ -204,7 +204,7 @@ mod tests {
     fn parallel(with: &str, lines: &str) -> Vec<Observation> {
         vec![
             Observation::new("driver_log", lines),
-            Observation::new(hil_proto::DRIVER_LOG_SHARED_WITH, with),
+            Observation::new(hil_proto::key::DRIVER_LOG_SHARED_WITH, with),
         ]
     }
 

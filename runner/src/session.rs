@@ -514,7 +514,7 @@ impl Driving<'_, '_> {
         let ambiguous = r
             .observations
             .iter()
-            .any(|o| o.key == hil_proto::DRIVER_LOG_SHARED_WITH);
+            .any(|o| o.key == hil_proto::key::DRIVER_LOG_SHARED_WITH);
         if self.along.defer_shared && ambiguous {
             // Kept at once: an error or a signal later must not lose its lines.
             self.along
@@ -591,7 +591,7 @@ fn unusable_lines(state: &State, earlier: &BTreeSet<String>) -> Vec<String> {
         for o in r
             .observations
             .iter()
-            .filter(|o| o.key == hil_proto::DEVICE_UNUSABLE)
+            .filter(|o| o.key == hil_proto::key::DEVICE_UNUSABLE)
         {
             if let Some((d, what)) = o.value.split_once(": ") {
                 // One line each, whatever the suite wrote: others would read as case names.

@@ -177,7 +177,7 @@ fn driver_log_observations(
     if !shared.is_empty() {
         let names: Vec<&str> = shared.into_iter().collect();
         obs.push(Observation::new(
-            hil_proto::DRIVER_LOG_SHARED_WITH,
+            hil_proto::key::DRIVER_LOG_SHARED_WITH,
             names.join(", "),
         ));
     }
@@ -247,14 +247,14 @@ pub fn with_health(
         .push(Observation::new(obs_key::HEALTH_AFTER, &health));
     if !beside.is_empty() {
         v.observations.push(Observation::new(
-            hil_proto::HEALTH_SHARED_WITH,
+            hil_proto::key::HEALTH_SHARED_WITH,
             beside.join(", "),
         ));
     }
     for (d, r) in per_device.iter().filter(|(_, r)| *r != "ok") {
         // For hil-run: a suite it restarts on this board is told (`--cases-from`).
         v.observations.push(Observation::new(
-            hil_proto::DEVICE_UNUSABLE,
+            hil_proto::key::DEVICE_UNUSABLE,
             format!("{d}: {r}"),
         ));
     }
@@ -266,7 +266,7 @@ pub fn with_health(
                 "; {} other UB case(s) ran on the device before its probe, so which \
                  case left it so is not known (`{}`)",
                 beside.len(),
-                hil_proto::HEALTH_SHARED_WITH
+                hil_proto::key::HEALTH_SHARED_WITH
             ));
         }
     }
