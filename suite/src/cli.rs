@@ -42,6 +42,14 @@ struct Cli {
     /// The NvSciSync library to load instead of libnvscisync.so.1. [alias: HIL_NVSCISYNC_LIB]
     #[arg(long, value_name = "FILE")]
     nvscisync_lib: Option<String>,
+    /// The NvSciIpc library to load instead of libnvsciipc.so.1. [alias: HIL_NVSCIIPC_LIB]
+    #[arg(long, value_name = "FILE")]
+    nvsciipc_lib: Option<String>,
+    /// NvSciIpc INTER_PROCESS endpoint pairs of this board's nvsciipc.cfg for the
+    /// cross-process NvSciSync rows (`a_0:a_1,b_0:b_1`; the suite opens the first name, its
+    /// peer process the second); none: those rows are not-supported. [alias: HIL_IPC_ENDPOINTS]
+    #[arg(long, value_name = "PAIRS")]
+    ipc_endpoints: Option<String>,
     /// A file or FIFO the kernel log is appended to, where /dev/kmsg is not readable; `off`:
     /// none. [alias: HIL_KERNEL_LOG]
     #[arg(long, value_name = "FILE")]
@@ -207,6 +215,8 @@ fn apply_settings(cli: &Cli) -> anyhow::Result<()> {
         ("devices", cli.devices.map(|n| n.to_string())),
         ("cudart", cli.cudart.clone()),
         ("nvscisync_lib", cli.nvscisync_lib.clone()),
+        ("nvsciipc_lib", cli.nvsciipc_lib.clone()),
+        ("ipc_endpoints", cli.ipc_endpoints.clone()),
         ("kernel_log", cli.kernel_log.clone()),
         ("driver_log_patterns", cli.driver_log_patterns.clone()),
         ("gpu_pci", cli.gpu_pci.clone()),
