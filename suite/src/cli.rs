@@ -91,6 +91,12 @@ struct Cli {
     facts: bool,
     #[arg(long, hide = true, value_name = "CASE")]
     ub_child: Option<String>,
+    /// The peer half of a cross-process NvSciSync case, on the endpoints given with
+    /// --ipc-peer-endpoints (started by the case's own process).
+    #[arg(long, hide = true, value_name = "CASE", requires = "ipc_peer_endpoints")]
+    ipc_peer: Option<String>,
+    #[arg(long, hide = true, value_name = "NAMES")]
+    ipc_peer_endpoints: Option<String>,
     #[arg(long, hide = true, value_name = "DEVICES")]
     health_probe: Option<String>,
     #[arg(long, hide = true)]
@@ -150,6 +156,13 @@ fn real_main() -> anyhow::Result<i32> {
             .find(|c| &c.name == name)
             .with_context(|| format!("no case named `{name}`"))?;
         ub::child_main(case);
+    }
+    if let (Some(name), Some(ends)) = (&cli.ipc_peer, &cli.ipc_peer_endpoints) {
+        let case = cases
+            .iter()
+            .find(|c| &c.name == name)
+            .with_context(|| format!("no case named `{name}`"))?;
+        ops::ipc_peer_main(case, ends);
     }
     if cli.list_json {
         print_listing(&cli, &cases)?;
