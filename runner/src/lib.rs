@@ -50,6 +50,7 @@ pub mod history;
 pub mod interrupt;
 pub mod inventory;
 pub mod journal;
+pub mod model_ipc;
 pub mod junit;
 pub mod labgrid;
 pub mod night;
