@@ -425,10 +425,10 @@ fn gone_peer(c: &Ctx, l: &Link) -> OpResult {
     l.expect("imported")?;
     if c.param_str("how", "")? == "exit" {
         // Gone without a word: the importer sees only the endpoint reset.
-        super::report(Ok(vec![Observation::new(obs_key::PEER, "exited")]));
+        super::report(Ok(vec![]));
         std::process::exit(0);
     }
     drop((f, obj, r, theirs, own));
     l.send(b"freed")?;
-    Ok(vec![Observation::new(obs_key::PEER, "freed its object")])
+    Ok(vec![])
 }

@@ -412,7 +412,15 @@ fn peer_result(end: std::io::Result<ChildEnd>) -> Result<Vec<Observation>, OpErr
     match reported(&end.stdout) {
         Some(Ok(cv)) => match cv.error {
             Some(e) => Err(e),
-            None if cv.outcome == hil_proto::Outcome::Pass => Ok(cv.observations),
+            None if cv.outcome == hil_proto::Outcome::Pass => {
+                let status = end.status.and_then(|s| s.code()).unwrap_or(-1);
+                let mut obs = vec![Observation::new(
+                    hil_proto::key::PEER,
+                    format!("a process of its own, exit status {status}"),
+                )];
+                obs.extend(cv.observations);
+                Ok(obs)
+            }
             None => Err(OpError::Check(format!("peer: {}", cv.message))),
         },
         Some(Err(e)) => Err(OpError::Check(format!(
