@@ -98,10 +98,16 @@ mod tests {
         let d = std::env::temp_dir().join(format!("hil-model-ipc-{}", std::process::id()));
         write_cfg(&d).unwrap();
         let text = std::fs::read_to_string(cfg_path(&d)).unwrap();
-        assert!(text.contains("INTER_PROCESS hil_ipc_0 hil_ipc_1 64 1536\n"), "{text}");
+        assert!(
+            text.contains("INTER_PROCESS hil_ipc_0 hil_ipc_1 64 1536\n"),
+            "{text}"
+        );
         assert_eq!(text.matches("INTER_PROCESS").count(), PAIRS.len());
         std::fs::remove_dir_all(&d).unwrap();
-        assert_eq!(socket_dir(Path::new("/r/model/nvsciipc/nvsciipc.cfg")), None);
+        assert_eq!(
+            socket_dir(Path::new("/r/model/nvsciipc/nvsciipc.cfg")),
+            None
+        );
         let deep = format!("/{}/nvsciipc/nvsciipc.cfg", "d".repeat(120));
         let short = socket_dir(Path::new(&deep)).unwrap();
         assert!(short.as_os_str().len() < 60, "{}", short.display());

@@ -99,10 +99,15 @@ fn the_model_board_runs_the_cross_process_rows_in_two_processes() {
     let board = dir.join("model");
     // The board's endpoint table, in nvsciipc.cfg's syntax.
     let cfg = std::fs::read_to_string(board.join("nvsciipc/nvsciipc.cfg")).unwrap();
-    assert!(cfg.contains("INTER_PROCESS hil_ipc_0 hil_ipc_1 64 1536"), "{cfg}");
+    assert!(
+        cfg.contains("INTER_PROCESS hil_ipc_0 hil_ipc_1 64 1536"),
+        "{cfg}"
+    );
     let outcomes = journal_outcomes(&board.join("journal.jsonl"));
     assert_eq!(outcomes.len(), 60, "{outcomes:?}");
-    assert!(outcomes.iter().all(|(c, _)| c.starts_with("nvscisync.ipc.")));
+    assert!(outcomes
+        .iter()
+        .all(|(c, _)| c.starts_with("nvscisync.ipc.")));
     let count = |o: &str| outcomes.iter().filter(|(_, x)| x == o).count();
     assert_eq!(count("pass"), 18, "{outcomes:?}");
     assert_eq!(count("fail") + count("crash") + count("timeout"), 0);
@@ -126,7 +131,11 @@ fn the_model_board_runs_the_cross_process_rows_in_two_processes() {
         .filter(|v| v["record"] == "result" && v["outcome"] == "pass")
     {
         let imp = r["implementation"].as_str().unwrap_or_default();
-        assert!(imp.starts_with("hil reference model of NvSciSync"), "{}: {imp}", r["case"]);
+        assert!(
+            imp.starts_with("hil reference model of NvSciSync"),
+            "{}: {imp}",
+            r["case"]
+        );
     }
     // The endpoints are a recorded setting of the run.
     assert!(
@@ -134,7 +143,10 @@ fn the_model_board_runs_the_cross_process_rows_in_two_processes() {
         "the journal's facts name the endpoints"
     );
     let flagged_md = std::fs::read_to_string(board.join("flagged.md")).unwrap();
-    assert!(flagged_md.contains("exporter_exits_while_imported"), "{flagged_md}");
+    assert!(
+        flagged_md.contains("exporter_exits_while_imported"),
+        "{flagged_md}"
+    );
 }
 
 #[test]

@@ -93,7 +93,12 @@ struct Cli {
     ub_child: Option<String>,
     /// The peer half of a cross-process NvSciSync case, on the endpoints given with
     /// --ipc-peer-endpoints (started by the case's own process).
-    #[arg(long, hide = true, value_name = "CASE", requires = "ipc_peer_endpoints")]
+    #[arg(
+        long,
+        hide = true,
+        value_name = "CASE",
+        requires = "ipc_peer_endpoints"
+    )]
     ipc_peer: Option<String>,
     #[arg(long, hide = true, value_name = "NAMES")]
     ipc_peer_endpoints: Option<String>,

@@ -238,13 +238,15 @@ impl Settings {
             "cudart" => self.cudart = Some(t.into()),
             "nvscisync_lib" => self.nvscisync_lib = Some(t.into()),
             "nvsciipc_lib" => self.nvsciipc_lib = Some(t.into()),
-            "ipc_endpoints" => self.ipc_endpoints = parse_endpoint_pairs(t).map_err(|why| {
-                format!(
-                    "{WHO}={v:?}: {why}; expected INTER_PROCESS endpoint pairs of the board's \
+            "ipc_endpoints" => {
+                self.ipc_endpoints = parse_endpoint_pairs(t).map_err(|why| {
+                    format!(
+                        "{WHO}={v:?}: {why}; expected INTER_PROCESS endpoint pairs of the board's \
                      nvsciipc.cfg as NAME_0:NAME_1, several joined by `,` \
                      (e.g. `ipc_test_0:ipc_test_1,ipc_test_a_0:ipc_test_a_1`)"
-                )
-            })?,
+                    )
+                })?
+            }
             "kernel_log" => self.kernel_log = Some(t.to_string()),
             "driver_log_patterns" => {
                 self.driver_log_patterns = t
@@ -436,10 +438,18 @@ mod tests {
         );
         let facts: BTreeMap<_, _> = s.facts().into_iter().collect();
         assert_eq!(facts["setting.HIL_IPC_ENDPOINTS"], "a_0:a_1, b_0:b_1");
-        for bad in ["a_0", "a_0:", "a:a", "a:b,b:c", "a b:c", &format!("{}:b", "x".repeat(64))] {
+        for bad in [
+            "a_0",
+            "a_0:",
+            "a:a",
+            "a:b,b:c",
+            "a b:c",
+            &format!("{}:b", "x".repeat(64)),
+        ] {
             let e = Settings::resolve(&[("ipc_endpoints", bad.into())], None).unwrap_err();
             assert!(
-                e.0.starts_with("--ipc-endpoints=") && e.0.contains("expected INTER_PROCESS endpoint pairs"),
+                e.0.starts_with("--ipc-endpoints=")
+                    && e.0.contains("expected INTER_PROCESS endpoint pairs"),
                 "{bad}: {e}"
             );
         }

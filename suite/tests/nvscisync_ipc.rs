@@ -90,32 +90,94 @@ fn with_model(dir: &Path, lib: &Path, endpoints: &str) -> Command {
 
 /// Whether a case has a GPU side (`dev0`, `cpu_dev1`, …).
 fn names_a_device(case: &str) -> bool {
-    case.split(['.', '_'])
-        .any(|p| p.strip_prefix("dev").is_some_and(|n| n.parse::<u32>().is_ok()))
+    case.split(['.', '_']).any(|p| {
+        p.strip_prefix("dev")
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+    })
 }
 
 /// Every CPU row against the model 2.8: (case, outcome, what its message says).
 const ON_THE_MODEL: &[(&str, &str, &str)] = &[
     ("lists.unreconciled", "pass", ""),
     ("lists.reconciled", "pass", ""),
-    ("lists.unsatisfied_input", "pass", "NvSciSyncAttrListIpcImportReconciled returned 65793 (NvSciError_AttrListValidationFailed)"),
-    ("lists.export_unreconciled_as_reconciled", "pass", "NvSciSyncAttrListIpcExportReconciled returned 256"),
-    ("desc.list_corrupt", "pass", "NvSciSyncAttrListIpcImportReconciled returned 256"),
-    ("desc.list_truncated", "pass", "NvSciSyncAttrListIpcImportReconciled returned 256"),
-    ("desc.list_other_endpoint", "pass", "NvSciSyncAttrListIpcImportReconciled returned 256"),
+    (
+        "lists.unsatisfied_input",
+        "pass",
+        "NvSciSyncAttrListIpcImportReconciled returned 65793 (NvSciError_AttrListValidationFailed)",
+    ),
+    (
+        "lists.export_unreconciled_as_reconciled",
+        "pass",
+        "NvSciSyncAttrListIpcExportReconciled returned 256",
+    ),
+    (
+        "desc.list_corrupt",
+        "pass",
+        "NvSciSyncAttrListIpcImportReconciled returned 256",
+    ),
+    (
+        "desc.list_truncated",
+        "pass",
+        "NvSciSyncAttrListIpcImportReconciled returned 256",
+    ),
+    (
+        "desc.list_other_endpoint",
+        "pass",
+        "NvSciSyncAttrListIpcImportReconciled returned 256",
+    ),
     ("roundtrip.cpu_cpu", "pass", ""),
     ("roundtrip_importer_signals.cpu_cpu", "pass", ""),
     ("obj.import_timeout", "pass", ""),
-    ("obj.waiter_signals", "pass", "NvSciSyncObjSignal returned 256"),
-    ("obj.waiter_generates_fence", "pass", "NvSciSyncObjGenerateFence returned 256"),
-    ("obj.input_list_mismatch", "pass", "NvSciSyncObjIpcImport returned 256"),
-    ("obj.export_more_perm", "pass", "NvSciSyncObjIpcExport returned 256"),
-    ("desc.obj_corrupt", "pass", "NvSciSyncObjIpcImport returned 256"),
-    ("desc.obj_other_endpoint", "pass", "NvSciSyncObjIpcImport returned 256"),
-    ("fence.wait_timeout", "pass", "NvSciSyncFenceWait returned 512 (NvSciError_Timeout)"),
-    ("fence.other_object", "pass", "NvSciSyncIpcImportFence returned 256"),
-    ("ub.exporter_frees_while_imported.cpu", "flagged", "NvSciSyncFenceWait returned 512"),
-    ("ub.exporter_exits_while_imported.cpu", "flagged", "NvSciSyncFenceWait returned 512"),
+    (
+        "obj.waiter_signals",
+        "pass",
+        "NvSciSyncObjSignal returned 256",
+    ),
+    (
+        "obj.waiter_generates_fence",
+        "pass",
+        "NvSciSyncObjGenerateFence returned 256",
+    ),
+    (
+        "obj.input_list_mismatch",
+        "pass",
+        "NvSciSyncObjIpcImport returned 256",
+    ),
+    (
+        "obj.export_more_perm",
+        "pass",
+        "NvSciSyncObjIpcExport returned 256",
+    ),
+    (
+        "desc.obj_corrupt",
+        "pass",
+        "NvSciSyncObjIpcImport returned 256",
+    ),
+    (
+        "desc.obj_other_endpoint",
+        "pass",
+        "NvSciSyncObjIpcImport returned 256",
+    ),
+    (
+        "fence.wait_timeout",
+        "pass",
+        "NvSciSyncFenceWait returned 512 (NvSciError_Timeout)",
+    ),
+    (
+        "fence.other_object",
+        "pass",
+        "NvSciSyncIpcImportFence returned 256",
+    ),
+    (
+        "ub.exporter_frees_while_imported.cpu",
+        "flagged",
+        "NvSciSyncFenceWait returned 512",
+    ),
+    (
+        "ub.exporter_exits_while_imported.cpu",
+        "flagged",
+        "NvSciSyncFenceWait returned 512",
+    ),
 ];
 
 #[test]
@@ -130,7 +192,10 @@ fn every_machine_lists_the_cross_process_rows() {
     assert_eq!(ipc.len(), 60, "{ipc:?}");
     assert_eq!(ipc.iter().filter(|c| !names_a_device(c)).count(), 20);
     for (row, _, _) in ON_THE_MODEL {
-        assert!(ipc.contains(&format!("nvscisync.ipc.{row}").as_str()), "{row}");
+        assert!(
+            ipc.contains(&format!("nvscisync.ipc.{row}").as_str()),
+            "{row}"
+        );
     }
     let ops = suite().arg("--list-ops").output().unwrap();
     let ops = String::from_utf8_lossy(&ops.stdout);
@@ -159,7 +224,11 @@ fn against_the_model_each_row_ends_as_its_header_says_in_two_processes() {
     for (row, outcome, says) in ON_THE_MODEL {
         let case = format!("nvscisync.ipc.{row}");
         let (got, message, obs) = &results[&case];
-        assert_eq!((got.as_str(), message.contains(says)), (*outcome, true), "{case}: {message}");
+        assert_eq!(
+            (got.as_str(), message.contains(says)),
+            (*outcome, true),
+            "{case}: {message}"
+        );
         if *got == "pass" && says.is_empty() {
             // The case's own process used the first end of a pair; the peer, a process
             // of its own, the second.
@@ -194,7 +263,11 @@ fn a_2_0_library_has_no_signal_export_and_still_refuses_more_permission() {
             && message.ends_with("this library is NvSciSync 2.0"),
         "{message}"
     );
-    for row in ["roundtrip.cpu_cpu", "obj.export_more_perm", "lists.reconciled"] {
+    for row in [
+        "roundtrip.cpu_cpu",
+        "obj.export_more_perm",
+        "lists.reconciled",
+    ] {
         let r = &results[&format!("nvscisync.ipc.{row}")];
         assert_eq!(r.0, "pass", "{row}: {}", r.1);
     }
@@ -205,7 +278,10 @@ fn without_library_nvsciipc_or_endpoints_they_are_not_supported_with_the_probed_
     let lib = model_library();
     let dir = scratch("missing");
     let reason = |results: &Results| -> Vec<String> {
-        let mut r: Vec<String> = results.values().map(|v| format!("{} {}", v.0, v.1)).collect();
+        let mut r: Vec<String> = results
+            .values()
+            .map(|v| format!("{} {}", v.0, v.1))
+            .collect();
         r.sort();
         r.dedup();
         r
@@ -215,7 +291,8 @@ fn without_library_nvsciipc_or_endpoints_they_are_not_supported_with_the_probed_
     assert_eq!(results.len(), 60);
     let r = reason(&results);
     assert!(
-        r.iter().all(|m| m.starts_with("not-supported libnvscisync.so.1 not loadable")),
+        r.iter()
+            .all(|m| m.starts_with("not-supported libnvscisync.so.1 not loadable")),
         "{r:?}"
     );
     // NvSciSync, no NvSciIpc.
@@ -234,26 +311,43 @@ fn without_library_nvsciipc_or_endpoints_they_are_not_supported_with_the_probed_
     let (results, _) = run(cmd2, &dir);
     let (o, m, _) = &results["nvscisync.ipc.lists.reconciled"];
     assert_eq!(o, "not-supported");
-    assert!(m.starts_with("no NvSciIpc endpoint pair given: set ipc_endpoints"), "{m}");
+    assert!(
+        m.starts_with("no NvSciIpc endpoint pair given: set ipc_endpoints"),
+        "{m}"
+    );
     // One pair: the rows replaying on another pair say so; an endpoint the cfg lacks.
     let (results, _) = run(with_model(&dir, &lib, "t_ipc_0:t_ipc_1"), &dir);
     let (o, m, _) = &results["nvscisync.ipc.desc.obj_other_endpoint"];
-    assert_eq!((o.as_str(), m.as_str()), ("not-supported", "this row needs 2 endpoint pairs; ipc_endpoints gives 1"));
+    assert_eq!(
+        (o.as_str(), m.as_str()),
+        (
+            "not-supported",
+            "this row needs 2 endpoint pairs; ipc_endpoints gives 1"
+        )
+    );
     assert_eq!(results["nvscisync.ipc.obj.waiter_signals"].0, "pass");
     let (results, _) = run(with_model(&dir, &lib, "nope_0:nope_1"), &dir);
     let (o, m, _) = &results["nvscisync.ipc.lists.reconciled"];
     assert_eq!(o, "not-supported");
     assert!(m.contains("NoSuchEntry") && m.contains("`nope_0`"), "{m}");
     // A malformed setting: exit 2 with the fix, before any case.
-    let out = suite().args(["--ipc-endpoints", "a_0;a_1", "--list"]).output().unwrap();
+    let out = suite()
+        .args(["--ipc-endpoints", "a_0;a_1", "--list"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("--ipc-endpoints=\"a_0;a_1\": `a_0;a_1` is not a pair NAME_0:NAME_1; expected INTER_PROCESS endpoint pairs"),
         "{err}"
     );
-    let out = suite().env("HIL_IPC_ENDPOINTS", "a:a").arg("--list").output().unwrap();
+    let out = suite()
+        .env("HIL_IPC_ENDPOINTS", "a:a")
+        .arg("--list")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("HIL_IPC_ENDPOINTS=\"a:a\": endpoint `a` is named twice"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("HIL_IPC_ENDPOINTS=\"a:a\": endpoint `a` is named twice"));
     let _ = std::fs::remove_dir_all(&dir);
 }

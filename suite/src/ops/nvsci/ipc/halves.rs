@@ -248,7 +248,10 @@ pub(super) fn roundtrip_main(c: &Ctx, l: &Link) -> OpResult {
     }
     Ok(vec![
         Observation::new(obs_key::ROUNDS, count),
-        Observation::new(obs_key::SIGNAL, if peer_signals { "peer" } else { "exporter" }),
+        Observation::new(
+            obs_key::SIGNAL,
+            if peer_signals { "peer" } else { "exporter" },
+        ),
     ])
 }
 
@@ -333,7 +336,10 @@ fn obj_peer(c: &Ctx, l: &Link) -> OpResult {
                 )));
             }
             drop(o);
-            obs.push(Observation::new(obs_key::IMPORT_US, took.as_micros() as u64));
+            obs.push(Observation::new(
+                obs_key::IMPORT_US,
+                took.as_micros() as u64,
+            ));
         }
         "waiter_signals" => import(&d)?.signal()?,
         "waiter_generates_fence" => drop(import(&d)?.generate_fence()?),

@@ -347,7 +347,9 @@ pub(super) fn run_main(
         // The endpoints stay open until the peer has ended: the pair is free again only
         // once neither end is held.
         let end = peer.join().unwrap_or_else(|_| {
-            Err(std::io::Error::other("the thread watching the peer panicked"))
+            Err(std::io::Error::other(
+                "the thread watching the peer panicked",
+            ))
         });
         drop(link);
         Ok(combine(r, end))
