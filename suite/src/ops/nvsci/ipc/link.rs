@@ -341,20 +341,24 @@ pub(super) fn run_main(
     let eps: Vec<Endpoint> = held.into_iter().map(|(ep, _)| ep).collect();
     let ended = Arc::new(AtomicBool::new(false));
     let peer = spawn_peer(case, &peer_names, ended.clone());
-    let result = Link::new(eps, Some(ended)).and_then(|link| {
-        let r = link.connect().and_then(|()| half(&link));
-        link.finish(&r);
-        // The endpoints stay open until the peer has ended: the pair is free again only
-        // once neither end is held.
-        let end = peer.join().unwrap_or_else(|_| {
-            Err(std::io::Error::other(
-                "the thread watching the peer panicked",
-            ))
-        });
-        drop(link);
-        Ok(combine(r, end))
+    let link = Link::new(eps, Some(ended));
+    let r = match &link {
+        Ok(link) => {
+            let r = link.connect().and_then(|()| half(link));
+            link.finish(&r);
+            r
+        }
+        Err(e) => Err(e.clone()),
+    };
+    // The endpoints stay open until the peer has ended: the pair is free again only once
+    // neither end is held.
+    let end = peer.join().unwrap_or_else(|_| {
+        Err(std::io::Error::other(
+            "the thread watching the peer panicked",
+        ))
     });
-    let mut obs = result??;
+    drop(link);
+    let mut obs = combine(r, end)?;
     obs.insert(0, Observation::new(hil_proto::key::ENDPOINTS, used));
     Ok(obs)
 }
