@@ -116,7 +116,7 @@ fn coverage_lost_against_a_baseline_is_a_regression_and_a_baseline_round_trips_t
         );
     }
     assert!(
-        summary.contains("  … 7 more in junit.xml and failures.csv\n"),
+        summary.contains("  … 8 more in junit.xml and failures.csv\n"),
         "{summary}"
     );
     assert!(
