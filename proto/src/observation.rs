@@ -161,6 +161,10 @@ pub mod key {
         BINARY_SYNC_FD = "binary_sync_fd";
         IMPORT = "import";
         IMPORT_US = "import_us";
+        /// The NvSciIpc endpoint pair a cross-process case ran over (`name_0:name_1`).
+        ENDPOINTS = "endpoints";
+        /// How a cross-process case's peer process ended.
+        PEER = "peer";
         FD_AFTER_IMPORT = "fd_after_import";
         RTT_MIN_US = "rtt_min_us";
         RTT_P50_US = "rtt_p50_us";

@@ -200,6 +200,13 @@ pub struct SuiteSettings {
     /// The NvSciSync library instead of libnvscisync.so.1.
     #[serde(default)]
     pub nvscisync_lib: Option<String>,
+    /// The NvSciIpc library instead of libnvsciipc.so.1.
+    #[serde(default)]
+    pub nvsciipc_lib: Option<String>,
+    /// NvSciIpc endpoint pairs of the board's nvsciipc.cfg (`name_0:name_1` each) for the
+    /// cross-process NvSciSync rows; the suite checks them.
+    #[serde(default)]
+    pub ipc_endpoints: Vec<String>,
     /// A file or FIFO the kernel log is appended to, or `off`.
     #[serde(default)]
     pub kernel_log: Option<String>,
@@ -232,6 +239,9 @@ impl SuiteSettings {
         };
         put("cudart", self.cudart.clone());
         put("nvscisync_lib", self.nvscisync_lib.clone());
+        put("nvsciipc_lib", self.nvsciipc_lib.clone());
+        let pairs = self.ipc_endpoints.join(",");
+        put("ipc_endpoints", (!pairs.is_empty()).then_some(pairs));
         put("kernel_log", self.kernel_log.clone());
         let patterns = self.driver_log_patterns.join("|");
         put(
@@ -822,6 +832,16 @@ mod tests {
             .suite_settings
             .args()
             .is_empty());
+        let text = format!(
+            "{ONE}    suite_settings:\n      ipc_endpoints: [ipc_test_0:ipc_test_1, ipc_test_a_0:ipc_test_a_1]\n"
+        );
+        assert_eq!(
+            parse(&text).unwrap().boards[0].suite_settings.args(),
+            [
+                "--ipc-endpoints",
+                "ipc_test_0:ipc_test_1,ipc_test_a_0:ipc_test_a_1"
+            ]
+        );
     }
 
     #[test]

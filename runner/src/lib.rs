@@ -57,6 +57,7 @@ pub mod inventory;
 pub mod journal;
 pub mod junit;
 pub mod labgrid;
+pub mod model_ipc;
 pub mod night;
 pub mod orchestrate;
 pub mod outcomes;

@@ -95,7 +95,7 @@ fn three_nights_show_the_rows_that_went_not_supported_and_back_and_the_version_c
         let source = nights.join(name).join("model/journal.jsonl");
         assert!(
             t.contains(&format!(
-                "  run {} ({name} 02:00 UTC)  172 of 172 planned: ",
+                "  run {} ({name} 02:00 UTC)  232 of 232 planned: ",
                 i + 1
             )) && t.contains(&format!("  {}\n", source.display())),
             "run {} is not {name}:\n{t}",

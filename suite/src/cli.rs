@@ -42,6 +42,14 @@ struct Cli {
     /// The NvSciSync library to load instead of libnvscisync.so.1. [alias: HIL_NVSCISYNC_LIB]
     #[arg(long, value_name = "FILE")]
     nvscisync_lib: Option<String>,
+    /// The NvSciIpc library to load instead of libnvsciipc.so.1. [alias: HIL_NVSCIIPC_LIB]
+    #[arg(long, value_name = "FILE")]
+    nvsciipc_lib: Option<String>,
+    /// NvSciIpc INTER_PROCESS endpoint pairs of this board's nvsciipc.cfg for the
+    /// cross-process NvSciSync rows (`a_0:a_1,b_0:b_1`; the suite opens the first name, its
+    /// peer process the second); none: those rows are not-supported. [alias: HIL_IPC_ENDPOINTS]
+    #[arg(long, value_name = "PAIRS")]
+    ipc_endpoints: Option<String>,
     /// A file or FIFO the kernel log is appended to, where /dev/kmsg is not readable; `off`:
     /// none. [alias: HIL_KERNEL_LOG]
     #[arg(long, value_name = "FILE")]
@@ -83,6 +91,17 @@ struct Cli {
     facts: bool,
     #[arg(long, hide = true, value_name = "CASE")]
     ub_child: Option<String>,
+    /// The peer half of a cross-process NvSciSync case, on the endpoints given with
+    /// --ipc-peer-endpoints (started by the case's own process).
+    #[arg(
+        long,
+        hide = true,
+        value_name = "CASE",
+        requires = "ipc_peer_endpoints"
+    )]
+    ipc_peer: Option<String>,
+    #[arg(long, hide = true, value_name = "NAMES")]
+    ipc_peer_endpoints: Option<String>,
     #[arg(long, hide = true, value_name = "DEVICES")]
     health_probe: Option<String>,
     #[arg(long, hide = true)]
@@ -142,6 +161,13 @@ fn real_main() -> anyhow::Result<i32> {
             .find(|c| &c.name == name)
             .with_context(|| format!("no case named `{name}`"))?;
         ub::child_main(case);
+    }
+    if let (Some(name), Some(ends)) = (&cli.ipc_peer, &cli.ipc_peer_endpoints) {
+        let case = cases
+            .iter()
+            .find(|c| &c.name == name)
+            .with_context(|| format!("no case named `{name}`"))?;
+        ops::ipc_peer_main(case, ends);
     }
     if cli.list_json {
         print_listing(&cli, &cases)?;
@@ -207,6 +233,8 @@ fn apply_settings(cli: &Cli) -> anyhow::Result<()> {
         ("devices", cli.devices.map(|n| n.to_string())),
         ("cudart", cli.cudart.clone()),
         ("nvscisync_lib", cli.nvscisync_lib.clone()),
+        ("nvsciipc_lib", cli.nvsciipc_lib.clone()),
+        ("ipc_endpoints", cli.ipc_endpoints.clone()),
         ("kernel_log", cli.kernel_log.clone()),
         ("driver_log_patterns", cli.driver_log_patterns.clone()),
         ("gpu_pci", cli.gpu_pci.clone()),

@@ -27,6 +27,8 @@ pub const SPECS: &[Spec] = &[
     spec("devices", "HIL_DEVICES"),
     spec("cudart", "HIL_CUDART"),
     spec("nvscisync_lib", "HIL_NVSCISYNC_LIB"),
+    spec("nvsciipc_lib", "HIL_NVSCIIPC_LIB"),
+    spec("ipc_endpoints", "HIL_IPC_ENDPOINTS"),
     spec("kernel_log", "HIL_KERNEL_LOG"),
     spec("driver_log_patterns", "HIL_DRIVER_LOG_PATTERNS"),
     spec("gpu_pci", "HIL_GPU_PCI"),
@@ -63,6 +65,11 @@ pub struct Settings {
     pub cudart: Option<PathBuf>,
     /// The NvSciSync library to load instead of `libnvscisync.so.1`.
     pub nvscisync_lib: Option<PathBuf>,
+    /// The NvSciIpc library to load instead of `libnvsciipc.so.1`.
+    pub nvsciipc_lib: Option<PathBuf>,
+    /// NvSciIpc INTER_PROCESS endpoint pairs of the board's nvsciipc.cfg for the
+    /// cross-process rows (`a_0:a_1,b_0:b_1`); none given: those rows are not-supported.
+    pub ipc_endpoints: Vec<EndpointPair>,
     /// Where the kernel log is read from: a file or FIFO, `off`, or `/dev/kmsg` (None).
     pub kernel_log: Option<String>,
     /// Extra substrings that mark a kernel log line as the GPU driver's.
@@ -230,6 +237,16 @@ impl Settings {
             }
             "cudart" => self.cudart = Some(t.into()),
             "nvscisync_lib" => self.nvscisync_lib = Some(t.into()),
+            "nvsciipc_lib" => self.nvsciipc_lib = Some(t.into()),
+            "ipc_endpoints" => {
+                self.ipc_endpoints = parse_endpoint_pairs(t).map_err(|why| {
+                    format!(
+                        "{WHO}={v:?}: {why}; expected INTER_PROCESS endpoint pairs of the board's \
+                     nvsciipc.cfg as NAME_0:NAME_1, several joined by `,` \
+                     (e.g. `ipc_test_0:ipc_test_1,ipc_test_a_0:ipc_test_a_1`)"
+                    )
+                })?
+            }
             "kernel_log" => self.kernel_log = Some(t.to_string()),
             "driver_log_patterns" => {
                 self.driver_log_patterns = t
@@ -311,6 +328,38 @@ impl Settings {
     }
 }
 
+/// One NvSciIpc endpoint pair: the suite opens the first end, its peer process the second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointPair(pub String, pub String);
+
+/// `a_0:a_1[,b_0:b_1]`: every name once, each shorter than `NVSCIIPC_MAX_ENDPOINT_NAME`
+/// (64 bytes with its terminator) and without blanks, `:` or `,`.
+fn parse_endpoint_pairs(t: &str) -> Result<Vec<EndpointPair>, String> {
+    let max = nvsci_abi::ipc::MAX_ENDPOINT_NAME - 1;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for pair in t.split(',').map(str::trim) {
+        let Some((a, b)) = pair.split_once(':') else {
+            return Err(format!("`{pair}` is not a pair NAME_0:NAME_1"));
+        };
+        for name in [a, b] {
+            if name.is_empty()
+                || name.len() > max
+                || name.contains(|c: char| c.is_whitespace() || c == ':')
+            {
+                return Err(format!(
+                    "`{name}` in `{pair}` is not an endpoint name (1 to {max} bytes, no blanks or `:`)"
+                ));
+            }
+            if !seen.insert(name) {
+                return Err(format!("endpoint `{name}` is named twice"));
+            }
+        }
+        out.push(EndpointPair(a.to_string(), b.to_string()));
+    }
+    Ok(out)
+}
+
 /// Stands for the setting's name in a message until it is known how it was given.
 const WHO: &str = "\u{1}SETTING\u{1}";
 
@@ -375,6 +424,35 @@ mod tests {
         );
         let e = Settings::resolve(&[("gpu_pci", "0=18:00".into())], None).unwrap_err();
         assert!(e.0.starts_with("--gpu-pci: `0=18:00` is not"), "{e}");
+    }
+
+    #[test]
+    fn endpoint_pairs_are_checked_and_recorded() {
+        let s = Settings::resolve(&[("ipc_endpoints", "a_0:a_1, b_0:b_1".into())], None).unwrap();
+        assert_eq!(
+            s.ipc_endpoints,
+            [
+                EndpointPair("a_0".into(), "a_1".into()),
+                EndpointPair("b_0".into(), "b_1".into())
+            ]
+        );
+        let facts: BTreeMap<_, _> = s.facts().into_iter().collect();
+        assert_eq!(facts["setting.HIL_IPC_ENDPOINTS"], "a_0:a_1, b_0:b_1");
+        for bad in [
+            "a_0",
+            "a_0:",
+            "a:a",
+            "a:b,b:c",
+            "a b:c",
+            &format!("{}:b", "x".repeat(64)),
+        ] {
+            let e = Settings::resolve(&[("ipc_endpoints", bad.into())], None).unwrap_err();
+            assert!(
+                e.0.starts_with("--ipc-endpoints=")
+                    && e.0.contains("expected INTER_PROCESS endpoint pairs"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -180,6 +180,15 @@ fn the_model_as_2_0_2_5_and_2_8_runs_the_rows_each_version_has() {
                         "{text}: {case}: {message}"
                     );
                 }
+                // Cross-process rows need NvSciIpc and endpoints too (nvscisync_ipc.rs).
+                _ if case.starts_with("nvscisync.ipc.") => {
+                    assert_eq!(outcome, "not-supported", "{text}: {case}: {message}");
+                    assert!(
+                        message.starts_with("libnvsciipc.so.1 not loadable")
+                            || names_a_device(case),
+                        "{text}: {case}: {message}"
+                    );
+                }
                 // Rows naming a CUDA device: no GPU with NvSciSync next to the model.
                 _ if names_a_device(case) => {
                     assert_eq!(outcome, "not-supported", "{text}: {case}: {message}");

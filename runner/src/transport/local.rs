@@ -37,6 +37,7 @@ impl Local {
             c.arg("--tables").arg(t);
         }
         if let Some(model) = self.model()? {
+            crate::model_ipc::configure(&mut c, &self.dir, &model);
             c.env(SUITE_NVSCISYNC_LIB_ENV, model);
         }
         Ok(c)
@@ -132,6 +133,9 @@ impl Transport for Local {
         let log = self.dir.join(format!("suite-{attempt}.log"));
         let logf =
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        if self.model()?.is_some() {
+            crate::model_ipc::write_cfg(&self.dir).context("writing the model's nvsciipc.cfg")?;
+        }
         // Output to a file, never a pipe: libtest-mimic panics if a pipe closes.
         let mut cmd = self.command()?;
         cmd.arg("--cases-from")

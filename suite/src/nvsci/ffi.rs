@@ -53,6 +53,107 @@ pub struct Fns {
         Option<unsafe extern "C" fn(*const AttrList, usize, *mut Obj, *mut AttrList) -> NvSciError>,
     /// Only the hil reference model has it.
     pub model_info: Option<unsafe extern "C" fn() -> *const c_char>,
+    /// The export/import calls (every 2.x header declares them); `Err` names the first
+    /// one the library lacks, and only the cross-process rows are not-supported for it.
+    pub ipc: Result<SyncIpcFns, String>,
+}
+
+pub type Endpoint = nvsci_abi::ipc::Endpoint;
+type ObjDesc = nvsci_abi::ipc::ObjIpcExportDescriptor;
+type FenceDesc = nvsci_abi::ipc::FenceIpcExportDescriptor;
+
+/// NvSciSync's export/import calls (`nvsci_abi::ipc::SYNC_FUNCTIONS`), as the cross-process
+/// rows use them.
+pub struct SyncIpcFns {
+    pub AttrListIpcExportUnreconciled: unsafe extern "C" fn(
+        *const AttrList,
+        usize,
+        Endpoint,
+        *mut *mut c_void,
+        *mut usize,
+    ) -> NvSciError,
+    pub AttrListIpcExportReconciled:
+        unsafe extern "C" fn(AttrList, Endpoint, *mut *mut c_void, *mut usize) -> NvSciError,
+    pub AttrListIpcImportUnreconciled:
+        unsafe extern "C" fn(Module, Endpoint, *const c_void, usize, *mut AttrList) -> NvSciError,
+    pub AttrListIpcImportReconciled: unsafe extern "C" fn(
+        Module,
+        Endpoint,
+        *const c_void,
+        usize,
+        *const AttrList,
+        usize,
+        *mut AttrList,
+    ) -> NvSciError,
+    pub AttrListFreeDesc: unsafe extern "C" fn(*mut c_void),
+    pub ObjIpcExport: unsafe extern "C" fn(Obj, u64, Endpoint, *mut ObjDesc) -> NvSciError,
+    pub ObjIpcImport:
+        unsafe extern "C" fn(Endpoint, *const ObjDesc, AttrList, u64, i64, *mut Obj) -> NvSciError,
+    pub IpcExportFence: unsafe extern "C" fn(*const Fence, Endpoint, *mut FenceDesc) -> NvSciError,
+    pub IpcImportFence: unsafe extern "C" fn(Obj, *const FenceDesc, *mut Fence) -> NvSciError,
+}
+
+/// `libnvsciipc.so.1` (`nvsci_abi::ipc::IPC_FUNCTIONS`): what moves descriptors between
+/// processes. `NvSciIpcDeinit` is not bound: it closes every endpoint of the process, and
+/// cases in this process use endpoints at the same time.
+pub struct IpcFns {
+    pub Init: unsafe extern "C" fn() -> NvSciError,
+    pub OpenEndpoint: unsafe extern "C" fn(*const c_char, *mut Endpoint) -> NvSciError,
+    pub CloseEndpoint: unsafe extern "C" fn(Endpoint),
+    pub ResetEndpoint: unsafe extern "C" fn(Endpoint),
+    pub GetEndpointInfo:
+        unsafe extern "C" fn(Endpoint, *mut nvsci_abi::ipc::EndpointInfo) -> NvSciError,
+    pub GetEvent: unsafe extern "C" fn(Endpoint, *mut u32) -> NvSciError,
+    pub Read: unsafe extern "C" fn(Endpoint, *mut c_void, usize, *mut i32) -> NvSciError,
+    pub Write: unsafe extern "C" fn(Endpoint, *const c_void, usize, *mut i32) -> NvSciError,
+}
+
+/// Resolves the NvSciIpc calls, naming the first one missing.
+///
+/// # Safety
+/// `lib` must be an NvSciIpc library (or one exporting its calls with their signatures).
+pub unsafe fn load_ipc(lib: &libloading::Library, shown: &str) -> Result<IpcFns, String> {
+    macro_rules! sym {
+        ($name:literal) => {
+            *lib.get(concat!($name, "\0").as_bytes())
+                .map_err(|e| format!("{shown} lacks {}: {e}", $name))?
+        };
+    }
+    Ok(IpcFns {
+        Init: sym!("NvSciIpcInit"),
+        OpenEndpoint: sym!("NvSciIpcOpenEndpoint"),
+        CloseEndpoint: sym!("NvSciIpcCloseEndpoint"),
+        ResetEndpoint: sym!("NvSciIpcResetEndpoint"),
+        GetEndpointInfo: sym!("NvSciIpcGetEndpointInfo"),
+        GetEvent: sym!("NvSciIpcGetEvent"),
+        Read: sym!("NvSciIpcRead"),
+        Write: sym!("NvSciIpcWrite"),
+    })
+}
+
+/// The export/import calls of an NvSciSync 2.x library, naming the first one missing.
+unsafe fn load_sync_ipc(lib: &libloading::Library) -> Result<SyncIpcFns, String> {
+    macro_rules! sym {
+        ($name:literal) => {
+            *lib.get(concat!($name, "\0").as_bytes()).map_err(|_| {
+                format!(
+                    "this NvSciSync library lacks {}, which every 2.x header declares",
+                    $name
+                )
+            })?
+        };
+    }
+    Ok(SyncIpcFns {
+        AttrListIpcExportUnreconciled: sym!("NvSciSyncAttrListIpcExportUnreconciled"),
+        AttrListIpcExportReconciled: sym!("NvSciSyncAttrListIpcExportReconciled"),
+        AttrListIpcImportUnreconciled: sym!("NvSciSyncAttrListIpcImportUnreconciled"),
+        AttrListIpcImportReconciled: sym!("NvSciSyncAttrListIpcImportReconciled"),
+        AttrListFreeDesc: sym!("NvSciSyncAttrListFreeDesc"),
+        ObjIpcExport: sym!("NvSciSyncObjIpcExport"),
+        ObjIpcImport: sym!("NvSciSyncObjIpcImport"),
+        IpcExportFence: sym!("NvSciSyncIpcExportFence"),
+        IpcImportFence: sym!("NvSciSyncIpcImportFence"),
+    })
 }
 
 /// `NvSciSyncCheckVersionCompatibility`, which every 2.x header declares and 1.0 lacks.
@@ -120,5 +221,6 @@ pub unsafe fn load(lib: &libloading::Library, minor: u32) -> Result<Fns, String>
             .ok()
             .map(|s| *s),
         model_info: lib.get(nvsci_abi::MODEL_MARKER_SYMBOL).ok().map(|s| *s),
+        ipc: load_sync_ipc(lib),
     })
 }

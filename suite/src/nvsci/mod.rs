@@ -4,6 +4,7 @@
 //! need newer keys or entry points are gated by it (`needs.rs`).
 
 pub mod ffi;
+pub mod ipc;
 pub mod needs;
 
 use crate::error::Api;

@@ -14,6 +14,8 @@ pub use crate::error::{check, OpError};
 use crate::types::AxisValue;
 use hil_proto::Observation;
 
+pub use nvsci::ipc_peer_main;
+
 pub type OpResult = Result<Vec<Observation>, OpError>;
 
 pub struct OpDef {
@@ -82,6 +84,7 @@ fn registry() -> impl Iterator<Item = &'static OpDef> {
         .chain(cuda::OPS)
         .chain(vulkan::OPS)
         .chain(nvsci::OPS)
+        .chain(nvsci::IPC_OPS)
         .chain(nvsci_utility::OPS)
         .chain(selftest::OPS)
 }

@@ -16,7 +16,10 @@ use hil_proto::key as obs_key;
 use hil_proto::Observation;
 
 mod cuda_side;
+mod ipc;
 mod pairs;
+
+pub use ipc::{peer_main as ipc_peer_main, OPS as IPC_OPS};
 
 use cuda_side::*;
 use nvsci_abi::{err, key, perm, CUDA_NVSCISYNC_ATTR_SIGNAL, CUDA_NVSCISYNC_ATTR_WAIT};

@@ -1,0 +1,468 @@
+//! The two processes of a cross-process case: the endpoints of `ipc_endpoints` (the
+//! suite opens each pair's first name, the peer process the second), the peer process
+//! (`hil-suite --ipc-peer CASE`, started and limited through `child`), the messages the
+//! halves exchange over the endpoint, and how the two halves' results make the case's.
+//!
+//! Messages: frames of at most the endpoint's `frame_size`, the first byte saying what
+//! the frame is: `M` (a message: u32 length, then its first bytes), `C` (more of it),
+//! `B` (the sender's half is done) and `A` (the sender's half failed: the reason). Each
+//! side reads with a deadline and gives up when its peer's endpoint resets, so no half
+//! waits past its limit for a peer that is gone.
+
+use crate::case::Case;
+use crate::child::{child_command, reported, run_with_limit, signal_name, tail, ChildEnd};
+use crate::error::OpError;
+use crate::nvsci::ipc::Endpoint;
+use crate::settings::EndpointPair;
+use hil_proto::Observation;
+use nvsci_abi::err;
+use nvsci_abi::ipc::event;
+use std::os::unix::process::ExitStatusExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a half waits for one message, a connection or a free endpoint.
+pub(super) const WAIT: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(2);
+
+const MSG: u8 = b'M';
+const MORE: u8 = b'C';
+const BYE: u8 = b'B';
+const ABORT: u8 = b'A';
+
+/// The reason when `ipc_endpoints` is not given: the suite never guesses endpoint names.
+pub(super) const NO_ENDPOINTS: &str = "no NvSciIpc endpoint pair given: set ipc_endpoints \
+     (--ipc-endpoints NAME_0:NAME_1, HIL_IPC_ENDPOINTS, or `ipc_endpoints:` under the board's \
+     suite_settings) to an INTER_PROCESS pair of this board's nvsciipc.cfg";
+
+/// One side's endpoints (the case's pair first) and what it knows of the other side.
+pub(super) struct Link {
+    pub eps: Vec<Endpoint>,
+    frame: usize,
+    /// Main side: set once the peer process has ended.
+    peer_ended: Option<Arc<AtomicBool>>,
+}
+
+impl Link {
+    fn new(eps: Vec<Endpoint>, peer_ended: Option<Arc<AtomicBool>>) -> Result<Link, OpError> {
+        for ep in &eps {
+            ep.reset();
+        }
+        let frame = eps[0].info()?.frame_size as usize;
+        if frame < 16 {
+            return Err(OpError::Check(format!(
+                "NvSciIpcGetEndpointInfo of {} gave frame_size {frame}",
+                eps[0].name
+            )));
+        }
+        Ok(Link {
+            eps,
+            frame,
+            peer_ended,
+        })
+    }
+
+    /// The case's endpoint (the one every message goes over).
+    pub fn ep(&self) -> &Endpoint {
+        &self.eps[0]
+    }
+
+    /// Another pair's endpoint, connected to the peer too (rows that replay descriptors).
+    pub fn other(&self) -> Result<&Endpoint, OpError> {
+        self.eps
+            .get(1)
+            .ok_or_else(|| OpError::Row("this op needs a second endpoint pair".into()))
+    }
+
+    fn gone(&self) -> Option<OpError> {
+        let ended = self.peer_ended.as_ref()?.load(Ordering::SeqCst);
+        ended.then(|| OpError::Check("the peer process ended before its half was done".into()))
+    }
+
+    /// Waits for NV_SCI_IPC_EVENT_CONN_EST on every endpoint.
+    fn connect(&self) -> Result<(), OpError> {
+        let until = Instant::now() + WAIT;
+        for ep in &self.eps {
+            while ep.events()? & event::CONN_EST == 0 {
+                if let Some(e) = self.gone() {
+                    return Err(e);
+                }
+                if Instant::now() > until {
+                    return Err(OpError::Check(format!(
+                        "endpoint {}: no connection (NV_SCI_IPC_EVENT_CONN_EST) within {}s",
+                        ep.name,
+                        WAIT.as_secs()
+                    )));
+                }
+                std::thread::sleep(POLL);
+            }
+        }
+        Ok(())
+    }
+
+    fn write_frame(&self, frame: &[u8]) -> Result<(), OpError> {
+        let until = Instant::now() + WAIT;
+        loop {
+            match self.ep().write(frame) {
+                Err(OpError::Api { code, .. }) if code == i64::from(err::INSUFFICIENT_MEMORY) => {
+                    if Instant::now() > until {
+                        return Err(OpError::Check(format!(
+                            "NvSciIpcWrite: the channel stayed full for {}s",
+                            WAIT.as_secs()
+                        )));
+                    }
+                    std::thread::sleep(POLL);
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Sends one message (in as many frames as it takes).
+    pub fn send(&self, msg: &[u8]) -> Result<(), OpError> {
+        let room = self.frame - 5;
+        let mut first = vec![MSG];
+        first.extend_from_slice(&(msg.len() as u32).to_le_bytes());
+        let (head, mut rest) = msg.split_at(msg.len().min(room));
+        first.extend_from_slice(head);
+        self.write_frame(&first)?;
+        while !rest.is_empty() {
+            let (part, r) = rest.split_at(rest.len().min(self.frame - 1));
+            let mut f = vec![MORE];
+            f.extend_from_slice(part);
+            self.write_frame(&f)?;
+            rest = r;
+        }
+        Ok(())
+    }
+
+    /// The next frame, waiting at most `WAIT`; Err when the peer went away.
+    fn read_frame(&self) -> Result<Vec<u8>, OpError> {
+        let until = Instant::now() + WAIT;
+        let mut buf = vec![0u8; self.frame];
+        loop {
+            let events = self.ep().events()?;
+            match self.ep().read(&mut buf) {
+                Ok(n) if n > 0 => return Ok(buf[..n].to_vec()),
+                Ok(_) => {}
+                Err(OpError::Api { code, .. }) if code == i64::from(err::INSUFFICIENT_MEMORY) => {}
+                Err(OpError::Api { code, .. }) if code == i64::from(err::CONNECTION_RESET) => {
+                    return Err(peer_closed())
+                }
+                Err(e) => return Err(e),
+            }
+            if events & event::CONN_RESET != 0 {
+                return Err(peer_closed());
+            }
+            if let Some(e) = self.gone() {
+                return Err(e);
+            }
+            if Instant::now() > until {
+                return Err(OpError::Check(format!(
+                    "no message from the peer within {}s",
+                    WAIT.as_secs()
+                )));
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// The next message; the peer's abort is an error naming its reason.
+    pub fn recv(&self) -> Result<Vec<u8>, OpError> {
+        let f = self.read_frame()?;
+        match f.first() {
+            Some(&MSG) if f.len() >= 5 => {
+                let len = u32::from_le_bytes([f[1], f[2], f[3], f[4]]) as usize;
+                let mut msg = f[5..].to_vec();
+                while msg.len() < len {
+                    let more = self.read_frame()?;
+                    if more.first() != Some(&MORE) {
+                        return Err(OpError::Check("a message from the peer was cut".into()));
+                    }
+                    msg.extend_from_slice(&more[1..]);
+                }
+                Ok(msg)
+            }
+            Some(&ABORT) => Err(OpError::Check(format!(
+                "the peer's half failed: {}",
+                String::from_utf8_lossy(&f[1..])
+            ))),
+            Some(&BYE) => Err(OpError::Check(
+                "the peer's half ended while this one waited for a message".into(),
+            )),
+            _ => Err(OpError::Check(format!(
+                "an unknown frame from the peer ({} bytes)",
+                f.len()
+            ))),
+        }
+    }
+
+    /// Receives the message `what` (a step of the exchange both halves name).
+    pub fn expect(&self, what: &str) -> Result<(), OpError> {
+        let got = self.recv()?;
+        if got != what.as_bytes() {
+            return Err(OpError::Check(format!(
+                "expected `{what}` from the peer, got {} bytes",
+                got.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Waits until the peer's endpoint resets (it closed or its process ended).
+    pub fn wait_reset(&self) -> Result<(), OpError> {
+        let until = Instant::now() + WAIT;
+        while self.ep().events()? & event::CONN_RESET == 0 {
+            if Instant::now() > until {
+                return Err(OpError::Check(format!(
+                    "no NV_SCI_IPC_EVENT_CONN_RESET within {}s of the peer's exit",
+                    WAIT.as_secs()
+                )));
+            }
+            std::thread::sleep(POLL);
+        }
+        Ok(())
+    }
+
+    /// Tells the peer how this half ended (best effort: it may be gone).
+    fn finish(&self, result: &Result<Vec<Observation>, OpError>) {
+        let frame = match result {
+            Ok(_) => vec![BYE],
+            Err(e) => {
+                let mut f = vec![ABORT];
+                let text = e.to_string();
+                f.extend_from_slice(&text.as_bytes()[..text.len().min(self.frame - 1)]);
+                f
+            }
+        };
+        let _ = self.ep().write(&frame);
+    }
+
+    /// Peer side: waits for the main half's end (`B` or `A`), so that what this half
+    /// sent last is read before its endpoint closes.
+    fn wait_end(&self) {
+        while let Ok(f) = self.read_frame() {
+            if matches!(f.first(), Some(&BYE) | Some(&ABORT)) {
+                return;
+            }
+        }
+    }
+}
+
+fn peer_closed() -> OpError {
+    OpError::Check("the peer closed its endpoint (NV_SCI_IPC_EVENT_CONN_RESET)".into())
+}
+
+/// Opens the first end of `n` free pairs of `pairs`. An endpoint another case or process
+/// holds answers Busy: the next pair is tried, and all again until `WAIT` has passed.
+fn acquire(pairs: &[EndpointPair], n: usize) -> Result<Vec<(Endpoint, String)>, OpError> {
+    let until = Instant::now() + WAIT;
+    loop {
+        let mut held = Vec::new();
+        for p in pairs {
+            match Endpoint::open(&p.0) {
+                Ok(ep) => held.push((ep, p.1.clone())),
+                Err(e) if busy(&e) => {}
+                Err(e) => return Err(not_offered(&p.0, e)),
+            }
+            if held.len() == n {
+                return Ok(held);
+            }
+        }
+        drop(held);
+        if Instant::now() > until {
+            return Err(OpError::Check(format!(
+                "the endpoint pairs of ipc_endpoints stayed busy for {}s (other cases or \
+                 processes held them; give more pairs)",
+                WAIT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn busy(e: &OpError) -> bool {
+    matches!(e, OpError::Api { code, .. } if *code == i64::from(err::BUSY))
+}
+
+/// An endpoint the library will not open for a reason of the board's configuration.
+fn not_offered(name: &str, e: OpError) -> OpError {
+    match &e {
+        OpError::Api { code, .. }
+            if [err::NO_SUCH_ENTRY, err::NOT_SUPPORTED]
+                .iter()
+                .any(|c| *code == i64::from(*c)) =>
+        {
+            OpError::NotSupported(format!(
+                "{e} for endpoint `{name}` of ipc_endpoints: this board's nvsciipc.cfg has no \
+                 INTER_PROCESS endpoint of that name"
+            ))
+        }
+        _ => e,
+    }
+}
+
+/// The peer's end of a pair, retried while the previous case's peer still holds it.
+fn open_peer_end(name: &str) -> Result<Endpoint, OpError> {
+    let until = Instant::now() + WAIT;
+    loop {
+        match Endpoint::open(name) {
+            Err(e) if busy(&e) && Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            r => return r,
+        }
+    }
+}
+
+/// The main half of a case: endpoints, the peer process, both halves, one result.
+pub(super) fn run_main(
+    case: &Case,
+    pairs_needed: usize,
+    half: impl FnOnce(&Link) -> Result<Vec<Observation>, OpError>,
+) -> Result<Vec<Observation>, OpError> {
+    let l = crate::nvsci::lib()?;
+    crate::nvsci::ipc::sync_ipc(l)?;
+    crate::nvsci::ipc::ipc_lib()?;
+    let pairs = &crate::settings::get().ipc_endpoints;
+    if pairs.is_empty() {
+        return Err(OpError::NotSupported(NO_ENDPOINTS.into()));
+    }
+    if pairs.len() < pairs_needed {
+        return Err(OpError::NotSupported(format!(
+            "this row needs {pairs_needed} endpoint pairs; ipc_endpoints gives {}",
+            pairs.len()
+        )));
+    }
+    let held = acquire(pairs, pairs_needed)?;
+    let used = format!("{}:{}", held[0].0.name, held[0].1);
+    let peer_names: Vec<String> = held.iter().map(|(_, p)| p.clone()).collect();
+    let eps: Vec<Endpoint> = held.into_iter().map(|(ep, _)| ep).collect();
+    let ended = Arc::new(AtomicBool::new(false));
+    let peer = spawn_peer(case, &peer_names, ended.clone());
+    let link = Link::new(eps, Some(ended));
+    let r = match &link {
+        Ok(link) => {
+            let r = link.connect().and_then(|()| half(link));
+            link.finish(&r);
+            r
+        }
+        Err(e) => Err(e.clone()),
+    };
+    // The endpoints stay open until the peer has ended: the pair is free again only once
+    // neither end is held.
+    let end = peer.join().unwrap_or_else(|_| {
+        Err(std::io::Error::other(
+            "the thread watching the peer panicked",
+        ))
+    });
+    drop(link);
+    let mut obs = combine(r, end)?;
+    obs.insert(0, Observation::new(hil_proto::key::ENDPOINTS, used));
+    Ok(obs)
+}
+
+/// Starts `hil-suite --ipc-peer CASE` on the second ends of the pairs, under the case's
+/// time limit (killed with its process group past it); `ended` is set when it has ended.
+fn spawn_peer(
+    case: &Case,
+    ends: &[String],
+    ended: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<std::io::Result<ChildEnd>> {
+    let mut cmd = child_command(&case.devices());
+    cmd.arg("--ipc-peer")
+        .arg(&case.name)
+        .arg("--ipc-peer-endpoints")
+        .arg(ends.join(","));
+    let limit = Duration::from_secs_f64(case.timeout_s);
+    // The thread that spawns the child waits for it: the child's death signal is tied to it.
+    std::thread::spawn(move || {
+        let end = run_with_limit(cmd, limit, None, &[]);
+        ended.store(true, Ordering::SeqCst);
+        end
+    })
+}
+
+/// The case's result from both halves: both passed, or the more telling error (a probe's
+/// not-supported, then an API code, then the main half's own).
+fn combine(
+    main: Result<Vec<Observation>, OpError>,
+    peer: std::io::Result<ChildEnd>,
+) -> Result<Vec<Observation>, OpError> {
+    let peer = peer_result(peer);
+    let rank = |e: &OpError| match e {
+        OpError::NotSupported(_) => 0,
+        OpError::Api { .. } => 1,
+        _ => 2,
+    };
+    match (main, peer) {
+        (Ok(mut a), Ok(b)) => {
+            a.extend(b);
+            Ok(a)
+        }
+        (Ok(_), Err(e)) | (Err(e), Ok(_)) => Err(e),
+        (Err(a), Err(b)) => Err(if rank(&b) < rank(&a) { b } else { a }),
+    }
+}
+
+fn peer_result(end: std::io::Result<ChildEnd>) -> Result<Vec<Observation>, OpError> {
+    let end = end.map_err(|e| OpError::Check(format!("could not start the peer process: {e}")))?;
+    let out = tail(&format!("{}{}", end.stdout, end.stderr), 6);
+    if let Some(after) = end.killed_after {
+        return Err(OpError::Check(format!(
+            "the peer process did not end within {:.1}s; killed. Its output: {out}",
+            after.as_secs_f64()
+        )));
+    }
+    match reported(&end.stdout) {
+        Some(Ok(cv)) => match cv.error {
+            Some(e) => Err(e),
+            None if cv.outcome == hil_proto::Outcome::Pass => {
+                let status = end.status.and_then(|s| s.code()).unwrap_or(-1);
+                let mut obs = vec![Observation::new(
+                    hil_proto::key::PEER,
+                    format!("a process of its own, exit status {status}"),
+                )];
+                obs.extend(cv.observations);
+                Ok(obs)
+            }
+            None => Err(OpError::Check(format!("peer: {}", cv.message))),
+        },
+        Some(Err(e)) => Err(OpError::Check(format!(
+            "unreadable result from the peer process ({e})"
+        ))),
+        None => {
+            let how = match end.status {
+                Some(st) if st.signal().is_some() => {
+                    format!("killed by {}", signal_name(st.signal().unwrap_or(0)))
+                }
+                Some(st) => format!("exit status {}", st.code().unwrap_or(-1)),
+                None => "vanished".into(),
+            };
+            Err(OpError::Check(format!(
+                "the peer process ended without a result ({how}). Its output: {out}"
+            )))
+        }
+    }
+}
+
+/// The peer half: opens the second ends named by the main process, runs `half`, tells
+/// the main half how it ended and waits for the main half's end.
+pub(super) fn run_peer(
+    ends: &str,
+    half: impl FnOnce(&Link) -> Result<Vec<Observation>, OpError>,
+) -> Result<Vec<Observation>, OpError> {
+    let eps = ends
+        .split(',')
+        .map(open_peer_end)
+        .collect::<Result<Vec<_>, _>>()?;
+    let link = Link::new(eps, None)?;
+    link.connect()?;
+    let r = half(&link);
+    if r.is_err() {
+        link.finish(&r);
+    }
+    link.wait_end();
+    r
+}

@@ -1,0 +1,353 @@
+//! The cross-process NvSciSync rows (`nvscisync.ipc`): listed on any machine, run in two
+//! processes against hil's reference model over an endpoint table the test writes, each
+//! row ending as its header citation says; and not-supported, with the probed reason,
+//! where the library, NvSciIpc or the endpoints are missing. No row may hang the suite.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+#[path = "../../nvsci-model/testing/model_library.rs"]
+mod model_build;
+use model_build::model_library;
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hil-ipc-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const CFG: &str = "INTER_PROCESS t_ipc_0 t_ipc_1 64 1536\nINTER_PROCESS t_ipc_2 t_ipc_3 64 1536\n";
+const TWO_PAIRS: &str = "t_ipc_0:t_ipc_1,t_ipc_2:t_ipc_3";
+
+/// One result: outcome, message, observations (key -> value).
+type Results = BTreeMap<String, (String, String, BTreeMap<String, String>)>;
+
+fn suite() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hil-suite"));
+    for v in [
+        "HIL_NVSCISYNC_LIB",
+        "HIL_NVSCIIPC_LIB",
+        "HIL_IPC_ENDPOINTS",
+        "HIL_NVSCIIPC_CFG",
+        "HIL_NVSCIIPC_SOCKET_DIR",
+        "HIL_NVSCISYNC_MODEL_VERSION",
+        "LD_LIBRARY_PATH",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// `hil-suite nvscisync.ipc` as `cmd` is set up, its results from the event stream.
+fn run(mut cmd: Command, dir: &Path) -> (Results, Output) {
+    let events = dir.join("events.jsonl");
+    let _ = std::fs::remove_file(&events);
+    let start = Instant::now();
+    let out = cmd
+        .args(["nvscisync.ipc", "--events"])
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(120),
+        "the cross-process rows took {:?}",
+        start.elapsed()
+    );
+    let mut results = Results::new();
+    for line in std::fs::read_to_string(&events).unwrap_or_default().lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        if e["event"] != "result" {
+            continue;
+        }
+        let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+        let obs = e["observations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| {
+                let v = |k: &str| o[k].as_str().unwrap_or_default().to_string();
+                (v("key"), v("value"))
+            })
+            .collect();
+        results.insert(s("case"), (s("outcome"), s("message"), obs));
+    }
+    (results, out)
+}
+
+fn with_model(dir: &Path, lib: &Path, endpoints: &str) -> Command {
+    std::fs::write(dir.join("nvsciipc.cfg"), CFG).unwrap();
+    let mut c = suite();
+    c.env("HIL_NVSCISYNC_LIB", lib)
+        .env("HIL_NVSCIIPC_CFG", dir.join("nvsciipc.cfg"))
+        .args(["--nvsciipc-lib"])
+        .arg(lib)
+        .args(["--ipc-endpoints", endpoints]);
+    c
+}
+
+/// Whether a case has a GPU side (`dev0`, `cpu_dev1`, …).
+fn names_a_device(case: &str) -> bool {
+    case.split(['.', '_']).any(|p| {
+        p.strip_prefix("dev")
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+    })
+}
+
+/// Every CPU row against the model 2.8: (case, outcome, what its message says).
+const ON_THE_MODEL: &[(&str, &str, &str)] = &[
+    ("lists.unreconciled", "pass", ""),
+    ("lists.reconciled", "pass", ""),
+    (
+        "lists.unsatisfied_input",
+        "pass",
+        "NvSciSyncAttrListIpcImportReconciled returned 65793 (NvSciError_AttrListValidationFailed)",
+    ),
+    (
+        "lists.export_unreconciled_as_reconciled",
+        "pass",
+        "NvSciSyncAttrListIpcExportReconciled returned 256",
+    ),
+    (
+        "desc.list_corrupt",
+        "pass",
+        "NvSciSyncAttrListIpcImportReconciled returned 256",
+    ),
+    (
+        "desc.list_truncated",
+        "pass",
+        "NvSciSyncAttrListIpcImportReconciled returned 256",
+    ),
+    (
+        "desc.list_other_endpoint",
+        "pass",
+        "NvSciSyncAttrListIpcImportReconciled returned 256",
+    ),
+    ("roundtrip.cpu_cpu", "pass", ""),
+    ("roundtrip_importer_signals.cpu_cpu", "pass", ""),
+    ("obj.import_timeout", "pass", ""),
+    (
+        "obj.waiter_signals",
+        "pass",
+        "NvSciSyncObjSignal returned 256",
+    ),
+    (
+        "obj.waiter_generates_fence",
+        "pass",
+        "NvSciSyncObjGenerateFence returned 256",
+    ),
+    (
+        "obj.input_list_mismatch",
+        "pass",
+        "NvSciSyncObjIpcImport returned 256",
+    ),
+    (
+        "obj.export_more_perm",
+        "pass",
+        "NvSciSyncObjIpcExport returned 256",
+    ),
+    (
+        "desc.obj_corrupt",
+        "pass",
+        "NvSciSyncObjIpcImport returned 256",
+    ),
+    (
+        "desc.obj_other_endpoint",
+        "pass",
+        "NvSciSyncObjIpcImport returned 256",
+    ),
+    (
+        "fence.wait_timeout",
+        "pass",
+        "NvSciSyncFenceWait returned 512 (NvSciError_Timeout)",
+    ),
+    (
+        "fence.other_object",
+        "pass",
+        "NvSciSyncIpcImportFence returned 256",
+    ),
+    (
+        "ub.exporter_frees_while_imported.cpu",
+        "flagged",
+        "NvSciSyncFenceWait returned 512",
+    ),
+    (
+        "ub.exporter_exits_while_imported.cpu",
+        "flagged",
+        "NvSciSyncFenceWait returned 512",
+    ),
+];
+
+#[test]
+fn every_machine_lists_the_cross_process_rows() {
+    let out = suite().args(["--list"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ipc: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .filter(|c| c.starts_with("nvscisync.ipc."))
+        .collect();
+    assert_eq!(ipc.len(), 60, "{ipc:?}");
+    assert_eq!(ipc.iter().filter(|c| !names_a_device(c)).count(), 20);
+    for (row, _, _) in ON_THE_MODEL {
+        assert!(
+            ipc.contains(&format!("nvscisync.ipc.{row}").as_str()),
+            "{row}"
+        );
+    }
+    let ops = suite().arg("--list-ops").output().unwrap();
+    let ops = String::from_utf8_lossy(&ops.stdout);
+    for op in [
+        "nvsci_ipc_lists",
+        "nvsci_ipc_roundtrip",
+        "nvsci_ipc_obj",
+        "nvsci_ipc_exporter_gone",
+    ] {
+        assert!(ops.contains(op), "--list-ops lacks {op}");
+    }
+}
+
+#[test]
+fn against_the_model_each_row_ends_as_its_header_says_in_two_processes() {
+    let lib = model_library();
+    let dir = scratch("model");
+    let (results, out) = run(with_model(&dir, &lib, TWO_PAIRS), &dir);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(results.len(), 60, "{results:?}");
+    for (row, outcome, says) in ON_THE_MODEL {
+        let case = format!("nvscisync.ipc.{row}");
+        let (got, message, obs) = &results[&case];
+        assert_eq!(
+            (got.as_str(), message.contains(says)),
+            (*outcome, true),
+            "{case}: {message}"
+        );
+        if *got == "pass" && says.is_empty() {
+            // The case's own process used the first end of a pair; the peer, a process
+            // of its own, the second.
+            assert!(obs["endpoints"].starts_with("t_ipc_"), "{case}: {obs:?}");
+            assert_eq!(obs["peer"], "a process of its own, exit status 0", "{case}");
+        }
+    }
+    assert_eq!(results["nvscisync.ipc.roundtrip.cpu_cpu"].2["rounds"], "8");
+    let passed = results.values().filter(|r| r.0 == "pass").count();
+    assert!(passed >= 8, "{passed} passed");
+    // GPU sides need a CUDA with NvSciSync: not-supported here, with CUDA's reason.
+    for (case, (outcome, message, _)) in results.iter().filter(|(c, _)| names_a_device(c)) {
+        assert_eq!(outcome, "not-supported", "{case}: {message}");
+        assert!(
+            message.contains("CUDA") || message.contains("libcuda"),
+            "{case}: {message}"
+        );
+    }
+}
+
+#[test]
+fn a_2_0_library_has_no_signal_export_and_still_refuses_more_permission() {
+    let lib = model_library();
+    let dir = scratch("model-2.0");
+    let mut cmd = with_model(&dir, &lib, TWO_PAIRS);
+    cmd.env("HIL_NVSCISYNC_MODEL_VERSION", "2.0");
+    let (results, _) = run(cmd, &dir);
+    let (outcome, message, _) = &results["nvscisync.ipc.roundtrip_importer_signals.cpu_cpu"];
+    assert_eq!(outcome, "not-supported");
+    assert!(
+        message.starts_with("needs NvSciSync 2.3 (NvSciSyncObjIpcExport takes signaling rights")
+            && message.ends_with("this library is NvSciSync 2.0"),
+        "{message}"
+    );
+    for row in [
+        "roundtrip.cpu_cpu",
+        "obj.export_more_perm",
+        "lists.reconciled",
+    ] {
+        let r = &results[&format!("nvscisync.ipc.{row}")];
+        assert_eq!(r.0, "pass", "{row}: {}", r.1);
+    }
+}
+
+#[test]
+fn without_library_nvsciipc_or_endpoints_they_are_not_supported_with_the_probed_reason() {
+    let lib = model_library();
+    let dir = scratch("missing");
+    let reason = |results: &Results| -> Vec<String> {
+        let mut r: Vec<String> = results
+            .values()
+            .map(|v| format!("{} {}", v.0, v.1))
+            .collect();
+        r.sort();
+        r.dedup();
+        r
+    };
+    // No NvSciSync at all.
+    let (results, _) = run(suite(), &dir);
+    assert_eq!(results.len(), 60);
+    let r = reason(&results);
+    assert!(
+        r.iter()
+            .all(|m| m.starts_with("not-supported libnvscisync.so.1 not loadable")),
+        "{r:?}"
+    );
+    // NvSciSync, no NvSciIpc.
+    let mut cmd = suite();
+    cmd.env("HIL_NVSCISYNC_LIB", &lib)
+        .args(["--ipc-endpoints", TWO_PAIRS]);
+    let (results, _) = run(cmd, &dir);
+    let (o, m, _) = &results["nvscisync.ipc.roundtrip.cpu_cpu"];
+    assert_eq!((o.as_str(), m.as_str()), ("not-supported", "libnvsciipc.so.1 not loadable: libnvsciipc.so.1: cannot open shared object file: No such file or directory"));
+    // Both libraries, no endpoints: never guessed.
+    std::fs::write(dir.join("nvsciipc.cfg"), CFG).unwrap();
+    let mut cmd2 = suite();
+    cmd2.env("HIL_NVSCISYNC_LIB", &lib)
+        .env("HIL_NVSCIIPC_LIB", &lib)
+        .env("HIL_NVSCIIPC_CFG", dir.join("nvsciipc.cfg"));
+    let (results, _) = run(cmd2, &dir);
+    let (o, m, _) = &results["nvscisync.ipc.lists.reconciled"];
+    assert_eq!(o, "not-supported");
+    assert!(
+        m.starts_with("no NvSciIpc endpoint pair given: set ipc_endpoints"),
+        "{m}"
+    );
+    // One pair: the rows replaying on another pair say so; an endpoint the cfg lacks.
+    let (results, _) = run(with_model(&dir, &lib, "t_ipc_0:t_ipc_1"), &dir);
+    let (o, m, _) = &results["nvscisync.ipc.desc.obj_other_endpoint"];
+    assert_eq!(
+        (o.as_str(), m.as_str()),
+        (
+            "not-supported",
+            "this row needs 2 endpoint pairs; ipc_endpoints gives 1"
+        )
+    );
+    assert_eq!(results["nvscisync.ipc.obj.waiter_signals"].0, "pass");
+    let (results, _) = run(with_model(&dir, &lib, "nope_0:nope_1"), &dir);
+    let (o, m, _) = &results["nvscisync.ipc.lists.reconciled"];
+    assert_eq!(o, "not-supported");
+    assert!(m.contains("NoSuchEntry") && m.contains("`nope_0`"), "{m}");
+    // A malformed setting: exit 2 with the fix, before any case.
+    let out = suite()
+        .args(["--ipc-endpoints", "a_0;a_1", "--list"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--ipc-endpoints=\"a_0;a_1\": `a_0;a_1` is not a pair NAME_0:NAME_1; expected INTER_PROCESS endpoint pairs"),
+        "{err}"
+    );
+    let out = suite()
+        .env("HIL_IPC_ENDPOINTS", "a:a")
+        .arg("--list")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("HIL_IPC_ENDPOINTS=\"a:a\": endpoint `a` is named twice"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
