@@ -55,9 +55,11 @@ pub struct Observation {
 }
 
 impl Observation {
-    pub fn new(key: impl Into<String>, value: impl ToString) -> Self {
+    /// An observation the protocol names (a `key::*`). What a check reports under a
+    /// name of its own (an attribute) goes through `attribute`.
+    pub fn new(key: Key, value: impl ToString) -> Self {
         Observation {
-            key: key.into(),
+            key: key.as_str().to_string(),
             value: value.to_string(),
         }
     }
@@ -140,7 +142,7 @@ mod tests {
             duration_s: 0.5,
             message: "libcuda.so.1 not found".into(),
             implementation: String::new(),
-            observations: vec![Observation::new("errno", 2)],
+            observations: vec![Observation::new(crate::key::CODE, 2)],
         };
         let line = e.to_line();
         assert!(line.contains(r#""event":"result""#), "{line}");

@@ -195,7 +195,7 @@ mod tests {
             message: String::new(),
             implementation: String::new(),
             observations: driver_log
-                .map(|l| vec![Observation::new("driver_log", l)])
+                .map(|l| vec![Observation::new(hil_proto::key::DRIVER_LOG, l)])
                 .unwrap_or_default(),
             earlier: vec![],
         }
@@ -203,7 +203,7 @@ mod tests {
 
     fn parallel(with: &str, lines: &str) -> Vec<Observation> {
         vec![
-            Observation::new("driver_log", lines),
+            Observation::new(hil_proto::key::DRIVER_LOG, lines),
             Observation::new(hil_proto::key::DRIVER_LOG_SHARED_WITH, with),
         ]
     }

@@ -382,7 +382,7 @@ mod tests {
         );
         assert!(r
             .observations
-            .contains(&Observation::new("outcome_sent", "xyz")));
+            .contains(&Observation::new(hil_proto::key::OUTCOME_SENT, "xyz")));
         assert!(matches!(
             read_line("{\"event\":\"start\"}"),
             Line::Unreadable(_)
@@ -421,7 +421,7 @@ mod tests {
         let big = "z".repeat(3_000_000);
         let mut r = crate::test_result("t.a", Outcome::Fail, &big);
         r.observations = (0..1000)
-            .map(|i| Observation::new(format!("k{i}"), &big[..100]))
+            .map(|i| Observation::attribute(&format!("k{i}"), &big[..100]))
             .collect();
         r.observations[0].value = big.clone();
         let r = capped(r);
@@ -545,8 +545,10 @@ mod tests {
         st.cases.push(crate::test_case("t.a"));
         let mut r = crate::test_result("t.a", Outcome::Fail, "\u{1b}]0;x\u{7}\u{fffe}");
         r.duration_s = 1e300;
-        r.observations
-            .push(Observation::new("output_tail", "y".repeat(1_000_000)));
+        r.observations.push(Observation::new(
+            hil_proto::key::OUTPUT_TAIL,
+            "y".repeat(1_000_000),
+        ));
         st.results.insert("t.a".into(), r);
         let shown = shown(&st);
         let r = shown.ordered_results()[0];

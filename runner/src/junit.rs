@@ -315,9 +315,12 @@ mod tests {
             duration_s: 0.25,
             implementation: "libcuda.so.1 (test)".into(),
             observations: vec![
-                Observation::new("code", 999),
+                Observation::new(hil_proto::key::CODE, 999),
                 // Board logs carry colour codes and CDATA terminators.
-                Observation::new("output_tail", "\u{1b}[31merror\u{1b}[0m ]]> <&>"),
+                Observation::new(
+                    hil_proto::key::OUTPUT_TAIL,
+                    "\u{1b}[31merror\u{1b}[0m ]]> <&>",
+                ),
             ],
             ..crate::test_result(case, outcome, message)
         }

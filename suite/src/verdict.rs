@@ -380,8 +380,8 @@ mod tests {
         let mut v = verdict(
             Outcome::Flagged,
             vec![
-                Observation::new("observed", "silent-success"),
-                Observation::new("detail", "every call returned success"),
+                Observation::new(hil_proto::key::OBSERVED, "silent-success"),
+                Observation::new(hil_proto::key::DETAIL, "every call returned success"),
             ],
         );
         v = with_driver_log(v, &seen(&[XID], &[]), &[]);
@@ -403,7 +403,10 @@ mod tests {
 
     #[test]
     fn success_against_ok_passes_and_keeps_observations() {
-        let v = judge(&Expect::Ok, Ok(vec![Observation::new("n", 2)]));
+        let v = judge(
+            &Expect::Ok,
+            Ok(vec![Observation::new(hil_proto::key::N, 2)]),
+        );
         assert_eq!(v.outcome, Outcome::Pass);
         assert_eq!(v.observations[0].value, "2");
     }
@@ -499,7 +502,10 @@ mod tests {
         let ok: BTreeMap<u32, String> = [(0, "ok".to_string())].into();
         let v = with_health(flagged(), &ok, &[]);
         assert_eq!(v.message, "");
-        assert_eq!(v.observations, [Observation::new("health_after", "ok")]);
+        assert_eq!(
+            v.observations,
+            [Observation::new(hil_proto::key::HEALTH_AFTER, "ok")]
+        );
         let bad: BTreeMap<u32, String> = [
             (0, "ok".to_string()),
             (1, "health probe hung for 60s".to_string()),

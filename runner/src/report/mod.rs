@@ -372,10 +372,12 @@ mod tests {
         let evil =
             "</script><script>document.title='pwned'</script><img src=x onerror=alert(1)> \"'&";
         let mut r = result("t.evil.dev0_dev1", Outcome::Fail, evil);
-        r.observations.push(Observation::new("observed", evil));
+        r.observations
+            .push(Observation::new(hil_proto::key::OBSERVED, evil));
         r.implementation = evil.into();
         let mut f = result("t.ub.cpu_cpu", Outcome::Flagged, evil);
-        f.observations.push(Observation::new("health_after", evil));
+        f.observations
+            .push(Observation::new(hil_proto::key::HEALTH_AFTER, evil));
         let mut st = state("b<1>", vec![r, f]);
         st.driver_messages.push(crate::journal::DriverMessage {
             line: evil.into(),
