@@ -235,6 +235,13 @@ fn against_the_model_each_row_ends_as_its_header_says_in_two_processes() {
             assert!(obs["endpoints"].starts_with("t_ipc_"), "{case}: {obs:?}");
             assert_eq!(obs["peer"], "a process of its own, exit status 0", "{case}");
         }
+        // What makes a descriptor invalid is the library's: the verdict says the row
+        // rests on a reading of the header.
+        assert_eq!(
+            row.starts_with("desc."),
+            obs.contains_key("header_ambiguous"),
+            "{case}: {obs:?}"
+        );
     }
     assert_eq!(results["nvscisync.ipc.roundtrip.cpu_cpu"].2["rounds"], "8");
     let passed = results.values().filter(|r| r.0 == "pass").count();
