@@ -4,9 +4,8 @@
 //! result on. What a child's end means for a case is policy (`ub`, `health`).
 
 use crate::case::Case;
-use hil_proto::key as obs_key;
 use hil_proto::text::{cap_end, TailBuffer, MAX_STORED};
-use hil_proto::{Observation, Outcome};
+use hil_proto::Outcome;
 use std::io::{BufRead, Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -45,6 +44,20 @@ pub struct ChildEnd {
     /// When the child started, and when it was seen to end (or was killed).
     pub started: Instant,
     pub ended: Instant,
+}
+
+impl ChildEnd {
+    /// How it ended, for a message: killed by a signal, an exit status, or vanished.
+    pub fn exit_text(&self) -> String {
+        use std::os::unix::process::ExitStatusExt;
+        match self.status {
+            Some(st) if st.signal().is_some() => {
+                format!("killed by {}", signal_name(st.signal().unwrap_or(0)))
+            }
+            Some(st) => format!("exit status {}", st.code().unwrap_or(-1)),
+            None => "vanished".into(),
+        }
+    }
 }
 
 /// Runs `cmd` with a time limit, collecting its output; kills it (and its process group)
@@ -255,6 +268,11 @@ pub fn run_and_report(case: &Case) {
             case.op
         ))),
     };
+    report(result);
+}
+
+/// Prints an op's result as the line the parent reads back (`reported`).
+pub fn report(result: crate::ops::OpResult) {
     let cv = match result {
         Ok(observations) => ChildVerdict {
             outcome: Outcome::Pass,
@@ -262,23 +280,12 @@ pub fn run_and_report(case: &Case) {
             observations,
             error: None,
         },
-        Err(e) => {
-            let observations = match &e {
-                crate::error::OpError::Api { call, code, .. } => {
-                    vec![
-                        Observation::new(obs_key::CALL, call),
-                        Observation::new(obs_key::CODE, code),
-                    ]
-                }
-                _ => vec![],
-            };
-            ChildVerdict {
-                outcome: Outcome::Fail,
-                message: e.to_string(),
-                observations,
-                error: Some(e),
-            }
-        }
+        Err(e) => ChildVerdict {
+            outcome: Outcome::Fail,
+            message: e.to_string(),
+            observations: crate::verdict::api_observations(&e),
+            error: Some(e),
+        },
     };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(

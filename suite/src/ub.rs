@@ -224,13 +224,7 @@ fn judge_child(case: &Case, end: ChildEnd) -> Verdict {
             observations: vec![],
         }),
         None => {
-            let how = match end.status {
-                Some(st) if st.signal().is_some() => {
-                    format!("killed by {}", signal_name(st.signal().unwrap_or(0)))
-                }
-                Some(st) => format!("exit status {}", st.code().unwrap_or(-1)),
-                None => "vanished".into(),
-            };
+            let how = end.exit_text();
             with_tail(Verdict {
                 outcome: Outcome::Crash,
                 message: format!("the case's process ended without a result ({how})"),

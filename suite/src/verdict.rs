@@ -280,7 +280,8 @@ fn api_matches(expected: Api, got: Api) -> bool {
     expected == got || (expected == Api::Cuda && got == Api::Cudart)
 }
 
-fn api_observations(e: &OpError) -> Vec<Observation> {
+/// The call and code of an API error, as observations.
+pub(crate) fn api_observations(e: &OpError) -> Vec<Observation> {
     match e {
         OpError::Api { call, code, .. } => vec![
             Observation::new(obs_key::CALL, call),

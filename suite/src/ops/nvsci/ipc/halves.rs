@@ -431,7 +431,7 @@ fn gone_peer(c: &Ctx, l: &Link) -> OpResult {
     l.expect("imported")?;
     if c.param_str("how", "")? == "exit" {
         // Gone without a word: the importer sees only the endpoint reset.
-        super::report(Ok(vec![]));
+        crate::child::report(Ok(vec![]));
         std::process::exit(0);
     }
     drop((f, obj, r, theirs, own));

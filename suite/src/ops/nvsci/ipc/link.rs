@@ -10,14 +10,13 @@
 //! waits past its limit for a peer that is gone.
 
 use crate::case::Case;
-use crate::child::{child_command, reported, run_with_limit, signal_name, tail, ChildEnd};
+use crate::child::{child_command, reported, run_with_limit, tail, ChildEnd};
 use crate::error::OpError;
 use crate::nvsci::ipc::Endpoint;
 use crate::settings::EndpointPair;
 use hil_proto::Observation;
 use nvsci_abi::err;
 use nvsci_abi::ipc::event;
-use std::os::unix::process::ExitStatusExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -433,13 +432,7 @@ fn peer_result(end: std::io::Result<ChildEnd>) -> Result<Vec<Observation>, OpErr
             "unreadable result from the peer process ({e})"
         ))),
         None => {
-            let how = match end.status {
-                Some(st) if st.signal().is_some() => {
-                    format!("killed by {}", signal_name(st.signal().unwrap_or(0)))
-                }
-                Some(st) => format!("exit status {}", st.code().unwrap_or(-1)),
-                None => "vanished".into(),
-            };
+            let how = end.exit_text();
             Err(OpError::Check(format!(
                 "the peer process ended without a result ({how}). Its output: {out}"
             )))

@@ -6,10 +6,7 @@
 
 use super::{Ctx, OpDef, OpResult};
 use crate::case::Case;
-use crate::child::{ChildVerdict, RESULT_MARK};
 use crate::error::OpError;
-use hil_proto::{Observation, Outcome};
-use std::io::Write;
 
 mod halves;
 mod link;
@@ -46,33 +43,8 @@ pub static OPS: &[OpDef] = &[
 pub fn peer_main(case: &Case, ends: &str) -> ! {
     let c = Ctx { case };
     let r = link::run_peer(ends, |l| halves::peer_half(&c, l));
-    report(r);
+    crate::child::report(r);
     std::process::exit(0)
-}
-
-/// Prints the peer half's result line, read back by the main half (`child::reported`).
-fn report(result: OpResult) {
-    let cv = match result {
-        Ok(observations) => ChildVerdict {
-            outcome: Outcome::Pass,
-            message: String::new(),
-            observations,
-            error: None,
-        },
-        Err(e) => ChildVerdict {
-            outcome: Outcome::Fail,
-            message: e.to_string(),
-            observations: Vec::<Observation>::new(),
-            error: Some(e),
-        },
-    };
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "{RESULT_MARK}{}",
-        serde_json::to_string(&cv).unwrap_or_default()
-    );
-    let _ = out.flush();
 }
 
 /// A row naming a scenario the op does not know.
