@@ -260,14 +260,7 @@ impl SshBoard {
 mod tests {
     use super::*;
 
-    fn sh_out(cmd: &str) -> String {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
+    use crate::transport::ssh::sh_out;
 
     #[test]
     fn a_deployed_suite_counts_only_when_its_hash_matches() {

@@ -361,3 +361,14 @@ impl SshBoard {
         }
     }
 }
+
+/// A shell command's stdout, for the tests of the generated shell.
+#[cfg(test)]
+fn sh_out(cmd: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("sh runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -100,14 +100,7 @@ mod tests {
     use std::path::Path;
     use std::time::{Duration, Instant};
 
-    fn sh_out(cmd: &str) -> String {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
+    use crate::transport::ssh::sh_out;
 
     #[test]
     fn the_start_command_starts_one_suite_per_attempt_and_ends_earlier_ones() {
