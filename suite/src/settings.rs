@@ -338,17 +338,21 @@ fn parse_endpoint_pairs(t: &str) -> Result<Vec<EndpointPair>, String> {
     let max = nvsci_abi::ipc::MAX_ENDPOINT_NAME - 1;
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
-    for pair in t.split(',').map(str::trim) {
+    // `,` as written on a command line; `|` as a settings file's YAML list arrives.
+    for pair in t.split([',', '|']).map(str::trim) {
         let Some((a, b)) = pair.split_once(':') else {
             return Err(format!("`{pair}` is not a pair NAME_0:NAME_1"));
         };
         for name in [a, b] {
             if name.is_empty()
                 || name.len() > max
-                || name.contains(|c: char| c.is_whitespace() || c == ':')
+                || name.contains(|c: char| c.is_whitespace() || c.is_control() || c == ':')
             {
                 return Err(format!(
-                    "`{name}` in `{pair}` is not an endpoint name (1 to {max} bytes, no blanks or `:`)"
+                    "`{}` in `{}` is not an endpoint name (1 to {max} bytes, no blanks, \
+                     control characters or `:`)",
+                    name.escape_debug(),
+                    pair.escape_debug()
                 ));
             }
             if !seen.insert(name) {
@@ -444,6 +448,8 @@ mod tests {
             "a:a",
             "a:b,b:c",
             "a b:c",
+            "a\u{1}:b",
+            "a\u{1b}[31m:b",
             &format!("{}:b", "x".repeat(64)),
         ] {
             let e = Settings::resolve(&[("ipc_endpoints", bad.into())], None).unwrap_err();
@@ -453,6 +459,21 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn endpoint_pairs_in_a_settings_file_may_be_a_list() {
+        let f = file("ipc_endpoints: [a_0:a_1, b_0:b_1]\n").unwrap();
+        let s = Settings::resolve(&[], Some(&f)).unwrap();
+        assert_eq!(
+            s.ipc_endpoints,
+            [
+                EndpointPair("a_0".into(), "a_1".into()),
+                EndpointPair("b_0".into(), "b_1".into())
+            ]
+        );
+        let f = file("ipc_endpoints: [a_0:a_1, c]\n").unwrap();
+        assert!(Settings::resolve(&[], Some(&f)).is_err());
     }
 
     #[test]
