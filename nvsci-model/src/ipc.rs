@@ -34,6 +34,9 @@ const DEFAULT_INFO: EndpointInfo = EndpointInfo {
     nframes: 64,
     frame_size: 1536,
 };
+/// The largest frame the model takes from a cfg line (it buffers a frame per read): a
+/// larger one makes the cfg malformed. The model's own bound, not the library's.
+const MAX_FRAME_SIZE: u32 = 1 << 20;
 /// First byte of every packet: application data, or an object's memfd for NvSciSync.
 const DATA: u8 = b'D';
 const SHARE: u8 = b'F';
@@ -97,7 +100,7 @@ fn parse_cfg(text: &str) -> Option<HashMap<String, CfgEntry>> {
                 let info = match (f.get(3), f.get(4)) {
                     (Some(n), Some(s)) => EndpointInfo {
                         nframes: n.parse().ok()?,
-                        frame_size: s.parse().ok()?,
+                        frame_size: s.parse().ok().filter(|s| *s <= MAX_FRAME_SIZE)?,
                     },
                     _ => DEFAULT_INFO,
                 };

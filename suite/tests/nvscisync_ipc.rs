@@ -337,6 +337,41 @@ fn without_library_nvsciipc_or_endpoints_they_are_not_supported_with_the_probed_
     let (o, m, _) = &results["nvscisync.ipc.lists.reconciled"];
     assert_eq!(o, "not-supported");
     assert!(m.contains("NoSuchEntry") && m.contains("`nope_0`"), "{m}");
+    // A missing name anywhere in the setting, first or second end, makes every row
+    // not-supported at any thread count: never a fail, never the free pair's pass.
+    for (endpoints, missing) in [
+        ("t_ipc_0:t_ipc_1,gone_0:gone_1", "`gone_0`"),
+        ("t_ipc_0:nosuch", "`nosuch`"),
+    ] {
+        let mut seen = Vec::new();
+        for threads in ["1", "4"] {
+            let mut cmd = with_model(&dir, &lib, endpoints);
+            cmd.args(["--test-threads", threads]);
+            let (results, _) = run(cmd, &dir);
+            assert_eq!(results.len(), 60, "{endpoints} at {threads}: {results:?}");
+            for (case, (o, m, _)) in &results {
+                let named = m.contains("NoSuchEntry") && m.contains(missing)
+                    || m.starts_with("this row needs 2 endpoint pairs");
+                assert!(
+                    o == "not-supported" && (named || names_a_device(case)),
+                    "{endpoints} at {threads}: {case}: {o} {m}"
+                );
+            }
+            seen.push(results);
+        }
+        assert_eq!(seen[0], seen[1], "{endpoints}: 1 vs 4 threads");
+    }
+    // A peer for a row of another op says so at once, never waiting for a connection.
+    let start = Instant::now();
+    let out = suite()
+        .args(["--ipc-peer", "host.info", "--ipc-peer-endpoints", "t_ipc_1"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("is not a cross-process row") && start.elapsed() < Duration::from_secs(5),
+        "{said}"
+    );
     // A malformed setting: exit 2 with the fix, before any case.
     let out = suite()
         .args(["--ipc-endpoints", "a_0;a_1", "--list"])

@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 /// How long a half waits for one message, a connection or a free endpoint.
 pub(super) const WAIT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(2);
+/// The largest frame a half reads into memory (a board's cfg says what its frames are;
+/// the sample configurations use 1536 bytes).
+const MAX_FRAME: usize = 1 << 20;
 
 const MSG: u8 = b'M';
 const MORE: u8 = b'C';
@@ -49,9 +52,11 @@ impl Link {
             ep.reset();
         }
         let frame = eps[0].info()?.frame_size as usize;
-        if frame < 16 {
-            return Err(OpError::Check(format!(
-                "NvSciIpcGetEndpointInfo of {} gave frame_size {frame}",
+        if !(16..=MAX_FRAME).contains(&frame) {
+            return Err(OpError::NotSupported(format!(
+                "NvSciIpcGetEndpointInfo of {} gave frame_size {frame}: the cross-process rows \
+                 exchange frames of 16 bytes to {MAX_FRAME} (the frame_size of its \
+                 nvsciipc.cfg line)",
                 eps[0].name
             )));
         }
@@ -281,6 +286,26 @@ fn acquire(pairs: &[EndpointPair], n: usize) -> Result<Vec<(Endpoint, String)>, 
     }
 }
 
+/// Every name of `ipc_endpoints` opened (and closed) once per process, before any case
+/// takes a pair: a name the cfg lacks makes every row not-supported, whichever pair a
+/// case would have found free, so no verdict depends on how many cases run at once.
+/// Busy means the name exists (another process holds it).
+fn check_names(pairs: &[EndpointPair]) -> Result<(), OpError> {
+    static CHECKED: std::sync::OnceLock<Result<(), OpError>> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            for name in pairs.iter().flat_map(|p| [&p.0, &p.1]) {
+                match Endpoint::open(name) {
+                    Ok(ep) => drop(ep),
+                    Err(e) if busy(&e) => {}
+                    Err(e) => return Err(not_offered(name, e)),
+                }
+            }
+            Ok(())
+        })
+        .clone()
+}
+
 fn busy(e: &OpError) -> bool {
     matches!(e, OpError::Api { code, .. } if *code == i64::from(err::BUSY))
 }
@@ -298,6 +323,9 @@ fn not_offered(name: &str, e: OpError) -> OpError {
                  INTER_PROCESS endpoint of that name"
             ))
         }
+        // Setting up the link is not the row's call: its code must not pass for one the
+        // row expects.
+        OpError::Api { .. } => OpError::Check(format!("opening endpoint `{name}`: {e}")),
         _ => e,
     }
 }
@@ -310,7 +338,7 @@ fn open_peer_end(name: &str) -> Result<Endpoint, OpError> {
             Err(e) if busy(&e) && Instant::now() < until => {
                 std::thread::sleep(Duration::from_millis(10))
             }
-            r => return r,
+            r => return r.map_err(|e| not_offered(name, e)),
         }
     }
 }
@@ -334,6 +362,7 @@ pub(super) fn run_main(
             pairs.len()
         )));
     }
+    check_names(pairs)?;
     let held = acquire(pairs, pairs_needed)?;
     let used = format!("{}:{}", held[0].0.name, held[0].1);
     let peer_names: Vec<String> = held.iter().map(|(_, p)| p.clone()).collect();

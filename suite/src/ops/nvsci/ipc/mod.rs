@@ -42,7 +42,15 @@ pub static OPS: &[OpDef] = &[
 /// the named endpoints; prints its result line (as an isolation child does) and exits 0.
 pub fn peer_main(case: &Case, ends: &str) -> ! {
     let c = Ctx { case };
-    let r = link::run_peer(ends, |l| halves::peer_half(&c, l));
+    // Known before any endpoint is opened: a row of another op has no peer to wait for.
+    let r = if OPS.iter().any(|op| op.name == case.op) {
+        link::run_peer(ends, |l| halves::peer_half(&c, l))
+    } else {
+        Err(OpError::Row(format!(
+            "`{}` is not a cross-process row (op `{}`): it has no peer half",
+            case.name, case.op
+        )))
+    };
     crate::child::report(r);
     std::process::exit(0)
 }
