@@ -430,6 +430,11 @@ fn combine(
             Ok(a)
         }
         (Ok(_), Err(e)) | (Err(e), Ok(_)) => Err(e),
+        // Two failed checks: the main half often saw only the peer's endpoint reset;
+        // what ended the peer (killed at the limit, a signal) is said with it.
+        (Err(a @ OpError::Check(_)), Err(b @ OpError::Check(_))) => {
+            Err(OpError::Check(format!("{a}; {b}")))
+        }
         (Err(a), Err(b)) => Err(if rank(&b) < rank(&a) { b } else { a }),
     }
 }
