@@ -88,6 +88,30 @@ fn with_model(dir: &Path, lib: &Path, endpoints: &str) -> Command {
     c
 }
 
+/// `--tables DIR` holding one table, `nvscisync.ipc`, of the test's own `rows`.
+fn own_table(dir: &Path, rows: &str) -> PathBuf {
+    let t = dir.join("tables");
+    let _ = std::fs::remove_dir_all(&t);
+    std::fs::create_dir_all(&t).unwrap();
+    let head =
+        "name: nvscisync.ipc\nbackend: nvscisync\ndoc: rows of a test\ntimeout_s: 60\nrows:\n";
+    std::fs::write(t.join("ipc.yaml"), format!("{head}{rows}")).unwrap();
+    t
+}
+
+/// Each case's `duration_s` in the event stream `run` left in `dir`.
+fn durations(dir: &Path) -> BTreeMap<String, f64> {
+    let text = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "result")
+        .map(|e| {
+            let case = e["case"].as_str().unwrap_or_default().to_string();
+            (case, e["duration_s"].as_f64().unwrap_or(f64::NAN))
+        })
+        .collect()
+}
+
 /// Whether a case has a GPU side (`dev0`, `cpu_dev1`, …).
 fn names_a_device(case: &str) -> bool {
     case.split(['.', '_']).any(|p| {
@@ -254,6 +278,31 @@ fn against_the_model_each_row_ends_as_its_header_says_in_two_processes() {
             "{case}: {message}"
         );
     }
+}
+
+#[test]
+fn a_half_that_has_read_the_other_halfs_end_does_not_wait_for_it_again() {
+    // The main half fails before it sends anything (a scenario the op does not know); the
+    // peer, waiting for the reconciled list, reads the main half's abort instead. Nothing
+    // more will come: the peer ends at once rather than wait out its 10 s message limit.
+    let lib = model_library();
+    let dir = scratch("end-seen");
+    let rows =
+        "  - id: lists.unknown\n    op: nvsci_ipc_lists\n    params: {scenario: unknown}\n    \
+                doc: a scenario the op does not know\n";
+    let mut cmd = with_model(&dir, &lib, TWO_PAIRS);
+    cmd.arg("--tables").arg(own_table(&dir, rows));
+    let (results, _) = run(cmd, &dir);
+    let (outcome, message, _) = &results["nvscisync.ipc.lists.unknown"];
+    assert_eq!(
+        (outcome.as_str(), message.as_str()),
+        (
+            "fail",
+            "bad row: scenario `unknown` is not one this op knows"
+        )
+    );
+    let took = durations(&dir)["nvscisync.ipc.lists.unknown"];
+    assert!(took < 10.0, "the case waited {took} s for the peer");
 }
 
 #[test]

@@ -17,6 +17,7 @@ use crate::settings::EndpointPair;
 use hil_proto::Observation;
 use nvsci_abi::err;
 use nvsci_abi::ipc::event;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,6 +45,9 @@ pub(super) struct Link {
     frame: usize,
     /// Main side: set once the peer process has ended.
     peer_ended: Option<Arc<AtomicBool>>,
+    /// The other half's end (`B` or `A`) has been read: nothing more will come, so a
+    /// half that still waits for it would wait out `WAIT` for nothing.
+    end_seen: Cell<bool>,
 }
 
 impl Link {
@@ -64,6 +68,7 @@ impl Link {
             eps,
             frame,
             peer_ended,
+            end_seen: Cell::new(false),
         })
     }
 
@@ -188,13 +193,19 @@ impl Link {
                 }
                 Ok(msg)
             }
-            Some(&ABORT) => Err(OpError::Check(format!(
-                "the peer's half failed: {}",
-                String::from_utf8_lossy(&f[1..])
-            ))),
-            Some(&BYE) => Err(OpError::Check(
-                "the peer's half ended while this one waited for a message".into(),
-            )),
+            Some(&ABORT) => {
+                self.end_seen.set(true);
+                Err(OpError::Check(format!(
+                    "the peer's half failed: {}",
+                    String::from_utf8_lossy(&f[1..])
+                )))
+            }
+            Some(&BYE) => {
+                self.end_seen.set(true);
+                Err(OpError::Check(
+                    "the peer's half ended while this one waited for a message".into(),
+                ))
+            }
             _ => Err(OpError::Check(format!(
                 "an unknown frame from the peer ({} bytes)",
                 f.len()
@@ -246,6 +257,9 @@ impl Link {
     /// Peer side: waits for the main half's end (`B` or `A`), so that what this half
     /// sent last is read before its endpoint closes.
     fn wait_end(&self) {
+        if self.end_seen.get() {
+            return;
+        }
         while let Ok(f) = self.read_frame() {
             if matches!(f.first(), Some(&BYE) | Some(&ABORT)) {
                 return;
