@@ -74,6 +74,7 @@ fn want(case: &Case) -> crate::exec::core::Want {
     use crate::exec::core::{Mode, Want};
     let devices = case.devices();
     let ub = case.ub.is_some();
+    let pairs = crate::ops::ipc_pairs_needed(case);
     if ub || (case.isolate && !crate::worker::enabled()) {
         let mode = Mode::Shared;
         return Want {
@@ -81,6 +82,7 @@ fn want(case: &Case) -> crate::exec::core::Want {
             mode,
             whole_process: false,
             ub,
+            pairs,
         };
     }
     // In-process cases, and `isolate` cases in a worker: one worker per device set
@@ -92,6 +94,7 @@ fn want(case: &Case) -> crate::exec::core::Want {
         mode,
         whole_process,
         ub,
+        pairs,
     }
 }
 

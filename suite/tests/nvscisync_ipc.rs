@@ -306,6 +306,35 @@ fn a_half_that_has_read_the_other_halfs_end_does_not_wait_for_it_again() {
 }
 
 #[test]
+fn cases_holding_the_only_pair_long_never_fail_another_for_want_of_it() {
+    // Three cases of about 6 s each on one endpoint pair at 8 threads: the executor gives
+    // the pair to one case at a time, so the last one waits about 12 s for it outside its
+    // time limit, longer than a case waits for a pair another process holds (10 s).
+    let lib = model_library();
+    let dir = scratch("one-pair");
+    let rows: String = ["a", "b", "c"]
+        .iter()
+        .map(|n| {
+            format!(
+                "  - id: long_{n}\n    op: nvsci_ipc_roundtrip\n    \
+                 params: {{count: 2500, export_perm: wait}}\n    \
+                 matrix: {{signaler: [cpu], waiter: [cpu]}}\n    doc: many rounds\n"
+            )
+        })
+        .collect();
+    let mut cmd = with_model(&dir, &lib, "t_ipc_0:t_ipc_1");
+    cmd.arg("--tables")
+        .arg(own_table(&dir, &rows))
+        .args(["--test-threads", "8"]);
+    let (results, _) = run(cmd, &dir);
+    assert_eq!(results.len(), 3, "{results:?}");
+    for (case, (outcome, message, obs)) in &results {
+        assert_eq!(outcome, "pass", "{case}: {message}");
+        assert_eq!(obs["rounds"], "2500", "{case}");
+    }
+}
+
+#[test]
 fn a_2_0_library_has_no_signal_export_and_still_refuses_more_permission() {
     let lib = model_library();
     let dir = scratch("model-2.0");

@@ -26,6 +26,8 @@ pub struct Config {
     pub gpu_pci: Option<BTreeMap<String, u32>>,
     /// The kernel log source the site names (`off` disables it).
     pub kernel_log: Option<String>,
+    /// NvSciIpc endpoint pairs (`ipc_endpoints`) the executor gives to cross-process cases.
+    pub ipc_pairs: u32,
 }
 
 impl Config {
@@ -45,6 +47,7 @@ impl Config {
             driver_log_patterns,
             gpu_pci: s.gpu_pci.clone(),
             kernel_log: s.kernel_log.clone(),
+            ipc_pairs: u32::try_from(s.ipc_endpoints.len()).unwrap_or(u32::MAX),
         }
     }
 }

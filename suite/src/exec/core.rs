@@ -13,6 +13,10 @@
 //! - a UB case's health is told by a probe of its devices that started after its child
 //!   ended; one probe serves every case waiting when it starts, and in a parallel run it
 //!   waits up to `defer` for the UB children still running there (`health_poll`);
+//! - a cross-process case holds its NvSciIpc endpoint pairs (`Want::pairs`) from the
+//!   executor, taken with its devices: at most the configured pairs are held at once, so a
+//!   case never waits inside its time limit for a pair another case holds; a case that
+//!   wants more pairs than exist runs and says so itself (`admit`);
 //! - a probe that finds a device unusable makes it unusable for the rest of the run and
 //!   names the UB children run on it since it was last known good (`health_found`).
 
@@ -54,6 +58,8 @@ pub struct Want {
     /// An undefined-behaviour case: it runs whatever its devices' state, and other cases
     /// on them wait for it.
     pub ub: bool,
+    /// NvSciIpc endpoint pairs it holds while it runs (a cross-process case).
+    pub pairs: u32,
 }
 
 /// Why a case's devices give no trustworthy verdict until the board is reset.
@@ -154,6 +160,9 @@ pub struct ChildSlots(Vec<(u32, usize)>);
 #[derive(Debug)]
 pub struct Core {
     defer: Duration,
+    /// The endpoint pairs there are (`ipc_endpoints`) and how many cases hold now.
+    pairs: u32,
+    pairs_held: u32,
     slots: BTreeMap<u64, Slot>,
     cases: BTreeMap<Ticket, CaseState>,
     /// UB cases of this run on each device that have not finished yet.
@@ -169,10 +178,13 @@ pub struct Core {
 }
 
 impl Core {
-    /// `defer`: how long a probe may wait for running UB children (zero serially).
-    pub fn new(defer: Duration) -> Core {
+    /// `defer`: how long a probe may wait for running UB children (zero serially);
+    /// `pairs`: the NvSciIpc endpoint pairs cross-process cases may hold.
+    pub fn new(defer: Duration, pairs: u32) -> Core {
         Core {
             defer,
+            pairs,
+            pairs_held: 0,
             slots: BTreeMap::new(),
             cases: BTreeMap::new(),
             pending_ub: BTreeMap::new(),
@@ -241,9 +253,11 @@ impl Core {
         match c.phase {
             Phase::AwaitUb => Admit::Wait,
             Phase::AwaitPlace => {
-                if !self.free(&c.keys, c.want.mode) {
+                let pairs = self.pairs_for(&c.want);
+                if !self.free(&c.keys, c.want.mode) || self.pairs_held + pairs > self.pairs {
                     return Admit::Wait;
                 }
+                self.pairs_held += pairs;
                 let (keys, mode) = (c.keys.clone(), c.want.mode);
                 for k in &keys {
                     let s = self.slots.entry(*k).or_default();
@@ -276,6 +290,16 @@ impl Core {
         self.unusable(&c.want.devices)
     }
 
+    /// The pairs a case takes: none when it wants more than there are (it would wait
+    /// forever; it runs and says that this board gives too few).
+    fn pairs_for(&self, want: &Want) -> u32 {
+        if want.pairs <= self.pairs {
+            want.pairs
+        } else {
+            0
+        }
+    }
+
     fn free(&self, keys: &[u64], mode: Mode) -> bool {
         keys.iter().all(|k| {
             let Some(s) = self.slots.get(k) else {
@@ -288,7 +312,10 @@ impl Core {
         })
     }
 
-    fn release(&mut self, keys: &[u64], mode: Mode) {
+    /// Gives back what a case holds: its devices and its endpoint pairs.
+    fn release(&mut self, want: &Want, keys: &[u64]) {
+        let mode = want.mode;
+        self.pairs_held = self.pairs_held.saturating_sub(self.pairs_for(want));
         for k in keys {
             if let Some(s) = self.slots.get_mut(k) {
                 match mode {
@@ -306,8 +333,8 @@ impl Core {
             return;
         };
         if c.phase == Phase::Holding {
-            let (keys, mode) = (c.keys.clone(), c.want.mode);
-            self.release(&keys, mode);
+            let (want, keys) = (c.want.clone(), c.keys.clone());
+            self.release(&want, &keys);
             self.set_phase(t, Phase::GaveBack);
         }
     }
@@ -319,7 +346,7 @@ impl Core {
             return;
         };
         match c.phase {
-            Phase::Holding => self.release(&c.keys, c.want.mode),
+            Phase::Holding => self.release(&c.want, &c.keys),
             Phase::AwaitPlace if c.want.mode == Mode::Exclusive => {
                 for k in &c.keys {
                     if let Some(s) = self.slots.get_mut(k) {

@@ -24,7 +24,10 @@ struct Shared {
 fn shared() -> &'static Shared {
     static S: OnceLock<Shared> = OnceLock::new();
     S.get_or_init(|| Shared {
-        core: Mutex::new(Core::new(config::get().health_defer)),
+        core: Mutex::new(Core::new(
+            config::get().health_defer,
+            config::get().ipc_pairs,
+        )),
         changed: Condvar::new(),
     })
 }

@@ -14,6 +14,7 @@ fn want(devices: &[u32], mode: Mode, ub: bool) -> Want {
         mode,
         whole_process: false,
         ub,
+        pairs: 0,
     }
 }
 
@@ -51,7 +52,7 @@ fn ok(devices: &[u32]) -> BTreeMap<u32, String> {
 
 #[test]
 fn an_in_process_case_holds_its_devices_alone_and_children_share_up_to_the_limit() {
-    let mut c = Core::new(Duration::ZERO);
+    let mut c = Core::new(Duration::ZERO, 0);
     let a = runs(&mut c, inproc(&[0]));
     let b = waits(&mut c, inproc(&[0]));
     runs(&mut c, inproc(&[1]));
@@ -86,7 +87,7 @@ fn an_in_process_case_holds_its_devices_alone_and_children_share_up_to_the_limit
 
 #[test]
 fn devices_are_taken_all_at_once_so_pair_cases_never_deadlock() {
-    let mut c = Core::new(Duration::ZERO);
+    let mut c = Core::new(Duration::ZERO, 0);
     let one = runs(&mut c, inproc(&[1]));
     let pair = waits(&mut c, inproc(&[0, 1]));
     // Waiting for device 1, the pair holds nothing on device 0 (it only holds back sharers).
@@ -98,8 +99,54 @@ fn devices_are_taken_all_at_once_so_pair_cases_never_deadlock() {
 }
 
 #[test]
+fn cross_process_cases_take_endpoint_pairs_with_their_devices_and_never_more_than_exist() {
+    let mut c = Core::new(Duration::ZERO, 2);
+    let ipc = |d: &[u32], pairs: u32| Want { pairs, ..inproc(d) };
+    let a = runs(&mut c, ipc(&[], 1));
+    let b = runs(&mut c, ipc(&[], 1));
+    // Both pairs are held: a third case waits for one, on no device or on a free one.
+    let third = waits(&mut c, ipc(&[], 1));
+    let on_dev = waits(&mut c, ipc(&[0], 1));
+    // A case without pairs is not held back by them.
+    runs(&mut c, inproc(&[1]));
+    c.finish(a);
+    assert_eq!(c.admit(third), Admit::Run(None), "a pair is free again");
+    assert_eq!(c.admit(on_dev), Admit::Wait, "the freed pair is taken");
+    // A case wanting both pairs waits until neither is held.
+    let both = waits(&mut c, ipc(&[], 2));
+    c.finish(b);
+    assert_eq!(c.admit(on_dev), Admit::Run(None));
+    assert_eq!(c.admit(both), Admit::Wait);
+    c.finish(third);
+    assert_eq!(c.admit(both), Admit::Wait, "one pair is still held");
+    c.finish(on_dev);
+    assert_eq!(c.admit(both), Admit::Run(None));
+    // More pairs than exist: it runs (and its op says the board gives too few) rather
+    // than wait forever, holding none.
+    let many = runs(&mut c, ipc(&[], 3));
+    c.finish(both);
+    let after = runs(&mut c, ipc(&[], 2));
+    c.finish(many);
+    c.finish(after);
+    // A UB child case gives its pairs back with its devices when its child has ended.
+    let u = runs(
+        &mut c,
+        Want {
+            pairs: 2,
+            ..ub(&[0])
+        },
+    );
+    let next = waits(&mut c, ipc(&[], 1));
+    c.give_back(u);
+    assert_eq!(c.admit(next), Admit::Run(None));
+    c.finish(u);
+    c.finish(next);
+    runs(&mut c, ipc(&[], 2));
+}
+
+#[test]
 fn without_kcmp_in_process_cases_run_one_at_a_time() {
-    let mut c = Core::new(Duration::ZERO);
+    let mut c = Core::new(Duration::ZERO, 0);
     let whole = |d: &[u32]| Want {
         whole_process: true,
         ..inproc(d)
@@ -115,7 +162,7 @@ fn without_kcmp_in_process_cases_run_one_at_a_time() {
 
 #[test]
 fn a_case_waits_for_the_ub_cases_of_its_devices_without_holding_back_their_children() {
-    let mut c = Core::new(Duration::ZERO);
+    let mut c = Core::new(Duration::ZERO, 0);
     c.expect_ub(&[0]);
     c.expect_ub(&[0, 1]);
     let on0 = waits(&mut c, inproc(&[0]));
@@ -178,7 +225,7 @@ fn probe_of(step: HealthStep) -> Probe {
 #[test]
 fn a_probe_serves_the_cases_that_ended_before_it_started_and_no_other() {
     let t0 = Instant::now();
-    let mut c = Core::new(Duration::ZERO);
+    let mut c = Core::new(Duration::ZERO, 0);
     let a = c.health_wait(&[0], t0, Some(10));
     let cw = c.health_wait(&[0], t0, Some(11));
     let first = probe_of(c.health_poll(a, ms(t0, 1)));
@@ -211,7 +258,7 @@ fn a_probe_serves_the_cases_that_ended_before_it_started_and_no_other() {
 #[test]
 fn a_probe_waits_for_the_ub_children_still_running_on_its_devices_within_the_limit() {
     let t0 = Instant::now();
-    let mut c = Core::new(Duration::from_secs(60));
+    let mut c = Core::new(Duration::from_secs(60), 0);
     let (first, second) = (
         c.child_started("a", &[960], t0),
         c.child_started("b", &[960], t0),
@@ -252,7 +299,7 @@ fn a_probe_waits_for_the_ub_children_still_running_on_its_devices_within_the_lim
         Some("2 health probe(s) for 3 UB case(s)")
     );
     // Serially (no wait) a probe never waits for children.
-    let mut serial = Core::new(Duration::ZERO);
+    let mut serial = Core::new(Duration::ZERO, 0);
     let _running = serial.child_started("b", &[0], t0);
     let h = serial.health_wait(&[0], t0, None);
     probe_of(serial.health_poll(h, t0));
@@ -455,7 +502,7 @@ fn run_fake(cases: &[FakeCase], threads: usize) -> BTreeMap<&'static str, Verdic
     };
     let mut sim = Sim {
         cases,
-        core: Core::new(defer),
+        core: Core::new(defer, 0),
         t0: Instant::now(),
         now: 0,
         queue: (0..cases.len()).collect(),

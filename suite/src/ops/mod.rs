@@ -14,7 +14,7 @@ pub use crate::error::{check, OpError};
 use crate::types::AxisValue;
 use hil_proto::Observation;
 
-pub use nvsci::ipc_peer_main;
+pub use nvsci::{ipc_pairs_needed, ipc_peer_main};
 
 pub type OpResult = Result<Vec<Observation>, OpError>;
 

@@ -97,14 +97,6 @@ fn refused(r: Result<(), OpError>, code: i32, what: &str) -> Result<(), OpError>
 
 // --- nvsci_ipc_lists ---
 
-pub(super) fn lists_pairs(c: &Ctx) -> Result<usize, OpError> {
-    Ok(if c.param_str("scenario", "")? == "other_endpoint" {
-        2
-    } else {
-        1
-    })
-}
-
 pub(super) fn lists_main(c: &Ctx, l: &Link) -> OpResult {
     let m = Module::open()?;
     let scenario = c.param_str("scenario", "")?;
@@ -287,14 +279,6 @@ fn roundtrip_peer(c: &Ctx, l: &Link) -> OpResult {
 }
 
 // --- nvsci_ipc_obj ---
-
-pub(super) fn obj_pairs(c: &Ctx) -> Result<usize, OpError> {
-    Ok(if c.param_str("scenario", "")? == "other_endpoint" {
-        2
-    } else {
-        1
-    })
-}
 
 /// The CPU signaler: exports its object WaitOnly (and, for the fence scenarios, a fence
 /// it never signals), and keeps both until the peer is done with them.

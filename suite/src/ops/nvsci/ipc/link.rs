@@ -272,8 +272,10 @@ fn peer_closed() -> OpError {
     OpError::Check("the peer closed its endpoint (NV_SCI_IPC_EVENT_CONN_RESET)".into())
 }
 
-/// Opens the first end of `n` free pairs of `pairs`. An endpoint another case or process
-/// holds answers Busy: the next pair is tried, and all again until `WAIT` has passed.
+/// Opens the first end of `n` free pairs of `pairs`. The executor gave this case its
+/// pairs (no other case of this suite holds more than the rest), so an endpoint that
+/// answers Busy is held by another process, or by the previous case's peer that is still
+/// closing it: the next pair is tried, and all again until `WAIT` has passed.
 fn acquire(pairs: &[EndpointPair], n: usize) -> Result<Vec<(Endpoint, String)>, OpError> {
     let until = Instant::now() + WAIT;
     loop {
@@ -291,8 +293,9 @@ fn acquire(pairs: &[EndpointPair], n: usize) -> Result<Vec<(Endpoint, String)>, 
         drop(held);
         if Instant::now() > until {
             return Err(OpError::Check(format!(
-                "the endpoint pairs of ipc_endpoints stayed busy for {}s (other cases or \
-                 processes held them; give more pairs)",
+                "the endpoint pairs of ipc_endpoints stayed busy for {}s while no other case \
+                 of this suite held them: another process on the board has them open (free \
+                 them, or name pairs nothing else uses)",
                 WAIT.as_secs()
             )));
         }
@@ -360,9 +363,9 @@ fn open_peer_end(name: &str) -> Result<Endpoint, OpError> {
 /// The main half of a case: endpoints, the peer process, both halves, one result.
 pub(super) fn run_main(
     case: &Case,
-    pairs_needed: usize,
     half: impl FnOnce(&Link) -> Result<Vec<Observation>, OpError>,
 ) -> Result<Vec<Observation>, OpError> {
+    let pairs_needed = super::pairs_needed(case) as usize;
     let l = crate::nvsci::lib()?;
     crate::nvsci::ipc::sync_ipc(l)?;
     crate::nvsci::ipc::ipc_lib()?;
