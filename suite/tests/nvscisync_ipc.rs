@@ -334,6 +334,74 @@ fn cases_holding_the_only_pair_long_never_fail_another_for_want_of_it() {
     }
 }
 
+/// The pid of a live process whose command line holds every one of `words`.
+fn pid_of(words: &[&str]) -> Option<i32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        words.iter().all(|w| cmd.contains(w)).then_some(pid)
+    })
+}
+
+#[test]
+fn a_peer_killed_mid_exchange_is_said_as_its_death_not_as_a_library_code() {
+    // Thousands of rounds; the peer process is killed (SIGKILL) while they run. The main
+    // half's next write or read meets the reset endpoint: the case fails saying that the
+    // peer closed its endpoint and how the peer ended, never as if NvSciIpcWrite's
+    // ConnectionReset were the row's answer. Whether the main half is writing or reading
+    // when the peer dies is timing: several kills meet both.
+    let lib = model_library();
+    let dir = scratch("killed-peer");
+    let rows = r#"  - id: peer_killed
+    op: nvsci_ipc_roundtrip
+    params: {count: 1000000, export_perm: wait}
+    matrix: {signaler: [cpu], waiter: [cpu]}
+    doc: many rounds
+"#;
+    for _ in 0..4 {
+        let events = dir.join("events.jsonl");
+        let _ = std::fs::remove_file(&events);
+        let mut cmd = with_model(&dir, &lib, "t_ipc_0:t_ipc_1");
+        cmd.arg("--tables")
+            .arg(own_table(&dir, rows))
+            .arg("--events")
+            .arg(&events)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut suite = cmd.spawn().unwrap();
+        let case = "nvscisync.ipc.peer_killed.cpu_cpu";
+        let until = Instant::now() + Duration::from_secs(30);
+        let peer = loop {
+            if let Some(pid) = pid_of(&["--ipc-peer", case]) {
+                break pid;
+            }
+            assert!(Instant::now() < until, "no peer process started");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // Some rounds in: both halves are exchanging frames.
+        std::thread::sleep(Duration::from_millis(500));
+        // SAFETY: a signal to the peer process this test saw start.
+        unsafe { libc::kill(peer, libc::SIGKILL) };
+        let status = suite.wait().unwrap();
+        assert_eq!(status.code(), Some(101), "the case fails");
+        let text = std::fs::read_to_string(&events).unwrap();
+        let result = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|e| e["event"] == "result")
+            .expect("a result");
+        let message = result["message"].as_str().unwrap_or_default();
+        assert_eq!(result["outcome"], "fail", "{message}");
+        assert!(
+            message.contains("the peer closed its endpoint")
+                && message.contains("the peer process ended without a result (killed by SIGKILL"),
+            "{message}"
+        );
+        assert!(!message.contains("returned"), "{message}");
+    }
+}
+
 #[test]
 fn a_2_0_library_has_no_signal_export_and_still_refuses_more_permission() {
     let lib = model_library();

@@ -114,6 +114,11 @@ impl Link {
         let until = Instant::now() + WAIT;
         loop {
             match self.ep().write(frame) {
+                // The peer's process ended or closed its endpoint: said as the reader says
+                // it, so that the peer's own end is told with it (`combine`).
+                Err(OpError::Api { code, .. }) if code == i64::from(err::CONNECTION_RESET) => {
+                    return Err(peer_closed())
+                }
                 Err(OpError::Api { code, .. }) if code == i64::from(err::INSUFFICIENT_MEMORY) => {
                     if Instant::now() > until {
                         return Err(OpError::Check(format!(
