@@ -16,6 +16,20 @@ pub const RESULT_MARK: &str = "HIL-UB-RESULT ";
 
 /// A child of this suite (isolation child, health probe) for a case on `devices`, seeing
 /// the same tables as this process.
+/// Endpoint pairs as a child's `--ipc-pairs` and a worker's input give them: `0,2`.
+pub fn pairs_text(pairs: &[u32]) -> String {
+    let text: Vec<String> = pairs.iter().map(u32::to_string).collect();
+    text.join(",")
+}
+
+/// The pairs of `pairs_text`; `None` if it is not such a list.
+pub fn parse_pairs(text: &str) -> Option<Vec<u32>> {
+    if text.is_empty() {
+        return Some(Vec::new());
+    }
+    text.split(',').map(|p| p.parse().ok()).collect()
+}
+
 pub(crate) fn child_command(devices: &[u32]) -> Command {
     let exe = std::env::current_exe().unwrap_or_else(|_| "hil-suite".into());
     let mut cmd = Command::new(exe);
@@ -259,10 +273,11 @@ pub fn kill_group(child: &mut std::process::Child) {
     let _ = child.wait();
 }
 
-/// Runs `case`'s op in this (child) process and prints its verdict line.
-pub fn run_and_report(case: &Case) {
+/// Runs `case`'s op in this (child) process, with the endpoint pairs its parent's
+/// executor gave it, and prints its verdict line.
+pub fn run_and_report(case: &Case, pairs: &[u32]) {
     let result = match crate::ops::find(&case.op) {
-        Some(op) => (op.run)(&crate::ops::Ctx { case }),
+        Some(op) => (op.run)(&crate::ops::Ctx { case, pairs }),
         None => Err(crate::error::OpError::Row(format!(
             "unknown op `{}`",
             case.op

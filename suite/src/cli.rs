@@ -91,6 +91,10 @@ struct Cli {
     facts: bool,
     #[arg(long, hide = true, value_name = "CASE")]
     ub_child: Option<String>,
+    /// The endpoint pairs the parent's executor gave a --ub-child case (indices into
+    /// ipc_endpoints, `0,2`).
+    #[arg(long, hide = true, value_name = "LIST", requires = "ub_child")]
+    ipc_pairs: Option<String>,
     /// The peer half of a cross-process NvSciSync case, on the endpoints given with
     /// --ipc-peer-endpoints (started by the case's own process).
     #[arg(
@@ -160,7 +164,10 @@ fn real_main() -> anyhow::Result<i32> {
             .iter()
             .find(|c| &c.name == name)
             .with_context(|| format!("no case named `{name}`"))?;
-        ub::child_main(case);
+        let text = cli.ipc_pairs.as_deref().unwrap_or_default();
+        let pairs = crate::child::parse_pairs(text)
+            .with_context(|| format!("--ipc-pairs `{text}`: not a list of pair indices"))?;
+        ub::child_main(case, &pairs);
     }
     if let (Some(name), Some(ends)) = (&cli.ipc_peer, &cli.ipc_peer_endpoints) {
         let case = cases

@@ -23,22 +23,43 @@ pub fn trials(mut cases: Vec<Case>, args: &libtest_mimic::Arguments) -> Vec<Tria
     // the UB scenarios (flagged, never a pass). Probed the same with `--ignored`, so that
     // running one selects what the listing named; a plain run (hil-run's) runs them all.
     let probe = args.list || args.ignored;
-    cases
+    let mut wants_pairs = false;
+    let trials = cases
         .into_iter()
         .map(|case| {
             let ub_devices = case.ub.as_ref().map(|_| case.devices());
+            let pairs = crate::ops::ipc_pairs_needed(&case) > 0;
             let skip = probe && (case.ub.is_some() || backend::preflight(&case).is_err());
             // No `with_kind`: it prefixes `--list` lines, which cargo-nextest cannot parse.
             let trial = Trial::ignorable_test(case.name.clone(), move || run_trial(&case))
                 .with_ignored_flag(skip);
-            if let Some(devices) = ub_devices.filter(|_| !args.list) {
-                if !args.is_filtered_out(&trial) {
+            if !args.list && !args.is_filtered_out(&trial) {
+                if let Some(devices) = ub_devices {
                     crate::exec::expect_ub(&devices);
                 }
+                wants_pairs |= pairs;
             }
             trial
         })
-        .collect()
+        .collect();
+    if wants_pairs {
+        withhold_busy_pairs();
+    }
+    trials
+}
+
+/// Before any case runs: the endpoints of `ipc_endpoints` are probed once; a pair another
+/// process holds is never given to a case (each that needs one says why), so which pairs a
+/// case can get does not depend on how many cases run at once.
+fn withhold_busy_pairs() {
+    let held = crate::ops::ipc_probe_endpoints();
+    for why in held.values() {
+        eprintln!(
+            "hil-suite: endpoint pair {why}: another process has it open; this run does not \
+             use it"
+        );
+    }
+    crate::exec::withhold_pairs(&held);
 }
 
 /// UB cases first (rows expected to stall first: they wait out `stall_s`; then the
@@ -154,13 +175,16 @@ pub fn run_case(case: &Case, place: &crate::exec::Place) -> (Verdict, String) {
         Ok(imp) => imp,
         Err(e) => return (judge(&case.expect, Err(e)), String::new()),
     };
+    if let Some(e) = pairs_refused(case, place) {
+        return (judge(&case.expect, Err(e)), implementation);
+    }
     let verdict = if case.ub.is_some() {
         ub::run_isolated(case, place)
     } else if case.isolate {
-        ub::run_judged_child(case)
+        ub::run_judged_child(case, place.pairs())
     } else {
         let _guard = watchdog::watch(case);
-        run_op(case)
+        run_op(case, place.pairs())
     };
     let verdict = match &case.header_ambiguous {
         Some(note) => crate::verdict::rests_on_interpretation(verdict, note),
@@ -169,8 +193,22 @@ pub fn run_case(case: &Case, place: &crate::exec::Place) -> (Verdict, String) {
     (verdict, implementation)
 }
 
-/// The op itself, in this process.
-pub fn run_op(case: &Case) -> Verdict {
+/// Why a cross-process case cannot have its endpoint pairs: known only to this process
+/// (its start probe, its executor), so said here, for a case of any kind, before it starts
+/// a child.
+fn pairs_refused(case: &Case, place: &crate::exec::Place) -> Option<crate::error::OpError> {
+    if crate::ops::ipc_pairs_needed(case) == 0 {
+        return None;
+    }
+    if let Err(e) = crate::ops::ipc_endpoints_offered() {
+        return Some(e);
+    }
+    let short = place.pairs_short()?;
+    Some(crate::error::OpError::NotSupported(short.to_string()))
+}
+
+/// The op itself, in this process, with the endpoint pairs the executor gave it.
+pub fn run_op(case: &Case, pairs: &[u32]) -> Verdict {
     let op = match crate::ops::find(&case.op) {
         Some(op) => op,
         None => {
@@ -183,5 +221,5 @@ pub fn run_op(case: &Case) -> Verdict {
             )
         }
     };
-    judge(&case.expect, (op.run)(&Ctx { case }))
+    judge(&case.expect, (op.run)(&Ctx { case, pairs }))
 }

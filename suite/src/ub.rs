@@ -17,10 +17,17 @@ const TAIL_LINES: usize = 12;
 /// `place`, a UB case's place with the executor, gives its devices back when the child
 /// ends: its health check after it needs none. (An `isolate` case keeps them until its
 /// verdict.)
-fn run_case_child(case: &Case, place: Option<&crate::exec::Place>) -> Result<ChildEnd, Verdict> {
+fn run_case_child(
+    case: &Case,
+    pairs: &[u32],
+    place: Option<&crate::exec::Place>,
+) -> Result<ChildEnd, Verdict> {
     let devices = case.devices();
     let mut cmd = child_command(&devices);
     cmd.arg("--ub-child").arg(&case.name);
+    if !pairs.is_empty() {
+        cmd.arg("--ipc-pairs").arg(crate::child::pairs_text(pairs));
+    }
     // Counted as running on its devices until it has ended (probes wait for it).
     let running = case
         .ub
@@ -42,7 +49,7 @@ fn run_case_child(case: &Case, place: Option<&crate::exec::Place>) -> Result<Chi
 
 /// Runs a `ub` case in a child and classifies what happened. Always `flagged`.
 pub fn run_isolated(case: &Case, place: &crate::exec::Place) -> Verdict {
-    let end = match run_case_child(case, Some(place)) {
+    let end = match run_case_child(case, place.pairs(), Some(place)) {
         Ok(end) => end,
         Err(v) => return v,
     };
@@ -158,16 +165,17 @@ pub fn classify(end: &ChildEnd) -> Verdict {
 }
 
 /// Runs an `isolate` row in a child and judges its result against the row, as if it had
-/// run here; a child that dies is that case's crash, one that hangs its timeout.
-pub fn run_judged_child(case: &Case) -> Verdict {
+/// run here; a child that dies is that case's crash, one that hangs its timeout. `pairs`:
+/// the endpoint pairs the executor gave it.
+pub fn run_judged_child(case: &Case, pairs: &[u32]) -> Verdict {
     if !crate::worker::enabled() {
         // Its place on the devices is held by the caller until the verdict.
-        return match run_case_child(case, None) {
+        return match run_case_child(case, pairs, None) {
             Ok(end) => judge_child(case, end),
             Err(v) => v,
         };
     }
-    match crate::worker::run(case) {
+    match crate::worker::run(case, pairs) {
         Ok((end, lease)) => {
             let v = judge_child(case, end);
             lease.release(v.outcome == Outcome::Pass);
@@ -234,11 +242,11 @@ fn judge_child(case: &Case, end: ChildEnd) -> Verdict {
     }
 }
 
-/// `hil-suite --ub-child CASE`: run the op here, print the verdict line, exit 0.
-/// Whatever the op does to this process (signal, hang) is the observation.
-pub fn child_main(case: &Case) -> ! {
+/// `hil-suite --ub-child CASE [--ipc-pairs LIST]`: run the op here, print the verdict
+/// line, exit 0. Whatever the op does to this process (signal, hang) is the observation.
+pub fn child_main(case: &Case, pairs: &[u32]) -> ! {
     crate::progress::enable();
-    run_and_report(case);
+    run_and_report(case, pairs);
     std::process::exit(0)
 }
 

@@ -180,7 +180,7 @@ impl Drop for Lease {
 
 /// Runs `case` in a worker for its devices under the case's limits; how it ended, as for
 /// a child of its own (`status` is `None` while the worker lives on).
-pub fn run(case: &Case) -> std::io::Result<(ChildEnd, Lease)> {
+pub fn run(case: &Case, pairs: &[u32]) -> std::io::Result<(ChildEnd, Lease)> {
     let devices = case.devices();
     // Counted in `live` from here until the lease is released or dropped.
     let mut lease = Lease {
@@ -201,7 +201,9 @@ pub fn run(case: &Case) -> std::io::Result<(ChildEnd, Lease)> {
         None => Worker::start(&devices)?,
     };
     change(Pool::note_ran);
-    if let Err(e) = writeln!(w.stdin, "{}", case.name).and_then(|()| w.stdin.flush()) {
+    let pairs = crate::child::pairs_text(pairs);
+    let line = writeln!(w.stdin, "{}\t{pairs}", case.name);
+    if let Err(e) = line.and_then(|()| w.stdin.flush()) {
         w.kill();
         return Err(e);
     }
@@ -262,16 +264,22 @@ pub fn shutdown() {
     }
 }
 
-/// `hil-suite --isolate-worker`: runs the cases named on stdin one at a time, each
-/// reported as a child of its own would; exits at the end of stdin.
+/// `hil-suite --isolate-worker`: runs the cases named on stdin one at a time (a line:
+/// the case, a tab, its endpoint pairs), each reported as a child of its own would; exits
+/// at the end of stdin.
 pub fn worker_main(cases: &[Case]) -> ! {
     crate::progress::enable();
     for line in std::io::stdin().lock().lines() {
-        let Ok(name) = line else { break };
-        match cases.iter().find(|c| c.name == name.trim()) {
-            Some(case) => crate::child::run_and_report(case),
-            None => {
-                eprintln!("hil-suite: no case named `{name}`");
+        let Ok(line) = line else { break };
+        let (name, pairs) = line
+            .trim_end()
+            .split_once('\t')
+            .unwrap_or((line.trim(), ""));
+        let found = cases.iter().find(|c| c.name == name);
+        match (found, crate::child::parse_pairs(pairs)) {
+            (Some(case), Some(pairs)) => crate::child::run_and_report(case, &pairs),
+            _ => {
+                eprintln!("hil-suite: no case named `{name}` with endpoint pairs `{pairs}`");
                 std::process::exit(2)
             }
         }

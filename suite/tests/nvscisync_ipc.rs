@@ -334,6 +334,92 @@ fn cases_holding_the_only_pair_long_never_fail_another_for_want_of_it() {
     }
 }
 
+/// Endpoint `name` of the model's table in `dir`, held open as another process would hold
+/// it: the model opens an endpoint in one process at a time by a flock of
+/// `<dir>/<name>.lock` (nvsci-model/src/ipc.rs). Held until dropped.
+fn held_elsewhere(dir: &Path, name: &str) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::create(dir.join(format!("{name}.lock"))).unwrap();
+    // SAFETY: flock on a descriptor this function owns.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    assert_eq!(r, 0, "could not lock {name}.lock");
+    f
+}
+
+#[test]
+fn a_pair_another_process_holds_is_never_used_and_verdicts_do_not_depend_on_threads() {
+    // Two pairs; another process holds one end of one of them (the first end, then the
+    // second). Only one pair is usable: the one-pair rows take turns on it, the two-pair
+    // row is not-supported naming the held end, the same at 1 and at 8 threads; no row
+    // waits out a limit for the held pair.
+    let lib = model_library();
+    let rows = r#"  - id: lists
+    op: nvsci_ipc_lists
+    params: {scenario: unreconciled}
+    doc: one pair
+  - id: rounds
+    op: nvsci_ipc_roundtrip
+    params: {count: 200, export_perm: wait}
+    matrix: {signaler: [cpu], waiter: [cpu]}
+    doc: one pair
+  - id: other_endpoint
+    op: nvsci_ipc_lists
+    params: {scenario: other_endpoint}
+    expect: {nvsci: [0, 0x100]}
+    doc: two pairs
+"#;
+    for (held, free) in [
+        ("t_ipc_0", "t_ipc_2:t_ipc_3"),
+        ("t_ipc_3", "t_ipc_0:t_ipc_1"),
+    ] {
+        let dir = scratch(&format!("held-{held}"));
+        let _holder = held_elsewhere(&dir, held);
+        let mut seen = Vec::new();
+        for threads in ["1", "8"] {
+            let mut cmd = with_model(&dir, &lib, TWO_PAIRS);
+            cmd.arg("--tables")
+                .arg(own_table(&dir, rows))
+                .args(["--test-threads", threads]);
+            let (results, out) = run(cmd, &dir);
+            assert_eq!(results.len(), 3, "{results:?}");
+            for case in ["nvscisync.ipc.lists", "nvscisync.ipc.rounds.cpu_cpu"] {
+                let (outcome, message, obs) = &results[case];
+                assert_eq!(
+                    outcome, "pass",
+                    "{held} held, {threads} threads, {case}: {message}"
+                );
+                assert_eq!(obs["endpoints"], free, "{case}");
+            }
+            let (outcome, message, _) = &results["nvscisync.ipc.other_endpoint"];
+            assert_eq!(
+                outcome, "not-supported",
+                "{held} held, {threads} threads: {message}"
+            );
+            assert!(
+                message.contains(&format!(
+                    "opening `{held}`: NvSciIpcOpenEndpoint returned 514"
+                )),
+                "names the held endpoint: {message}"
+            );
+            let slowest = durations(&dir).into_values().fold(0.0, f64::max);
+            assert!(slowest < 10.0, "a case took {slowest} s");
+            let verdicts: Vec<(String, String, String)> = results
+                .into_iter()
+                .map(|(c, (o, m, _))| (c, o, m))
+                .collect();
+            seen.push(verdicts);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(&format!(
+                    "opening `{held}`: NvSciIpcOpenEndpoint returned 514"
+                )),
+                "the suite's log names the held endpoint: {stderr}"
+            );
+        }
+        assert_eq!(seen[0], seen[1], "{held} held: 1 thread vs 8");
+    }
+}
+
 /// The pid of a live process whose command line holds every one of `words`.
 fn pid_of(words: &[&str]) -> Option<i32> {
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {

@@ -14,9 +14,12 @@
 //!   ended; one probe serves every case waiting when it starts, and in a parallel run it
 //!   waits up to `defer` for the UB children still running there (`health_poll`);
 //! - a cross-process case holds its NvSciIpc endpoint pairs (`Want::pairs`) from the
-//!   executor, taken with its devices: at most the configured pairs are held at once, so a
-//!   case never waits inside its time limit for a pair another case holds; a case that
-//!   wants more pairs than exist runs and says so itself (`admit`);
+//!   executor, taken with its devices: the executor names which pairs (`pairs_of`), no
+//!   pair is held by two cases, so a case never waits inside its time limit for a pair
+//!   another case holds; pairs another process held when the run started are never given
+//!   (`withhold_pair`), so which pairs a case may get is the same at any thread count; a
+//!   case that wants more pairs than exist, or than are left, runs without them and says
+//!   why (`admit`, `pairs_short`);
 //! - a probe that finds a device unusable makes it unusable for the rest of the run and
 //!   names the UB children run on it since it was last known good (`health_found`).
 
@@ -58,7 +61,7 @@ pub struct Want {
     /// An undefined-behaviour case: it runs whatever its devices' state, and other cases
     /// on them wait for it.
     pub ub: bool,
-    /// NvSciIpc endpoint pairs it holds while it runs (a cross-process case).
+    /// How many NvSciIpc endpoint pairs it holds while it runs (a cross-process case).
     pub pairs: u32,
 }
 
@@ -121,6 +124,8 @@ struct CaseState {
     want: Want,
     keys: Vec<u64>,
     phase: Phase,
+    /// The endpoint pairs it holds (indices into `ipc_endpoints`).
+    pairs: Vec<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -160,9 +165,11 @@ pub struct ChildSlots(Vec<(u32, usize)>);
 #[derive(Debug)]
 pub struct Core {
     defer: Duration,
-    /// The endpoint pairs there are (`ipc_endpoints`) and how many cases hold now.
+    /// The endpoint pairs there are (`ipc_endpoints`); which case holds each.
     pairs: u32,
-    pairs_held: u32,
+    pair_holder: BTreeMap<u32, Ticket>,
+    /// Pairs another process held when the run started, and what their opening said.
+    withheld: BTreeMap<u32, String>,
     slots: BTreeMap<u64, Slot>,
     cases: BTreeMap<Ticket, CaseState>,
     /// UB cases of this run on each device that have not finished yet.
@@ -184,7 +191,8 @@ impl Core {
         Core {
             defer,
             pairs,
-            pairs_held: 0,
+            pair_holder: BTreeMap::new(),
+            withheld: BTreeMap::new(),
             slots: BTreeMap::new(),
             cases: BTreeMap::new(),
             pending_ub: BTreeMap::new(),
@@ -220,8 +228,58 @@ impl Core {
         keys.dedup();
         let t = self.ticket();
         let phase = Phase::AwaitUb;
-        self.cases.insert(t, CaseState { want, keys, phase });
+        let pairs = Vec::new();
+        self.cases.insert(
+            t,
+            CaseState {
+                want,
+                keys,
+                phase,
+                pairs,
+            },
+        );
         t
+    }
+
+    /// Pair `index` is never given to a case: another process had one of its endpoints
+    /// open when the run started (`why`: which, and what opening it returned). Called
+    /// before any case is admitted.
+    pub fn withhold_pair(&mut self, index: u32, why: &str) {
+        if index < self.pairs && !self.pair_holder.contains_key(&index) {
+            self.withheld.insert(index, why.to_string());
+        }
+    }
+
+    /// The endpoint pairs case `t` holds (indices into `ipc_endpoints`).
+    pub fn pairs_of(&self, t: Ticket) -> Vec<u32> {
+        self.cases
+            .get(&t)
+            .map(|c| c.pairs.clone())
+            .unwrap_or_default()
+    }
+
+    /// Why a case wanting `want` runs without its pairs though the configuration names
+    /// enough: pairs were withheld (`withhold_pair`). `None` when it gets them, or when it
+    /// wants more than are configured (its op says so, in every process alike).
+    pub fn pairs_short(&self, want: &Want) -> Option<String> {
+        if want.pairs == 0 || want.pairs > self.pairs || want.pairs <= self.usable_pairs() {
+            return None;
+        }
+        let whys: Vec<&str> = self.withheld.values().map(String::as_str).collect();
+        Some(format!(
+            "this row needs {} endpoint pair(s); {} of the {} pair(s) of ipc_endpoints had an \
+             endpoint open in another process when the run started ({}), and the run uses \
+             no pair another process holds",
+            want.pairs,
+            self.withheld.len(),
+            self.pairs,
+            whys.join("; ")
+        ))
+    }
+
+    fn usable_pairs(&self) -> u32 {
+        self.pairs
+            .saturating_sub(u32::try_from(self.withheld.len()).unwrap_or(u32::MAX))
     }
 
     /// Whether case `t` may run now (see the module's rules).
@@ -253,12 +311,21 @@ impl Core {
         match c.phase {
             Phase::AwaitUb => Admit::Wait,
             Phase::AwaitPlace => {
-                let pairs = self.pairs_for(&c.want);
-                if !self.free(&c.keys, c.want.mode) || self.pairs_held + pairs > self.pairs {
+                let n = self.pairs_for(&c.want) as usize;
+                let pairs: Vec<u32> = (0..self.pairs)
+                    .filter(|i| !self.withheld.contains_key(i) && !self.pair_holder.contains_key(i))
+                    .take(n)
+                    .collect();
+                if !self.free(&c.keys, c.want.mode) || pairs.len() < n {
                     return Admit::Wait;
                 }
-                self.pairs_held += pairs;
+                for i in &pairs {
+                    self.pair_holder.insert(*i, t);
+                }
                 let (keys, mode) = (c.keys.clone(), c.want.mode);
+                if let Some(c) = self.cases.get_mut(&t) {
+                    c.pairs = pairs;
+                }
                 for k in &keys {
                     let s = self.slots.entry(*k).or_default();
                     match mode {
@@ -290,10 +357,10 @@ impl Core {
         self.unusable(&c.want.devices)
     }
 
-    /// The pairs a case takes: none when it wants more than there are (it would wait
-    /// forever; it runs and says that this board gives too few).
+    /// How many pairs a case takes: none when it wants more than there are to give (it
+    /// would wait forever; it runs and says why, `pairs_short`).
     fn pairs_for(&self, want: &Want) -> u32 {
-        if want.pairs <= self.pairs {
+        if want.pairs <= self.usable_pairs() {
             want.pairs
         } else {
             0
@@ -312,10 +379,9 @@ impl Core {
         })
     }
 
-    /// Gives back what a case holds: its devices and its endpoint pairs.
-    fn release(&mut self, want: &Want, keys: &[u64]) {
-        let mode = want.mode;
-        self.pairs_held = self.pairs_held.saturating_sub(self.pairs_for(want));
+    /// Gives back what case `t` holds: its devices and its endpoint pairs.
+    fn release(&mut self, t: Ticket, mode: Mode, keys: &[u64]) {
+        self.pair_holder.retain(|_, holder| *holder != t);
         for k in keys {
             if let Some(s) = self.slots.get_mut(k) {
                 match mode {
@@ -333,8 +399,8 @@ impl Core {
             return;
         };
         if c.phase == Phase::Holding {
-            let (want, keys) = (c.want.clone(), c.keys.clone());
-            self.release(&want, &keys);
+            let (mode, keys) = (c.want.mode, c.keys.clone());
+            self.release(t, mode, &keys);
             self.set_phase(t, Phase::GaveBack);
         }
     }
@@ -346,7 +412,7 @@ impl Core {
             return;
         };
         match c.phase {
-            Phase::Holding => self.release(&c.want, &c.keys),
+            Phase::Holding => self.release(t, c.want.mode, &c.keys),
             Phase::AwaitPlace if c.want.mode == Mode::Exclusive => {
                 for k in &c.keys {
                     if let Some(s) = self.slots.get_mut(k) {

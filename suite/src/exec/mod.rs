@@ -48,25 +48,52 @@ pub fn expect_ub(devices: &[u32]) {
     change(|c| c.expect_ub(devices));
 }
 
-/// A case's place with the executor, from its admission until it is dropped.
-pub struct Place(Ticket);
+/// A case's place with the executor, from its admission until it is dropped: its ticket,
+/// the endpoint pairs it holds, and why it holds fewer than it wants (`Core::pairs_short`).
+pub struct Place(Ticket, Vec<u32>, Option<String>);
 
 /// Waits until a case that wants `want` may run; then it holds its devices. `Some`
 /// unusable: a UB case of this run left one of them unusable.
 pub fn admit(want: Want) -> (Place, Option<Unusable>) {
     let s = shared();
     let mut core = lock();
-    let place = Place(core.arrive(want));
+    let short = core.pairs_short(&want);
+    let t = core.arrive(want);
+    let mut place = Place(t, Vec::new(), short);
     loop {
-        match core.admit(place.0) {
+        match core.admit(t) {
             // Taking a place or waiting for one only ever holds others back: nobody to wake.
-            Admit::Run(unusable) => return (place, unusable),
+            Admit::Run(unusable) => {
+                place.1 = core.pairs_of(t);
+                return (place, unusable);
+            }
             Admit::Wait => core = s.changed.wait(core).unwrap_or_else(|p| p.into_inner()),
         }
     }
 }
 
+/// Pairs of `ipc_endpoints` (index, and which endpoint was open elsewhere) never given to
+/// a case in this run: another process had them open when it started.
+pub fn withhold_pairs(held: &BTreeMap<u32, String>) {
+    change(|c| {
+        for (i, why) in held {
+            c.withhold_pair(*i, why);
+        }
+    });
+}
+
 impl Place {
+    /// The endpoint pairs this case holds (indices into `ipc_endpoints`).
+    pub fn pairs(&self) -> &[u32] {
+        &self.1
+    }
+
+    /// Why this case holds fewer endpoint pairs than it needs though `ipc_endpoints` names
+    /// enough (another process holds the rest).
+    pub fn pairs_short(&self) -> Option<&str> {
+        self.2.as_deref()
+    }
+
     /// Gives the case's devices back before it finishes (a UB case whose child ended).
     pub fn give_back(&self) {
         change(|c| c.give_back(self.0));

@@ -145,6 +145,48 @@ fn cross_process_cases_take_endpoint_pairs_with_their_devices_and_never_more_tha
 }
 
 #[test]
+fn no_endpoint_pair_is_given_to_two_cases_or_to_any_case_when_another_process_held_it() {
+    let mut c = Core::new(Duration::ZERO, 3);
+    let ipc = |pairs: u32| Want {
+        pairs,
+        ..inproc(&[])
+    };
+    // Pair 0 was held by another process at the start: never given, at any thread count.
+    c.withhold_pair(0, "t_0:t_1: opening `t_1`: Busy");
+    let a = runs(&mut c, ipc(1));
+    let b = runs(&mut c, ipc(1));
+    assert_eq!((c.pairs_of(a), c.pairs_of(b)), (vec![1], vec![2]));
+    let third = waits(&mut c, ipc(1));
+    c.finish(a);
+    assert_eq!(c.admit(third), Admit::Run(None));
+    assert_eq!(c.pairs_of(third), vec![1], "the pair `a` gave back");
+    c.finish(b);
+    c.finish(third);
+    // Two pairs are left to give: a case wanting two gets both, and none is short.
+    let two = ipc(2);
+    assert_eq!(c.pairs_short(&two), None);
+    let t = runs(&mut c, two);
+    assert_eq!(c.pairs_of(t), vec![1, 2]);
+    c.finish(t);
+    // A pair more withheld: a case wanting two runs at once without any (it would wait
+    // forever), and is told why, naming the held endpoints.
+    c.withhold_pair(2, "t_4:t_5: opening `t_4`: Busy");
+    let two = ipc(2);
+    let why = c.pairs_short(&two).expect("short of pairs");
+    assert!(
+        why.contains("opening `t_1`: Busy") && why.contains("opening `t_4`: Busy"),
+        "{why}"
+    );
+    let t = runs(&mut c, two);
+    assert!(c.pairs_of(t).is_empty());
+    // It holds none: a one-pair case still gets the last pair.
+    let one = runs(&mut c, ipc(1));
+    assert_eq!(c.pairs_of(one), vec![1]);
+    // More than the configuration names: not short of withheld pairs; its op says so.
+    assert_eq!(c.pairs_short(&ipc(4)), None);
+}
+
+#[test]
 fn without_kcmp_in_process_cases_run_one_at_a_time() {
     let mut c = Core::new(Duration::ZERO, 0);
     let whole = |d: &[u32]| Want {

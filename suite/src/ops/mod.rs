@@ -14,7 +14,7 @@ pub use crate::error::{check, OpError};
 use crate::types::AxisValue;
 use hil_proto::Observation;
 
-pub use nvsci::{ipc_pairs_needed, ipc_peer_main};
+pub use nvsci::{ipc_endpoints_offered, ipc_pairs_needed, ipc_peer_main, ipc_probe_endpoints};
 
 pub type OpResult = Result<Vec<Observation>, OpError>;
 
@@ -30,6 +30,9 @@ pub struct OpDef {
 /// What an op may know about its case.
 pub struct Ctx<'a> {
     pub case: &'a Case,
+    /// The NvSciIpc endpoint pairs the executor gave the case (indices into
+    /// `ipc_endpoints`; none for a case of another op).
+    pub pairs: &'a [u32],
 }
 
 impl Ctx<'_> {

@@ -19,7 +19,10 @@ mod cuda_side;
 mod ipc;
 mod pairs;
 
-pub use ipc::{pairs_needed as ipc_pairs_needed, peer_main as ipc_peer_main, OPS as IPC_OPS};
+pub use ipc::{
+    endpoints_offered as ipc_endpoints_offered, pairs_needed as ipc_pairs_needed,
+    peer_main as ipc_peer_main, probe_endpoints as ipc_probe_endpoints, OPS as IPC_OPS,
+};
 
 use cuda_side::*;
 use nvsci_abi::{err, key, perm, CUDA_NVSCISYNC_ATTR_SIGNAL, CUDA_NVSCISYNC_ATTR_WAIT};

@@ -13,6 +13,7 @@ use crate::case::Case;
 use crate::child::{child_command, reported, run_with_limit, tail, ChildEnd};
 use crate::error::OpError;
 use crate::nvsci::ipc::Endpoint;
+use crate::ops::Ctx;
 use crate::settings::EndpointPair;
 use hil_proto::Observation;
 use nvsci_abi::err;
@@ -277,55 +278,95 @@ fn peer_closed() -> OpError {
     OpError::Check("the peer closed its endpoint (NV_SCI_IPC_EVENT_CONN_RESET)".into())
 }
 
-/// Opens the first end of `n` free pairs of `pairs`. The executor gave this case its
-/// pairs (no other case of this suite holds more than the rest), so an endpoint that
-/// answers Busy is held by another process, or by the previous case's peer that is still
-/// closing it: the next pair is tried, and all again until `WAIT` has passed.
-fn acquire(pairs: &[EndpointPair], n: usize) -> Result<Vec<(Endpoint, String)>, OpError> {
+/// Opens the first end of each pair the executor gave this case. No other case of this
+/// suite holds them; the previous holder's peer may still be closing its end, so Busy is
+/// retried until `WAIT` has passed.
+fn open_assigned(
+    pairs: &[EndpointPair],
+    assigned: &[u32],
+) -> Result<Vec<(Endpoint, String)>, OpError> {
+    let mut held = Vec::new();
+    for i in assigned {
+        let p = pairs.get(*i as usize).ok_or_else(|| {
+            OpError::Check(format!(
+                "the executor gave endpoint pair {i}; ipc_endpoints has {}",
+                pairs.len()
+            ))
+        })?;
+        held.push((open_retrying(&p.0)?, p.1.clone()));
+    }
+    Ok(held)
+}
+
+/// Opens `name`, retried while it answers Busy for at most `WAIT`: the case holds its pair,
+/// so a Busy that lasts is another process that opened it after the run started.
+fn open_retrying(name: &str) -> Result<Endpoint, OpError> {
     let until = Instant::now() + WAIT;
     loop {
-        let mut held = Vec::new();
-        for p in pairs {
-            match Endpoint::open(&p.0) {
-                Ok(ep) => held.push((ep, p.1.clone())),
-                Err(e) if busy(&e) => {}
-                Err(e) => return Err(not_offered(&p.0, e)),
+        match Endpoint::open(name) {
+            Err(e) if busy(&e) => {
+                if Instant::now() > until {
+                    return Err(OpError::Check(format!(
+                        "endpoint `{name}` of ipc_endpoints stayed busy for {}s while this case \
+                         held its pair (no other case of this suite opens it then): another \
+                         process on the board opened it after the run started (free it, or \
+                         name pairs nothing else uses)",
+                        WAIT.as_secs()
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(10));
             }
-            if held.len() == n {
-                return Ok(held);
-            }
+            r => return r.map_err(|e| not_offered(name, e)),
         }
-        drop(held);
-        if Instant::now() > until {
-            return Err(OpError::Check(format!(
-                "the endpoint pairs of ipc_endpoints stayed busy for {}s while no other case \
-                 of this suite held them: another process on the board has them open (free \
-                 them, or name pairs nothing else uses)",
-                WAIT.as_secs()
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-/// Every name of `ipc_endpoints` opened (and closed) once per process, before any case
-/// takes a pair: a name the cfg lacks makes every row not-supported, whichever pair a
-/// case would have found free, so no verdict depends on how many cases run at once.
-/// Busy means the name exists (another process holds it).
-fn check_names(pairs: &[EndpointPair]) -> Result<(), OpError> {
-    static CHECKED: std::sync::OnceLock<Result<(), OpError>> = std::sync::OnceLock::new();
-    CHECKED
-        .get_or_init(|| {
-            for name in pairs.iter().flat_map(|p| [&p.0, &p.1]) {
-                match Endpoint::open(name) {
-                    Ok(ep) => drop(ep),
-                    Err(e) if busy(&e) => {}
-                    Err(e) => return Err(not_offered(name, e)),
+/// What this process's start probe (`probe_endpoints`) found wrong with `ipc_endpoints`.
+static OFFERED: std::sync::OnceLock<Result<(), OpError>> = std::sync::OnceLock::new();
+
+/// Before any case of this run opens an endpoint: each end of every pair of
+/// `ipc_endpoints` opened and closed once (the peer's end first: a process holding only it
+/// would get a connection from an open first end, and see it reset). Returns the pairs
+/// with an end another process holds (Busy), which the executor never gives out
+/// (`exec::withhold_pairs`); a name the board will not open is kept for
+/// `endpoints_offered`. Either way, which pairs a case may get is fixed before any case
+/// runs, whatever the thread count. Nothing is probed where the libraries cannot be loaded
+/// (every row says why) or no pairs are set.
+pub fn probe_endpoints() -> std::collections::BTreeMap<u32, String> {
+    let mut held = std::collections::BTreeMap::new();
+    let pairs = &crate::settings::get().ipc_endpoints;
+    let loaded = crate::nvsci::lib()
+        .and_then(crate::nvsci::ipc::sync_ipc)
+        .and_then(|_| crate::nvsci::ipc::ipc_lib());
+    if pairs.is_empty() || loaded.is_err() {
+        return held;
+    }
+    // Refusals in the setting's order, whichever end was opened first.
+    let mut refused = Vec::new();
+    for (i, p) in pairs.iter().enumerate() {
+        for (end, name) in [(1, &p.1), (0, &p.0)] {
+            match Endpoint::open(name) {
+                Ok(ep) => drop(ep),
+                Err(e) if busy(&e) => {
+                    let why = format!("{}:{}: opening `{name}`: {e}", p.0, p.1);
+                    held.insert(u32::try_from(i).unwrap_or(u32::MAX), why);
+                    break;
                 }
+                Err(e) => refused.push(((i, end), not_offered(name, e))),
             }
-            Ok(())
-        })
-        .clone()
+        }
+    }
+    refused.sort_by_key(|(at, _)| *at);
+    let _ = OFFERED.set(refused.into_iter().next().map_or(Ok(()), |(_, e)| Err(e)));
+    held
+}
+
+/// Whether the start probe could open every name of `ipc_endpoints` (Busy counts: the name
+/// exists). A name the cfg lacks makes every cross-process row not-supported, whichever
+/// pair it would have had. Ok in a process that did not probe (a case's child: its parent
+/// probed, and says so before starting it).
+pub fn endpoints_offered() -> Result<(), OpError> {
+    OFFERED.get().cloned().unwrap_or(Ok(()))
 }
 
 fn busy(e: &OpError) -> bool {
@@ -352,24 +393,12 @@ fn not_offered(name: &str, e: OpError) -> OpError {
     }
 }
 
-/// The peer's end of a pair, retried while the previous case's peer still holds it.
-fn open_peer_end(name: &str) -> Result<Endpoint, OpError> {
-    let until = Instant::now() + WAIT;
-    loop {
-        match Endpoint::open(name) {
-            Err(e) if busy(&e) && Instant::now() < until => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
-            r => return r.map_err(|e| not_offered(name, e)),
-        }
-    }
-}
-
 /// The main half of a case: endpoints, the peer process, both halves, one result.
 pub(super) fn run_main(
-    case: &Case,
+    ctx: &Ctx,
     half: impl FnOnce(&Link) -> Result<Vec<Observation>, OpError>,
 ) -> Result<Vec<Observation>, OpError> {
+    let case = ctx.case;
     let pairs_needed = super::pairs_needed(case) as usize;
     let l = crate::nvsci::lib()?;
     crate::nvsci::ipc::sync_ipc(l)?;
@@ -384,8 +413,14 @@ pub(super) fn run_main(
             pairs.len()
         )));
     }
-    check_names(pairs)?;
-    let held = acquire(pairs, pairs_needed)?;
+    if ctx.pairs.len() != pairs_needed {
+        return Err(OpError::Check(format!(
+            "this row needs {pairs_needed} endpoint pair(s); the executor gave it {} \
+             (a process started without --ipc-pairs?)",
+            ctx.pairs.len()
+        )));
+    }
+    let held = open_assigned(pairs, ctx.pairs)?;
     let used = format!("{}:{}", held[0].0.name, held[0].1);
     let peer_names: Vec<String> = held.iter().map(|(_, p)| p.clone()).collect();
     let eps: Vec<Endpoint> = held.into_iter().map(|(ep, _)| ep).collect();
@@ -504,7 +539,7 @@ pub(super) fn run_peer(
 ) -> Result<Vec<Observation>, OpError> {
     let eps = ends
         .split(',')
-        .map(open_peer_end)
+        .map(open_retrying)
         .collect::<Result<Vec<_>, _>>()?;
     let link = Link::new(eps, None)?;
     link.connect()?;
