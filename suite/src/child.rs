@@ -22,12 +22,18 @@ pub fn pairs_text(pairs: &[u32]) -> String {
     text.join(",")
 }
 
-/// The pairs of `pairs_text`; `None` if it is not such a list.
+/// The pairs of `pairs_text`; `None` if it is not such a list, or names a pair twice (no
+/// case holds a pair twice: its second opening would wait for its first).
 pub fn parse_pairs(text: &str) -> Option<Vec<u32>> {
     if text.is_empty() {
         return Some(Vec::new());
     }
-    text.split(',').map(|p| p.parse().ok()).collect()
+    let pairs: Vec<u32> = text
+        .split(',')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let distinct: std::collections::BTreeSet<u32> = pairs.iter().copied().collect();
+    (distinct.len() == pairs.len()).then_some(pairs)
 }
 
 pub(crate) fn child_command(devices: &[u32]) -> Command {
@@ -309,4 +315,18 @@ pub fn report(result: crate::ops::OpResult) {
         serde_json::to_string(&cv).unwrap_or_default()
     );
     let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{pairs_text, parse_pairs};
+
+    #[test]
+    fn pair_lists_read_back_and_a_pair_named_twice_or_a_bad_index_is_refused() {
+        assert_eq!(parse_pairs(&pairs_text(&[0, 2])), Some(vec![0, 2]));
+        assert_eq!(parse_pairs(""), Some(vec![]));
+        for bad in ["0,0", "abc", "0,", ",1", "-1", "4294967296"] {
+            assert_eq!(parse_pairs(bad), None, "{bad}");
+        }
+    }
 }

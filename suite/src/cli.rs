@@ -165,8 +165,9 @@ fn real_main() -> anyhow::Result<i32> {
             .find(|c| &c.name == name)
             .with_context(|| format!("no case named `{name}`"))?;
         let text = cli.ipc_pairs.as_deref().unwrap_or_default();
-        let pairs = crate::child::parse_pairs(text)
-            .with_context(|| format!("--ipc-pairs `{text}`: not a list of pair indices"))?;
+        let pairs = crate::child::parse_pairs(text).with_context(|| {
+            format!("--ipc-pairs `{text}`: not a list of distinct pair indices")
+        })?;
         ub::child_main(case, &pairs);
     }
     if let (Some(name), Some(ends)) = (&cli.ipc_peer, &cli.ipc_peer_endpoints) {

@@ -489,6 +489,38 @@ fn a_peer_killed_mid_exchange_is_said_as_its_death_not_as_a_library_code() {
 }
 
 #[test]
+fn pairs_whose_names_are_not_one_cfg_line_fail_as_configuration_not_as_library_codes() {
+    // t_ipc_0 and t_ipc_1 are the two ends of one line, and t_ipc_2 and t_ipc_3 of the
+    // other: crossed, two cases at once join their main halves (and their peers) to each
+    // other. Each half names its case and role first, so no case reads the other's bytes
+    // as an answer of the library.
+    let lib = model_library();
+    let dir = scratch("crossed");
+    let rows = r#"  - id: a
+    op: nvsci_ipc_lists
+    params: {scenario: reconciled}
+    doc: one pair
+  - id: b
+    op: nvsci_ipc_lists
+    params: {scenario: reconciled}
+    doc: one pair
+"#;
+    let mut cmd = with_model(&dir, &lib, "t_ipc_0:t_ipc_2,t_ipc_1:t_ipc_3");
+    cmd.arg("--tables")
+        .arg(own_table(&dir, rows))
+        .args(["--test-threads", "8"]);
+    let (results, _) = run(cmd, &dir);
+    assert_eq!(results.len(), 2, "{results:?}");
+    for (case, (outcome, message, _)) in &results {
+        assert_eq!(outcome, "fail", "{case}: {message}");
+        assert!(
+            message.contains("two ends of one INTER_PROCESS line") && !message.contains("returned"),
+            "{case}: {message}"
+        );
+    }
+}
+
+#[test]
 fn a_2_0_library_has_no_signal_export_and_still_refuses_more_permission() {
     let lib = model_library();
     let dir = scratch("model-2.0");

@@ -100,13 +100,40 @@ impl Link {
                 }
                 if Instant::now() > until {
                     return Err(OpError::Check(format!(
-                        "endpoint {}: no connection (NV_SCI_IPC_EVENT_CONN_EST) within {}s",
+                        "endpoint {}: no connection (NV_SCI_IPC_EVENT_CONN_EST) within {}s \
+                         (the two names of each ipc_endpoints pair must be the two ends of one \
+                         INTER_PROCESS line of nvsciipc.cfg)",
                         ep.name,
                         WAIT.as_secs()
                     )));
                 }
                 std::thread::sleep(POLL);
             }
+        }
+        Ok(())
+    }
+
+    /// Each half says which case and which half it is, and checks what the other said: a
+    /// pair whose names are not the two ends of one cfg line can join this half to another
+    /// case's (two main halves), and what follows must never be read as the library's
+    /// answer to a row.
+    fn greet(&self, case: &str, main: bool) -> Result<(), OpError> {
+        let (me, them) = if main {
+            ("main", "peer")
+        } else {
+            ("peer", "main")
+        };
+        self.send(format!("hello {me} {case}").as_bytes())?;
+        let got = self.recv()?;
+        if got != format!("hello {them} {case}").as_bytes() {
+            let text: String = String::from_utf8_lossy(&got).chars().take(200).collect();
+            return Err(OpError::Check(format!(
+                "endpoint {} is connected to another half (it said `{}`), not to this case's \
+                 {them} half: the two names of each ipc_endpoints pair must be the two ends \
+                 of one INTER_PROCESS line of nvsciipc.cfg",
+                self.ep().name,
+                text.escape_debug()
+            )));
         }
         Ok(())
     }
@@ -415,8 +442,8 @@ pub(super) fn run_main(
     }
     if ctx.pairs.len() != pairs_needed {
         return Err(OpError::Check(format!(
-            "this row needs {pairs_needed} endpoint pair(s); the executor gave it {} \
-             (a process started without --ipc-pairs?)",
+            "this row needs {pairs_needed} endpoint pair(s); this process was given {} \
+             (by its suite's executor: --ipc-pairs, or a worker's input line)",
             ctx.pairs.len()
         )));
     }
@@ -429,7 +456,9 @@ pub(super) fn run_main(
     let link = Link::new(eps, Some(ended));
     let r = match &link {
         Ok(link) => {
-            let r = link.connect().and_then(|()| half(link));
+            let r = (link.connect())
+                .and_then(|()| link.greet(&case.name, true))
+                .and_then(|()| half(link));
             link.finish(&r);
             r
         }
@@ -534,6 +563,7 @@ fn peer_result(end: std::io::Result<ChildEnd>) -> Result<Vec<Observation>, OpErr
 /// The peer half: opens the second ends named by the main process, runs `half`, tells
 /// the main half how it ended and waits for the main half's end.
 pub(super) fn run_peer(
+    case: &Case,
     ends: &str,
     half: impl FnOnce(&Link) -> Result<Vec<Observation>, OpError>,
 ) -> Result<Vec<Observation>, OpError> {
@@ -543,7 +573,7 @@ pub(super) fn run_peer(
         .collect::<Result<Vec<_>, _>>()?;
     let link = Link::new(eps, None)?;
     link.connect()?;
-    let r = half(&link);
+    let r = (link.greet(&case.name, false)).and_then(|()| half(&link));
     if r.is_err() {
         link.finish(&r);
     }

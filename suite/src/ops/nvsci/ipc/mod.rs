@@ -60,7 +60,7 @@ pub fn peer_main(case: &Case, ends: &str) -> ! {
     let c = Ctx { case, pairs: &[] };
     // Known before any endpoint is opened: a row of another op has no peer to wait for.
     let r = if OPS.iter().any(|op| op.name == case.op) {
-        link::run_peer(ends, |l| halves::peer_half(&c, l))
+        link::run_peer(case, ends, |l| halves::peer_half(&c, l))
     } else {
         Err(OpError::Row(format!(
             "`{}` is not a cross-process row (op `{}`): it has no peer half",
