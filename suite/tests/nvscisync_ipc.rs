@@ -521,6 +521,38 @@ fn pairs_whose_names_are_not_one_cfg_line_fail_as_configuration_not_as_library_c
 }
 
 #[test]
+fn an_in_process_case_past_its_limit_is_a_timeout_however_busy_the_machine() {
+    // The case's peer outlives the case's limit by a grace: the suite's watchdog, not the
+    // peer's kill, ends a case that runs too long, so it is a timeout whether or not other
+    // cases load the machine (a peer killed first read as a failed check under load).
+    let lib = model_library();
+    let dir = scratch("past-limit");
+    let row = |id: &str, extra: &str| {
+        format!(
+            "  - id: {id}\n    op: nvsci_ipc_roundtrip\n    \
+             params: {{count: 100000000, export_perm: wait}}\n    \
+             matrix: {{signaler: [cpu], waiter: [cpu]}}\n    timeout_s: 3\n{extra}    \
+             doc: rounds past the limit\n"
+        )
+    };
+    let rows = [
+        row("load_ub", "    ub: \"load\"\n"),
+        row("load_isolate", "    isolate: true\n"),
+        row("in_process", ""),
+    ]
+    .concat();
+    for _ in 0..2 {
+        let mut cmd = with_model(&dir, &lib, TWO_PAIRS);
+        cmd.arg("--tables")
+            .arg(own_table(&dir, &rows))
+            .args(["--test-threads", "8"]);
+        let (results, _) = run(cmd, &dir);
+        let (outcome, message, _) = &results["nvscisync.ipc.in_process.cpu_cpu"];
+        assert_eq!(outcome, "timeout", "{message}");
+    }
+}
+
+#[test]
 fn a_2_0_library_has_no_signal_export_and_still_refuses_more_permission() {
     let lib = model_library();
     let dir = scratch("model-2.0");

@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 /// How long a half waits for one message, a connection or a free endpoint.
 pub(super) const WAIT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(2);
+/// How long a peer may outlive its case's time limit before it is killed itself.
+const PEER_GRACE: Duration = Duration::from_secs(5);
 /// The largest frame a half reads into memory (a board's cfg says what its frames are;
 /// the sample configurations use 1536 bytes).
 const MAX_FRAME: usize = 1 << 20;
@@ -478,7 +480,8 @@ pub(super) fn run_main(
 }
 
 /// Starts `hil-suite --ipc-peer CASE` on the second ends of the pairs, under the case's
-/// time limit (killed with its process group past it); `ended` is set when it has ended.
+/// time limit and `PEER_GRACE` (killed with its process group past it); `ended` is set
+/// when it has ended.
 fn spawn_peer(
     case: &Case,
     ends: &[String],
@@ -489,7 +492,10 @@ fn spawn_peer(
         .arg(&case.name)
         .arg("--ipc-peer-endpoints")
         .arg(ends.join(","));
-    let limit = Duration::from_secs_f64(case.timeout_s);
+    // Past the case's own limit: the case's watchdog (its process's, or the suite's for a
+    // child) ends a case that runs too long, as a timeout; a peer killed at the same moment
+    // would race it, and win under load as a failed check.
+    let limit = Duration::from_secs_f64(case.timeout_s) + PEER_GRACE;
     // The thread that spawns the child waits for it: the child's death signal is tied to it.
     std::thread::spawn(move || {
         let end = run_with_limit(cmd, limit, None, &[]);
