@@ -48,9 +48,14 @@ pub fn expect_ub(devices: &[u32]) {
     change(|c| c.expect_ub(devices));
 }
 
-/// A case's place with the executor, from its admission until it is dropped: its ticket,
-/// the endpoint pairs it holds, and why it holds fewer than it wants (`Core::pairs_short`).
-pub struct Place(Ticket, Vec<u32>, Option<String>);
+/// A case's place with the executor, from its admission until it is dropped.
+pub struct Place {
+    ticket: Ticket,
+    /// The endpoint pairs it holds (indices into `ipc_endpoints`).
+    pairs: Vec<u32>,
+    /// Why it holds fewer pairs than it wants (`Core::pairs_short`).
+    short: Option<String>,
+}
 
 /// Waits until a case that wants `want` may run; then it holds its devices. `Some`
 /// unusable: a UB case of this run left one of them unusable.
@@ -58,13 +63,17 @@ pub fn admit(want: Want) -> (Place, Option<Unusable>) {
     let s = shared();
     let mut core = lock();
     let short = core.pairs_short(&want);
-    let t = core.arrive(want);
-    let mut place = Place(t, Vec::new(), short);
+    let ticket = core.arrive(want);
+    let mut place = Place {
+        ticket,
+        pairs: Vec::new(),
+        short,
+    };
     loop {
-        match core.admit(t) {
+        match core.admit(ticket) {
             // Taking a place or waiting for one only ever holds others back: nobody to wake.
             Admit::Run(unusable) => {
-                place.1 = core.pairs_of(t);
+                place.pairs = core.pairs_of(ticket);
                 return (place, unusable);
             }
             Admit::Wait => core = s.changed.wait(core).unwrap_or_else(|p| p.into_inner()),
@@ -85,24 +94,24 @@ pub fn withhold_pairs(held: &BTreeMap<u32, String>) {
 impl Place {
     /// The endpoint pairs this case holds (indices into `ipc_endpoints`).
     pub fn pairs(&self) -> &[u32] {
-        &self.1
+        &self.pairs
     }
 
     /// Why this case holds fewer endpoint pairs than it needs though `ipc_endpoints` names
     /// enough (another process holds the rest).
     pub fn pairs_short(&self) -> Option<&str> {
-        self.2.as_deref()
+        self.short.as_deref()
     }
 
     /// Gives the case's devices back before it finishes (a UB case whose child ended).
     pub fn give_back(&self) {
-        change(|c| c.give_back(self.0));
+        change(|c| c.give_back(self.ticket));
     }
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
-        change(|c| c.finish(self.0));
+        change(|c| c.finish(self.ticket));
     }
 }
 
